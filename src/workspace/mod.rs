@@ -1,0 +1,1 @@
+//! The workspace substrate: everything Millrace keeps under `<workspace>/millrace-agents/`.
