@@ -1,0 +1,581 @@
+//! Mode checks: inheritance (`extends`) and aliases without cycles, loop
+//! bindings per plane, runners, per-stage overrides the stage kind allows,
+//! concurrency policy, learning triggers, and threshold retuning. A mode is
+//! stored flattened: its ancestors' settings applied first, its own on top.
+
+use super::*;
+use crate::language::ast::OverrideValue;
+
+pub(super) fn check_all(cx: &mut Cx<'_>) {
+    let names: Vec<String> = cx.mode_decls.keys().cloned().collect();
+    let mut state: BTreeMap<String, Visit> = BTreeMap::new();
+    for name in &names {
+        resolve(cx, name, &mut state);
+    }
+    check_aliases(cx);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    InProgress,
+    Done,
+    Failed,
+}
+
+/// Check and flatten one mode (after its parent). Returns false if it failed.
+fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> bool {
+    match state.get(name) {
+        Some(Visit::Done) => return true,
+        Some(Visit::Failed) => return false,
+        Some(Visit::InProgress) => return false,
+        None => {}
+    }
+    let Some(decl) = cx.mode_decls.get(name).map(|d| (d.file, d.decl)) else {
+        return false;
+    };
+    let (file, decl) = decl;
+    state.insert(name.to_string(), Visit::InProgress);
+
+    let mut base: Option<Mode> = None;
+    if let Some(parent) = &decl.extends {
+        if state.get(&parent.text) == Some(&Visit::InProgress) {
+            cx.diags.push(
+                Diagnostic::error(Code::InheritanceCycle, parent.span, format!("mode `{}` extends `{}`, which extends it back", decl.name.text, parent.text))
+                    .label("inheritance cycle")
+                    .help("a mode may extend another only if that one does not (directly or through others) extend it"),
+            );
+            state.insert(name.to_string(), Visit::Failed);
+            return false;
+        }
+        let parent_decl = cx.mode_decls.get(&parent.text).map(|d| d.file);
+        match parent_decl {
+            None => {
+                let candidates: Vec<&String> = cx.mode_decls.keys().collect();
+                let mut d = unknown(
+                    Code::UnknownMode,
+                    "mode",
+                    parent,
+                    &candidates,
+                    "declare the mode or import the file that does",
+                );
+                if cx.alias_decls.contains_key(&parent.text) {
+                    d = d.help(format!(
+                        "`{}` is an alias; extend the mode it names",
+                        parent.text
+                    ));
+                }
+                cx.diags.push(d);
+                state.insert(name.to_string(), Visit::Failed);
+                return false;
+            }
+            Some(pfile) => {
+                if let Some(hint) = cx.import_hint(file, pfile) {
+                    cx.diags.push(
+                        Diagnostic::error(
+                            Code::UnknownMode,
+                            parent.span,
+                            format!("unknown mode `{}`", parent.text),
+                        )
+                        .label("not visible here")
+                        .help(hint),
+                    );
+                    state.insert(name.to_string(), Visit::Failed);
+                    return false;
+                }
+                if !resolve(cx, &parent.text, state) {
+                    if state.get(&parent.text) == Some(&Visit::InProgress) {
+                        cx.diags.push(
+                            Diagnostic::error(Code::InheritanceCycle, parent.span, format!("mode `{}` extends `{}`, which extends it back", decl.name.text, parent.text))
+                                .label("inheritance cycle")
+                                .help("a mode may extend another only if that one does not (directly or through others) extend it"),
+                        );
+                    }
+                    state.insert(name.to_string(), Visit::Failed);
+                    return false;
+                }
+                base = cx.model.modes.get(&parent.text).cloned();
+            }
+        }
+    }
+
+    let errors_before = cx.diags.iter().filter(|d| d.is_error()).count();
+    let mut mode = match base {
+        Some(mut b) => {
+            b.extends.insert(0, b.id.clone());
+            b.id = decl.name.text.clone();
+            b.span = decl.name.span;
+            b
+        }
+        None => Mode {
+            id: decl.name.text.clone(),
+            extends: vec![],
+            loops: BTreeMap::new(),
+            default_runner: "codex_cli".to_string(),
+            stages: BTreeMap::new(),
+            concurrency: None,
+            learning_triggers: vec![],
+            threshold_overrides: BTreeMap::new(),
+            span: decl.name.span,
+        },
+    };
+
+    // Loops.
+    let mut bound_here: BTreeMap<&str, Span> = BTreeMap::new();
+    for (plane, loop_name) in &decl.loops {
+        if !check_word(&mut cx.diags, Code::UnknownPlane, "plane", plane, PLANES) {
+            continue;
+        }
+        if let Some(prev) = bound_here.get(plane.text.as_str()) {
+            cx.diags.push(
+                Diagnostic::error(
+                    Code::DuplicateField,
+                    plane.span,
+                    format!(
+                        "plane `{}` is bound twice in mode `{}`",
+                        plane.text, decl.name.text
+                    ),
+                )
+                .label("second binding")
+                .with(*prev, "first binding here")
+                .help("bind each plane to one loop"),
+            );
+            continue;
+        }
+        bound_here.insert(&plane.text, plane.span);
+        let Some(lfile) = cx.loop_file.get(&loop_name.text).copied() else {
+            if !cx.loop_decls.contains_key(&loop_name.text) {
+                let candidates: Vec<&String> = cx.model.loops.keys().collect();
+                cx.diags.push(unknown(
+                    Code::UnknownLoop,
+                    "loop",
+                    loop_name,
+                    &candidates,
+                    "declare the loop or import the file that does",
+                ));
+            }
+            continue;
+        };
+        if let Some(hint) = cx.import_hint(file, lfile) {
+            cx.diags.push(
+                Diagnostic::error(
+                    Code::UnknownLoop,
+                    loop_name.span,
+                    format!("unknown loop `{}`", loop_name.text),
+                )
+                .label("not visible here")
+                .help(hint),
+            );
+            continue;
+        }
+        let l = &cx.model.loops[&loop_name.text];
+        if l.plane != plane.text {
+            cx.diags.push(
+                Diagnostic::error(
+                    Code::PlaneMismatch,
+                    loop_name.span,
+                    format!(
+                        "loop `{}` runs on the {} plane, not {}",
+                        l.id, l.plane, plane.text
+                    ),
+                )
+                .label(format!("a {} loop", l.plane))
+                .with(l.span, "loop declared here")
+                .help(format!("bind it as `{}: {}`", l.plane, l.id)),
+            );
+            continue;
+        }
+        mode.loops.insert(plane.text.clone(), l.id.clone());
+    }
+    if !mode.loops.contains_key("execution")
+        && errors_before == cx.diags.iter().filter(|d| d.is_error()).count()
+    {
+        cx.diags.push(
+            Diagnostic::error(Code::MissingLoop, decl.name.span, format!("mode `{}` has no execution loop", decl.name.text))
+                .label("no `execution:` binding")
+                .help("bind one in a `loops { execution: execution.standard }` block, or extend a mode that does"),
+        );
+    }
+
+    // Stage → kind for every node of the mode's loops.
+    let mut stage_kinds: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (plane, lid) in &mode.loops {
+        if let Some(l) = cx.model.loops.get(lid) {
+            for n in &l.nodes {
+                stage_kinds.insert(n.id.clone(), (n.kind.clone(), plane.clone()));
+            }
+        }
+    }
+    let stage_names: Vec<&String> = stage_kinds.keys().collect();
+    let not_in_mode = |w: &ast::Word, what: &str| {
+        let mut d = Diagnostic::error(
+            Code::StageNotInMode,
+            w.span,
+            format!(
+                "{what} names stage `{}`, which none of mode `{}`'s loops contain",
+                w.text, decl.name.text
+            ),
+        )
+        .label("not a stage of this mode");
+        d = match suggest(&w.text, stage_names.iter().map(|s| s.as_str())) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help(format!(
+                "stages of this mode: {}",
+                stage_names
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        };
+        d
+    };
+
+    // Runner.
+    for (i, r) in decl.runners.iter().enumerate() {
+        if i > 0 {
+            cx.diags.push(
+                Diagnostic::error(Code::DuplicateField, r.span, format!("mode `{}` sets `runner` twice", decl.name.text))
+                    .label("second runner")
+                    .with(decl.runners[0].span, "first runner here")
+                    .help("set one default runner; override single stages in a `stage <name> { runner ... }` block"),
+            );
+        } else if check_word(&mut cx.diags, Code::UnknownRunner, "runner", r, RUNNERS) {
+            mode.default_runner = r.text.clone();
+        }
+    }
+
+    // Stage overrides.
+    for o in &decl.overrides {
+        let Some((kind_id, _)) = stage_kinds.get(&o.stage.text).cloned() else {
+            cx.diags.push(not_in_mode(&o.stage, "override"));
+            continue;
+        };
+        let kind = cx.model.stages[&kind_id].clone();
+        let mut settings = mode.stages.get(&o.stage.text).cloned().unwrap_or_default();
+        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+        for f in &o.fields {
+            let kw = f.value.keyword();
+            if kw != "skill" {
+                if let Some(prev) = seen.get(kw) {
+                    cx.diags.push(
+                        Diagnostic::error(
+                            Code::DuplicateField,
+                            f.keyword,
+                            format!("`{kw}` is set twice for stage `{}`", o.stage.text),
+                        )
+                        .label("second occurrence")
+                        .with(*prev, "first set here")
+                        .help(format!("keep one `{kw}` line")),
+                    );
+                    continue;
+                }
+                seen.insert(kw, f.keyword);
+            }
+            if !kind.overrides.iter().any(|x| x == f.value.override_name()) {
+                let mut d = Diagnostic::error(
+                    Code::OverrideNotAllowed,
+                    f.keyword,
+                    format!(
+                        "stage kind `{}` does not allow overriding `{}`",
+                        kind.id,
+                        f.value.override_name()
+                    ),
+                )
+                .label("override not allowed");
+                if let Some(s) = kind.overrides_span {
+                    d = d.with(s, "allowed overrides declared here");
+                }
+                cx.diags.push(d.help(format!(
+                    "`{}` allows: {}",
+                    kind.id,
+                    if kind.overrides.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        kind.overrides.join(", ")
+                    }
+                )));
+                continue;
+            }
+            match &f.value {
+                OverrideValue::Runner(w) => {
+                    if check_word(&mut cx.diags, Code::UnknownRunner, "runner", w, RUNNERS) {
+                        settings.runner = Some(w.text.clone());
+                    }
+                }
+                OverrideValue::Model(s) => {
+                    if s.value.trim().is_empty() {
+                        cx.diags.push(
+                            Diagnostic::error(Code::InvalidValue, s.span, "model name is empty")
+                                .label("empty")
+                                .help("name a model, like \"gpt-5-codex\", or remove the line to use the runner's default"),
+                        );
+                    } else {
+                        settings.model = Some(s.value.clone());
+                    }
+                }
+                OverrideValue::Thinking(w) => {
+                    if check_word(
+                        &mut cx.diags,
+                        Code::InvalidValue,
+                        "thinking level",
+                        w,
+                        THINKING_LEVELS,
+                    ) {
+                        settings.thinking = Some(w.text.clone());
+                    }
+                }
+                OverrideValue::Timeout(secs, span) => {
+                    if *secs == 0 || *secs > 7 * 24 * 3600 {
+                        cx.diags.push(
+                            Diagnostic::error(
+                                Code::InvalidValue,
+                                *span,
+                                "timeout must be between 1s and 7 days",
+                            )
+                            .label("out of range")
+                            .help("write a duration like 900s, 30m or 2h"),
+                        );
+                    } else {
+                        settings.timeout_seconds = Some(*secs);
+                    }
+                }
+                OverrideValue::Entrypoint(s) => {
+                    if check_entrypoint_path(&mut cx.diags, s) {
+                        settings.entrypoint = Some(s.value.clone());
+                    }
+                }
+                OverrideValue::Skill(s) => {
+                    if !settings.skills.contains(&s.value) {
+                        settings.skills.push(s.value.clone());
+                    }
+                }
+            }
+        }
+        mode.stages.insert(o.stage.text.clone(), settings);
+    }
+
+    // Concurrency policy.
+    if !decl.concurrency.is_empty() {
+        let mut policy = Concurrency::default();
+        for r in &decl.concurrency {
+            let mut ok = true;
+            for p in [&r.a, &r.b] {
+                if !check_word(&mut cx.diags, Code::UnknownPlane, "plane", p, PLANES) {
+                    ok = false;
+                } else if !mode.loops.contains_key(&p.text) {
+                    cx.diags.push(
+                        Diagnostic::error(
+                            Code::UnknownPlane,
+                            p.span,
+                            format!("mode `{}` has no {} loop", decl.name.text, p.text),
+                        )
+                        .label("plane not in this mode")
+                        .help(format!(
+                            "bind a {} loop in `loops {{ ... }}` or remove this rule",
+                            p.text
+                        )),
+                    );
+                    ok = false;
+                }
+            }
+            if ok && r.a.text == r.b.text {
+                cx.diags.push(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        r.span,
+                        "a concurrency rule relates two different planes",
+                    )
+                    .label("same plane twice")
+                    .help("name two planes, like `exclusive execution, planning`"),
+                );
+                ok = false;
+            }
+            if ok {
+                let pair = (r.a.text.clone(), r.b.text.clone());
+                match r.kind {
+                    ast::ConcurrencyKind::Exclusive => policy.mutually_exclusive_planes.push(pair),
+                    ast::ConcurrencyKind::Concurrent => policy.may_run_concurrently.push(pair),
+                }
+            }
+        }
+        mode.concurrency = Some(policy);
+    }
+
+    // Learning triggers.
+    for rule in &decl.learn {
+        if mode
+            .learning_triggers
+            .iter()
+            .any(|t| t.rule_id == rule.id.text)
+        {
+            let prev = mode
+                .learning_triggers
+                .iter()
+                .find(|t| t.rule_id == rule.id.text)
+                .map(|t| t.span)
+                .unwrap_or(rule.span);
+            cx.diags.push(duplicate("learning trigger", &rule.id, prev));
+            continue;
+        }
+        let Some((kind_id, plane)) = stage_kinds.get(&rule.source.text).cloned() else {
+            cx.diags.push(not_in_mode(&rule.source, "learning trigger"));
+            continue;
+        };
+        let kind = cx.model.stages[&kind_id].clone();
+        let mut ok = true;
+        for o in &rule.outcomes {
+            if kind.outcome(&o.text).is_none() {
+                cx.diags.push(
+                    Diagnostic::error(
+                        Code::UnknownOutcome,
+                        o.span,
+                        format!("stage `{}` cannot return `{}`", rule.source.text, o.text),
+                    )
+                    .label("not an outcome of this stage")
+                    .with(kind.span, "stage kind declared here")
+                    .help(format!(
+                        "`{}` can return: {}",
+                        kind.id,
+                        kind.markers().join(", ")
+                    )),
+                );
+                ok = false;
+            }
+        }
+        match stage_kinds.get(&rule.target.text) {
+            None => {
+                cx.diags.push(not_in_mode(&rule.target, "learning trigger"));
+                ok = false;
+            }
+            Some((_, tplane)) if tplane != "learning" => {
+                cx.diags.push(
+                    Diagnostic::error(Code::PlaneMismatch, rule.target.span, format!("learning triggers start learning stages; `{}` is on the {tplane} plane", rule.target.text))
+                        .label("not a learning stage")
+                        .help("target the learning loop's entry stage, like `analyst`"),
+                );
+                ok = false;
+            }
+            Some(_) => {}
+        }
+        if !check_word(
+            &mut cx.diags,
+            Code::InvalidValue,
+            "requested action",
+            &rule.action,
+            LEARNING_ACTIONS,
+        ) {
+            ok = false;
+        }
+        if ok {
+            mode.learning_triggers.push(LearningTrigger {
+                rule_id: rule.id.text.clone(),
+                source_plane: plane,
+                source_stage: rule.source.text.clone(),
+                on_outcomes: rule.outcomes.iter().map(|o| o.text.clone()).collect(),
+                target_stage: rule.target.text.clone(),
+                requested_action: rule.action.text.clone(),
+                span: rule.span,
+            });
+        }
+    }
+
+    // Threshold retuning.
+    for t in &decl.thresholds {
+        let counters: Vec<String> = mode
+            .loops
+            .values()
+            .filter_map(|l| cx.model.loops.get(l))
+            .flat_map(|l| l.thresholds.iter().map(|t| t.counter.clone()))
+            .collect();
+        if !counters.contains(&t.counter.text) {
+            cx.diags.push(unknown(
+                Code::UnknownCounter,
+                "counter",
+                &t.counter,
+                &counters,
+                "thresholds are retuned by the counter name their loop declares",
+            ));
+            continue;
+        }
+        if t.value == 0 || t.value > 1000 {
+            cx.diags.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    t.value_span,
+                    format!("threshold {} is out of range", t.value),
+                )
+                .label("must be between 1 and 1000")
+                .help("a threshold lets the normal route run that many times; use at least 1"),
+            );
+            continue;
+        }
+        mode.threshold_overrides
+            .insert(t.counter.text.clone(), t.value);
+    }
+
+    let failed = cx.diags.iter().filter(|d| d.is_error()).count() > errors_before;
+    if failed {
+        state.insert(name.to_string(), Visit::Failed);
+        return false;
+    }
+    cx.model.modes.insert(mode.id.clone(), mode);
+    state.insert(name.to_string(), Visit::Done);
+    true
+}
+
+fn check_aliases(cx: &mut Cx<'_>) {
+    let aliases: Vec<(FileId, &ast::AliasDecl)> =
+        cx.alias_decls.values().map(|d| (d.file, d.decl)).collect();
+    for (_, a) in &aliases {
+        // Follow the chain; stop at a mode, a missing name, or a repeat.
+        let mut seen = vec![a.name.text.clone()];
+        let mut current = a.target.text.clone();
+        let mut ok = true;
+        loop {
+            if cx.mode_decls.contains_key(&current) {
+                break;
+            }
+            if seen.contains(&current) {
+                cx.diags.push(
+                    Diagnostic::error(
+                        Code::InheritanceCycle,
+                        a.target.span,
+                        format!("alias `{}` leads back to itself", a.name.text),
+                    )
+                    .label("alias cycle")
+                    .help("point the alias at a mode"),
+                );
+                ok = false;
+                break;
+            }
+            match cx.alias_decls.get(&current) {
+                Some(next) => {
+                    seen.push(current.clone());
+                    current = next.decl.target.text.clone();
+                }
+                None => {
+                    let candidates: Vec<&String> = cx.mode_decls.keys().collect();
+                    cx.diags.push(unknown(
+                        Code::UnknownMode,
+                        "mode",
+                        &a.target,
+                        &candidates,
+                        "an alias names a declared mode",
+                    ));
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok {
+            cx.model.aliases.insert(
+                a.name.text.clone(),
+                Alias {
+                    name: a.name.text.clone(),
+                    target: a.target.text.clone(),
+                    span: a.name.span,
+                },
+            );
+        }
+    }
+}
