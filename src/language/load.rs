@@ -112,6 +112,12 @@ fn normalize_disk(path: &Path) -> PathBuf {
 
 impl Loader {
     pub fn new(std: StdRoot) -> Self {
+        // Keys of disk files are absolute, so the stdlib directory must be too:
+        // a file reached both by path and by `std/...` is then loaded once.
+        let std = match std {
+            StdRoot::Dir(d) => StdRoot::Dir(normalize_disk(&std::path::absolute(&d).unwrap_or(d))),
+            e => e,
+        };
         Loader {
             std,
             program: Program::default(),

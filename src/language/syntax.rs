@@ -98,12 +98,19 @@ fn syntax_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> Diag
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
     };
-    let found_len = text[pos..]
+    let rest = text.get(pos..).unwrap_or("");
+    let word_len: usize = rest
         .chars()
         .take_while(|c| !c.is_whitespace())
         .map(char::len_utf8)
-        .sum::<usize>()
-        .max(usize::from(pos < text.len()));
+        .sum();
+    // Point at the offending word, or at least its first character (which may
+    // be multi-byte whitespace such as U+00A0).
+    let found_len = if word_len == 0 {
+        rest.chars().next().map_or(0, char::len_utf8)
+    } else {
+        word_len
+    };
     let end = (pos + found_len).min(text.len());
     let found = if pos >= text.len() {
         "end of file".to_string()
@@ -128,7 +135,9 @@ fn syntax_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> Diag
             format!("{} or {}", rest.join(", "), last)
         }
     };
-    let help = if found.starts_with("`\"") || found.contains('\'') {
+    let help = if pos >= text.len() {
+        "the file ends inside a declaration: is a closing `}` missing?".to_string()
+    } else if found.starts_with("`\"") || found.contains('\'') {
         "strings use double quotes and cannot span lines".to_string()
     } else if expected.contains(&"an UPPER_SNAKE_CASE outcome marker") {
         "outcome markers are written in UPPER_SNAKE_CASE, like CHECKER_PASS".to_string()
@@ -244,12 +253,19 @@ impl Builder {
             Rule::outcomes_block => {
                 let outcomes = inner
                     .map(|o| {
-                        let ospan = self.span(&o);
                         let mut oi = o.into_inner();
+                        let marker = self.word(oi.next().unwrap());
+                        let classes = self.words(oi.next().unwrap());
+                        // pest keeps trailing whitespace inside repetitions; end at the last class.
+                        let end = classes
+                            .last()
+                            .map(|c| c.span.end)
+                            .unwrap_or(marker.span.end);
+                        let span = Span::new(self.file, marker.span.start, end);
                         OutcomeDecl {
-                            marker: self.word(oi.next().unwrap()),
-                            classes: self.words(oi.next().unwrap()),
-                            span: ospan,
+                            marker,
+                            classes,
+                            span,
                         }
                     })
                     .collect();
@@ -589,6 +605,13 @@ mod tests {
         assert_eq!(err.code, Code::Syntax);
         assert!(err.message.contains("lower_snake_case"), "{}", err.message);
         assert_eq!(err.primary.span.start, 24);
+    }
+
+    #[test]
+    fn error_at_multibyte_whitespace_does_not_split_it() {
+        // Found by the fuzzer: U+00A0 is whitespace to Rust but not to the grammar.
+        let err = parse(0, "\u{a0}stage").unwrap_err();
+        assert_eq!((err.primary.span.start, err.primary.span.end), (0, 2));
     }
 
     #[test]

@@ -313,7 +313,13 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
 
     // Routes.
     let mut routes: Vec<Route> = Vec::new();
+    // (node, outcome) pairs someone wrote a route for, even if it failed to check:
+    // those are not reported again as unrouted.
+    let mut attempted: BTreeSet<(String, String)> = BTreeSet::new();
     for arm in &decl.routes {
+        for o in &arm.outcomes {
+            attempted.insert((arm.from.text.clone(), o.text.clone()));
+        }
         let from = node_ref(&mut cx.diags, &arm.from);
         let to = target(&mut cx.diags, &arm.target, &nodes, &terminals, &id);
         for o in &arm.outcomes {
@@ -579,10 +585,7 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
         let node = &nodes[nid];
         let kind = &cx.model.stages[&node.kind];
         for o in &kind.outcomes {
-            if routes
-                .iter()
-                .any(|r| r.from == node.id && r.outcome == o.marker)
-            {
+            if attempted.contains(&(node.id.clone(), o.marker.clone())) {
                 continue;
             }
             cx.diags.push(

@@ -255,10 +255,12 @@ pub(crate) fn unknown(
     let names: Vec<&str> = candidates.iter().map(AsRef::as_ref).collect();
     let help = if let Some(s) = suggest(&name.text, names.iter().copied()) {
         format!("did you mean `{s}`?")
-    } else if !names.is_empty() && names.len() <= 8 {
+    } else if !names.is_empty() && (names.len() <= 12 || fallback_help.is_empty()) {
         format!("expected one of: {}", names.join(", "))
-    } else {
+    } else if !fallback_help.is_empty() {
         fallback_help.to_string()
+    } else {
+        format!("there is no {what} of this name here; check the spelling")
     };
     Diagnostic::error(code, name.span, format!("unknown {what} `{}`", name.text))
         .label(format!("no {what} of this name"))
