@@ -20,10 +20,13 @@ pub fn get(path: &str) -> Option<&'static [u8]> {
 
 /// The embedded `.mill` sources, in path order.
 pub fn mill_sources() -> impl Iterator<Item = (&'static str, &'static str)> {
-    EMBEDDED.iter().filter(|(p, _)| p.ends_with(".mill")).map(|(p, b)| {
-        (
-            *p,
-            std::str::from_utf8(b).expect("shipped .mill sources are UTF-8"),
-        )
-    })
+    EMBEDDED
+        .iter()
+        .filter(|(p, _)| p.ends_with(".mill"))
+        .map(|(p, b)| {
+            (
+                *p,
+                std::str::from_utf8(b).expect("shipped .mill sources are UTF-8"),
+            )
+        })
 }
