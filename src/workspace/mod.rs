@@ -10,6 +10,14 @@
 
 pub mod atomic;
 pub mod clock;
+pub mod config;
 pub mod documents;
+pub mod events;
 pub mod ids;
+pub mod init;
 pub mod layout;
+pub mod lock;
+pub mod mailbox;
+pub mod manifest;
+pub mod queue;
+pub mod state;
