@@ -11,6 +11,7 @@
 pub mod atomic;
 pub mod clock;
 pub mod config;
+pub mod doctor;
 pub mod documents;
 pub mod events;
 pub mod ids;
@@ -21,3 +22,4 @@ pub mod mailbox;
 pub mod manifest;
 pub mod queue;
 pub mod state;
+pub mod upgrade;
