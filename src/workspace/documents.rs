@@ -449,10 +449,7 @@ impl WorkDocument {
                             .collect::<Option<Vec<_>>>()
                     })
                     .ok_or_else(|| err(file, Some(field.label), "must be a list of strings"))?;
-                let items: Vec<String> = items
-                    .into_iter()
-                    .filter(|i| !is_relationship_placeholder(field.label, i))
-                    .collect();
+                // Like the reference, JSON imports keep placeholders verbatim.
                 doc.lists.insert(field.label, items);
             } else {
                 let text = match (field.check, value) {
