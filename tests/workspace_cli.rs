@@ -346,9 +346,9 @@ fn doctor_reports_and_repairs() {
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("error: work_item_in_two_states tasks/task-001 task task-001 is in queue and active; fix: run `millrace doctor --repair"), "{}", out.stdout);
     assert!(
-        out.stdout
-            .contains("field `Task-ID`: is \\\"task-001\\\" but the file is named renamed.md")
-            || out.stdout.contains("but the file is named renamed.md"),
+        out.stdout.contains(
+            "renamed.md: field `Task-ID`: is \"task-001\" but the file is named renamed.md"
+        ),
         "{}",
         out.stdout
     );
