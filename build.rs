@@ -26,7 +26,10 @@ fn main() {
     let mut files = Vec::new();
     for top in ["stdlib", "modes"] {
         println!("cargo:rerun-if-changed={top}");
-        collect(&root, &root.join(top), &mut files);
+        let dir = root.join(top);
+        if dir.is_dir() {
+            collect(&root, &dir, &mut files);
+        }
     }
     files.sort_by_key(|p| p.to_string_lossy().replace('\\', "/"));
     let mut code = String::from("pub static EMBEDDED: &[(&str, &[u8])] = &[\n");

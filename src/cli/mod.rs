@@ -3,7 +3,13 @@
 //! Exit codes follow one rule everywhere: 0 success, 1 the command ran and
 //! found problems (lint errors, failed validation), 2 usage or I/O errors.
 
+mod doctor;
+mod init;
 mod lint;
+mod queue;
+mod status;
+mod upgrade;
+mod workspace_arg;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +27,22 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Print the Millrace version.
     Version,
+    /// Create (or complete) a workspace; idempotent.
+    Init(init::InitArgs),
+    /// Compare managed files with the shipped baseline; `--apply` applies safe updates.
+    Upgrade(upgrade::UpgradeArgs),
+    /// Check the workspace's integrity.
+    Doctor(doctor::DoctorArgs),
+    /// Show runtime state, queue depths and status markers.
+    Status(status::StatusArgs),
+    /// Inspect and add work items.
+    Queue(queue::QueueArgs),
+    /// Queue a task (same as `queue add-task`).
+    AddTask(queue::AddArgs),
+    /// Queue a spec (same as `queue add-spec`).
+    AddSpec(queue::AddArgs),
+    /// Stage an idea (same as `queue add-idea`).
+    AddIdea(queue::AddArgs),
 }
 
 /// Parse the process arguments, run the command, and return the exit code.
@@ -39,5 +61,13 @@ pub fn main() -> i32 {
             println!("millrace {}", env!("CARGO_PKG_VERSION"));
             0
         }
+        Command::Init(args) => init::run(args),
+        Command::Upgrade(args) => upgrade::run(args),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Queue(args) => queue::run(args),
+        Command::AddTask(args) => queue::add_task(args),
+        Command::AddSpec(args) => queue::add_spec(args),
+        Command::AddIdea(args) => queue::add_idea(args),
     }
 }

@@ -1,0 +1,210 @@
+//! `millrace queue ls|show|add-task|add-spec|add-idea`, and the top-level
+//! aliases `add-task`, `add-spec`, `add-idea`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Map, Value};
+
+use super::workspace_arg::{fail, WorkspaceArg};
+use crate::workspace::documents::{DocKind, IdeaDocument, WorkDocument};
+use crate::workspace::layout::Layout;
+use crate::workspace::queue::{self, count_items, state_dir};
+
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    #[command(subcommand)]
+    pub command: QueueCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Show queue depths and active counts.
+    Ls(LsArgs),
+    /// Show where one work item is.
+    Show(ShowArgs),
+    /// Queue a task from a markdown document or a JSON import.
+    AddTask(AddArgs),
+    /// Queue a spec from a markdown document or a JSON import.
+    AddSpec(AddArgs),
+    /// Stage an idea (markdown) in `ideas/inbox/`.
+    AddIdea(AddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub workspace: WorkspaceArg,
+    /// Print JSON instead of `key: value` lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Task, spec, incident or learning-request id.
+    pub id: String,
+    #[command(flatten)]
+    pub workspace: WorkspaceArg,
+    /// Print JSON (location and every field) instead of `key: value` lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The document to add (`.md`, or `.json` for tasks and specs).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub workspace: WorkspaceArg,
+}
+
+pub fn run(args: QueueArgs) -> i32 {
+    match args.command {
+        QueueCommand::Ls(a) => ls(a),
+        QueueCommand::Show(a) => show(a),
+        QueueCommand::AddTask(a) => add_task(a),
+        QueueCommand::AddSpec(a) => add_spec(a),
+        QueueCommand::AddIdea(a) => add_idea(a),
+    }
+}
+
+pub fn add_task(args: AddArgs) -> i32 {
+    add(args, Some(DocKind::Task))
+}
+
+pub fn add_spec(args: AddArgs) -> i32 {
+    add(args, Some(DocKind::Spec))
+}
+
+pub fn add_idea(args: AddArgs) -> i32 {
+    add(args, None)
+}
+
+fn ls(args: LsArgs) -> i32 {
+    let layout = match args.workspace.initialized() {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let n = |kind, state| count_items(&state_dir(&layout, kind, state));
+    let [exec, plan, learn] = queue::queue_depths(&layout);
+    let (tasks, specs, incidents, requests) = (
+        n(DocKind::Task, "active"),
+        n(DocKind::Spec, "active"),
+        n(DocKind::Incident, "active"),
+        n(DocKind::LearningRequest, "active"),
+    );
+    let rows: [(&str, u64); 10] = [
+        ("execution_queue_depth", exec),
+        ("planning_queue_depth", plan),
+        ("learning_queue_depth", learn),
+        ("execution_active", tasks as u64),
+        ("planning_active", (specs + incidents) as u64),
+        ("learning_active", requests as u64),
+        ("active_task_count", tasks as u64),
+        ("active_spec_count", specs as u64),
+        ("active_incident_count", incidents as u64),
+        ("active_learning_request_count", requests as u64),
+    ];
+    if args.json {
+        let map: Map<String, Value> = rows
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        println!("{}", Value::Object(map));
+    } else {
+        let mut out = String::new();
+        for (k, v) in rows {
+            out.push_str(&format!("{k}: {v}\n"));
+        }
+        print!("{out}");
+    }
+    0
+}
+
+fn show(args: ShowArgs) -> i32 {
+    let layout = match args.workspace.initialized() {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let found = match queue::locate(&layout, &args.id) {
+        Ok(Some(found)) => found,
+        Ok(None) => return fail(&format!("work item not found: {}", args.id)),
+        Err(e) => return fail(&format!("invalid work item id: {e}")),
+    };
+    let doc = match queue::read_item(found.kind, &found.path) {
+        Ok(doc) => doc,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if args.json {
+        let mut fields = Map::new();
+        for field in found.kind.schema() {
+            if field.list {
+                if !doc.list(field.label).is_empty() {
+                    fields.insert(field.json.into(), json!(doc.list(field.label)));
+                }
+            } else if let Some(v) = doc.scalar(field.label) {
+                fields.insert(field.json.into(), json!(v));
+            }
+        }
+        fields.insert("title".into(), json!(doc.title()));
+        let out = json!({
+            "work_item_id": doc.id(),
+            "work_item_kind": found.kind.tag(),
+            "work_item_state": found.state,
+            "path": found.path.display().to_string(),
+            "title": doc.title(),
+            "document": fields,
+            "body": doc.body(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+    } else {
+        println!("work_item_id: {}", doc.id());
+        println!("work_item_kind: {}", found.kind.tag());
+        println!("work_item_state: {}", found.state);
+        println!("path: {}", found.path.display());
+        println!("title: {}", doc.title());
+    }
+    0
+}
+
+/// Add a task or spec (`kind`) or, with `None`, an idea.
+fn add(args: AddArgs, kind: Option<DocKind>) -> i32 {
+    let layout = match args.workspace.initialized() {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let what = kind.map_or("idea", DocKind::tag);
+    match add_file(&layout, &args.file, kind) {
+        Ok(path) => {
+            println!("enqueued_{what}: {}", path.display());
+            0
+        }
+        Err(e) => fail(&format!("failed to add {what}: {e}")),
+    }
+}
+
+fn add_file(layout: &Layout, file: &Path, kind: Option<DocKind>) -> Result<PathBuf, String> {
+    let raw = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let name = file.display().to_string();
+    let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let Some(kind) = kind else {
+        let file_name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let idea = IdeaDocument::parse(&file_name, &raw).map_err(|e| e.to_string())?;
+        return queue::add_idea(layout, &idea).map_err(|e| e.to_string());
+    };
+    let doc = match ext {
+        "md" => WorkDocument::parse_as(kind, &raw, &name),
+        "json" => WorkDocument::from_json(kind, &raw, &name),
+        _ => {
+            return Err(format!(
+                "{name}: a {kind} import must end with .md or .json"
+            ))
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    queue::enqueue(layout, &doc).map_err(|e| e.to_string())
+}

@@ -1,0 +1,155 @@
+//! Durable file writes: every state write goes temp file → fsync → rename →
+//! fsync of the directory, so a crash leaves either the old bytes or the new
+//! bytes, never a torn file. Also owns the crash-injection hook used by tests
+//! to stop a process between two steps of a multi-step operation.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Suffix of the temporary files written before a rename. `doctor` and the
+/// queue reconciler treat leftovers with this suffix as debris of a crash.
+pub const TEMP_SUFFIX: &str = ".millrace-tmp";
+
+/// Environment variable naming a step at which the process aborts, as
+/// `<operation>:<step>` (e.g. `queue.transition:2`). Test-only: it lets the
+/// crash tests kill a real process between two steps of an operation.
+pub const CRASH_ENV: &str = "MILLRACE_TEST_CRASH_AT";
+
+/// Abort the process (no unwinding, no destructors, like `kill -9`) when
+/// `CRASH_ENV` names this operation and step.
+pub fn crash_point(operation: &str, step: u32) {
+    if let Some(target) = std::env::var_os(CRASH_ENV) {
+        let target = target.to_string_lossy();
+        if let Some((op, k)) = target.rsplit_once(':') {
+            if op == operation && k.parse::<u32>().ok() == Some(step) {
+                std::process::abort();
+            }
+        }
+    }
+}
+
+/// A temporary path beside `path`, unique within this process.
+pub fn temp_path_for(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id()))
+}
+
+/// fsync a directory so that a rename or create inside it survives a crash.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Write `bytes` to a fresh temp file beside `path` and fsync it.
+fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
+    let tmp = temp_path_for(path);
+    let result = (|| {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(tmp)
+}
+
+/// Replace `path` with `bytes` durably (temp, fsync, rename, fsync dir).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = write_temp(path, bytes)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(parent_of(path))
+}
+
+/// Create `path` with `bytes` durably, failing with `AlreadyExists` if it
+/// exists. The new file appears complete or not at all (hard link of a
+/// synced temp file, which never replaces an existing name).
+pub fn create_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = write_temp(path, bytes)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    linked?;
+    sync_dir(parent_of(path))
+}
+
+/// Move `from` to `to` atomically and durably: one rename, then fsync of
+/// both directories. Refuses to replace an existing `to`.
+pub fn rename_durable(from: &Path, to: &Path) -> io::Result<()> {
+    if to.exists() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} already exists", to.display()),
+        ));
+    }
+    fs::rename(from, to)?;
+    let (a, b) = (parent_of(from), parent_of(to));
+    sync_dir(b)?;
+    if a != b {
+        sync_dir(a)?;
+    }
+    Ok(())
+}
+
+/// Append one line to a log file and fsync it (append-only logs).
+pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut buf = String::with_capacity(line.len() + 1);
+    buf.push_str(line);
+    buf.push('\n');
+    file.write_all(buf.as_bytes())?;
+    file.sync_data()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn create_atomic_refuses_existing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.md");
+        create_atomic(&p, b"first").unwrap();
+        let err = create_atomic(&p, b"second").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&p).unwrap(), b"first");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn rename_durable_refuses_to_clobber() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, "a").unwrap();
+        fs::write(&b, "b").unwrap();
+        assert!(rename_durable(&a, &b).is_err());
+        assert!(a.exists());
+        assert_eq!(fs::read(&b).unwrap(), b"b");
+    }
+}

@@ -1,0 +1,265 @@
+//! `doctor`: read-only integrity checks of a workspace. Each finding names
+//! the path, the problem and what to do about it.
+
+use std::fs;
+
+use super::documents::DocKind;
+use super::layout::{Layout, DIRECTORIES, PLANES};
+use super::manifest::{hash_bytes, Manifest};
+use super::{config, lock, queue, state};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    /// A stable snake_case code, e.g. `work_item_in_two_states`.
+    pub code: &'static str,
+    pub path: String,
+    pub message: String,
+    /// What the operator should do.
+    pub fix: String,
+}
+
+impl Finding {
+    pub fn line(&self) -> String {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        format!(
+            "{level}: {} {} {}; fix: {}",
+            self.code, self.path, self.message, self.fix
+        )
+    }
+}
+
+/// Run every check.
+pub fn check(layout: &Layout) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let root = layout.root.display().to_string();
+    let mut add = |severity, code, path: String, message: String, fix: String| {
+        out.push(Finding {
+            severity,
+            code,
+            path,
+            message,
+            fix,
+        })
+    };
+    let init_fix = format!("run `millrace init --workspace {root}` (it only adds what is missing)");
+
+    for rel in DIRECTORIES {
+        let path = layout.path(rel);
+        if !path.is_dir() {
+            add(
+                Severity::Error,
+                "missing_directory",
+                path.display().to_string(),
+                "directory is missing".into(),
+                init_fix.clone(),
+            );
+        }
+    }
+
+    if let Err(e) = config::load(&layout.config_file()) {
+        add(
+            Severity::Error,
+            "invalid_config",
+            layout.config_file().display().to_string(),
+            e,
+            "fix the TOML, or delete the file and rerun init".into(),
+        );
+    }
+
+    match Manifest::load(layout) {
+        Err(e) => add(
+            Severity::Error,
+            "invalid_manifest",
+            layout.manifest_file().display().to_string(),
+            e,
+            "delete it and rerun init to record the shipped baseline".into(),
+        ),
+        Ok(manifest) => {
+            for entry in &manifest.entries {
+                let path = layout.path(&entry.relative_path);
+                match fs::read(&path) {
+                    Err(_) => add(
+                        Severity::Warning,
+                        "managed_file_missing",
+                        path.display().to_string(),
+                        "managed file is missing".into(),
+                        "run `millrace upgrade --apply` to restore it".into(),
+                    ),
+                    Ok(bytes) if hash_bytes(&bytes) != entry.original_blake3 => add(
+                        Severity::Warning,
+                        "managed_file_modified",
+                        path.display().to_string(),
+                        "differs from the shipped baseline".into(),
+                        "keep it if intended; `millrace upgrade` shows how it compares".into(),
+                    ),
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+
+    let lock_status = lock::inspect(layout);
+    let lock_path = layout.lock_file().display().to_string();
+    match &lock_status {
+        lock::LockStatus::Stale(r) => add(
+            Severity::Warning,
+            "stale_runtime_lock",
+            lock_path,
+            format!("owner pid {} is not running", r.owner_pid),
+            "nothing: the next daemon reclaims it automatically".into(),
+        ),
+        lock::LockStatus::Invalid(detail) => add(
+            Severity::Error,
+            "invalid_runtime_lock",
+            lock_path,
+            detail.clone(),
+            "if no daemon is running, delete the lock file".into(),
+        ),
+        _ => {}
+    }
+
+    let snapshot = match state::load_snapshot(layout) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            add(
+                Severity::Error,
+                "invalid_snapshot",
+                layout.snapshot_file().display().to_string(),
+                e,
+                "delete it and rerun init to write a fresh idle snapshot".into(),
+            );
+            None
+        }
+    };
+    if let Err(e) = state::load_counters(layout) {
+        add(
+            Severity::Error,
+            "invalid_recovery_counters",
+            layout.counters_file().display().to_string(),
+            e,
+            "delete it and rerun init".into(),
+        );
+    }
+    for plane in PLANES {
+        let path = layout.status_file(plane);
+        match state::read_marker(layout, plane) {
+            Ok(m) if state::is_marker(&m) => {}
+            Ok(m) => add(
+                Severity::Error,
+                "invalid_status_marker",
+                path.display().to_string(),
+                format!("{m:?} is not a `### NAME` marker"),
+                format!("write `{}` into it", state::IDLE_MARKER),
+            ),
+            Err(e) => add(
+                Severity::Error,
+                "invalid_status_marker",
+                path.display().to_string(),
+                e.to_string(),
+                "rerun init".into(),
+            ),
+        }
+    }
+
+    let repair = format!("run `millrace doctor --repair --workspace {root}`");
+    if let Some(snap) = &snapshot {
+        let depths = queue::queue_depths(layout);
+        let recorded = [
+            snap.queue_depth_execution,
+            snap.queue_depth_planning,
+            snap.queue_depth_learning,
+        ];
+        if depths != recorded {
+            add(
+                Severity::Warning,
+                "snapshot_queue_depth_mismatch",
+                layout.snapshot_file().display().to_string(),
+                format!("snapshot says {recorded:?}, directories hold {depths:?}"),
+                repair.clone(),
+            );
+        }
+    }
+
+    for dup in queue::find_duplicates(layout) {
+        add(
+            Severity::Error,
+            "work_item_in_two_states",
+            format!("{}/{}", queue::kind_dir(dup.kind), dup.id),
+            format!("{} {} is in {}", dup.kind, dup.id, dup.states.join(" and ")),
+            format!("{repair} (keeps the furthest state)"),
+        );
+    }
+    for path in queue::find_debris(layout) {
+        add(
+            Severity::Warning,
+            "interrupted_write",
+            path.display().to_string(),
+            "temporary file left by an interrupted write".into(),
+            repair.clone(),
+        );
+    }
+
+    let daemon_running = matches!(lock_status, lock::LockStatus::Active(_));
+    for kind in DocKind::ALL {
+        for st in queue::states(kind) {
+            for id in queue::list_ids(layout, kind, st) {
+                let path = queue::state_dir(layout, kind, st).join(format!("{id}.md"));
+                if let Err(e) = queue::read_item(kind, &path) {
+                    add(
+                        Severity::Error,
+                        "invalid_work_document",
+                        path.display().to_string(),
+                        e.to_string(),
+                        "fix the document (see docs/workspace.md for the format)".into(),
+                    );
+                }
+                if st == "active" && !daemon_running {
+                    let claimed = snapshot
+                        .as_ref()
+                        .and_then(|s| s.active_work_item_id.as_deref())
+                        == Some(id.as_str());
+                    if !claimed {
+                        add(Severity::Warning, "orphaned_active_item", path.display().to_string(), format!("{kind} {id} is active but no run owns it"), format!("move it back to {} (the runtime's stale-state recovery does this on its next start)", queue::states(kind)[0]));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_workspace_is_clean_and_damage_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        super::super::init::initialize(&layout).unwrap();
+        assert_eq!(check(&layout), Vec::new());
+        let task = "tasks/queue/t-1.md";
+        fs::write(layout.path(task), "# T\n").unwrap();
+        fs::copy(layout.path(task), layout.path("tasks/done/t-1.md")).unwrap();
+        fs::remove_dir(layout.path("arbiter/reports")).unwrap();
+        let codes: Vec<_> = check(&layout).iter().map(|f| f.code).collect();
+        for want in [
+            "missing_directory",
+            "work_item_in_two_states",
+            "invalid_work_document",
+            "snapshot_queue_depth_mismatch",
+        ] {
+            assert!(codes.contains(&want), "{want} not in {codes:?}");
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The control mailbox, `state/mailbox/`: operators drop command envelopes
+//! (JSON files) into `incoming/`; the daemon drains them in file-name order
+//! (names start with a sortable timestamp) and archives each one, with its
+//! outcome, into `processed/` or `failed/`. Envelope and archive shapes
+//! follow the reference.
+
+use std::fs;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::{atomic, clock, events, ids, layout::Layout};
+
+/// The commands the mailbox carries.
+pub const COMMANDS: &[&str] = &[
+    "stop",
+    "pause",
+    "resume",
+    "reload_config",
+    "add_task",
+    "add_spec",
+    "add_idea",
+    "retry_active",
+    "clear_stale_state",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    pub schema_version: String,
+    pub kind: String,
+    pub command_id: String,
+    pub command: String,
+    pub issued_at: String,
+    pub issuer: String,
+    #[serde(default)]
+    pub payload: Map<String, Value>,
+}
+
+impl Envelope {
+    fn check(&self) -> Result<(), String> {
+        if self.schema_version != "1.0" || self.kind != "mailbox_command" {
+            return Err("not a mailbox_command envelope (schema_version 1.0)".into());
+        }
+        if !COMMANDS.contains(&self.command.as_str()) {
+            return Err(format!("unknown command {:?}", self.command));
+        }
+        ids::validate_id(&self.command_id).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// Write a command envelope into `incoming/`; returns its path.
+pub fn submit(
+    layout: &Layout,
+    command: &str,
+    issuer: &str,
+    payload: Map<String, Value>,
+) -> Result<PathBuf, String> {
+    let now = clock::now_rfc3339();
+    let stamp: String = now.chars().filter(char::is_ascii_digit).collect();
+    let nonce =
+        &blake3::hash(format!("{now}{}{command}", std::process::id()).as_bytes()).to_hex()[..8];
+    let envelope = Envelope {
+        schema_version: "1.0".into(),
+        kind: "mailbox_command".into(),
+        command_id: format!("{stamp}-{command}-{nonce}"),
+        command: command.into(),
+        issued_at: now,
+        issuer: issuer.into(),
+        payload,
+    };
+    envelope.check()?;
+    let path = layout
+        .mailbox_dir("incoming")
+        .join(format!("{}.json", envelope.command_id));
+    let text = serde_json::to_string_pretty(&envelope).expect("envelope serializes") + "\n";
+    atomic::create_atomic(&path, text.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// The outcome of one drained envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drained {
+    pub file_name: String,
+    pub command: Option<String>,
+    /// `processed` or `failed`.
+    pub disposition: &'static str,
+    pub archive: PathBuf,
+    pub error: Option<String>,
+}
+
+/// Drain `incoming/` in order: each envelope goes to `handler`; its result
+/// (or error) is archived with it. The archive is written before the
+/// incoming file is removed, so a crash can repeat a command's archival
+/// but never lose the command.
+pub fn drain(
+    layout: &Layout,
+    mut handler: impl FnMut(&Envelope) -> Result<Value, String>,
+) -> Result<Vec<Drained>, String> {
+    let incoming = layout.mailbox_dir("incoming");
+    let mut names: Vec<String> = fs::read_dir(&incoming)
+        .map_err(|e| format!("{}: {e}", incoming.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let source = incoming.join(&name);
+        let parsed = fs::read_to_string(&source)
+            .map_err(|e| e.to_string())
+            .and_then(|t| {
+                serde_json::from_str::<Envelope>(&t).map_err(|e| format!("invalid envelope: {e}"))
+            })
+            .and_then(|env| env.check().map(|()| env));
+        let (envelope, outcome) = match parsed {
+            Ok(env) => {
+                let outcome = handler(&env);
+                (Some(env), outcome)
+            }
+            Err(e) => (None, Err(e)),
+        };
+        let disposition = if outcome.is_ok() {
+            "processed"
+        } else {
+            "failed"
+        };
+        let mut archive = json!({
+            "schema_version": "1.0",
+            "kind": "mailbox_archive",
+            "disposition": disposition,
+            "archived_at": clock::now_rfc3339(),
+            "envelope": envelope.as_ref().map(|e| serde_json::to_value(e).expect("envelope")).unwrap_or(Value::Null),
+        });
+        let error = match &outcome {
+            Ok(result) => {
+                archive["result"] = result.clone();
+                None
+            }
+            Err(e) => {
+                archive["result"] = json!({});
+                archive["error"] = Value::String(e.clone());
+                Some(e.clone())
+            }
+        };
+        let archive_path = layout.mailbox_dir(disposition).join(&name);
+        let text = serde_json::to_string_pretty(&archive).expect("archive") + "\n";
+        atomic::write_atomic(&archive_path, text.as_bytes())
+            .map_err(|e| format!("{}: {e}", archive_path.display()))?;
+        fs::remove_file(&source).map_err(|e| format!("{}: {e}", source.display()))?;
+        atomic::sync_dir(&incoming).map_err(|e| format!("{}: {e}", incoming.display()))?;
+        let command = envelope.map(|e| e.command);
+        let _ = events::record(
+            layout,
+            "mailbox_command_archived",
+            json!({"file": name, "command": command, "disposition": disposition, "error": error}),
+        );
+        out.push(Drained {
+            file_name: name,
+            command,
+            disposition,
+            archive: archive_path,
+            error,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drains_in_order_and_archives_outcomes() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        for d in ["incoming", "processed", "failed"] {
+            fs::create_dir_all(layout.mailbox_dir(d)).unwrap();
+        }
+        let a = submit(&layout, "pause", "operator", Map::new()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = submit(&layout, "resume", "operator", Map::new()).unwrap();
+        fs::write(layout.mailbox_dir("incoming").join("zz-garbage.json"), "{").unwrap();
+        assert!(submit(&layout, "explode", "operator", Map::new()).is_err());
+        let mut seen = Vec::new();
+        let drained = drain(&layout, |env| {
+            seen.push(env.command.clone());
+            if env.command == "resume" {
+                Err("not paused".into())
+            } else {
+                Ok(json!({"applied": true}))
+            }
+        })
+        .unwrap();
+        assert_eq!(seen, ["pause", "resume"]);
+        assert_eq!(drained.len(), 3);
+        assert_eq!(drained[0].disposition, "processed");
+        assert_eq!(drained[1].disposition, "failed");
+        assert_eq!(drained[2].disposition, "failed");
+        assert!(!a.exists() && !b.exists());
+        assert_eq!(
+            fs::read_dir(layout.mailbox_dir("incoming"))
+                .unwrap()
+                .count(),
+            0
+        );
+        let archived: Value =
+            serde_json::from_str(&fs::read_to_string(&drained[1].archive).unwrap()).unwrap();
+        assert_eq!(archived["error"], "not paused");
+        assert_eq!(archived["envelope"]["command"], "resume");
+    }
+}

@@ -1,0 +1,494 @@
+//! The workspace commands driven through the real binary on temp dirs:
+//! init, the "run init first" gate, queue add/ls/show, doctor, upgrade, status.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn millrace() -> Command {
+    Command::cargo_bin("millrace").unwrap()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/reference-docs")
+        .join(name)
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(ws: &Path, args: &[&str]) -> Run {
+    let out = millrace()
+        .args(args)
+        .arg("--workspace")
+        .arg(ws)
+        .output()
+        .unwrap();
+    let clean = |b: &[u8]| {
+        String::from_utf8_lossy(b).replace(
+            &ws.canonicalize()
+                .unwrap_or(ws.to_path_buf())
+                .display()
+                .to_string(),
+            "[WS]",
+        )
+    };
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: clean(&out.stdout),
+        stderr: clean(&out.stderr),
+    }
+}
+
+/// Every file under `dir` with its bytes (to prove a command changed nothing).
+fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.insert(p.clone(), Vec::new());
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Like `tree` but without the append-only event log.
+fn state_tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut t = tree(dir);
+    t.retain(|p, _| !p.ends_with("runtime_events.jsonl"));
+    t
+}
+
+fn initialized() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(run(dir.path(), &["init"]).code, 0);
+    dir
+}
+
+#[test]
+fn init_creates_the_tree_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(dir.path(), &["init"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    insta::assert_snapshot!(first.stdout, @r"
+    workspace: [WS]
+    initialized: true
+    ");
+    let rt = dir.path().join("millrace-agents");
+    for rel in [
+        "tasks/queue",
+        "specs/blocked",
+        "incidents/resolved",
+        "learning/requests/done",
+        "arbiter/verdicts",
+        "runs",
+        "state/mailbox/incoming",
+        "mill",
+        "entrypoints",
+        "skills",
+    ] {
+        assert!(rt.join(rel).is_dir(), "{rel}");
+    }
+    for rel in [
+        "millrace.toml",
+        "state/runtime_snapshot.json",
+        "state/recovery_counters.json",
+        "state/execution_status.md",
+        "state/baseline_manifest.json",
+        "outline.md",
+        "historylog.md",
+        "learning/events.jsonl",
+    ] {
+        assert!(rt.join(rel).is_file(), "{rel}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(rt.join("state/planning_status.md")).unwrap(),
+        "### IDLE\n"
+    );
+    for (path, _) in millrace::assets::all() {
+        if let Some(dest) = millrace::workspace::layout::asset_destination(path) {
+            assert!(rt.join(dest).is_file(), "{path} deployed");
+        }
+    }
+    let before = state_tree(dir.path());
+    let second = run(dir.path(), &["init"]);
+    assert_eq!(second.code, 0);
+    assert_eq!(
+        state_tree(dir.path()),
+        before,
+        "a second init changes nothing"
+    );
+}
+
+#[test]
+fn init_refuses_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let out = run(&file, &["init"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("not a directory"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+}
+
+#[test]
+fn every_command_on_an_uninitialized_workspace_says_run_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = fixture("task-minimal.md");
+    let task = task.to_str().unwrap();
+    for args in [
+        vec!["status"],
+        vec!["doctor"],
+        vec!["upgrade"],
+        vec!["queue", "ls"],
+        vec!["queue", "show", "task-001"],
+        vec!["queue", "add-task", task],
+        vec!["add-task", task],
+        vec!["add-spec", task],
+        vec!["add-idea", task],
+    ] {
+        let out = run(dir.path(), &args);
+        assert_eq!(out.code, 2, "{args:?}");
+        assert_eq!(
+            out.stderr,
+            "error: workspace is not initialized: [WS]. Run `millrace init --workspace [WS]` first.\n",
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[test]
+fn add_list_and_show_work_items() {
+    let dir = initialized();
+    let ws = dir.path();
+    let md = fixture("task-lineage.md");
+    let out = run(ws, &["queue", "add-task", md.to_str().unwrap()]);
+    assert_eq!(
+        out.stdout,
+        "enqueued_task: [WS]/millrace-agents/tasks/queue/task-042.b.md\n"
+    );
+    assert_eq!(
+        std::fs::read(ws.join("millrace-agents/tasks/queue/task-042.b.md")).unwrap(),
+        std::fs::read(&md).unwrap(),
+        "a reference document is stored byte-identically"
+    );
+    let json = fixture("import-task.json");
+    assert_eq!(run(ws, &["add-task", json.to_str().unwrap()]).code, 0);
+    assert_eq!(
+        std::fs::read_to_string(ws.join("millrace-agents/tasks/queue/task-json-1.md")).unwrap(),
+        std::fs::read_to_string(fixture("import-task.expected.md")).unwrap()
+    );
+    assert_eq!(
+        run(
+            ws,
+            &["add-spec", fixture("spec-derived.md").to_str().unwrap()]
+        )
+        .code,
+        0
+    );
+    let idea = ws.join("faster-builds.md");
+    std::fs::write(&idea, "# Faster builds\n\nCache the target dir.\n").unwrap();
+    let out = run(ws, &["add-idea", idea.to_str().unwrap()]);
+    assert_eq!(
+        out.stdout,
+        "enqueued_idea: [WS]/ideas/inbox/faster-builds.md\n"
+    );
+
+    insta::assert_snapshot!(run(ws, &["queue", "ls"]).stdout, @r"
+    execution_queue_depth: 2
+    planning_queue_depth: 1
+    learning_queue_depth: 0
+    execution_active: 0
+    planning_active: 0
+    learning_active: 0
+    active_task_count: 0
+    active_spec_count: 0
+    active_incident_count: 0
+    active_learning_request_count: 0
+    ");
+    insta::assert_snapshot!(run(ws, &["queue", "show", "task-042.b"]).stdout, @r"
+    work_item_id: task-042.b
+    work_item_kind: task
+    work_item_state: queue
+    path: [WS]/millrace-agents/tasks/queue/task-042.b.md
+    title: Wire the retry budget
+    ");
+    let shown: serde_json::Value =
+        serde_json::from_str(&run(ws, &["queue", "show", "spec-3", "--json"]).stdout).unwrap();
+    assert_eq!(shown["work_item_kind"], "spec");
+    assert_eq!(shown["document"]["root_spec_id"], "spec-root-1");
+    assert_eq!(shown["document"]["goals"][0], "bounded retries");
+    let listed: serde_json::Value =
+        serde_json::from_str(&run(ws, &["queue", "ls", "--json"]).stdout).unwrap();
+    assert_eq!(listed["execution_queue_depth"], 2);
+
+    let missing = run(ws, &["queue", "show", "nope"]);
+    assert_eq!(
+        (missing.code, missing.stderr.as_str()),
+        (2, "error: work item not found: nope\n")
+    );
+    for bad in ["../x", "/abs", "a/b"] {
+        let out = run(ws, &["queue", "show", bad]);
+        assert_eq!(out.code, 2);
+        assert!(
+            out.stderr.starts_with("error: invalid work item id:"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn bad_documents_are_refused_with_one_line_and_nothing_written() {
+    let dir = initialized();
+    let ws = dir.path();
+    assert_eq!(
+        run(
+            ws,
+            &["add-task", fixture("task-minimal.md").to_str().unwrap()]
+        )
+        .code,
+        0
+    );
+    let good = std::fs::read_to_string(fixture("task-minimal.md")).unwrap();
+    let cases = [
+        ("dup.md", good.clone(), "already exists"),
+        (
+            "missing.md",
+            good.replace("Created-By: operator\n", "")
+                .replace("task-001", "task-009"),
+            "field `Created-By`: is required",
+        ),
+        (
+            "escape.md",
+            good.replace("Task-ID: task-001", "Task-ID: ../evil"),
+            "field `Task-ID`",
+        ),
+        (
+            "nolist.md",
+            good.replace("task-001", "task-010")
+                .replace("Risk:\n- low\n", ""),
+            "field `Risk`",
+        ),
+        (
+            "notes.txt",
+            good.replace("task-001", "task-011"),
+            "must end with .md or .json",
+        ),
+        ("broken.json", "{\"task_id\": ".to_string(), "invalid JSON"),
+    ];
+    let before = state_tree(ws);
+    for (name, text, needle) in cases {
+        let file = tempfile::tempdir().unwrap();
+        let path = file.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = run(ws, &["add-task", path.to_str().unwrap()]);
+        assert_eq!(out.code, 2, "{name}");
+        assert_eq!(out.stderr.lines().count(), 1, "{name}: {}", out.stderr);
+        assert!(out.stderr.contains(needle), "{name}: {}", out.stderr);
+        if name != "dup.md" {
+            assert!(
+                out.stderr.contains(name),
+                "{name}: the error names the file: {}",
+                out.stderr
+            );
+        }
+        assert_eq!(state_tree(ws), before, "{name}: nothing written");
+    }
+}
+
+#[test]
+fn doctor_reports_and_repairs() {
+    let dir = initialized();
+    let ws = dir.path();
+    let clean = run(ws, &["doctor"]);
+    assert_eq!(clean.code, 0, "{}", clean.stdout);
+    assert!(clean
+        .stdout
+        .starts_with("ok: true\nerrors: 0\nwarnings: 0\n"));
+
+    assert_eq!(
+        run(
+            ws,
+            &["add-task", fixture("task-minimal.md").to_str().unwrap()]
+        )
+        .code,
+        0
+    );
+    let rt = ws.join("millrace-agents");
+    std::fs::copy(
+        rt.join("tasks/queue/task-001.md"),
+        rt.join("tasks/active/task-001.md"),
+    )
+    .unwrap();
+    std::fs::write(
+        rt.join("tasks/blocked/renamed.md"),
+        std::fs::read(rt.join("tasks/queue/task-001.md")).unwrap(),
+    )
+    .unwrap();
+    let out = run(ws, &["doctor"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("error: work_item_in_two_states tasks/task-001 task task-001 is in queue and active; fix: run `millrace doctor --repair"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "renamed.md: field `Task-ID`: is \"task-001\" but the file is named renamed.md"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("warning: orphaned_active_item"),
+        "{}",
+        out.stdout
+    );
+
+    std::fs::remove_file(rt.join("tasks/blocked/renamed.md")).unwrap();
+    let repaired = run(ws, &["doctor", "--repair"]);
+    assert!(
+        repaired
+            .stdout
+            .contains("repaired: task task-001: removed copy in queue, kept active"),
+        "{}",
+        repaired.stdout
+    );
+    assert!(!repaired.stdout.contains("work_item_in_two_states"));
+    assert_eq!(repaired.code, 0, "{}", repaired.stdout);
+}
+
+#[test]
+fn upgrade_previews_and_refuses_conflicts() {
+    let dir = initialized();
+    let ws = dir.path();
+    let out = run(ws, &["upgrade"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for d in [
+        "unchanged",
+        "safe_package_update",
+        "local_only_modification",
+        "already_converged",
+        "localized_removed",
+        "conflict",
+        "missing",
+    ] {
+        assert!(
+            out.stdout.contains(&format!("\n{d}: ")),
+            "{d}: {}",
+            out.stdout
+        );
+    }
+    // A file the old baseline shipped but this binary no longer does.
+    let rt = ws.join("millrace-agents");
+    let manifest_path = rt.join("state/baseline_manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    std::fs::write(rt.join("skills/retired.md"), "old skill").unwrap();
+    manifest["entries"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "relative_path": "skills/retired.md",
+            "asset_family": "skills",
+            "original_blake3": blake3::hash(b"old skill").to_hex().to_string(),
+        }));
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+
+    let preview = run(ws, &["upgrade"]);
+    assert!(
+        preview.stdout.contains("entry: skills/retired.md conflict"),
+        "{}",
+        preview.stdout
+    );
+    let before = state_tree(ws);
+    let refused = run(ws, &["upgrade", "--apply"]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("conflict in skills/retired.md"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(state_tree(ws), before, "a refused upgrade changes nothing");
+
+    let applied = run(
+        ws,
+        &[
+            "upgrade",
+            "--apply",
+            "--localize-removed",
+            "skills/retired.md",
+        ],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    assert!(applied.stdout.starts_with("applied: true\n"));
+    assert!(applied
+        .stdout
+        .contains("entry: skills/retired.md localized_removed"));
+    assert_eq!(
+        std::fs::read(rt.join("skills/retired.md")).unwrap(),
+        b"old skill"
+    );
+    let after = run(ws, &["upgrade"]);
+    assert!(
+        !after.stdout.contains("retired"),
+        "no longer managed: {}",
+        after.stdout
+    );
+}
+
+#[test]
+fn status_prints_depths_and_markers() {
+    let dir = initialized();
+    let ws = dir.path();
+    assert_eq!(
+        run(
+            ws,
+            &["add-task", fixture("task-minimal.md").to_str().unwrap()]
+        )
+        .code,
+        0
+    );
+    std::fs::write(
+        ws.join("millrace-agents/state/execution_status.md"),
+        "### BUILDER_RUNNING\n",
+    )
+    .unwrap();
+    insta::assert_snapshot!(run(ws, &["status"]).stdout, @r"
+    workspace: [WS]
+    runtime_mode: daemon
+    process_running: false
+    runtime_ownership_lock: absent
+    paused: false
+    stop_requested: false
+    active_mode_id: default_codex
+    compiled_plan_id: bootstrap
+    active_plane: none
+    active_stage: none
+    active_work_item_kind: none
+    active_work_item_id: none
+    execution_queue_depth: 1
+    planning_queue_depth: 0
+    learning_queue_depth: 0
+    execution_status_marker: ### BUILDER_RUNNING
+    planning_status_marker: ### IDLE
+    learning_status_marker: ### IDLE
+    ");
+}
