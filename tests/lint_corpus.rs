@@ -119,7 +119,7 @@ fn github_annotations_are_one_line_each() {
     ]);
     assert_eq!(code, 1);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines.len(), 4, "{out}");
     assert!(
         lines[0].starts_with("::error file=invalid/49-several-errors-in-order.mill,line=4,col=9,")
     );

@@ -97,10 +97,10 @@ pub fn loop_bounds(checked: &Checked) -> BTreeMap<String, crate::language::bound
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
+    match (n, word) {
+        (1, _) => format!("1 {word}"),
+        (_, "alias") => format!("{n} aliases"),
+        _ => format!("{n} {word}s"),
     }
 }
 
@@ -113,6 +113,23 @@ fn print_human(program: &Program, checked: &Checked, errors: usize, warnings: us
     let files = program.sources.len();
     if errors == 0 {
         let m = &checked.model;
+        // A mode that retunes thresholds has bounds of its own.
+        for mode in m
+            .modes
+            .values()
+            .filter(|m| !m.threshold_overrides.is_empty())
+        {
+            for lid in mode.loops.values() {
+                let Some(l) = m.loops.get(lid) else { continue };
+                if let Some(b) = Graph::new(l, &m.stages, &mode.threshold_overrides).worst_case() {
+                    println!(
+                        "bound: mode {}: {lid}: at most {} per work item",
+                        mode.id,
+                        plural(b.max_stage_runs as usize, "stage run")
+                    );
+                }
+            }
+        }
         for (id, b) in loop_bounds(checked) {
             let per: Vec<String> = b
                 .per_entry
@@ -120,8 +137,8 @@ fn print_human(program: &Program, checked: &Checked, errors: usize, warnings: us
                 .map(|(k, n)| format!("{k} {n}"))
                 .collect();
             println!(
-                "bound: {id}: at most {} stage runs per work item ({}){}",
-                b.max_stage_runs,
+                "bound: {id}: at most {} per work item ({}){}",
+                plural(b.max_stage_runs as usize, "stage run"),
                 per.join(", "),
                 if b.exact { "" } else { " [upper estimate]" }
             );

@@ -3,9 +3,12 @@
 //! Exit codes follow one rule everywhere: 0 success, 1 the command ran and
 //! found problems (lint errors, failed validation), 2 usage or I/O errors.
 
+mod compile;
+mod config;
 mod doctor;
 mod init;
 mod lint;
+mod modes;
 mod queue;
 mod status;
 mod upgrade;
@@ -43,6 +46,12 @@ pub enum Command {
     AddSpec(queue::AddArgs),
     /// Stage an idea (same as `queue add-idea`).
     AddIdea(queue::AddArgs),
+    /// Compile a mode into the frozen plan and inspect it.
+    Compile(compile::CompileArgs),
+    /// List and show the available modes.
+    Modes(modes::ModesArgs),
+    /// Show and validate `millrace.toml`.
+    Config(config::ConfigArgs),
 }
 
 /// Parse the process arguments, run the command, and return the exit code.
@@ -69,5 +78,8 @@ pub fn main() -> i32 {
         Command::AddTask(args) => queue::add_task(args),
         Command::AddSpec(args) => queue::add_spec(args),
         Command::AddIdea(args) => queue::add_idea(args),
+        Command::Compile(args) => compile::run(args),
+        Command::Modes(args) => modes::run(args),
+        Command::Config(args) => config::run(args),
     }
 }

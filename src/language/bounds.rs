@@ -245,7 +245,6 @@ impl<'a> Graph<'a> {
             }
         }
         // Only nodes inside a strongly connected group can be on a cycle.
-        let mut on_cycle = BTreeSet::new();
         let mut group_of: HashMap<usize, usize> = HashMap::new();
         let mut groups: Vec<Vec<usize>> = Vec::new();
         for mut scc in tarjan_scc(&g) {
@@ -254,17 +253,22 @@ impl<'a> Graph<'a> {
                 for n in &scc {
                     group_of.insert(*n, groups.len());
                 }
-                on_cycle.extend(scc.iter().copied());
                 groups.push(scc);
             }
         }
+        // Enumerate per group, with the cap applying to each group separately.
         let mut found: Vec<Vec<usize>> = Vec::new();
-        for &start in &on_cycle {
-            let mut path = vec![start];
-            self.cycles_from(&g, start, &on_cycle, &mut path, &mut found);
-            if found.len() >= MAX_CYCLES {
-                break;
+        for members in &groups {
+            let allowed: BTreeSet<usize> = members.iter().copied().collect();
+            let mut in_group: Vec<Vec<usize>> = Vec::new();
+            for &start in members {
+                let mut path = vec![start];
+                self.cycles_from(&g, start, &allowed, &mut path, &mut in_group);
+                if in_group.len() >= MAX_CYCLES {
+                    break;
+                }
             }
+            found.extend(in_group);
         }
         found.sort_by_key(|c| (c.len(), c.clone()));
         // Report the shortest cycle of each group, with how many others share it.

@@ -257,7 +257,8 @@ pub struct Mode {
     pub extends: Vec<String>,
     /// Loop id per plane, in plane order.
     pub loops: BTreeMap<String, String>,
-    pub default_runner: String,
+    /// The runner for every stage, when the mode (or an ancestor) sets one.
+    pub default_runner: Option<String>,
     pub stages: BTreeMap<String, StageSettings>,
     pub concurrency: Option<Concurrency>,
     pub learning_triggers: Vec<LearningTrigger>,

@@ -83,3 +83,595 @@ mod tests {
         }
     }
 }
+
+// ---------------------------------------------------------------- the full model
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Every key of `millrace.toml`, with the reference's defaults. Unknown keys
+/// are refused everywhere (`deny_unknown_fields`), as the reference does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub runtime: RuntimeSection,
+    pub runners: RunnersSection,
+    pub recovery: RecoverySection,
+    pub watchers: WatchersSection,
+    pub usage_governance: UsageGovernance,
+    pub stages: BTreeMap<String, StageConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStyle {
+    Once,
+    #[default]
+    Daemon,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeSection {
+    pub default_mode: String,
+    pub run_style: RunStyle,
+    pub idle_sleep_seconds: f64,
+}
+
+impl Default for RuntimeSection {
+    fn default() -> Self {
+        RuntimeSection {
+            default_mode: "default_codex".into(),
+            run_style: RunStyle::Daemon,
+            idle_sleep_seconds: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunnersSection {
+    pub default_runner: String,
+    pub codex: CodexConfig,
+    pub pi: PiConfig,
+    /// Ours: a generic CLI agent (`claude -p`, ...).
+    pub command: CommandConfig,
+    /// Ours: the deterministic script runner.
+    pub script: ScriptConfig,
+}
+
+impl Default for RunnersSection {
+    fn default() -> Self {
+        RunnersSection {
+            default_runner: "codex_cli".into(),
+            codex: CodexConfig::default(),
+            pi: PiConfig::default(),
+            command: CommandConfig::default(),
+            script: ScriptConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    Basic,
+    Elevated,
+    Maximum,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningEffort {
+    Low,
+    Medium,
+    High,
+    Xhigh,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodexConfig {
+    pub command: String,
+    pub args: Vec<String>,
+    pub profile: Option<String>,
+    pub permission_default: Permission,
+    pub permission_by_stage: BTreeMap<String, Permission>,
+    pub permission_by_model: BTreeMap<String, Permission>,
+    pub model_reasoning_effort: Option<ReasoningEffort>,
+    pub skip_git_repo_check: bool,
+    pub extra_config: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for CodexConfig {
+    fn default() -> Self {
+        CodexConfig {
+            command: "codex".into(),
+            args: vec!["exec".into()],
+            profile: None,
+            permission_default: Permission::Maximum,
+            permission_by_stage: BTreeMap::new(),
+            permission_by_model: BTreeMap::new(),
+            model_reasoning_effort: None,
+            skip_git_repo_check: true,
+            extra_config: vec![],
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EventLogPolicy {
+    #[default]
+    FailureFull,
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PiConfig {
+    pub command: String,
+    pub args: Vec<String>,
+    pub provider: Option<String>,
+    pub thinking: Option<String>,
+    pub disable_context_files: bool,
+    pub disable_skills: bool,
+    pub event_log_policy: EventLogPolicy,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for PiConfig {
+    fn default() -> Self {
+        PiConfig {
+            command: "pi".into(),
+            args: vec![],
+            provider: None,
+            thinking: None,
+            disable_context_files: true,
+            disable_skills: true,
+            event_log_policy: EventLogPolicy::FailureFull,
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptMode {
+    /// The prompt is written to the agent's standard input.
+    #[default]
+    Stdin,
+    /// The prompt replaces `{prompt}` in the arguments.
+    Argument,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandConfig {
+    pub command: String,
+    pub args: Vec<String>,
+    pub prompt_mode: PromptMode,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for CommandConfig {
+    fn default() -> Self {
+        CommandConfig {
+            command: "claude".into(),
+            args: vec!["-p".into()],
+            prompt_mode: PromptMode::Stdin,
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScriptConfig {
+    /// The outcome script, relative to the workspace root; none means every
+    /// stage returns its first success outcome.
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoverySection {
+    pub max_fix_cycles: u32,
+    pub max_troubleshoot_attempts_before_consult: u32,
+    pub max_mechanic_attempts: u32,
+    pub stale_state_recovery_enabled: bool,
+}
+
+impl Default for RecoverySection {
+    fn default() -> Self {
+        RecoverySection {
+            max_fix_cycles: 2,
+            max_troubleshoot_attempts_before_consult: 2,
+            max_mechanic_attempts: 2,
+            stale_state_recovery_enabled: true,
+        }
+    }
+}
+
+impl RecoverySection {
+    /// The loop counters these keys retune, as (counter, threshold).
+    pub fn counter_thresholds(&self) -> [(&'static str, u32); 3] {
+        [
+            ("fix_cycle_count", self.max_fix_cycles),
+            (
+                "troubleshoot_attempt_count",
+                self.max_troubleshoot_attempts_before_consult,
+            ),
+            ("mechanic_attempt_count", self.max_mechanic_attempts),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchersSection {
+    pub enabled: bool,
+    pub debounce_ms: u64,
+    pub watch_ideas_inbox: bool,
+    pub watch_specs_queue: bool,
+}
+
+impl Default for WatchersSection {
+    fn default() -> Self {
+        WatchersSection {
+            enabled: true,
+            debounce_ms: 250,
+            watch_ideas_inbox: true,
+            watch_specs_queue: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsageGovernance {
+    pub enabled: bool,
+    pub auto_resume: bool,
+    pub evaluation_boundary: String,
+    pub calendar_timezone: String,
+    pub runtime_token_rules: TokenRules,
+    pub subscription_quota_rules: QuotaRules,
+}
+
+impl Default for UsageGovernance {
+    fn default() -> Self {
+        UsageGovernance {
+            enabled: false,
+            auto_resume: true,
+            evaluation_boundary: "between_stages".into(),
+            calendar_timezone: "UTC".into(),
+            runtime_token_rules: TokenRules::default(),
+            subscription_quota_rules: QuotaRules::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenRules {
+    pub enabled: bool,
+    pub rules: Vec<TokenRule>,
+}
+
+impl Default for TokenRules {
+    fn default() -> Self {
+        TokenRules {
+            enabled: true,
+            rules: vec![
+                TokenRule {
+                    rule_id: "rolling-5h-default".into(),
+                    window: "rolling_5h".into(),
+                    metric: "total_tokens".into(),
+                    threshold: 750_000,
+                },
+                TokenRule {
+                    rule_id: "calendar-week-default".into(),
+                    window: "calendar_week".into(),
+                    metric: "total_tokens".into(),
+                    threshold: 5_000_000,
+                },
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRule {
+    pub rule_id: String,
+    pub window: String,
+    #[serde(default = "total_tokens")]
+    pub metric: String,
+    pub threshold: u64,
+}
+
+fn total_tokens() -> String {
+    "total_tokens".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaRules {
+    pub enabled: bool,
+    pub provider: String,
+    pub degraded_policy: String,
+    pub refresh_interval_seconds: u64,
+    pub rules: Vec<QuotaRule>,
+}
+
+impl Default for QuotaRules {
+    fn default() -> Self {
+        QuotaRules {
+            enabled: false,
+            provider: "codex_chatgpt_oauth".into(),
+            degraded_policy: "fail_open".into(),
+            refresh_interval_seconds: 60,
+            rules: vec![
+                QuotaRule {
+                    rule_id: "codex-five-hour-default".into(),
+                    window: "five_hour".into(),
+                    pause_at_percent_used: 95.0,
+                },
+                QuotaRule {
+                    rule_id: "codex-weekly-default".into(),
+                    window: "weekly".into(),
+                    pause_at_percent_used: 95.0,
+                },
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaRule {
+    pub rule_id: String,
+    pub window: String,
+    pub pause_at_percent_used: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StageConfig {
+    pub runner: Option<String>,
+    pub model: Option<String>,
+    pub thinking_level: Option<String>,
+    /// The Codex name for `thinking_level`, accepted as an alias.
+    pub model_reasoning_effort: Option<String>,
+    pub timeout_seconds: u64,
+}
+
+impl Default for StageConfig {
+    fn default() -> Self {
+        StageConfig {
+            runner: None,
+            model: None,
+            thinking_level: None,
+            model_reasoning_effort: None,
+            timeout_seconds: crate::language::model::DEFAULT_TIMEOUT_SECONDS,
+        }
+    }
+}
+
+/// The 1-based line where `key` is set inside `[table]` (best effort, for messages).
+fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(h) = t.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            current = h.trim().trim_matches('[').trim_matches(']').to_string();
+            if current == table && key.is_empty() {
+                return Some(i + 1);
+            }
+            continue;
+        }
+        let k = t.split('=').next().unwrap_or("").trim().trim_matches('"');
+        if current == table && k == key {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// Parse `millrace.toml` text into the full model. Errors are one line:
+/// `line N: <what is wrong>` with the key and the allowed values where known.
+pub fn parse_config(text: &str) -> Result<Config, String> {
+    let config: Config = toml::from_str(text).map_err(|e: toml::de::Error| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let message = e
+            .message()
+            .trim()
+            .replace('\n', ", ")
+            .replace("unknown field", "unknown key")
+            .replace("expected one of", "allowed:");
+        match line {
+            Some(n) => format!("line {n}: {message}"),
+            None => message,
+        }
+    })?;
+    validate(&config, text)?;
+    Ok(config)
+}
+
+/// Read and validate the full config file; errors name the file.
+pub fn load_config(path: &Path) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_config(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn validate(c: &Config, text: &str) -> Result<(), String> {
+    let at = |table: &str, key: &str| {
+        line_of(text, table, key)
+            .map(|n| format!("line {n}: "))
+            .unwrap_or_default()
+    };
+    if !(c.runtime.idle_sleep_seconds > 0.0 && c.runtime.idle_sleep_seconds.is_finite()) {
+        return Err(format!(
+            "{}`runtime.idle_sleep_seconds` must be a number above 0",
+            at("runtime", "idle_sleep_seconds")
+        ));
+    }
+    let runners = crate::language::model::RUNNERS;
+    if !runners.contains(&c.runners.default_runner.as_str()) {
+        return Err(format!(
+            "{}`runners.default_runner` is {:?}; allowed: {}",
+            at("runners", "default_runner"),
+            c.runners.default_runner,
+            runners.join(", ")
+        ));
+    }
+    for (key, v) in [
+        ("max_fix_cycles", c.recovery.max_fix_cycles),
+        (
+            "max_troubleshoot_attempts_before_consult",
+            c.recovery.max_troubleshoot_attempts_before_consult,
+        ),
+        ("max_mechanic_attempts", c.recovery.max_mechanic_attempts),
+    ] {
+        if v == 0 || v > 1000 {
+            return Err(format!(
+                "{}`recovery.{key}` must be between 1 and 1000",
+                at("recovery", key)
+            ));
+        }
+    }
+    const RESERVED_PI: &[&str] = &[
+        "--mode",
+        "--no-session",
+        "--provider",
+        "--model",
+        "--thinking",
+        "--no-context-files",
+        "--no-skills",
+    ];
+    let reserved: Vec<&str> = c
+        .runners
+        .pi
+        .args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| {
+            RESERVED_PI
+                .iter()
+                .any(|r| a == r || a.starts_with(&format!("{r}=")))
+        })
+        .collect();
+    if !reserved.is_empty() {
+        return Err(format!(
+            "{}reserved pi runner flags are not allowed in runners.pi.args: {}",
+            at("runners.pi", "args"),
+            reserved.join(", ")
+        ));
+    }
+    for (name, s) in &c.stages {
+        let table = format!("stages.{name}");
+        if let Some(r) = &s.runner {
+            if !runners.contains(&r.as_str()) {
+                return Err(format!(
+                    "{}`stages.{name}.runner` is {r:?}; allowed: {}",
+                    at(&table, "runner"),
+                    runners.join(", ")
+                ));
+            }
+        }
+        if s.timeout_seconds == 0 {
+            return Err(format!(
+                "{}`stages.{name}.timeout_seconds` must be above 0",
+                at(&table, "timeout_seconds")
+            ));
+        }
+        for (key, v) in [
+            ("thinking_level", &s.thinking_level),
+            ("model_reasoning_effort", &s.model_reasoning_effort),
+        ] {
+            if let Some(v) = v {
+                let levels = crate::language::model::THINKING_LEVELS;
+                if !levels.contains(&v.as_str()) {
+                    return Err(format!(
+                        "{}`stages.{name}.{key}` is {v:?}; allowed: {}",
+                        at(&table, key),
+                        levels.join(", ")
+                    ));
+                }
+            }
+        }
+        if let (Some(a), Some(b)) = (&s.thinking_level, &s.model_reasoning_effort) {
+            if a != b {
+                return Err(format!(
+                    "{}`stages.{name}`: thinking_level and model_reasoning_effort must match when both are set",
+                    at(&table, "model_reasoning_effort")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl StageConfig {
+    /// The thinking level, taking the Codex alias into account.
+    pub fn thinking(&self) -> Option<&str> {
+        self.thinking_level
+            .as_deref()
+            .or(self.model_reasoning_effort.as_deref())
+    }
+}
+
+/// Which keys of `[recovery]` the file sets explicitly (they retune loop thresholds).
+pub fn explicit_recovery_keys(text: &str) -> Vec<String> {
+    let table: toml::Table = text.parse().unwrap_or_default();
+    match table.get("recovery") {
+        Some(toml::Value::Table(t)) => t.keys().cloned().collect(),
+        _ => vec![],
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_reference_bootstrap() {
+        let c = parse_config(BOOTSTRAP_TOML).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.runners.codex.args, vec!["exec"]);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_allowed_keys() {
+        let e = parse_config("[runtime]\ndefault_mode = \"x\"\nmodee = 1\n").unwrap_err();
+        assert!(e.starts_with("line 3: unknown key `modee`"), "{e}");
+        assert!(e.contains("default_mode"), "{e}");
+    }
+
+    #[test]
+    fn bad_enum_value_lists_allowed_values() {
+        let e = parse_config("[runners.codex]\npermission_default = \"root\"\n").unwrap_err();
+        assert!(e.starts_with("line 2:"), "{e}");
+        assert!(e.contains("maximum"), "{e}");
+    }
+
+    #[test]
+    fn validation_errors_name_key_and_line() {
+        let e = parse_config("[recovery]\nmax_fix_cycles = 0\n").unwrap_err();
+        assert_eq!(
+            e,
+            "line 2: `recovery.max_fix_cycles` must be between 1 and 1000"
+        );
+        let e = parse_config(
+            "[stages.checker]\nthinking_level = \"high\"\nmodel_reasoning_effort = \"low\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("must match"), "{e}");
+        let e = parse_config("[runners.pi]\nargs = [\"--no-skills\"]\n").unwrap_err();
+        assert!(e.contains("reserved pi runner flags"), "{e}");
+    }
+}

@@ -477,7 +477,7 @@ impl WorkDocument {
     fn validate(&self, file: &str) -> Result<(), DocError> {
         for field in self.kind.schema() {
             if field.list {
-                let empty = self.lists.get(field.label).map_or(true, Vec::is_empty);
+                let empty = self.lists.get(field.label).is_none_or(Vec::is_empty);
                 if field.required && empty {
                     return Err(err(file, Some(field.label), "needs at least one `- item`"));
                 }

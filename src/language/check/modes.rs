@@ -110,7 +110,7 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
             id: decl.name.text.clone(),
             extends: vec![],
             loops: BTreeMap::new(),
-            default_runner: "codex_cli".to_string(),
+            default_runner: None,
             stages: BTreeMap::new(),
             concurrency: None,
             learning_triggers: vec![],
@@ -121,6 +121,7 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
 
     // Loops.
     let mut bound_here: BTreeMap<&str, Span> = BTreeMap::new();
+    let mut broken_loop = false;
     for (plane, loop_name) in &decl.loops {
         if !check_word(&mut cx.diags, Code::UnknownPlane, "plane", plane, PLANES) {
             continue;
@@ -143,7 +144,10 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
         }
         bound_here.insert(&plane.text, plane.span);
         let Some(lfile) = cx.loop_file.get(&loop_name.text).copied() else {
-            if !cx.loop_decls.contains_key(&loop_name.text) {
+            if cx.loop_decls.contains_key(&loop_name.text) {
+                // The loop failed its own checks (already reported).
+                broken_loop = true;
+            } else {
                 let candidates: Vec<&String> = cx.model.loops.keys().collect();
                 cx.diags.push(unknown(
                     Code::UnknownLoop,
@@ -185,6 +189,11 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
             continue;
         }
         mode.loops.insert(plane.text.clone(), l.id.clone());
+    }
+    if broken_loop {
+        // Its loop is already reported; checking the rest would only cascade.
+        state.insert(name.to_string(), Visit::Failed);
+        return false;
     }
     if !mode.loops.contains_key("execution")
         && errors_before == cx.diags.iter().filter(|d| d.is_error()).count()
@@ -240,7 +249,7 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
                     .help("set one default runner; override single stages in a `stage <name> { runner ... }` block"),
             );
         } else if check_word(&mut cx.diags, Code::UnknownRunner, "runner", r, RUNNERS) {
-            mode.default_runner = r.text.clone();
+            mode.default_runner = Some(r.text.clone());
         }
     }
 

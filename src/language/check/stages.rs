@@ -113,8 +113,10 @@ fn check_stage(diags: &mut Vec<Diagnostic>, decl: &ast::StageDecl) -> Option<Sta
             }
             StageValue::Overrides(ws) => {
                 overrides_span = Some(f.span);
+                let none = ws.len() == 1 && ws[0].text == "none";
                 overrides = ws
                     .iter()
+                    .filter(|_| !none)
                     .filter(|w| check_word(diags, Code::InvalidValue, "override", w, OVERRIDES))
                     .map(|w| w.text.clone())
                     .collect();
@@ -171,19 +173,21 @@ fn check_stage(diags: &mut Vec<Diagnostic>, decl: &ast::StageDecl) -> Option<Sta
                 }
                 seen_markers.insert(&o.marker.text, o.marker.span);
                 let mut classes = Vec::new();
+                let mut all_known = true;
                 for c in &o.classes {
-                    if check_word(
+                    if !check_word(
                         diags,
                         Code::UnknownResultClass,
                         "result class",
                         c,
                         RESULT_CLASSES,
-                    ) && !classes.contains(&c.text)
-                    {
+                    ) {
+                        all_known = false;
+                    } else if !classes.contains(&c.text) {
                         classes.push(c.text.clone());
                     }
                 }
-                if classes.len() != o.classes.len() {
+                if !all_known {
                     continue;
                 }
                 match polarity(&classes) {
@@ -208,13 +212,18 @@ fn check_stage(diags: &mut Vec<Diagnostic>, decl: &ast::StageDecl) -> Option<Sta
                     ),
                 }
             }
-            if !checked_outcomes.is_empty()
-                && !checked_outcomes.iter().any(|o| {
-                    o.marker == "BLOCKED" && o.classes.iter().any(|c| c == "recoverable_failure")
-                })
-                && !seen_markers.contains_key("BLOCKED")
-            {
-                diags.push(
+            let blocked = checked_outcomes.iter().find(|o| o.marker == "BLOCKED");
+            match blocked {
+                Some(b) if !b.classes.iter().any(|c| c == "recoverable_failure") => diags.push(
+                    Diagnostic::error(
+                        Code::MissingField,
+                        b.span,
+                        format!("`BLOCKED` of stage `{id}` does not allow `recoverable_failure`"),
+                    )
+                    .label("runtime failures cannot be reported here")
+                    .help("write `BLOCKED => blocked | recoverable_failure`: the runtime reports crashes, timeouts and missing markers as a recoverable BLOCKED"),
+                ),
+                None if !checked_outcomes.is_empty() && !seen_markers.contains_key("BLOCKED") => diags.push(
                     Diagnostic::error(
                         Code::MissingField,
                         decl.name.span,
@@ -222,7 +231,8 @@ fn check_stage(diags: &mut Vec<Diagnostic>, decl: &ast::StageDecl) -> Option<Sta
                     )
                     .label("every stage kind needs BLOCKED")
                     .help("add `BLOCKED => blocked | recoverable_failure`: the runtime reports crashes, timeouts and missing markers through it"),
-                );
+                ),
+                _ => {}
             }
         }
     }

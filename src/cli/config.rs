@@ -1,0 +1,95 @@
+//! `millrace config show|validate`: the effective `millrace.toml`, and a
+//! validation that is a compile (same lines and exit status as `compile validate`).
+
+use super::compile::{compile_target, Target};
+use super::workspace_arg::WorkspaceArg;
+use crate::workspace::config;
+use crate::workspace::state;
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// The main settings in effect.
+    Show {
+        #[command(flatten)]
+        workspace: WorkspaceArg,
+        /// Print the whole effective config (every key, defaults filled in) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check `millrace.toml` and compile the mode with it.
+    Validate {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+pub fn run(args: ConfigArgs) -> i32 {
+    match args.command {
+        ConfigCommand::Show { workspace, json } => {
+            let layout = match workspace.initialized() {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let c = match config::load_config(&layout.config_file()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 1;
+                }
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c).unwrap_or_default());
+                return 0;
+            }
+            let snapshot = state::load_snapshot(&layout).ok();
+            let style = match c.runtime.run_style {
+                config::RunStyle::Once => "once",
+                config::RunStyle::Daemon => "daemon",
+            };
+            println!("default_mode: {}", c.runtime.default_mode);
+            println!("run_style: {style}");
+            println!("idle_sleep_seconds: {:?}", c.runtime.idle_sleep_seconds);
+            println!("watchers.enabled: {}", c.watchers.enabled);
+            println!("usage_governance.enabled: {}", c.usage_governance.enabled);
+            println!(
+                "config_version: {}",
+                snapshot
+                    .as_ref()
+                    .map(|s| s.config_version.as_str())
+                    .unwrap_or("bootstrap")
+            );
+            let text = |v: Option<&serde_json::Value>| match v {
+                None | Some(serde_json::Value::Null) => "none".to_string(),
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            };
+            println!(
+                "last_reload_outcome: {}",
+                text(snapshot.as_ref().map(|s| &s.last_reload_outcome))
+            );
+            println!(
+                "last_reload_error: {}",
+                snapshot
+                    .as_ref()
+                    .and_then(|s| s.last_reload_error.as_deref())
+                    .unwrap_or("none")
+            );
+            0
+        }
+        ConfigCommand::Validate { target } => {
+            let c = match compile_target(&target) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            print!("{}", super::compile::validate_text(&c));
+            i32::from(!c.outcome.errors.is_empty())
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The compile pipeline: load the `.mill` sources (a workspace's
+//! `millrace-agents/mill/` tree, or the embedded ones), check them, lower the
+//! requested mode with the effective config, resolve the assets it uses and
+//! fingerprint everything. Nothing here writes files (see `persist`).
+
+use super::fingerprint;
+use super::ir::{AssetRef, CompileInput, CompiledPlan};
+use super::lower::{self, EffectiveConfig};
+use crate::language::check::{self, Checked};
+use crate::language::diagnostic::Severity;
+use crate::language::load::{self, Loader, Program, StdRoot};
+use crate::language::source::Origin;
+use crate::workspace::config::{self, Config};
+use crate::workspace::layout::Layout;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Where the plan's sources and referenced files come from.
+#[derive(Debug, Clone)]
+pub enum AssetRoot {
+    /// The shipped assets inside the binary (no workspace).
+    Embedded,
+    /// A workspace: sources under `millrace-agents/mill/`, files under `millrace-agents/`.
+    Workspace(Layout),
+}
+
+impl AssetRoot {
+    /// Bytes of a file named relative to `millrace-agents/` (entrypoints, skills, mill/...).
+    pub fn read(&self, rel: &str) -> Option<Vec<u8>> {
+        match self {
+            AssetRoot::Embedded => {
+                let shipped = if let Some(rest) = rel.strip_prefix("mill/") {
+                    rest.to_string()
+                } else {
+                    format!("stdlib/{rel}")
+                };
+                crate::assets::get(&shipped).map(<[u8]>::to_vec)
+            }
+            AssetRoot::Workspace(l) => std::fs::read(l.runtime.join(rel)).ok(),
+        }
+    }
+}
+
+/// Everything one compile produced: the loaded program and its diagnostics,
+/// and either a plan or the one-line errors that prevented it.
+pub struct CompileOutcome {
+    pub program: Program,
+    pub checked: Checked,
+    /// The mode id after alias resolution (or as requested, if unknown).
+    pub mode_id: String,
+    pub plan: Option<CompiledPlan>,
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    /// The fingerprint of the inputs, when the config could be read.
+    pub input: Option<CompileInput>,
+}
+
+/// The config of a root: the workspace's `millrace.toml`, or the defaults.
+pub fn effective_config(root: &AssetRoot) -> Result<EffectiveConfig, String> {
+    match root {
+        AssetRoot::Embedded => Ok(EffectiveConfig::default()),
+        AssetRoot::Workspace(l) => {
+            let path = l.config_file();
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let config =
+                config::parse_config(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(EffectiveConfig {
+                config,
+                explicit_recovery: config::explicit_recovery_keys(&text),
+            })
+        }
+    }
+}
+
+/// Load and check the sources of a root.
+pub fn load_sources(root: &AssetRoot) -> Result<Program, String> {
+    match root {
+        AssetRoot::Embedded => {
+            let mut loader = Loader::new(StdRoot::Embedded);
+            loader.load_embedded_all();
+            Ok(loader.finish())
+        }
+        AssetRoot::Workspace(l) => {
+            let mill = l.runtime.join("mill");
+            let mut loader = Loader::new(StdRoot::Dir(mill.join("stdlib")));
+            let files = load::expand_paths(std::slice::from_ref(&mill)).map_err(|e| e.0)?;
+            for f in files {
+                loader.load_path(&f).map_err(|e| e.0)?;
+            }
+            Ok(loader.finish())
+        }
+    }
+}
+
+/// A stable name for a source file: relative to `millrace-agents/` in a
+/// workspace (`mill/modes/x.mill`), or the shipped path (`mill/stdlib/...`).
+fn source_name(program: &Program, root: &AssetRoot, file: usize) -> String {
+    let f = program.sources.get(file);
+    match (&f.origin, root) {
+        (Origin::Disk(p), AssetRoot::Workspace(l)) => p
+            .strip_prefix(&l.runtime)
+            .map(|r| r.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_else(|_| p.display().to_string()),
+        (Origin::Disk(p), AssetRoot::Embedded) => p.display().to_string(),
+        (Origin::Embedded, _) => format!("mill/{}", f.name),
+    }
+}
+
+fn diag_line(
+    program: &Program,
+    root: &AssetRoot,
+    d: &crate::language::diagnostic::Diagnostic,
+) -> String {
+    let lc = program.sources.line_col(d.primary.span);
+    format!(
+        "{}:{}:{}: {}: {}",
+        source_name(program, root, d.primary.span.file),
+        lc.line,
+        lc.column,
+        d.code,
+        d.message
+    )
+}
+
+/// Compile one mode. `mode` is the requested mode (or alias); `None` means
+/// the config's `runtime.default_mode`.
+pub fn compile(root: &AssetRoot, mode: Option<&str>) -> CompileOutcome {
+    let empty = || CompileOutcome {
+        program: Program::default(),
+        checked: Checked {
+            model: Default::default(),
+            diagnostics: vec![],
+        },
+        mode_id: mode.unwrap_or("default_codex").to_string(),
+        plan: None,
+        errors: vec![],
+        warnings: vec![],
+        input: None,
+    };
+    let cfg = match effective_config(root) {
+        Ok(c) => c,
+        Err(e) => {
+            let mut out = empty();
+            out.errors.push(e);
+            return out;
+        }
+    };
+    let requested = mode
+        .map(str::to_string)
+        .unwrap_or_else(|| cfg.config.runtime.default_mode.clone());
+    let program = match load_sources(root) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut out = empty();
+            out.mode_id = requested;
+            out.errors.push(e);
+            return out;
+        }
+    };
+    let checked = check::check(&program);
+    let mut out = CompileOutcome {
+        mode_id: requested.clone(),
+        plan: None,
+        errors: vec![],
+        warnings: vec![],
+        input: None,
+        program,
+        checked,
+    };
+    for d in &out.checked.diagnostics {
+        let line = diag_line(&out.program, root, d);
+        match d.severity {
+            Severity::Error => out.errors.push(line),
+            Severity::Warning => out.warnings.push(line),
+        }
+    }
+    let config_fp = fingerprint::config_fingerprint(&cfg.config);
+    let Some(mode) = out.checked.model.resolve_mode(&requested).cloned() else {
+        if out.errors.is_empty() {
+            out.errors.push(format!("Unknown mode id: {requested}"));
+        }
+        out.input = Some(CompileInput {
+            mode_id: requested,
+            config_fingerprint: config_fp,
+            assets_fingerprint: "assets-missing".into(),
+        });
+        return out;
+    };
+    out.mode_id = mode.id.clone();
+    if !out.errors.is_empty() {
+        out.input = Some(CompileInput {
+            mode_id: mode.id.clone(),
+            config_fingerprint: config_fp,
+            assets_fingerprint: "assets-missing".into(),
+        });
+        return out;
+    }
+    let name_of = |f: usize| source_name(&out.program, root, f);
+    let mut plan = match lower::lower(
+        &out.checked.model,
+        &mode,
+        &cfg,
+        &out.program.sources,
+        &name_of,
+    ) {
+        Ok(p) => p,
+        Err(errs) => {
+            out.errors.extend(errs);
+            out.input = Some(CompileInput {
+                mode_id: mode.id.clone(),
+                config_fingerprint: config_fp,
+                assets_fingerprint: "assets-missing".into(),
+            });
+            return out;
+        }
+    };
+    // The assets: the .mill files the mode's file can see, then every
+    // entrypoint and skill its nodes name.
+    let mut assets: Vec<AssetRef> = Vec::new();
+    for f in out.program.visible_from(mode.span.file) {
+        let text = out.program.sources.get(f).text.as_bytes();
+        assets.push(AssetRef {
+            family: "mill".into(),
+            path: name_of(f),
+            content_blake3: fingerprint::content_hash(Some(text)),
+        });
+    }
+    let mut seen = BTreeSet::new();
+    for g in plan.graphs_by_plane.values() {
+        for n in &g.nodes {
+            let files = std::iter::once(("entrypoint", &n.entrypoint_path))
+                .chain(n.required_skill_paths.iter().map(|s| ("skill", s)))
+                .chain(n.attached_skill_paths.iter().map(|s| ("skill", s)));
+            for (family, path) in files {
+                if seen.insert(path.clone()) {
+                    assets.push(AssetRef {
+                        family: family.into(),
+                        path: path.clone(),
+                        content_blake3: fingerprint::content_hash(root.read(path).as_deref()),
+                    });
+                }
+            }
+        }
+    }
+    assets.sort_by(|a, b| (&a.family, &a.path).cmp(&(&b.family, &b.path)));
+    let missing: Vec<&str> = assets
+        .iter()
+        .filter(|a| a.content_blake3 == "missing" && a.family == "entrypoint")
+        .map(|a| a.path.as_str())
+        .collect();
+    if !missing.is_empty() {
+        out.errors
+            .push(format!("missing entrypoint files: {}", missing.join(", ")));
+    }
+    for a in assets
+        .iter()
+        .filter(|a| a.content_blake3 == "missing" && a.family == "skill")
+    {
+        out.warnings
+            .push(format!("skill file not found: {}", a.path));
+    }
+    let input = CompileInput {
+        mode_id: mode.id.clone(),
+        config_fingerprint: config_fp,
+        assets_fingerprint: fingerprint::assets_fingerprint(&assets),
+    };
+    plan.resolved_assets = assets;
+    plan.compile_input_fingerprint = input.clone();
+    plan.compiled_plan_id = fingerprint::plan_id(&plan);
+    out.input = Some(input);
+    if out.errors.is_empty() {
+        out.plan = Some(plan);
+    }
+    out
+}
+
+/// The assets fingerprint of a persisted plan's asset list against the files as they are now.
+pub fn current_assets_fingerprint(root: &AssetRoot, assets: &[AssetRef]) -> (String, Vec<String>) {
+    let mut changed = Vec::new();
+    let now: Vec<AssetRef> = assets
+        .iter()
+        .map(|a| {
+            let content = fingerprint::content_hash(root.read(&a.path).as_deref());
+            if content != a.content_blake3 {
+                changed.push(a.path.clone());
+            }
+            AssetRef {
+                content_blake3: content,
+                ..a.clone()
+            }
+        })
+        .collect();
+    (fingerprint::assets_fingerprint(&now), changed)
+}
+
+/// A workspace root if `dir` is an initialized workspace.
+pub fn workspace_root(dir: &Path) -> Result<AssetRoot, String> {
+    let layout = Layout::new(dir);
+    layout.require_initialized()?;
+    Ok(AssetRoot::Workspace(layout))
+}
+
+/// Compile with a plain (default) config, e.g. for tests and `modes`.
+pub fn default_config() -> Config {
+    Config::default()
+}

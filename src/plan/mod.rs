@@ -1,0 +1,10 @@
+//! The plan: the IR (`CompiledPlan`), lowering from the checked model,
+//! fingerprints, the compile pipeline, persistence with currentness, and the
+//! graph exports (text, JSON, DOT, Mermaid).
+
+pub mod compile;
+pub mod fingerprint;
+pub mod graph;
+pub mod ir;
+pub mod lower;
+pub mod persist;
