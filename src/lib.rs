@@ -8,4 +8,5 @@
 pub mod assets;
 pub mod cli;
 pub mod language;
+pub mod runners;
 pub mod workspace;
