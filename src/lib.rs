@@ -9,4 +9,5 @@ pub mod assets;
 pub mod cli;
 pub mod language;
 pub mod plan;
+pub mod runners;
 pub mod workspace;

@@ -1,0 +1,241 @@
+//! The per-request files a runner leaves in the run directory, and the two
+//! JSON records among them: `runner_invocation.<req>.json` (written before
+//! the agent starts) and `runner_completion.<req>.json` (written after it
+//! ends), with the reference's field names and order.
+//!
+//! These files are evidence, not state: they are written plainly (no fsync),
+//! so a stage handoff does not pay for durable writes the runtime's own state
+//! files already make.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{io_err, RunnerError, StageRequest, TokenUsage};
+
+/// Paths of one request's files. `stdout`, `events` and `last_message` are
+/// `Some` only when the file exists after the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunFiles {
+    pub prompt: PathBuf,
+    pub invocation: PathBuf,
+    pub completion: PathBuf,
+    pub stdout: Option<PathBuf>,
+    pub stderr: PathBuf,
+    pub events: Option<PathBuf>,
+    pub last_message: Option<PathBuf>,
+}
+
+/// The fixed names, whether or not the files exist.
+#[derive(Debug, Clone)]
+pub struct FileNames {
+    pub prompt: PathBuf,
+    pub invocation: PathBuf,
+    pub completion: PathBuf,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    pub events: PathBuf,
+    pub last_message: PathBuf,
+}
+
+impl FileNames {
+    pub fn new(run_dir: &Path, request_id: &str) -> FileNames {
+        let f = |stem: &str, ext: &str| run_dir.join(format!("{stem}.{request_id}.{ext}"));
+        FileNames {
+            prompt: f("runner_prompt", "md"),
+            invocation: f("runner_invocation", "json"),
+            completion: f("runner_completion", "json"),
+            stdout: f("runner_stdout", "txt"),
+            stderr: f("runner_stderr", "txt"),
+            events: f("runner_events", "jsonl"),
+            last_message: f("runner_last_message", "txt"),
+        }
+    }
+
+    /// The files that exist now.
+    pub fn existing(&self) -> RunFiles {
+        let some = |p: &PathBuf| p.exists().then(|| p.clone());
+        RunFiles {
+            prompt: self.prompt.clone(),
+            invocation: self.invocation.clone(),
+            completion: self.completion.clone(),
+            stdout: some(&self.stdout),
+            stderr: self.stderr.clone(),
+            events: some(&self.events),
+            last_message: some(&self.last_message),
+        }
+    }
+}
+
+/// `runner_invocation.<req>.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvocationRecord<'a> {
+    pub schema_version: &'static str,
+    pub kind: &'static str,
+    pub request_id: &'a str,
+    pub run_id: &'a str,
+    pub stage: &'a str,
+    pub request_kind: &'a str,
+    pub active_work_item_id: Option<&'a str>,
+    pub closure_target_root_spec_id: Option<&'a str>,
+    pub runner_name: &'a str,
+    pub model_name: Option<&'a str>,
+    pub thinking_level: Option<&'a str>,
+    pub model_reasoning_effort: Option<&'a str>,
+    pub command: &'a [String],
+    pub prompt_path: String,
+    pub emitted_at: String,
+}
+
+impl<'a> InvocationRecord<'a> {
+    pub fn new(
+        request: &'a StageRequest,
+        runner_name: &'a str,
+        command: &'a [String],
+        prompt_path: &Path,
+        emitted_at: String,
+    ) -> Self {
+        InvocationRecord {
+            schema_version: "1.0",
+            kind: "runner_invocation",
+            request_id: &request.request_id,
+            run_id: &request.run_id,
+            stage: &request.stage,
+            request_kind: &request.request_kind,
+            active_work_item_id: request.work_item.as_ref().map(|w| w.id.as_str()),
+            closure_target_root_spec_id: request.closure.root_spec_id.as_deref(),
+            runner_name,
+            model_name: request.model_name.as_deref(),
+            thinking_level: request.thinking_level.as_deref(),
+            model_reasoning_effort: request.model_reasoning_effort.as_deref(),
+            command,
+            prompt_path: prompt_path.to_string_lossy().into_owned(),
+            emitted_at,
+        }
+    }
+}
+
+/// `runner_completion.<req>.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompletionRecord<'a> {
+    pub schema_version: &'static str,
+    pub kind: &'static str,
+    pub request_id: &'a str,
+    pub run_id: &'a str,
+    pub stage: &'a str,
+    pub request_kind: &'a str,
+    pub active_work_item_id: Option<&'a str>,
+    pub closure_target_root_spec_id: Option<&'a str>,
+    pub runner_name: &'a str,
+    pub thinking_level: Option<&'a str>,
+    pub model_reasoning_effort: Option<&'a str>,
+    pub exit_kind: &'static str,
+    pub exit_code: Option<i32>,
+    pub observed_exit_kind: Option<&'static str>,
+    pub observed_exit_code: Option<i32>,
+    pub stdout_path: Option<String>,
+    pub stderr_path: Option<String>,
+    pub terminal_result_path: Option<String>,
+    pub event_log_path: Option<String>,
+    pub token_usage: Option<TokenUsage>,
+    pub started_at: &'a str,
+    pub ended_at: &'a str,
+    pub failure_class: Option<&'a str>,
+    pub notes: &'a [String],
+    pub command: &'a [String],
+    pub emitted_at: String,
+}
+
+/// Write a JSON record the way the reference does (2-space indent, trailing newline).
+pub fn write_json<T: Serialize>(path: &Path, record: &T) -> Result<(), RunnerError> {
+    let mut text = serde_json::to_string_pretty(record).map_err(|e| RunnerError::Io {
+        path: path.to_path_buf(),
+        error: io::Error::other(e),
+    })?;
+    text.push('\n');
+    fs::write(path, text).map_err(io_err(path))
+}
+
+/// Create the run directory.
+pub fn ensure_dir(dir: &Path) -> Result<(), RunnerError> {
+    fs::create_dir_all(dir).map_err(io_err(dir))
+}
+
+/// Create (truncate) a file for the agent to write into.
+pub fn create(path: &Path) -> Result<File, RunnerError> {
+    File::create(path).map_err(io_err(path))
+}
+
+/// Copy `from` over `to` (streamed).
+pub fn copy(from: &Path, to: &Path) -> Result<(), RunnerError> {
+    fs::copy(from, to).map(|_| ()).map_err(io_err(to))
+}
+
+/// The last `limit` bytes of a file as text (cut at a character boundary,
+/// invalid UTF-8 replaced); `None` if the file does not exist.
+pub fn read_tail(path: &Path, limit: usize) -> Option<String> {
+    let mut file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let start = len.saturating_sub(limit as u64);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut bytes = Vec::with_capacity((len - start) as usize);
+    file.read_to_end(&mut bytes).ok()?;
+    let mut skip = 0;
+    if start > 0 {
+        // Drop continuation bytes of a character cut in half.
+        while skip < bytes.len() && skip < 4 && (bytes[skip] & 0xC0) == 0x80 {
+            skip += 1;
+        }
+    }
+    Some(String::from_utf8_lossy(&bytes[skip..]).into_owned())
+}
+
+/// Replace the contents of `path` with `text`.
+pub fn write_text(path: &Path, text: &str) -> Result<(), RunnerError> {
+    fs::write(path, text).map_err(io_err(path))
+}
+
+/// Append a line to a text file (used for the timeout note in stderr).
+pub fn append_text(path: &Path, text: &str) -> Result<(), RunnerError> {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    f.write_all(text.as_bytes()).map_err(io_err(path))
+}
+
+pub fn path_string(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let n = FileNames::new(Path::new("/r"), "request-1");
+        assert_eq!(n.prompt, Path::new("/r/runner_prompt.request-1.md"));
+        assert_eq!(n.events, Path::new("/r/runner_events.request-1.jsonl"));
+        assert_eq!(
+            n.last_message,
+            Path::new("/r/runner_last_message.request-1.txt")
+        );
+    }
+
+    #[test]
+    fn tail_is_bounded_and_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.txt");
+        fs::write(&p, "ééééé\n### DONE\n").unwrap();
+        assert_eq!(read_tail(&p, 1000).unwrap(), "ééééé\n### DONE\n");
+        let t = read_tail(&p, 12).unwrap();
+        assert!(t.ends_with("### DONE\n"));
+        assert!(!t.contains('\u{fffd}'));
+        assert_eq!(read_tail(&dir.path().join("none"), 10), None);
+    }
+}

@@ -1,0 +1,228 @@
+//! The file-based agent run shared by the `codex_cli` and `command` runners:
+//! write the prompt and invocation record, start the agent with stdout
+//! streamed to `runner_events.<req>.jsonl` and stderr to
+//! `runner_stderr.<req>.txt`, wait with the stage timeout, then derive the
+//! rest as the reference does: token usage from the events, `runner_stdout`
+//! as a copy of the final message (else of the events), final-marker
+//! reconciliation, and the completion record.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use super::artifacts::{self, CompletionRecord, FileNames, InvocationRecord};
+use super::process::{self, Ended, Spawn, SpawnError};
+use super::{io_err, marker, tokens, Cancel, ExitKind, RunnerError, RunnerOutput, StageRequest};
+use crate::workspace::clock::now_rfc3339;
+
+/// Final-message files larger than this are not considered for reconciliation.
+const RECONCILE_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// Where the agent's stdin comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdinFrom {
+    Null,
+    PromptFile,
+}
+
+/// One file-based agent run.
+pub struct CliRun<'a> {
+    pub request: &'a StageRequest,
+    pub runner_name: &'static str,
+    pub names: &'a FileNames,
+    pub prompt: &'a str,
+    pub argv: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub stdin: StdinFrom,
+    /// Parse Codex `token_count` events from stdout.
+    pub token_usage: bool,
+}
+
+pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerError> {
+    let request = cli.request;
+    let names = cli.names;
+    artifacts::ensure_dir(&request.run_dir)?;
+    artifacts::write_text(&names.prompt, cli.prompt)?;
+    let invocation = InvocationRecord::new(
+        request,
+        cli.runner_name,
+        &cli.argv,
+        &names.prompt,
+        now_rfc3339(),
+    );
+    artifacts::write_json(&names.invocation, &invocation)?;
+    let invocation_value = serde_json::to_value(&invocation).unwrap_or_default();
+    // A stale final message from an earlier attempt must not be read as this one's.
+    let _ = std::fs::remove_file(&names.last_message);
+
+    let events = artifacts::create(&names.events)?;
+    let stderr = artifacts::create(&names.stderr)?;
+    let stdin = match cli.stdin {
+        StdinFrom::Null => Stdio::null(),
+        StdinFrom::PromptFile => {
+            Stdio::from(File::open(&names.prompt).map_err(io_err(&names.prompt))?)
+        }
+    };
+    let timeout = request.effective_timeout_seconds();
+    let started_at = now_rfc3339();
+    let clock = Instant::now();
+    let spawned = process::spawn(Spawn {
+        argv: &cli.argv,
+        cwd: &request.workspace_root,
+        env: &cli.env,
+        stdin,
+        stdout: Stdio::from(events),
+        stderr: Stdio::from(stderr),
+    });
+
+    let mut notes: Vec<String> = Vec::new();
+    let mut failure_class: Option<String> = None;
+    let (exit_kind, exit_code) = match spawned {
+        Err(SpawnError::NotFound) => {
+            let program = cli.argv.first().map(String::as_str).unwrap_or("");
+            artifacts::write_text(
+                &names.stderr,
+                &format!("runner binary not found: {program}\n"),
+            )?;
+            let _ = std::fs::remove_file(&names.events);
+            artifacts::write_text(&names.stdout, "")?;
+            failure_class = Some("runner_binary_not_found".into());
+            notes.push("runner executable missing".into());
+            (ExitKind::SpawnFailed, process::NOT_FOUND_EXIT_CODE)
+        }
+        Err(SpawnError::Other(e)) => {
+            artifacts::write_text(&names.stderr, &format!("runner process error: {e}\n"))?;
+            let _ = std::fs::remove_file(&names.events);
+            artifacts::write_text(&names.stdout, "")?;
+            failure_class = Some("runner_transport_failure".into());
+            notes.push(e.to_string());
+            (ExitKind::SpawnFailed, 1)
+        }
+        Ok(child) => match process::wait(child, Duration::from_secs(timeout), cancel) {
+            Ended::Exited(0) => (ExitKind::Completed, 0),
+            Ended::Exited(code) => {
+                failure_class = Some("runner_non_zero_exit".into());
+                notes.push("runner exited with non-zero status".into());
+                (ExitKind::NonzeroExit, code)
+            }
+            Ended::TimedOut => {
+                artifacts::append_text(
+                    &names.stderr,
+                    &format!("runner timed out after {timeout} seconds\n"),
+                )?;
+                failure_class = Some("runner_timeout".into());
+                notes.push("runner process exceeded timeout".into());
+                (ExitKind::Timeout, process::TIMEOUT_EXIT_CODE)
+            }
+            Ended::Interrupted => {
+                artifacts::append_text(&names.stderr, "runner interrupted by the runtime\n")?;
+                failure_class = Some("runner_interrupted".into());
+                notes.push("runner interrupted by the runtime".into());
+                (ExitKind::Interrupted, process::INTERRUPTED_EXIT_CODE)
+            }
+        },
+    };
+    let spawned_ok = !matches!(exit_kind, ExitKind::SpawnFailed);
+
+    let token_usage = if cli.token_usage && spawned_ok {
+        tokens::from_events_file(&names.events)
+    } else {
+        None
+    };
+    if spawned_ok {
+        if names.last_message.exists() {
+            artifacts::copy(&names.last_message, &names.stdout)?;
+        } else if names.events.exists() {
+            artifacts::copy(&names.events, &names.stdout)?;
+        }
+    }
+
+    let mut observed = None;
+    let (mut exit_kind, mut exit_code) = (exit_kind, exit_code);
+    if spawned_ok && exit_kind != ExitKind::Interrupted {
+        if let Some(token) = reconcile(&names.last_message, &request.outcome_names()) {
+            observed = Some((exit_kind, Some(exit_code)));
+            exit_kind = ExitKind::Completed;
+            exit_code = 0;
+            failure_class = None;
+            notes = vec![format!(
+                "runner timeout reconciled after final terminal marker ### {token}"
+            )];
+        }
+    }
+    let ended_at = now_rfc3339();
+    let duration_seconds = clock.elapsed().as_secs_f64();
+
+    let files = names.existing();
+    let model_reasoning_effort = request
+        .thinking_level
+        .clone()
+        .or_else(|| request.model_reasoning_effort.clone());
+    let completion = CompletionRecord {
+        schema_version: "1.0",
+        kind: "runner_completion",
+        request_id: &request.request_id,
+        run_id: &request.run_id,
+        stage: &request.stage,
+        request_kind: &request.request_kind,
+        active_work_item_id: request.work_item.as_ref().map(|w| w.id.as_str()),
+        closure_target_root_spec_id: request.closure.root_spec_id.as_deref(),
+        runner_name: cli.runner_name,
+        thinking_level: request.thinking_level.as_deref(),
+        model_reasoning_effort: model_reasoning_effort.as_deref(),
+        exit_kind: exit_kind.reference_str(),
+        exit_code: Some(exit_code),
+        observed_exit_kind: observed.map(|(k, _)| k.reference_str()),
+        observed_exit_code: observed.and_then(|(_, c)| c),
+        stdout_path: files.stdout.as_deref().map(artifacts::path_string),
+        stderr_path: Some(artifacts::path_string(&files.stderr)),
+        terminal_result_path: None,
+        event_log_path: files.events.as_deref().map(artifacts::path_string),
+        token_usage,
+        started_at: &started_at,
+        ended_at: &ended_at,
+        failure_class: failure_class.as_deref(),
+        notes: &notes,
+        command: &cli.argv,
+        emitted_at: now_rfc3339(),
+    };
+    artifacts::write_json(&names.completion, &completion)?;
+
+    let (scan, last_message) = match &files.stdout {
+        Some(p) => (
+            marker::scan_file(p).map_err(io_err(p))?,
+            artifacts::read_tail(p, super::LAST_MESSAGE_LIMIT),
+        ),
+        None => (marker::MarkerScan::default(), None),
+    };
+    Ok(RunnerOutput {
+        runner_name: cli.runner_name.to_string(),
+        exit_kind,
+        exit_code: Some(exit_code),
+        observed,
+        failure_class,
+        notes,
+        files,
+        last_message,
+        scan,
+        token_usage,
+        started_at,
+        ended_at,
+        duration_seconds,
+        command: cli.argv,
+        invocation: invocation_value,
+        model_reasoning_effort,
+    })
+}
+
+/// The reconciled final marker of a final-message file, if any.
+fn reconcile(last_message: &Path, legal: &[&str]) -> Option<String> {
+    let meta = std::fs::metadata(last_message).ok()?;
+    if meta.len() > RECONCILE_LIMIT {
+        return None;
+    }
+    let bytes = std::fs::read(last_message).ok()?;
+    marker::reconciled_final_marker(&String::from_utf8_lossy(&bytes), legal)
+}

@@ -1,0 +1,659 @@
+//! The `pi_rpc` runner: one Pi session in RPC mode, spoken to over stdio in
+//! JSON lines.
+//!
+//! argv: `command`, `args`, `--mode rpc --no-session`, `--provider P`,
+//! `--model M`, `--thinking T` (stage thinking level, else `runners.pi.thinking`),
+//! `--no-context-files`, `--no-skills` (each when enabled). The exchange:
+//!
+//! 1. send `{"id":"prompt-1","type":"prompt","message":<prompt>}` and wait
+//!    for the `response` with that id (`success: false` → `runner_rpc_rejected`);
+//! 2. read events until `{"type":"agent_end"}` (a `stopReason` of `error`
+//!    on the event's message, or on its last assistant message, marks a
+//!    provider error; end of stream first → `runner_incomplete_rpc_stream`);
+//! 3. `get_last_assistant_text` → `data.text`, written as the stdout file
+//!    (empty → `runner_empty_assistant_text`, or `runner_provider_failure`
+//!    after a provider error);
+//! 4. `get_session_stats` → `data.tokens` for token usage.
+//!
+//! Follow-up requests get 5 s each. The whole session has the stage timeout
+//! from the prompt send; on expiry the runner sends `abort`, allows 2 s of
+//! grace, then closes stdin and terminates, then kills the process group.
+//! Events other than responses and `message_update` are streamed to
+//! `runner_events.<req>.jsonl`, kept only on failure unless
+//! `event_log_policy = "full"`. Stderr is streamed to its file.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::process::{ChildStdin, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+use super::artifacts::{self, path_string, CompletionRecord, FileNames, InvocationRecord};
+use super::process::{self, Spawn, SpawnError};
+use super::settings::{PiEventLogPolicy, PiSettings};
+use super::{
+    io_err, marker, prompt, Cancel, ExitKind, RunnerError, RunnerOutput, StageRequest, TokenUsage,
+};
+use crate::workspace::clock::now_rfc3339;
+
+pub const RUNNER_NAME: &str = "pi_rpc";
+
+const FOLLOW_UP: Duration = Duration::from_secs(5);
+const ABORT_GRACE: Duration = Duration::from_secs(2);
+const SHUTDOWN_STEP: Duration = Duration::from_secs(1);
+
+/// The full argv.
+pub fn build_argv(settings: &PiSettings, request: &StageRequest) -> Vec<String> {
+    let mut argv = vec![settings.command.clone()];
+    argv.extend(settings.args.iter().cloned());
+    argv.extend(["--mode", "rpc", "--no-session"].map(String::from));
+    if let Some(provider) = &settings.provider {
+        argv.extend(["--provider".to_string(), provider.clone()]);
+    }
+    if let Some(model) = &request.model_name {
+        argv.extend(["--model".to_string(), model.clone()]);
+    }
+    if let Some(thinking) = request
+        .thinking_level
+        .as_ref()
+        .or(settings.thinking.as_ref())
+    {
+        argv.extend(["--thinking".to_string(), thinking.clone()]);
+    }
+    if settings.disable_context_files {
+        argv.push("--no-context-files".into());
+    }
+    if settings.disable_skills {
+        argv.push("--no-skills".into());
+    }
+    argv
+}
+
+/// How a session ended, before files are finalized.
+struct SessionEnd {
+    exit_kind: ExitKind,
+    exit_code: i32,
+    assistant_text: Option<String>,
+    token_usage: Option<TokenUsage>,
+    failure_class: Option<String>,
+    notes: Vec<String>,
+}
+
+impl SessionEnd {
+    fn failed(kind: ExitKind, code: i32, class: &str, note: String) -> SessionEnd {
+        SessionEnd {
+            exit_kind: kind,
+            exit_code: code,
+            assistant_text: None,
+            token_usage: None,
+            failure_class: Some(class.into()),
+            notes: vec![note],
+        }
+    }
+}
+
+enum Record {
+    Line(String, Map<String, Value>),
+    Eof,
+    Deadline,
+    Cancelled,
+    Invalid(String),
+}
+
+struct Session<'a> {
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    events: BufWriter<File>,
+    events_written: usize,
+    cancel: Cancel<'a>,
+}
+
+impl Session<'_> {
+    fn send(&mut self, message: &Value) -> io::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::other("pi rpc stdin is closed"))?;
+        let mut line = message.to_string();
+        line.push('\n');
+        stdin.write_all(line.as_bytes())?;
+        stdin.flush()
+    }
+
+    fn next(&mut self, deadline: Instant) -> Record {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Record::Deadline;
+            }
+            if self.cancel.is_set() {
+                return Record::Cancelled;
+            }
+            let slice = if self.cancel.0.is_some() {
+                (deadline - now).min(Duration::from_millis(100))
+            } else {
+                deadline - now
+            };
+            match self.lines.recv_timeout(slice) {
+                Ok(line) => {
+                    return match serde_json::from_str::<Value>(&line) {
+                        Ok(Value::Object(map)) => Record::Line(line, map),
+                        Ok(_) => {
+                            Record::Invalid("pi rpc stream record must be a JSON object".into())
+                        }
+                        Err(e) => Record::Invalid(format!("invalid JSON in pi rpc stream: {e}")),
+                    };
+                }
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Record::Eof,
+            }
+        }
+    }
+
+    /// Keep an event line (not `message_update`, which is streaming noise).
+    fn keep_event(&mut self, raw: &str, map: &Map<String, Value>) {
+        if map.get("type").and_then(Value::as_str) == Some("message_update") {
+            return;
+        }
+        if writeln!(self.events, "{raw}").is_ok() {
+            self.events_written += 1;
+        }
+    }
+
+    /// Wait for the response with `id`, keeping (or, when `keep` is false,
+    /// dropping) other events. `Err` carries the record that ended the wait.
+    fn response(
+        &mut self,
+        id: &str,
+        deadline: Instant,
+        keep: bool,
+    ) -> Result<Map<String, Value>, Record> {
+        loop {
+            match self.next(deadline) {
+                Record::Line(raw, map) => {
+                    if map.get("type").and_then(Value::as_str) != Some("response") {
+                        if keep {
+                            self.keep_event(&raw, &map);
+                        }
+                        continue;
+                    }
+                    if map.get("id").and_then(Value::as_str) == Some(id) {
+                        return Ok(map);
+                    }
+                }
+                other => return Err(other),
+            }
+        }
+    }
+
+    /// A follow-up request; `None` when it fails or times out.
+    fn follow_up(&mut self, id: &str, kind: &str) -> Option<Map<String, Value>> {
+        self.send(&json!({"id": id, "type": kind})).ok()?;
+        let map = self.response(id, Instant::now() + FOLLOW_UP, false).ok()?;
+        (map.get("success").and_then(Value::as_bool) == Some(true)).then_some(map)
+    }
+}
+
+/// Run one stage through Pi.
+pub fn run(
+    request: &StageRequest,
+    settings: &PiSettings,
+    cancel: Cancel<'_>,
+) -> Result<RunnerOutput, RunnerError> {
+    let names = FileNames::new(&request.run_dir, &request.request_id);
+    artifacts::ensure_dir(&request.run_dir)?;
+    let prompt = prompt::render(request);
+    artifacts::write_text(&names.prompt, &prompt)?;
+    let argv = build_argv(settings, request);
+    let invocation =
+        InvocationRecord::new(request, RUNNER_NAME, &argv, &names.prompt, now_rfc3339());
+    artifacts::write_json(&names.invocation, &invocation)?;
+    let invocation_value = serde_json::to_value(&invocation).unwrap_or_default();
+    for stale in [&names.stdout, &names.events] {
+        let _ = std::fs::remove_file(stale);
+    }
+    let timeout = request.effective_timeout_seconds();
+    let started_at = now_rfc3339();
+    let clock = Instant::now();
+
+    let spawned = process::spawn(Spawn {
+        argv: &argv,
+        cwd: &request.workspace_root,
+        env: &settings.env,
+        stdin: Stdio::piped(),
+        stdout: Stdio::piped(),
+        stderr: Stdio::piped(),
+    });
+    let end = match spawned {
+        Err(SpawnError::NotFound) => {
+            let program = argv.first().map(String::as_str).unwrap_or("");
+            artifacts::write_text(
+                &names.stderr,
+                &format!("runner binary not found: {program}\n"),
+            )?;
+            SessionEnd::failed(
+                ExitKind::SpawnFailed,
+                process::NOT_FOUND_EXIT_CODE,
+                "runner_binary_not_found",
+                "runner executable missing".into(),
+            )
+        }
+        Err(SpawnError::Other(e)) => {
+            artifacts::write_text(&names.stderr, &format!("runner process error: {e}\n"))?;
+            SessionEnd::failed(
+                ExitKind::SpawnFailed,
+                1,
+                "runner_transport_failure",
+                e.to_string(),
+            )
+        }
+        Ok(mut child) => {
+            let pid = child.id();
+            let stderr_file = artifacts::create(&names.stderr)?;
+            let mut child_stderr = child.stderr.take();
+            let stderr_thread = std::thread::spawn(move || {
+                if let Some(err) = child_stderr.as_mut() {
+                    let mut out = stderr_file;
+                    let _ = io::copy(err, &mut out);
+                }
+            });
+            let (tx, rx) = mpsc::channel();
+            let child_stdout = child.stdout.take();
+            let stdout_thread = std::thread::spawn(move || {
+                if let Some(out) = child_stdout {
+                    read_lines(BufReader::new(out), tx);
+                }
+            });
+            let events = BufWriter::new(artifacts::create(&names.events)?);
+            let mut session = Session {
+                stdin: child.stdin.take(),
+                lines: rx,
+                events,
+                events_written: 0,
+                cancel,
+            };
+            let deadline = clock + Duration::from_secs(timeout);
+            let end = converse(&mut session, &prompt, deadline, timeout);
+
+            // Shutdown: close stdin, give the agent a moment, then escalate.
+            session.stdin = None;
+            if process::wait_briefly(&mut child, SHUTDOWN_STEP).is_none() {
+                process::signal_group(pid, libc::SIGTERM);
+                if process::wait_briefly(&mut child, SHUTDOWN_STEP).is_none() {
+                    process::kill_group(pid);
+                    let _ = child.wait();
+                }
+            }
+            // The group may still hold grandchildren keeping the pipes open.
+            if matches!(end.exit_kind, ExitKind::Timeout | ExitKind::Interrupted) {
+                process::kill_group(pid);
+            }
+            let _ = session.events.flush();
+            let written = session.events_written;
+            drop(session);
+            // Grandchildren may still hold the pipes open: give the readers a
+            // moment, then clear the group so they reach end of stream.
+            let deadline = Instant::now() + SHUTDOWN_STEP;
+            while !(stdout_thread.is_finished() && stderr_thread.is_finished())
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if !(stdout_thread.is_finished() && stderr_thread.is_finished()) {
+                process::kill_group(pid);
+            }
+            let _ = stdout_thread.join();
+            let _ = stderr_thread.join();
+            let keep = written > 0
+                && (settings.event_log_policy == PiEventLogPolicy::Full
+                    || end.exit_kind != ExitKind::Completed);
+            if !keep {
+                let _ = std::fs::remove_file(&names.events);
+            }
+            if let Some(text) = &end.assistant_text {
+                artifacts::write_text(&names.stdout, text)?;
+            }
+            end
+        }
+    };
+    let ended_at = now_rfc3339();
+    let duration_seconds = clock.elapsed().as_secs_f64();
+
+    let files = names.existing();
+    let completion = CompletionRecord {
+        schema_version: "1.0",
+        kind: "runner_completion",
+        request_id: &request.request_id,
+        run_id: &request.run_id,
+        stage: &request.stage,
+        request_kind: &request.request_kind,
+        active_work_item_id: request.work_item.as_ref().map(|w| w.id.as_str()),
+        closure_target_root_spec_id: request.closure.root_spec_id.as_deref(),
+        runner_name: RUNNER_NAME,
+        thinking_level: request.thinking_level.as_deref(),
+        model_reasoning_effort: request.model_reasoning_effort.as_deref(),
+        exit_kind: end.exit_kind.reference_str(),
+        exit_code: Some(end.exit_code),
+        observed_exit_kind: None,
+        observed_exit_code: None,
+        stdout_path: files.stdout.as_deref().map(path_string),
+        stderr_path: Some(path_string(&files.stderr)),
+        terminal_result_path: None,
+        event_log_path: files.events.as_deref().map(path_string),
+        token_usage: end.token_usage,
+        started_at: &started_at,
+        ended_at: &ended_at,
+        failure_class: end.failure_class.as_deref(),
+        notes: &end.notes,
+        command: &argv,
+        emitted_at: now_rfc3339(),
+    };
+    artifacts::write_json(&names.completion, &completion)?;
+
+    let (scan, last_message) = match &files.stdout {
+        Some(p) => (
+            marker::scan_file(p).map_err(io_err(p))?,
+            artifacts::read_tail(p, super::LAST_MESSAGE_LIMIT),
+        ),
+        None => (marker::MarkerScan::default(), None),
+    };
+    Ok(RunnerOutput {
+        runner_name: RUNNER_NAME.to_string(),
+        exit_kind: end.exit_kind,
+        exit_code: Some(end.exit_code),
+        observed: None,
+        failure_class: end.failure_class,
+        notes: end.notes,
+        files,
+        last_message,
+        scan,
+        token_usage: end.token_usage,
+        started_at,
+        ended_at,
+        duration_seconds,
+        command: argv,
+        invocation: invocation_value,
+        model_reasoning_effort: request.model_reasoning_effort.clone(),
+    })
+}
+
+/// The RPC exchange, from the prompt to the session stats.
+fn converse(
+    session: &mut Session<'_>,
+    prompt: &str,
+    deadline: Instant,
+    timeout: u64,
+) -> SessionEnd {
+    let transport = |note: String| {
+        SessionEnd::failed(ExitKind::RpcFailure, 1, "runner_transport_failure", note)
+    };
+    if let Err(e) = session.send(&json!({"id": "prompt-1", "type": "prompt", "message": prompt})) {
+        return transport(format!("failed to send pi rpc prompt: {e}"));
+    }
+    let response = match session.response("prompt-1", deadline, true) {
+        Ok(map) => map,
+        Err(Record::Deadline) => return stop(session, ExitKind::Timeout, timeout),
+        Err(Record::Cancelled) => return stop(session, ExitKind::Interrupted, timeout),
+        Err(Record::Invalid(note)) => return transport(note),
+        Err(_) => return transport("pi rpc stream ended before response".into()),
+    };
+    if response.get("success").and_then(Value::as_bool) != Some(true) {
+        let note = match response.get("error") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(v) if !v.is_null() && v != &Value::Bool(false) => v.to_string(),
+            _ => "prompt rejected".into(),
+        };
+        return SessionEnd::failed(ExitKind::RpcFailure, 1, "runner_rpc_rejected", note);
+    }
+
+    let mut provider_error = false;
+    loop {
+        match session.next(deadline) {
+            Record::Line(raw, map) => {
+                if map.get("type").and_then(Value::as_str) == Some("response") {
+                    continue;
+                }
+                session.keep_event(&raw, &map);
+                if stop_reason(&map) == Some("error") {
+                    provider_error = true;
+                }
+                if map.get("type").and_then(Value::as_str) == Some("agent_end") {
+                    break;
+                }
+            }
+            Record::Eof => {
+                return SessionEnd::failed(
+                    ExitKind::RpcFailure,
+                    1,
+                    "runner_incomplete_rpc_stream",
+                    "pi rpc stream ended before agent_end".into(),
+                )
+            }
+            Record::Deadline => return stop(session, ExitKind::Timeout, timeout),
+            Record::Cancelled => return stop(session, ExitKind::Interrupted, timeout),
+            Record::Invalid(note) => return transport(note),
+        }
+    }
+
+    let mut notes = Vec::new();
+    let assistant_text = match session.follow_up("last-assistant-1", "get_last_assistant_text") {
+        Some(map) => map
+            .get("data")
+            .and_then(|d| d.get("text"))
+            .and_then(Value::as_str)
+            .map(String::from),
+        None => {
+            notes.push("pi rpc get_last_assistant_text failed".to_string());
+            None
+        }
+    };
+    let token_usage = match session.follow_up("session-stats-1", "get_session_stats") {
+        Some(map) => map.get("data").and_then(usage_from_stats),
+        None => {
+            notes.push("pi rpc get_session_stats unavailable".to_string());
+            None
+        }
+    };
+    let has_text = assistant_text
+        .as_deref()
+        .is_some_and(|t| !t.trim().is_empty());
+    let (exit_kind, exit_code, failure_class) = if has_text {
+        (ExitKind::Completed, 0, None)
+    } else if provider_error {
+        (
+            ExitKind::ProviderError,
+            1,
+            Some("runner_provider_failure".to_string()),
+        )
+    } else {
+        (
+            ExitKind::RpcFailure,
+            1,
+            Some("runner_empty_assistant_text".to_string()),
+        )
+    };
+    SessionEnd {
+        exit_kind,
+        exit_code,
+        assistant_text,
+        token_usage,
+        failure_class,
+        notes,
+    }
+}
+
+/// Timeout or cancel: ask the agent to abort, drain events for the grace
+/// period, and report. The caller then shuts the process group down.
+fn stop(session: &mut Session<'_>, kind: ExitKind, timeout: u64) -> SessionEnd {
+    let mut notes = vec![match kind {
+        ExitKind::Timeout => format!("runner process exceeded timeout of {timeout} seconds"),
+        _ => "runner interrupted by the runtime".to_string(),
+    }];
+    if session
+        .send(&json!({"id": "abort-1", "type": "abort"}))
+        .is_ok()
+    {
+        notes.push("sent pi rpc abort command".into());
+    } else {
+        notes.push("failed to send pi rpc abort command".into());
+    }
+    let grace = Instant::now() + ABORT_GRACE;
+    // Without the cancel check: the grace period runs in full either way.
+    let cancel = std::mem::take(&mut session.cancel);
+    while let Record::Line(raw, map) = session.next(grace) {
+        if map.get("type").and_then(Value::as_str) != Some("response") {
+            session.keep_event(&raw, &map);
+        }
+    }
+    session.cancel = cancel;
+    let (code, class) = match kind {
+        ExitKind::Timeout => (process::TIMEOUT_EXIT_CODE, "runner_timeout"),
+        _ => (process::INTERRUPTED_EXIT_CODE, "runner_interrupted"),
+    };
+    SessionEnd {
+        exit_kind: kind,
+        exit_code: code,
+        assistant_text: None,
+        token_usage: None,
+        failure_class: Some(class.into()),
+        notes,
+    }
+}
+
+fn stop_reason(event: &Map<String, Value>) -> Option<&str> {
+    if let Some(reason) = event
+        .get("message")
+        .and_then(|m| m.get("stopReason"))
+        .and_then(Value::as_str)
+    {
+        return Some(reason);
+    }
+    event
+        .get("messages")?
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))?
+        .get("stopReason")?
+        .as_str()
+}
+
+fn usage_from_stats(data: &Value) -> Option<TokenUsage> {
+    let tokens = data.as_object()?.get("tokens")?.as_object()?;
+    let n = |key: &str| -> u64 {
+        match tokens.get(key) {
+            Some(Value::Number(num)) => num
+                .as_u64()
+                .or_else(|| num.as_f64().map(|f| f.max(0.0) as u64))
+                .unwrap_or(0),
+            _ => 0,
+        }
+    };
+    let (input, output) = (n("input"), n("output"));
+    let total = match n("total") {
+        0 => input + output,
+        t => t,
+    };
+    Some(TokenUsage {
+        input_tokens: input,
+        cached_input_tokens: n("cacheRead"),
+        output_tokens: output,
+        thinking_tokens: 0,
+        total_tokens: total,
+    })
+}
+
+/// Forward stdout lines (without `\n` / `\r\n`) until EOF; the channel closes at EOF.
+fn read_lines<R: BufRead>(mut reader: R, tx: mpsc::Sender<String>) {
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        }
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        if tx.send(String::from_utf8_lossy(&buf).into_owned()).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runners::test_support::updater_request;
+    use std::path::Path;
+
+    #[test]
+    fn argv() {
+        let mut request = updater_request(Path::new("/ws"));
+        let settings = PiSettings::default();
+        assert_eq!(
+            build_argv(&settings, &request),
+            [
+                "pi",
+                "--mode",
+                "rpc",
+                "--no-session",
+                "--no-context-files",
+                "--no-skills"
+            ]
+        );
+        request.model_name = Some("m".into());
+        let settings = PiSettings {
+            args: vec!["--verbose".into()],
+            provider: Some("prov".into()),
+            thinking: Some("low".into()),
+            disable_context_files: false,
+            disable_skills: false,
+            ..PiSettings::default()
+        };
+        assert_eq!(
+            build_argv(&settings, &request),
+            [
+                "pi",
+                "--verbose",
+                "--mode",
+                "rpc",
+                "--no-session",
+                "--provider",
+                "prov",
+                "--model",
+                "m",
+                "--thinking",
+                "low"
+            ]
+        );
+    }
+
+    #[test]
+    fn stats_and_stop_reasons() {
+        let u = usage_from_stats(
+            &json!({"tokens": {"input": 10, "output": 5, "cacheRead": 3, "total": 0}}),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.cached_input_tokens,
+                u.output_tokens,
+                u.total_tokens
+            ),
+            (10, 3, 5, 15)
+        );
+        assert_eq!(usage_from_stats(&json!({"nope": 1})), None);
+        let e = json!({"type": "agent_end", "messages": [
+            {"role": "assistant", "stopReason": "error"}, {"role": "user"}]});
+        assert_eq!(stop_reason(e.as_object().unwrap()), Some("error"));
+        let e = json!({"type": "message_end", "message": {"stopReason": "stop"}});
+        assert_eq!(stop_reason(e.as_object().unwrap()), Some("stop"));
+    }
+}

@@ -1,0 +1,293 @@
+//! Runner settings: the `[runners]` table of `millrace.toml`.
+//!
+//! `[runners]` (`default_runner`), `[runners.codex]` and `[runners.pi]` have
+//! the reference's keys and defaults; `[runners.command]` and
+//! `[runners.script]` are ours (the reference rejects them as unknown keys).
+//! Unknown keys are rejected in every table, as the reference does.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// All runner settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunnerSettings {
+    /// Runner used by stages that bind none (`codex_cli`).
+    pub default_runner: String,
+    pub codex: CodexSettings,
+    pub pi: PiSettings,
+    pub command: CommandSettings,
+    pub script: ScriptSettings,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        RunnerSettings {
+            default_runner: "codex_cli".into(),
+            codex: CodexSettings::default(),
+            pi: PiSettings::default(),
+            command: CommandSettings::default(),
+            script: ScriptSettings::default(),
+        }
+    }
+}
+
+/// Codex sandbox/approval level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    /// `--full-auto`
+    Basic,
+    /// `-c approval_policy="never" --sandbox danger-full-access`
+    Elevated,
+    /// `--dangerously-bypass-approvals-and-sandbox`
+    Maximum,
+}
+
+impl Permission {
+    /// The codex flags for this level.
+    pub fn flags(self) -> &'static [&'static str] {
+        match self {
+            Permission::Basic => &["--full-auto"],
+            Permission::Elevated => &[
+                "-c",
+                "approval_policy=\"never\"",
+                "--sandbox",
+                "danger-full-access",
+            ],
+            Permission::Maximum => &["--dangerously-bypass-approvals-and-sandbox"],
+        }
+    }
+}
+
+/// `[runners.codex]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CodexSettings {
+    pub command: String,
+    pub args: Vec<String>,
+    pub profile: Option<String>,
+    pub permission_default: Permission,
+    /// Stage name → level; wins over `permission_by_model`.
+    pub permission_by_stage: BTreeMap<String, Permission>,
+    /// Model name → level.
+    pub permission_by_model: BTreeMap<String, Permission>,
+    /// `low`, `medium`, `high` or `xhigh`; used when the stage sets no thinking level.
+    pub model_reasoning_effort: Option<String>,
+    pub skip_git_repo_check: bool,
+    /// Each item becomes `-c <item>`.
+    pub extra_config: Vec<String>,
+    /// Added to the inherited environment.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for CodexSettings {
+    fn default() -> Self {
+        CodexSettings {
+            command: "codex".into(),
+            args: vec!["exec".into()],
+            profile: None,
+            permission_default: Permission::Maximum,
+            permission_by_stage: BTreeMap::new(),
+            permission_by_model: BTreeMap::new(),
+            model_reasoning_effort: None,
+            skip_git_repo_check: true,
+            extra_config: Vec::new(),
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+/// When pi's event log is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PiEventLogPolicy {
+    /// Only when the run did not complete.
+    FailureFull,
+    /// Always.
+    Full,
+}
+
+/// `[runners.pi]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PiSettings {
+    pub command: String,
+    pub args: Vec<String>,
+    pub provider: Option<String>,
+    /// Used when the stage sets no thinking level.
+    pub thinking: Option<String>,
+    pub disable_context_files: bool,
+    pub disable_skills: bool,
+    pub event_log_policy: PiEventLogPolicy,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for PiSettings {
+    fn default() -> Self {
+        PiSettings {
+            command: "pi".into(),
+            args: Vec::new(),
+            provider: None,
+            thinking: None,
+            disable_context_files: true,
+            disable_skills: true,
+            event_log_policy: PiEventLogPolicy::FailureFull,
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+/// How the command runner hands the prompt to the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptMode {
+    /// The prompt file is the agent's stdin.
+    Stdin,
+    /// The prompt is an argument: wherever `{prompt}` appears, else appended last.
+    Argument,
+}
+
+/// `[runners.command]` (ours): any CLI agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CommandSettings {
+    /// Program and arguments. Placeholders, replaced inside any argument:
+    /// `{prompt}`, `{prompt_file}`, `{last_message_file}`, `{workspace}`,
+    /// `{run_dir}`, `{request_id}`, `{stage}`, `{node_id}`, `{model}` (empty
+    /// when unset), `{thinking}` (empty when unset).
+    pub argv: Vec<String>,
+    pub prompt_mode: PromptMode,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for CommandSettings {
+    fn default() -> Self {
+        CommandSettings {
+            argv: Vec::new(),
+            prompt_mode: PromptMode::Stdin,
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[runners.script]` (ours): the deterministic runner.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScriptSettings {
+    /// The script file (JSON, see `script.rs`); relative paths are resolved
+    /// against the workspace root. Without one every stage answers its first
+    /// success outcome.
+    pub path: Option<String>,
+}
+
+/// Flags the pi runner adds itself; `runners.pi.args` may not contain them.
+pub const PI_RESERVED_FLAGS: [&str; 7] = [
+    "--mode",
+    "--no-session",
+    "--provider",
+    "--model",
+    "--thinking",
+    "--no-context-files",
+    "--no-skills",
+];
+
+const REASONING_EFFORTS: [&str; 4] = ["low", "medium", "high", "xhigh"];
+
+impl RunnerSettings {
+    /// Read the `[runners]` table of a parsed `millrace.toml` (defaults when absent).
+    pub fn from_config(config: &toml::Table) -> Result<RunnerSettings, String> {
+        let settings: RunnerSettings = match config.get("runners") {
+            None => RunnerSettings::default(),
+            Some(value) => value
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| format!("runners: {}", e.message().trim()))?,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks serde cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(effort) = &self.codex.model_reasoning_effort {
+            if !REASONING_EFFORTS.contains(&effort.as_str()) {
+                return Err(format!(
+                    "runners.codex.model_reasoning_effort must be one of {}, not {effort:?}",
+                    REASONING_EFFORTS.join(", ")
+                ));
+            }
+        }
+        let reserved: Vec<&str> = self
+            .pi
+            .args
+            .iter()
+            .filter(|a| {
+                let flag = a.split('=').next().unwrap_or(a);
+                PI_RESERVED_FLAGS.contains(&flag)
+            })
+            .map(String::as_str)
+            .collect();
+        if !reserved.is_empty() {
+            return Err(format!(
+                "reserved pi runner flags are not allowed in runners.pi.args: {}",
+                reserved.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RunnerSettings, String> {
+        RunnerSettings::from_config(&text.parse::<toml::Table>().unwrap())
+    }
+
+    #[test]
+    fn defaults_match_the_reference() {
+        let s = parse("[runtime]\ndefault_mode = \"default_codex\"\n").unwrap();
+        assert_eq!(s.default_runner, "codex_cli");
+        assert_eq!(s.codex.command, "codex");
+        assert_eq!(s.codex.args, vec!["exec"]);
+        assert_eq!(s.codex.permission_default, Permission::Maximum);
+        assert!(s.codex.skip_git_repo_check);
+        assert_eq!(s.pi.command, "pi");
+        assert!(s.pi.disable_context_files && s.pi.disable_skills);
+        assert_eq!(s.pi.event_log_policy, PiEventLogPolicy::FailureFull);
+        assert_eq!(s.command.prompt_mode, PromptMode::Stdin);
+    }
+
+    #[test]
+    fn bench_style_config() {
+        let s = parse(
+            "[runners.codex]\npermission_default = \"maximum\"\ncommand = \"/x/fake\"\nargs = []\n\
+             env = { MILL_SCRIPT = \"/tmp/s.json\" }\npermission_by_stage = { checker = \"basic\" }\n\
+             [runners.command]\nargv = [\"claude\", \"-p\"]\nprompt_mode = \"stdin\"\n\
+             [runners.script]\npath = \"script.json\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.codex.command, "/x/fake");
+        assert!(s.codex.args.is_empty());
+        assert_eq!(s.codex.env["MILL_SCRIPT"], "/tmp/s.json");
+        assert_eq!(s.codex.permission_by_stage["checker"], Permission::Basic);
+        assert_eq!(s.command.argv, vec!["claude", "-p"]);
+        assert_eq!(s.script.path.as_deref(), Some("script.json"));
+    }
+
+    #[test]
+    fn rejections() {
+        assert!(parse("[runners.codex]\nbogus = 1\n").is_err());
+        assert!(parse("[runners.codex]\npermission_default = \"root\"\n").is_err());
+        assert!(parse("[runners.codex]\nmodel_reasoning_effort = \"huge\"\n").is_err());
+        let e = parse("[runners.pi]\nargs = [\"--model=x\", \"--verbose\", \"--no-skills\"]\n")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "reserved pi runner flags are not allowed in runners.pi.args: --model=x, --no-skills"
+        );
+    }
+}
