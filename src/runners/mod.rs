@@ -170,6 +170,73 @@ impl StageRequest {
         t.max(1)
     }
 
+    /// Shape checks the reference makes on a request: ids present, at least
+    /// one outcome with a result class, outcome names that are marker
+    /// tokens, and the fields each request kind requires or forbids.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("request_id", &self.request_id),
+            ("run_id", &self.run_id),
+            ("node_id", &self.node_id),
+            ("stage_kind_id", &self.stage_kind_id),
+            ("stage", &self.stage),
+            ("running_status_marker", &self.running_status_marker),
+        ] {
+            if value.trim().is_empty() {
+                return Err(format!("{name} is required"));
+            }
+        }
+        if self.outcomes.is_empty() {
+            return Err("a stage request needs at least one legal outcome".into());
+        }
+        for o in &self.outcomes {
+            if marker::marker_token(&format!("### {}", o.name)) != Some(o.name.as_str()) {
+                return Err(format!("outcome {:?} is not a marker token", o.name));
+            }
+            if o.result_classes.is_empty() {
+                return Err(format!("outcome {} allows no result class", o.name));
+            }
+        }
+        let c = &self.closure;
+        let closure = [
+            &c.target_path,
+            &c.root_spec_id,
+            &c.root_idea_id,
+            &c.canonical_root_spec_path,
+            &c.canonical_seed_idea_path,
+            &c.preferred_rubric_path,
+            &c.preferred_verdict_path,
+            &c.preferred_report_path,
+        ];
+        match self.request_kind.as_str() {
+            "active_work_item" | "learning_request" => {
+                if closure.iter().any(|f| f.is_some()) {
+                    return Err(format!(
+                        "{} requests cannot declare closure target fields",
+                        self.request_kind
+                    ));
+                }
+                if self.request_kind == "learning_request"
+                    && self.work_item.as_ref().map_or(true, |w| w.path.is_none())
+                {
+                    return Err("learning_request requests require a work item path".into());
+                }
+            }
+            "closure_target" => {
+                if self.work_item.is_some() {
+                    return Err(
+                        "closure_target requests cannot declare active work item fields".into(),
+                    );
+                }
+                if c.target_path.is_none() || c.root_spec_id.is_none() {
+                    return Err("closure_target requests require closure target fields".into());
+                }
+            }
+            other => return Err(format!("unknown request kind {other:?}")),
+        }
+        Ok(())
+    }
+
     /// The first outcome that may be a success (else the first outcome).
     pub fn first_success_outcome(&self) -> Option<&str> {
         self.outcomes
@@ -438,6 +505,31 @@ pub mod test_support {
             thinking_level: None,
             model_reasoning_effort: None,
             timeout_seconds: 3600,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn validation() {
+            let ok = updater_request(Path::new("/ws"));
+            assert_eq!(ok.validate(), Ok(()));
+            let mut r = ok.clone();
+            r.outcomes[0].name = "done".into();
+            assert!(r.validate().is_err());
+            let mut r = ok.clone();
+            r.closure.root_spec_id = Some("s-1".into());
+            assert!(r.validate().is_err());
+            let mut r = ok.clone();
+            r.request_kind = "closure_target".into();
+            r.work_item = None;
+            r.closure.target_path = Some("/ws/spec.md".into());
+            r.closure.root_spec_id = Some("s-1".into());
+            assert_eq!(r.validate(), Ok(()));
+            assert_eq!(ok.effective_timeout_seconds(), 3600);
+            assert_eq!(ok.first_success_outcome(), Some("UPDATE_COMPLETE"));
         }
     }
 }

@@ -226,6 +226,61 @@ mod tests {
     }
 
     #[test]
+    fn rebuilds_a_reference_closure_prompt() {
+        use crate::runners::{ClosureFields, LegalOutcome};
+        let fixture = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/runners/arbiter_closure_prompt.md",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let ma = "/ws/millrace-agents";
+        let p = |rel: &str| format!("{ma}/{rel}");
+        let run_id = "run-00001111222233334444555566667777";
+        let mut r = updater_request(Path::new("/ws"));
+        r.request_id = "request-aaaabbbbccccddddeeeeffff00001111".into();
+        r.run_id = run_id.into();
+        r.mode_id = "default_pi".into();
+        r.compiled_plan_id = "plan-default_pi-0123456789ab".into();
+        r.node_id = "arbiter".into();
+        r.stage_kind_id = "arbiter".into();
+        r.stage = "arbiter".into();
+        r.plane = "planning".into();
+        r.request_kind = "closure_target".into();
+        r.running_status_marker = "ARBITER_RUNNING".into();
+        r.entrypoint_path = p("entrypoints/planning/arbiter.md").into();
+        r.entrypoint_contract_id = None;
+        r.work_item = None;
+        r.closure = ClosureFields {
+            target_path: Some(p("arbiter/targets/spec-1.md")),
+            root_spec_id: Some("spec-1".into()),
+            root_idea_id: Some("idea-1".into()),
+            canonical_root_spec_path: Some(p("arbiter/contracts/root-specs/spec-1.md")),
+            canonical_seed_idea_path: Some(p("arbiter/contracts/ideas/idea-1.md")),
+            preferred_rubric_path: Some(p("arbiter/rubrics/spec-1.md")),
+            preferred_verdict_path: Some(p("arbiter/verdicts/spec-1.json")),
+            preferred_report_path: Some(p("runs/r/arbiter_report.md")),
+        };
+        r.outcomes = vec![
+            LegalOutcome::new("ARBITER_COMPLETE", &["success"]),
+            LegalOutcome::new("REMEDIATION_NEEDED", &["followup_needed"]),
+            LegalOutcome::new("BLOCKED", &["blocked", "recoverable_failure"]),
+        ];
+        r.required_skill_paths = vec![p("skills/a/SKILL.md").into(), p("skills/b/SKILL.md").into()];
+        r.attached_skill_paths = vec![p("skills/extra/SKILL.md").into()];
+        r.run_dir = p(&format!("runs/{run_id}")).into();
+        r.summary_status_path = p("state/planning_status.md").into();
+        r.preferred_troubleshoot_report_path = None;
+        r.runtime_error_code = Some("E_STALE".into());
+        r.runtime_error_report_path = Some(p("runs/err.md"));
+        r.runner_name = Some("pi_rpc".into());
+        r.model_name = Some("claude-x".into());
+        r.thinking_level = Some("high".into());
+        r.timeout_seconds = 0;
+        assert_eq!(r.validate(), Ok(()));
+        assert_eq!(render(&r), fixture);
+    }
+
+    #[test]
     fn empty_lists_and_absent_values_print_none() {
         let mut request = updater_request(Path::new("/ws"));
         request.required_skill_paths.clear();
