@@ -5,9 +5,12 @@
 //! → `workspace` (files under `millrace-agents/`) → `runtime` (the interpreter)
 //! → `runners` (agent adapters), with `cli` on top. See ARCHITECTURE.md.
 
+#![recursion_limit = "256"]
+
 pub mod assets;
 pub mod cli;
 pub mod language;
 pub mod plan;
 pub mod runners;
+pub mod runtime;
 pub mod workspace;

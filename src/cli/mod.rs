@@ -5,11 +5,13 @@
 
 mod compile;
 mod config;
+mod control;
 mod doctor;
 mod init;
 mod lint;
 mod modes;
 mod queue;
+mod run;
 mod status;
 mod upgrade;
 mod workspace_arg;
@@ -52,6 +54,22 @@ pub enum Command {
     Modes(modes::ModesArgs),
     /// Show and validate `millrace.toml`.
     Config(config::ConfigArgs),
+    /// Run the interpreter: one tick, or as a daemon.
+    Run(run::RunArgs),
+    /// Operator control commands (direct, or through a running daemon's mailbox).
+    Control(control::ControlArgs),
+    /// Same as `control pause`.
+    Pause(control::ControlFlags),
+    /// Same as `control resume`.
+    Resume(control::ControlFlags),
+    /// Same as `control stop`.
+    Stop(control::ControlFlags),
+    /// Same as `control retry-active`.
+    RetryActive(control::ReasonFlags),
+    /// Same as `control clear-stale-state`.
+    ClearStaleState(control::ReasonFlags),
+    /// Same as `control reload-config`.
+    ReloadConfig(control::ControlFlags),
 }
 
 /// Parse the process arguments, run the command, and return the exit code.
@@ -81,5 +99,13 @@ pub fn main() -> i32 {
         Command::Compile(args) => compile::run(args),
         Command::Modes(args) => modes::run(args),
         Command::Config(args) => config::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Control(args) => control::run(args.command),
+        Command::Pause(f) => control::run(control::ControlCommand::Pause(f)),
+        Command::Resume(f) => control::run(control::ControlCommand::Resume(f)),
+        Command::Stop(f) => control::run(control::ControlCommand::Stop(f)),
+        Command::RetryActive(f) => control::run(control::ControlCommand::RetryActive(f)),
+        Command::ClearStaleState(f) => control::run(control::ControlCommand::ClearStaleState(f)),
+        Command::ReloadConfig(f) => control::run(control::ControlCommand::ReloadConfig(f)),
     }
 }

@@ -217,7 +217,7 @@ impl StageRequest {
                     ));
                 }
                 if self.request_kind == "learning_request"
-                    && self.work_item.as_ref().map_or(true, |w| w.path.is_none())
+                    && self.work_item.as_ref().is_none_or(|w| w.path.is_none())
                 {
                     return Err("learning_request requests require a work item path".into());
                 }

@@ -36,7 +36,7 @@ pub fn from_events_reader<R: BufRead>(mut reader: R) -> Option<TokenUsage> {
             continue;
         };
         if let Some(candidate) = from_line(line) {
-            if best.map_or(true, |b| candidate.total_tokens >= b.total_tokens) {
+            if best.is_none_or(|b| candidate.total_tokens >= b.total_tokens) {
                 best = Some(candidate);
             }
         }

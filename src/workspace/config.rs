@@ -95,7 +95,8 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub runtime: RuntimeSection,
-    pub runners: RunnersSection,
+    /// `[runners]`, `[runners.codex]`, `[runners.pi]`, `[runners.command]`, `[runners.script]`.
+    pub runners: crate::runners::RunnerSettings,
     pub recovery: RecoverySection,
     pub watchers: WatchersSection,
     pub usage_governance: UsageGovernance,
@@ -126,153 +127,6 @@ impl Default for RuntimeSection {
             idle_sleep_seconds: 1.0,
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RunnersSection {
-    pub default_runner: String,
-    pub codex: CodexConfig,
-    pub pi: PiConfig,
-    /// Ours: a generic CLI agent (`claude -p`, ...).
-    pub command: CommandConfig,
-    /// Ours: the deterministic script runner.
-    pub script: ScriptConfig,
-}
-
-impl Default for RunnersSection {
-    fn default() -> Self {
-        RunnersSection {
-            default_runner: "codex_cli".into(),
-            codex: CodexConfig::default(),
-            pi: PiConfig::default(),
-            command: CommandConfig::default(),
-            script: ScriptConfig::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Permission {
-    Basic,
-    Elevated,
-    Maximum,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReasoningEffort {
-    Low,
-    Medium,
-    High,
-    Xhigh,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CodexConfig {
-    pub command: String,
-    pub args: Vec<String>,
-    pub profile: Option<String>,
-    pub permission_default: Permission,
-    pub permission_by_stage: BTreeMap<String, Permission>,
-    pub permission_by_model: BTreeMap<String, Permission>,
-    pub model_reasoning_effort: Option<ReasoningEffort>,
-    pub skip_git_repo_check: bool,
-    pub extra_config: Vec<String>,
-    pub env: BTreeMap<String, String>,
-}
-
-impl Default for CodexConfig {
-    fn default() -> Self {
-        CodexConfig {
-            command: "codex".into(),
-            args: vec!["exec".into()],
-            profile: None,
-            permission_default: Permission::Maximum,
-            permission_by_stage: BTreeMap::new(),
-            permission_by_model: BTreeMap::new(),
-            model_reasoning_effort: None,
-            skip_git_repo_check: true,
-            extra_config: vec![],
-            env: BTreeMap::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum EventLogPolicy {
-    #[default]
-    FailureFull,
-    Full,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PiConfig {
-    pub command: String,
-    pub args: Vec<String>,
-    pub provider: Option<String>,
-    pub thinking: Option<String>,
-    pub disable_context_files: bool,
-    pub disable_skills: bool,
-    pub event_log_policy: EventLogPolicy,
-    pub env: BTreeMap<String, String>,
-}
-
-impl Default for PiConfig {
-    fn default() -> Self {
-        PiConfig {
-            command: "pi".into(),
-            args: vec![],
-            provider: None,
-            thinking: None,
-            disable_context_files: true,
-            disable_skills: true,
-            event_log_policy: EventLogPolicy::FailureFull,
-            env: BTreeMap::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum PromptMode {
-    /// The prompt is written to the agent's standard input.
-    #[default]
-    Stdin,
-    /// The prompt replaces `{prompt}` in the arguments.
-    Argument,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CommandConfig {
-    pub command: String,
-    pub args: Vec<String>,
-    pub prompt_mode: PromptMode,
-    pub env: BTreeMap<String, String>,
-}
-
-impl Default for CommandConfig {
-    fn default() -> Self {
-        CommandConfig {
-            command: "claude".into(),
-            args: vec!["-p".into()],
-            prompt_mode: PromptMode::Stdin,
-            env: BTreeMap::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct ScriptConfig {
-    /// The outcome script, relative to the workspace root; none means every
-    /// stage returns its first success outcome.
-    pub path: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -544,34 +398,9 @@ fn validate(c: &Config, text: &str) -> Result<(), String> {
             ));
         }
     }
-    const RESERVED_PI: &[&str] = &[
-        "--mode",
-        "--no-session",
-        "--provider",
-        "--model",
-        "--thinking",
-        "--no-context-files",
-        "--no-skills",
-    ];
-    let reserved: Vec<&str> = c
-        .runners
-        .pi
-        .args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| {
-            RESERVED_PI
-                .iter()
-                .any(|r| a == r || a.starts_with(&format!("{r}=")))
-        })
-        .collect();
-    if !reserved.is_empty() {
-        return Err(format!(
-            "{}reserved pi runner flags are not allowed in runners.pi.args: {}",
-            at("runners.pi", "args"),
-            reserved.join(", ")
-        ));
-    }
+    c.runners
+        .validate()
+        .map_err(|e| format!("{}{e}", at("runners", "")))?;
     for (name, s) in &c.stages {
         let table = format!("stages.{name}");
         if let Some(r) = &s.runner {

@@ -1,6 +1,7 @@
 //! The append-only runtime event log, `logs/runtime_events.jsonl`: one JSON
 //! object per line (`schema_version`, `kind`, `event_type`, `occurred_at`,
-//! `data`, keys sorted), one line per runtime mutation. Never rewritten.
+//! `data`, keys sorted), one line per runtime mutation. Never rewritten;
+//! appended without fsync (see `atomic::append_line`).
 
 use std::io;
 

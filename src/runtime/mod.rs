@@ -1,0 +1,18 @@
+//! The runtime: the interpreter that runs a compiled plan over the
+//! workspace. `engine` (startup, recovery, the tick), `scheduler` (what runs
+//! next), `router` (where an outcome leads, from the IR only), `counters`
+//! (per-item threshold counters), `stage_result` and `trace` (the records a
+//! stage leaves), `monitor` (the basic line stream), `daemon` (the tokio
+//! loop, signals, `--max-ticks`), `control` (operator commands, direct or
+//! through the mailbox), `ids`.
+
+pub mod control;
+pub mod counters;
+pub mod daemon;
+pub mod engine;
+pub mod ids;
+pub mod monitor;
+pub mod router;
+pub mod scheduler;
+pub mod stage_result;
+pub mod trace;

@@ -1,0 +1,81 @@
+//! The normalized stage result (`runs/<run>/stage_results/<request>.json`,
+//! the reference's `stage_result` document) built from the stage request,
+//! the runner's output and the result-surface verdict.
+
+use crate::runners::{RunnerOutput, StageRequest, Verdict};
+use serde_json::{json, Value};
+
+fn path_str(p: &std::path::Path) -> String {
+    p.display().to_string()
+}
+
+pub fn build(req: &StageRequest, out: &RunnerOutput, v: &Verdict) -> Value {
+    let work = req.work_item.as_ref();
+    let artifact_paths: Vec<String> = out
+        .files
+        .events
+        .iter()
+        .chain(
+            out.files
+                .stdout
+                .iter()
+                .filter(|_| out.files.events.is_none()),
+        )
+        .map(|p| path_str(p))
+        .collect();
+    let success = v.valid && v.result_class == "success";
+    json!({
+        "schema_version": "1.0",
+        "kind": "stage_result",
+        "run_id": req.run_id,
+        "plane": req.plane,
+        "stage": req.stage,
+        "node_id": req.node_id,
+        "stage_kind_id": req.stage_kind_id,
+        "work_item_kind": work.map(|w| w.kind.clone()),
+        "work_item_id": work.map(|w| w.id.clone()),
+        "terminal_result": v.outcome,
+        "result_class": v.result_class,
+        "summary_status_marker": format!("### {}", v.outcome),
+        "success": success,
+        "retryable": v.retryable,
+        "exit_code": v.exit_code,
+        "duration_seconds": out.duration_seconds,
+        "prompt_artifact": Value::Null,
+        "report_artifact": Value::Null,
+        "artifact_paths": artifact_paths,
+        "detected_marker": v.detected_marker,
+        "stdout_path": out.files.stdout.as_deref().map(path_str),
+        "stderr_path": path_str(&out.files.stderr),
+        "runner_name": out.runner_name,
+        "model_name": req.model_name,
+        "thinking_level": req.thinking_level,
+        "model_reasoning_effort": req.model_reasoning_effort,
+        "token_usage": out.token_usage,
+        "notes": v.notes,
+        "metadata": {
+            "request_id": req.request_id,
+            "request_kind": req.request_kind,
+            "mode_id": req.mode_id,
+            "compiled_plan_id": req.compiled_plan_id,
+            "closure_target_root_spec_id": req.closure.root_spec_id,
+            "closure_target_root_idea_id": req.closure.root_idea_id,
+            "preferred_rubric_path": req.closure.preferred_rubric_path,
+            "preferred_verdict_path": req.closure.preferred_verdict_path,
+            "preferred_report_path": req.closure.preferred_report_path,
+            "skill_revision_evidence_path": req.skill_revision_evidence_path,
+            "thinking_level": req.thinking_level,
+            "model_reasoning_effort": req.model_reasoning_effort,
+            "normalization_source": if v.valid { "stdout_terminal_token" } else { "failure" },
+            "failure_class": v.failure_class,
+            "valid_terminal_result": v.valid,
+            "raw_exit_kind": v.raw_exit_kind,
+            "raw_exit_code": v.raw_exit_code,
+            "timeout_reconciled": v.timeout_reconciled,
+            "resume_stage": v.metadata.resume_stage,
+            "target_stage": v.metadata.target_stage,
+        },
+        "started_at": out.started_at,
+        "completed_at": out.ended_at,
+    })
+}
