@@ -12,6 +12,7 @@ mod lint;
 mod modes;
 mod queue;
 mod run;
+mod runs;
 mod status;
 mod upgrade;
 mod workspace_arg;
@@ -56,6 +57,8 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Run the interpreter: one tick, or as a daemon.
     Run(run::RunArgs),
+    /// Inspect runs: list, show, tail, trace.
+    Runs(runs::RunsArgs),
     /// Operator control commands (direct, or through a running daemon's mailbox).
     Control(control::ControlArgs),
     /// Same as `control pause`.
@@ -100,6 +103,7 @@ pub fn main() -> i32 {
         Command::Modes(args) => modes::run(args),
         Command::Config(args) => config::run(args),
         Command::Run(args) => run::run(args),
+        Command::Runs(args) => runs::run(args),
         Command::Control(args) => control::run(args.command),
         Command::Pause(f) => control::run(control::ControlCommand::Pause(f)),
         Command::Resume(f) => control::run(control::ControlCommand::Resume(f)),
