@@ -52,6 +52,9 @@ pub enum RunCommand {
         /// Stop after this many ticks.
         #[arg(long, value_name = "N")]
         max_ticks: Option<u64>,
+        /// Stop as soon as no work is left (instead of waiting for more).
+        #[arg(long)]
+        until_idle: bool,
     },
 }
 
@@ -71,9 +74,13 @@ fn monitor(flags: &RunFlags) -> Result<Monitor, i32> {
 }
 
 pub fn run(args: RunArgs) -> i32 {
-    let (flags, once, max_ticks) = match args.command {
-        RunCommand::Once { flags } => (flags, true, None),
-        RunCommand::Daemon { flags, max_ticks } => (flags, false, max_ticks),
+    let (flags, once, max_ticks, until_idle) = match args.command {
+        RunCommand::Once { flags } => (flags, true, None, false),
+        RunCommand::Daemon {
+            flags,
+            max_ticks,
+            until_idle,
+        } => (flags, false, max_ticks, until_idle),
     };
     let layout = match flags.workspace.initialized() {
         Ok(l) => l,
@@ -87,6 +94,7 @@ pub fn run(args: RunArgs) -> i32 {
         mode: flags.mode.clone(),
         max_ticks,
         once,
+        until_idle,
     };
     match daemon::run(layout, opts, monitor) {
         Ok(s) => {

@@ -17,6 +17,8 @@ pub struct RunOptions {
     pub mode: Option<String>,
     pub max_ticks: Option<u64>,
     pub once: bool,
+    /// Stop as soon as there is no work (instead of waiting for more).
+    pub until_idle: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +134,10 @@ async fn run_async(
             }
         }
         if opts.once || opts.max_ticks.is_some_and(|m| summary.ticks >= m) {
+            break;
+        }
+        if opts.until_idle && matches!(step, Step::Idle(_)) {
+            stop_reason = "idle";
             break;
         }
         if matches!(step, Step::Idle(_) | Step::Paused) {

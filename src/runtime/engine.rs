@@ -1061,7 +1061,18 @@ impl Engine {
                 blocked
             };
             if matches!(class.as_str(), "escalate_planning" | "followup_needed") {
-                self.open_incident(run, kind, &id, p)?;
+                // The item is blocked either way; a failed incident is reported, not fatal.
+                if let Err(e) = self.open_incident(run, kind, &id, p) {
+                    let _ = events::record(
+                        &self.layout,
+                        "incident_creation_failed",
+                        json!({"work_item_id": id, "error": e}),
+                    );
+                    self.monitor.line(&format!(
+                        "incident failed work={}:{id} error={e}",
+                        kind.tag()
+                    ));
+                }
             }
             let from = queue::state_dir(&self.layout, kind, active).join(format!("{id}.md"));
             let to = queue::state_dir(&self.layout, kind, dest).join(format!("{id}.md"));
@@ -1153,6 +1164,7 @@ impl Engine {
             "failure_class": p.failure_class.clone().unwrap_or_else(|| p.reason.clone()),
             "severity": "high",
             "trigger_reason": p.reason,
+            "consultant_decision": "needs_planning",
             "opened_at": clock::now_rfc3339(),
             "opened_by": "runtime",
             "observed_symptoms": p.notes,

@@ -1,0 +1,331 @@
+//! The interpreter against the reference's traces (MISSION.md): a scripted
+//! fake Codex answers each stage, the real `millrace run daemon` routes, and
+//! the final queue layout and the sequence of agent calls must match. The
+//! two reference defects (a checker that always asks for fixes, an agent
+//! that never prints a legal marker) must end within the plan's bound.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+fn fake() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes/scripted_codex.sh")
+}
+
+fn bench(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bench")
+        .join(file)
+}
+
+struct Ws {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    script: PathBuf,
+}
+
+impl Ws {
+    fn ma(&self) -> PathBuf {
+        self.root.join("millrace-agents")
+    }
+
+    /// Files under tasks/, specs/ and incidents/, with incident hashes masked.
+    fn layout(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for top in ["tasks", "specs", "incidents"] {
+            for state in std::fs::read_dir(self.ma().join(top)).unwrap() {
+                let state = state.unwrap().path();
+                for f in std::fs::read_dir(&state).unwrap() {
+                    let name = f.unwrap().file_name().to_string_lossy().into_owned();
+                    let name = match name.strip_prefix("incident-t-001-") {
+                        Some(_) => "incident-t-001-XXXXXXXX.md".to_string(),
+                        None => name,
+                    };
+                    out.push(format!(
+                        "{top}/{}/{name}",
+                        state.file_name().unwrap().to_string_lossy()
+                    ));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.script.with_extension("txt.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn millrace(args: &[&str]) -> std::process::Output {
+    Command::cargo_bin("millrace")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A workspace running the scripted fake, with one task (or spec) queued.
+fn setup(script: &str, kind: &str) -> Ws {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    let r = root.to_str().unwrap();
+    assert!(millrace(&["init", "--workspace", r]).status.success());
+    let script_path = dir.path().join("script.txt");
+    std::fs::write(&script_path, script).unwrap();
+    let config = root.join("millrace-agents/millrace.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "command = {:?}\nargs = []\n\n[runners.codex.env]\nFAKE_SCRIPT = {:?}\n",
+        fake().display().to_string(),
+        script_path.display().to_string()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let (cmd, file) = if kind == "task" {
+        ("add-task", "task.json")
+    } else {
+        ("add-spec", "spec.json")
+    };
+    let out = millrace(&[cmd, bench(file).to_str().unwrap(), "--workspace", r]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ws {
+        _dir: dir,
+        root,
+        script: script_path,
+    }
+}
+
+fn run_until_idle(ws: &Ws) -> String {
+    let out = millrace(&[
+        "run",
+        "daemon",
+        "--workspace",
+        ws.root.to_str().unwrap(),
+        "--monitor",
+        "basic",
+        "--until-idle",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+fn calls(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn happy() {
+    let ws = setup("", "task");
+    let log = run_until_idle(&ws);
+    assert_eq!(
+        ws.calls(),
+        calls(&[
+            "builder BUILDER_COMPLETE",
+            "checker CHECKER_PASS",
+            "updater UPDATE_COMPLETE"
+        ])
+    );
+    assert_eq!(ws.layout(), vec!["tasks/done/t-001.md"]);
+    assert!(
+        log.contains("route execution -> checker reason=builder:BUILDER_COMPLETE"),
+        "{log}"
+    );
+    assert!(
+        log.contains("route execution done reason=updater_complete"),
+        "{log}"
+    );
+    assert_eq!(log.matches("stage done").count(), 3);
+}
+
+#[test]
+fn fix_once() {
+    let ws = setup("checker FIX_NEEDED\n", "task");
+    run_until_idle(&ws);
+    assert_eq!(
+        ws.calls(),
+        calls(&[
+            "builder BUILDER_COMPLETE",
+            "checker FIX_NEEDED",
+            "fixer FIXER_COMPLETE",
+            "doublechecker DOUBLECHECK_PASS",
+            "updater UPDATE_COMPLETE"
+        ])
+    );
+    assert_eq!(ws.layout(), vec!["tasks/done/t-001.md"]);
+}
+
+#[test]
+fn blocked_once() {
+    let ws = setup("builder BLOCKED BUILDER_COMPLETE\n", "task");
+    let log = run_until_idle(&ws);
+    assert_eq!(
+        ws.calls(),
+        calls(&[
+            "builder BLOCKED",
+            "troubleshooter TROUBLESHOOT_COMPLETE",
+            "builder BUILDER_COMPLETE",
+            "checker CHECKER_PASS",
+            "updater UPDATE_COMPLETE"
+        ])
+    );
+    assert_eq!(ws.layout(), vec!["tasks/done/t-001.md"]);
+    assert!(
+        log.contains("route execution -> troubleshooter reason=builder_blocked"),
+        "{log}"
+    );
+    assert!(
+        log.contains("route execution -> builder reason=troubleshoot_complete"),
+        "{log}"
+    );
+}
+
+#[test]
+fn escalation_hands_off_to_planning_with_lineage() {
+    let ws = setup(
+        "builder BLOCKED\ntroubleshooter BLOCKED BLOCKED\nconsultant NEEDS_PLANNING\n",
+        "task",
+    );
+    let log = run_until_idle(&ws);
+    assert_eq!(
+        ws.calls(),
+        calls(&[
+            "builder BLOCKED",
+            "troubleshooter BLOCKED",
+            "troubleshooter BLOCKED",
+            "consultant NEEDS_PLANNING",
+            "auditor AUDITOR_COMPLETE",
+            "planner PLANNER_COMPLETE",
+            "manager MANAGER_COMPLETE"
+        ])
+    );
+    assert_eq!(
+        ws.layout(),
+        vec![
+            "incidents/resolved/incident-t-001-XXXXXXXX.md",
+            "tasks/blocked/t-001.md"
+        ]
+    );
+    assert!(
+        log.contains(
+            "route execution -> planning/auditor action=handoff reason=consultant_needs_planning"
+        ),
+        "{log}"
+    );
+    let dir = ws.ma().join("incidents/resolved");
+    let incident = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(incident).unwrap();
+    assert!(
+        text.starts_with("# Planning handoff for task t-001\n"),
+        "{text}"
+    );
+    assert!(text.contains("Source-Task-ID: t-001"), "{text}");
+    assert!(text.contains("Source-Stage: consultant"), "{text}");
+}
+
+#[test]
+fn dead_end_blocks_the_task() {
+    let ws = setup(
+        "builder BLOCKED\ntroubleshooter BLOCKED BLOCKED\nconsultant BLOCKED\n",
+        "task",
+    );
+    let log = run_until_idle(&ws);
+    assert_eq!(
+        ws.calls(),
+        calls(&[
+            "builder BLOCKED",
+            "troubleshooter BLOCKED",
+            "troubleshooter BLOCKED",
+            "consultant BLOCKED"
+        ])
+    );
+    assert_eq!(ws.layout(), vec!["tasks/blocked/t-001.md"]);
+    assert!(
+        log.contains("route execution blocked reason=consultant_blocked"),
+        "{log}"
+    );
+}
+
+#[test]
+fn spec_is_planned() {
+    let ws = setup("", "spec");
+    run_until_idle(&ws);
+    assert_eq!(
+        ws.calls(),
+        calls(&["planner PLANNER_COMPLETE", "manager MANAGER_COMPLETE"])
+    );
+    assert_eq!(ws.layout(), vec!["specs/done/s-001.md"]);
+}
+
+fn execution_calls(ws: &Ws) -> usize {
+    let planning = ["auditor", "planner", "manager", "mechanic", "arbiter"];
+    ws.calls()
+        .iter()
+        .filter(|c| !planning.iter().any(|p| c.starts_with(p)))
+        .count()
+}
+
+#[test]
+fn a_checker_that_always_asks_for_fixes_is_escalated_within_the_bound() {
+    let ws = setup("checker FIX_NEEDED\ndoublechecker FIX_NEEDED\n", "task");
+    run_until_idle(&ws);
+    let n = execution_calls(&ws);
+    assert!(n <= 23, "{n} execution stages: {:?}", ws.calls());
+    assert_eq!(
+        ws.layout(),
+        vec![
+            "incidents/resolved/incident-t-001-XXXXXXXX.md",
+            "tasks/blocked/t-001.md"
+        ]
+    );
+}
+
+#[test]
+fn an_agent_that_never_prints_a_marker_ends_blocked_within_the_bound() {
+    let script = "builder NONE\nchecker NONE\nfixer NONE\ndoublechecker NONE\nupdater NONE\ntroubleshooter NONE\nconsultant NONE\n";
+    let ws = setup(script, "task");
+    run_until_idle(&ws);
+    let n = execution_calls(&ws);
+    assert!(n <= 23, "{n}: {:?}", ws.calls());
+    assert_eq!(ws.layout(), vec!["tasks/blocked/t-001.md"]);
+    // Every stage result says why it failed.
+    let results = std::fs::read_dir(ws.ma().join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("stage_results");
+    for r in std::fs::read_dir(results).unwrap() {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(r.unwrap().path()).unwrap()).unwrap();
+        assert_eq!(v["terminal_result"], "BLOCKED");
+        assert_eq!(v["metadata"]["failure_class"], "missing_terminal_result");
+    }
+}
+
+#[test]
+fn crashes_and_conflicting_markers_are_typed_failures() {
+    let ws = setup("builder CRASH TWO BUILDER_COMPLETE\n", "task");
+    run_until_idle(&ws);
+    assert_eq!(ws.layout(), vec!["tasks/done/t-001.md"]);
+    let calls = ws.calls();
+    assert_eq!(calls[0], "builder CRASH");
+    assert!(calls.contains(&"builder TWO".to_string()), "{calls:?}");
+}
