@@ -6,6 +6,7 @@
 mod compile;
 mod config;
 mod control;
+mod demo;
 mod doctor;
 mod init;
 mod lint;
@@ -55,6 +56,8 @@ pub enum Command {
     Modes(modes::ModesArgs),
     /// Show and validate `millrace.toml`.
     Config(config::ConfigArgs),
+    /// Run the shipped demo: a fresh workspace, sample work, the `demo` mode on the script runner.
+    Demo(demo::DemoArgs),
     /// Run the interpreter: one tick, or as a daemon.
     Run(run::RunArgs),
     /// Inspect runs: list, show, tail, trace.
@@ -102,6 +105,7 @@ pub fn main() -> i32 {
         Command::Compile(args) => compile::run(args),
         Command::Modes(args) => modes::run(args),
         Command::Config(args) => config::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Run(args) => run::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Control(args) => control::run(args.command),

@@ -1,0 +1,102 @@
+//! `millrace demo`: the main job on the embedded default, with no agent
+//! installed. It creates a workspace (a fresh temporary directory unless
+//! `--workspace` is given), queues the shipped sample work, runs the `demo`
+//! mode (the default loops on the deterministic `script` runner) until no
+//! work is left, and prints the final status.
+
+use super::workspace_arg::fail;
+use crate::runtime::daemon::{self, RunOptions};
+use crate::runtime::monitor::{Monitor, Sink};
+use crate::workspace::documents::{DocKind, WorkDocument};
+use crate::workspace::layout::Layout;
+use crate::workspace::{init, queue};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to create the demo workspace (default: a new temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Do not print the monitor lines while it runs.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn demo_dir() -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("millrace-demo-{stamp}-{}", std::process::id()))
+}
+
+fn shipped(prefix: &str) -> Vec<(&'static str, &'static str)> {
+    crate::assets::all()
+        .iter()
+        .filter(|(p, _)| p.starts_with(prefix) && p.ends_with(".json"))
+        .filter_map(|(p, b)| std::str::from_utf8(b).ok().map(|t| (*p, t)))
+        .collect()
+}
+
+pub fn run(args: DemoArgs) -> i32 {
+    let root = args.workspace.clone().unwrap_or_else(demo_dir);
+    let layout = Layout::new(&root);
+    if let Err(e) = init::initialize(&layout) {
+        return fail(&e);
+    }
+    println!("workspace: {}", root.display());
+    // The script runner replays the shipped outcomes.
+    let script = crate::assets::get("stdlib/demo/script.json").unwrap_or(b"{}");
+    if let Err(e) = std::fs::write(root.join("demo-script.json"), script) {
+        return fail(&format!("{}: {e}", root.join("demo-script.json").display()));
+    }
+    let config = layout.config_file();
+    let text = std::fs::read_to_string(&config).unwrap_or_default();
+    if !text.contains("[runners.script]") {
+        let text = format!("{text}\n[runners.script]\npath = \"demo-script.json\"\n");
+        if let Err(e) = crate::workspace::atomic::write_atomic(&config, text.as_bytes()) {
+            return fail(&format!("{}: {e}", config.display()));
+        }
+    }
+    for (prefix, kind) in [
+        ("stdlib/demo/tasks/", DocKind::Task),
+        ("stdlib/demo/specs/", DocKind::Spec),
+    ] {
+        for (path, json) in shipped(prefix) {
+            let doc = match WorkDocument::from_json(kind, json, path) {
+                Ok(d) => d,
+                Err(e) => return fail(&e.to_string()),
+            };
+            match queue::enqueue(&layout, &doc) {
+                Ok(p) => println!("queued: {}", p.display()),
+                Err(queue::QueueError::Duplicate { .. }) => {}
+                Err(e) => return fail(&e.to_string()),
+            }
+        }
+    }
+    let monitor = if args.quiet {
+        Monitor::off()
+    } else {
+        Monitor::new(Sink::Stdout)
+    };
+    let opts = RunOptions {
+        mode: Some("demo".into()),
+        max_ticks: None,
+        once: false,
+        until_idle: true,
+    };
+    match daemon::run(layout, opts, monitor) {
+        Ok(s) => {
+            println!("run_mode: daemon");
+            println!("active_mode_id: {}", s.mode_id);
+            println!("compiled_plan_id: {}", s.plan_id);
+            println!("ticks: {}", s.ticks);
+        }
+        Err(e) => return fail(&e),
+    }
+    println!();
+    super::status::run(super::status::StatusArgs {
+        workspace: super::workspace_arg::WorkspaceArg { workspace: root },
+    })
+}
