@@ -1081,13 +1081,14 @@ impl Engine {
                     &to.display().to_string(),
                     atomic::rename_durable(&from, &to),
                 )?;
+                // Recorded only by the move itself: at most once per item.
+                let _ = events::record(
+                    &self.layout,
+                    "work_item_finished",
+                    json!({"work_item_kind": kind.tag(), "work_item_id": id, "state": dest, "terminal_state_id": p.terminal_state_id, "reason": p.reason}),
+                );
             }
             self.counters.clear_item(kind.tag(), &id);
-            let _ = events::record(
-                &self.layout,
-                "work_item_finished",
-                json!({"work_item_kind": kind.tag(), "work_item_id": id, "state": dest, "terminal_state_id": p.terminal_state_id, "reason": p.reason}),
-            );
         }
         if matches!(class.as_str(), "success" | "no_op") {
             self.set_marker(&run.plane, IDLE_MARKER);
