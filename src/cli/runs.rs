@@ -1,8 +1,25 @@
-//! `millrace runs ls|show|tail|trace`: inspect the records stages left under
-//! `millrace-agents/runs/`. (Being written; see the operator issue.)
+//! `millrace runs ls|show|tail|trace`: read the records stages left under
+//! `millrace-agents/runs/<run-id>/` (stage results and `run_trace.json`).
+//!
+//! Output follows the reference's `runs` commands line for line
+//! (reference-facts section 3), with three additions: a run may be named by
+//! an unambiguous prefix of its hex id (the reference only takes full ids),
+//! `ls` adds `stage_count` and `started_at`, and each `trace` step cites the
+//! `.mill` location of the transition that routed it. `--json` everywhere.
+//!
+//! Nothing here writes to the workspace; a run being written while we read
+//! is retried briefly (the trace is rewritten in place after every stage).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::workspace_arg::{fail, WorkspaceArg};
-use clap::{Args, Subcommand};
+use crate::workspace::clock;
+use crate::workspace::layout::Layout;
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {
@@ -12,18 +29,922 @@ pub struct RunsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
-    /// List runs.
+    /// List runs (oldest id first), one block per run.
     Ls {
         #[command(flatten)]
         workspace: WorkspaceArg,
+        /// Print a JSON array instead of `key: value` blocks.
+        #[arg(long)]
+        json: bool,
     },
+    /// Show a run and each of its stage results.
+    Show {
+        /// Run id (`run-<hex>`), or an unambiguous prefix of its hex digits.
+        run_id: String,
+        #[command(flatten)]
+        workspace: WorkspaceArg,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the run's primary output: the latest stage's troubleshoot report
+    /// or stdout (else its stderr, else its stage result).
+    Tail {
+        /// Run id (`run-<hex>`), or an unambiguous prefix of its hex digits.
+        run_id: String,
+        #[command(flatten)]
+        workspace: WorkspaceArg,
+        /// Only the last N lines.
+        #[arg(long, value_name = "N")]
+        lines: Option<usize>,
+        /// Print `{run_id, path, content}` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the path the run took: one line per routing decision, citing the
+    /// `.mill` rule that made it.
+    Trace {
+        /// Run id (`run-<hex>`), or an unambiguous prefix of its hex digits.
+        run_id: String,
+        #[command(flatten)]
+        workspace: WorkspaceArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
+        format: TraceFormat,
+        /// Same as `--format json`.
+        #[arg(long)]
+        json: bool,
+        /// Write the output to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceFormat {
+    Text,
+    Json,
 }
 
 pub fn run(args: RunsArgs) -> i32 {
     match args.command {
-        RunsCommand::Ls { workspace } => match workspace.initialized() {
-            Ok(_) => fail("runs ls is not available yet"),
-            Err(code) => code,
+        RunsCommand::Ls { workspace, json } => with_layout(&workspace, |l| ls(l, json)),
+        RunsCommand::Show {
+            run_id,
+            workspace,
+            json,
+        } => with_layout(&workspace, |l| show(l, &run_id, json)),
+        RunsCommand::Tail {
+            run_id,
+            workspace,
+            lines,
+            json,
+        } => with_layout(&workspace, |l| tail(l, &run_id, lines, json)),
+        RunsCommand::Trace {
+            run_id,
+            workspace,
+            format,
+            json,
+            output,
+        } => with_layout(&workspace, |l| {
+            let format = if json { TraceFormat::Json } else { format };
+            trace(l, &run_id, format, output.as_deref())
+        }),
+    }
+}
+
+fn with_layout(workspace: &WorkspaceArg, f: impl FnOnce(&Layout) -> i32) -> i32 {
+    match workspace.initialized() {
+        Ok(l) => f(&l),
+        Err(code) => code,
+    }
+}
+
+/// Print `error: <message>` and return 1 (the command ran and found nothing).
+fn not_found(message: &str) -> i32 {
+    eprintln!("error: {message}");
+    1
+}
+
+fn runs_dir(layout: &Layout) -> PathBuf {
+    layout.runtime.join("runs")
+}
+
+// ------------------------------------------------------------ resolution
+
+/// The run directory names, sorted.
+fn run_ids(layout: &Layout) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(runs_dir(layout))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// A run named by its full id, or by an unambiguous prefix of its hex
+/// digits (with or without `run-`). `Err` is the message (exit 1).
+fn resolve(layout: &Layout, given: &str) -> Result<(String, PathBuf), String> {
+    let not_found = || format!("run not found: {given}");
+    if given.is_empty() || given.contains(['/', '\\']) || given == "." || given == ".." {
+        return Err(not_found());
+    }
+    let dir = runs_dir(layout);
+    if dir.join(given).is_dir() {
+        return Ok((given.to_string(), dir.join(given)));
+    }
+    let hex = given
+        .strip_prefix("run-")
+        .unwrap_or(given)
+        .to_ascii_lowercase();
+    if hex.is_empty() || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(not_found());
+    }
+    let prefix = format!("run-{hex}");
+    let matches: Vec<String> = run_ids(layout)
+        .into_iter()
+        .filter(|id| id.starts_with(&prefix))
+        .collect();
+    match matches.as_slice() {
+        [] => Err(not_found()),
+        [one] => Ok((one.clone(), dir.join(one))),
+        many => Err(format!(
+            "run id {given} is ambiguous: it matches {} runs: {}",
+            many.len(),
+            many.join(", ")
+        )),
+    }
+}
+
+/// Read and parse a JSON file, retrying a few times when it does not parse:
+/// the runtime may be rewriting it. `Ok(None)` when the file is absent.
+fn read_json(path: &Path) -> Result<Option<Value>, String> {
+    let mut last = String::new();
+    for attempt in 0..5 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(5 * attempt));
+        }
+        match std::fs::read(path) {
+            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) => return Ok(Some(v)),
+                Err(e) => last = format!("invalid JSON: {e}"),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+// ------------------------------------------------------------ inspection
+
+/// One stage result, as `runs show` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageView {
+    pub stage_result_path: String,
+    pub request_id: Option<String>,
+    pub compiled_plan_id: Option<String>,
+    pub mode_id: Option<String>,
+    pub plane: Option<String>,
+    pub stage: String,
+    pub node_id: String,
+    pub stage_kind_id: String,
+    pub request_kind: Option<String>,
+    pub closure_target_root_spec_id: Option<String>,
+    pub terminal_result: String,
+    pub result_class: String,
+    pub work_item_kind: Option<String>,
+    pub work_item_id: Option<String>,
+    pub failure_class: Option<String>,
+    pub stdout_path: Option<String>,
+    pub stderr_path: Option<String>,
+    pub report_artifact: Option<String>,
+    pub artifact_paths: Vec<String>,
+    pub runner_name: Option<String>,
+    pub model_name: Option<String>,
+    pub thinking_level: Option<String>,
+    pub model_reasoning_effort: Option<String>,
+    pub started_at: String,
+    pub completed_at: String,
+    pub duration_seconds: f64,
+    pub token_usage: Option<TokenUsage>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct TokenUsage {
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub output_tokens: u64,
+    pub thinking_tokens: u64,
+    pub total_tokens: u64,
+}
+
+impl TokenUsage {
+    fn from_value(v: &Value) -> Option<TokenUsage> {
+        let o = v.as_object()?;
+        let n = |k: &str| o.get(k).and_then(Value::as_u64).unwrap_or(0);
+        Some(TokenUsage {
+            input_tokens: n("input_tokens"),
+            cached_input_tokens: n("cached_input_tokens"),
+            output_tokens: n("output_tokens"),
+            thinking_tokens: n("thinking_tokens"),
+            total_tokens: n("total_tokens"),
+        })
+    }
+
+    fn add(&mut self, o: &TokenUsage) {
+        self.input_tokens += o.input_tokens;
+        self.cached_input_tokens += o.cached_input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.thinking_tokens += o.thinking_tokens;
+        self.total_tokens += o.total_tokens;
+    }
+
+    fn lines(&self, out: &mut Lines) {
+        out.kv("input_tokens", self.input_tokens);
+        out.kv("cached_input_tokens", self.cached_input_tokens);
+        out.kv("output_tokens", self.output_tokens);
+        out.kv("thinking_tokens", self.thinking_tokens);
+        out.kv("total_tokens", self.total_tokens);
+    }
+}
+
+/// A run: its header (from the first and latest stage results) and stages.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunView {
+    pub run_id: String,
+    pub run_dir: String,
+    /// `valid`, `incomplete` (no stage result yet) or `malformed`.
+    pub status: &'static str,
+    pub compiled_plan_id: Option<String>,
+    pub mode_id: Option<String>,
+    pub request_kind: Option<String>,
+    pub closure_target_root_spec_id: Option<String>,
+    pub work_item_kind: Option<String>,
+    pub work_item_id: Option<String>,
+    pub failure_class: Option<String>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub duration_seconds: Option<f64>,
+    pub troubleshoot_report_path: Option<String>,
+    pub primary_stdout_path: Option<String>,
+    pub primary_stderr_path: Option<String>,
+    pub stage_result_count: usize,
+    pub token_usage: Option<TokenUsage>,
+    pub notes: Vec<String>,
+    pub stage_results: Vec<StageView>,
+}
+
+fn s(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// A path relative to the run directory when it lies inside it.
+fn run_relative(run_dir: &Path, p: &str) -> String {
+    Path::new(p)
+        .strip_prefix(run_dir)
+        .map(|r| r.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| p.to_string())
+}
+
+fn stage_view(run_dir: &Path, rel: String, v: &Value) -> Result<StageView, String> {
+    let required = |k: &str| s(v, k).ok_or_else(|| format!("missing or non-string field {k}"));
+    let m = v.get("metadata").cloned().unwrap_or(Value::Null);
+    let path = |k: &str| s(v, k).map(|p| run_relative(run_dir, &p));
+    Ok(StageView {
+        stage_result_path: rel,
+        request_id: s(&m, "request_id"),
+        compiled_plan_id: s(&m, "compiled_plan_id"),
+        mode_id: s(&m, "mode_id"),
+        plane: s(v, "plane"),
+        stage: required("stage")?,
+        node_id: required("node_id")?,
+        stage_kind_id: required("stage_kind_id")?,
+        request_kind: s(&m, "request_kind"),
+        closure_target_root_spec_id: s(&m, "closure_target_root_spec_id"),
+        terminal_result: required("terminal_result")?,
+        result_class: required("result_class")?,
+        work_item_kind: s(v, "work_item_kind"),
+        work_item_id: s(v, "work_item_id"),
+        failure_class: s(&m, "failure_class"),
+        stdout_path: path("stdout_path"),
+        stderr_path: path("stderr_path"),
+        report_artifact: path("report_artifact"),
+        artifact_paths: v
+            .get("artifact_paths")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(|p| run_relative(run_dir, p))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        runner_name: s(v, "runner_name"),
+        model_name: s(v, "model_name"),
+        thinking_level: s(v, "thinking_level"),
+        model_reasoning_effort: s(v, "model_reasoning_effort"),
+        started_at: required("started_at")?,
+        completed_at: required("completed_at")?,
+        duration_seconds: v
+            .get("duration_seconds")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
+        token_usage: v.get("token_usage").and_then(TokenUsage::from_value),
+    })
+}
+
+/// Inspect one run directory (read only).
+pub fn inspect(run_id: &str, run_dir: &Path) -> RunView {
+    let mut notes = Vec::new();
+    let mut status = "valid";
+    let mut stages = Vec::new();
+    let mut names: Vec<String> = std::fs::read_dir(run_dir.join("stage_results"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    for name in names {
+        let path = run_dir.join("stage_results").join(&name);
+        let rel = format!("stage_results/{name}");
+        match read_json(&path) {
+            Ok(Some(v)) => match stage_view(run_dir, rel, &v) {
+                Ok(view) => stages.push(view),
+                Err(e) => {
+                    status = "malformed";
+                    notes.push(format!("{name}: invalid stage result payload: {e}"));
+                }
+            },
+            Ok(None) => {} // removed while listing
+            Err(e) => {
+                status = "malformed";
+                notes.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    stages.sort_by(|a, b| {
+        (&a.completed_at, &a.started_at, &a.stage_result_path).cmp(&(
+            &b.completed_at,
+            &b.started_at,
+            &b.stage_result_path,
+        ))
+    });
+    if stages.is_empty() && status == "valid" {
+        status = "incomplete";
+        notes.push("no stage result artifacts found".into());
+    }
+    let first = stages.first();
+    let latest = stages.last();
+    let duration = match (first, latest) {
+        (Some(f), Some(l)) => {
+            match (
+                clock::parse_seconds(&f.started_at),
+                clock::parse_seconds(&l.completed_at),
+            ) {
+                (Some(a), Some(b)) => Some(((b - a) * 1e6).round() / 1e6),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let token_usage = stages
+        .iter()
+        .filter_map(|st| st.token_usage)
+        .reduce(|mut acc, t| {
+            acc.add(&t);
+            acc
+        });
+    let pick = |f: fn(&StageView) -> Option<String>| latest.and_then(f);
+    RunView {
+        run_id: run_id.to_string(),
+        run_dir: run_dir.display().to_string(),
+        status,
+        compiled_plan_id: pick(|l| l.compiled_plan_id.clone()),
+        mode_id: pick(|l| l.mode_id.clone()),
+        request_kind: pick(|l| l.request_kind.clone()),
+        closure_target_root_spec_id: pick(|l| l.closure_target_root_spec_id.clone()),
+        work_item_kind: pick(|l| l.work_item_kind.clone()),
+        work_item_id: pick(|l| l.work_item_id.clone()),
+        failure_class: pick(|l| l.failure_class.clone()),
+        started_at: first.map(|f| f.started_at.clone()),
+        completed_at: latest.map(|l| l.completed_at.clone()),
+        duration_seconds: duration,
+        troubleshoot_report_path: pick(|l| l.report_artifact.clone()),
+        primary_stdout_path: pick(|l| l.stdout_path.clone()),
+        primary_stderr_path: pick(|l| l.stderr_path.clone()),
+        stage_result_count: stages.len(),
+        token_usage,
+        notes,
+        stage_results: stages,
+    }
+}
+
+// ------------------------------------------------------------ rendering
+
+/// `key: value` lines.
+#[derive(Default)]
+struct Lines(String);
+
+impl Lines {
+    fn kv(&mut self, k: &str, v: impl std::fmt::Display) {
+        use std::fmt::Write;
+        let _ = writeln!(self.0, "{k}: {v}");
+    }
+    fn opt(&mut self, k: &str, v: &Option<String>) {
+        self.kv(k, v.as_deref().unwrap_or("none"));
+    }
+    fn blank(&mut self) {
+        self.0.push('\n');
+    }
+}
+
+/// A float as Python's `str()` prints it (`1.0`, `0.367943`, `1e-05`).
+pub fn py_float(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let a = x.abs();
+    if a != 0.0 && !(1e-4..1e16).contains(&a) {
+        // Rust: `1.5e-7`; Python: `1.5e-07`.
+        let e = format!("{x:e}");
+        let (mantissa, exp) = e.split_once('e').expect("exponent form");
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        return format!("{mantissa}e{sign}{digits:0>2}");
+    }
+    let t = format!("{x}");
+    if t.contains('.') {
+        t
+    } else {
+        format!("{t}.0")
+    }
+}
+
+/// A UTC timestamp as Python's `datetime.isoformat()` prints it
+/// (`...T05:17:11.049278+00:00`); other text unchanged.
+pub fn py_iso(ts: &str) -> String {
+    let Some(base) = ts.strip_suffix('Z') else {
+        return ts.to_string();
+    };
+    let (whole, frac) = match base.split_once('.') {
+        Some((w, f)) if f.bytes().all(|c| c.is_ascii_digit()) => (w, f),
+        Some(_) => return ts.to_string(),
+        None => (base, ""),
+    };
+    let mut micros: String = frac.chars().take(6).collect();
+    while micros.len() < 6 {
+        micros.push('0');
+    }
+    if micros == "000000" {
+        format!("{whole}+00:00")
+    } else {
+        format!("{whole}.{micros}+00:00")
+    }
+}
+
+fn render_ls(runs: &[RunView]) -> String {
+    let mut out = Lines::default();
+    for (i, r) in runs.iter().enumerate() {
+        if i > 0 {
+            out.blank();
+        }
+        out.kv("run_id", &r.run_id);
+        out.kv("status", r.status);
+        out.opt("work_item_kind", &r.work_item_kind);
+        out.opt("work_item_id", &r.work_item_id);
+        out.opt("failure_class", &r.failure_class);
+        out.kv("stage_count", r.stage_result_count);
+        out.opt("started_at", &r.started_at.as_deref().map(py_iso));
+    }
+    out.0
+}
+
+fn render_show(r: &RunView) -> String {
+    let mut out = Lines::default();
+    out.kv("run_id", &r.run_id);
+    out.kv("status", r.status);
+    out.opt("compiled_plan_id", &r.compiled_plan_id);
+    out.opt("mode_id", &r.mode_id);
+    out.opt("request_kind", &r.request_kind);
+    out.opt(
+        "closure_target_root_spec_id",
+        &r.closure_target_root_spec_id,
+    );
+    out.opt("work_item_kind", &r.work_item_kind);
+    out.opt("work_item_id", &r.work_item_id);
+    out.opt("failure_class", &r.failure_class);
+    out.opt("started_at", &r.started_at.as_deref().map(py_iso));
+    out.opt("completed_at", &r.completed_at.as_deref().map(py_iso));
+    out.opt("duration_seconds", &r.duration_seconds.map(py_float));
+    out.opt("troubleshoot_report_path", &r.troubleshoot_report_path);
+    out.opt("primary_stdout_path", &r.primary_stdout_path);
+    out.opt("primary_stderr_path", &r.primary_stderr_path);
+    out.kv("stage_result_count", r.stage_result_count);
+    if let Some(t) = &r.token_usage {
+        t.lines(&mut out);
+    }
+    for note in &r.notes {
+        out.kv("note", note);
+    }
+    for st in &r.stage_results {
+        out.kv("stage_result_path", &st.stage_result_path);
+        out.opt("request_id", &st.request_id);
+        out.opt("compiled_plan_id", &st.compiled_plan_id);
+        out.opt("mode_id", &st.mode_id);
+        out.kv("stage", &st.stage);
+        out.kv("node_id", &st.node_id);
+        out.kv("stage_kind_id", &st.stage_kind_id);
+        out.opt("request_kind", &st.request_kind);
+        out.opt(
+            "closure_target_root_spec_id",
+            &st.closure_target_root_spec_id,
+        );
+        out.kv("terminal_result", &st.terminal_result);
+        out.kv("result_class", &st.result_class);
+        out.opt("runner_name", &st.runner_name);
+        out.opt("model_name", &st.model_name);
+        out.opt("thinking_level", &st.thinking_level);
+        out.opt("model_reasoning_effort", &st.model_reasoning_effort);
+        out.kv("started_at", py_iso(&st.started_at));
+        out.kv("completed_at", py_iso(&st.completed_at));
+        out.kv("duration_seconds", py_float(st.duration_seconds));
+        out.opt("stdout_path", &st.stdout_path);
+        out.opt("stderr_path", &st.stderr_path);
+        out.opt("report_artifact", &st.report_artifact);
+        if let Some(t) = &st.token_usage {
+            t.lines(&mut out);
+        }
+        for p in &st.artifact_paths {
+            out.kv("artifact_path", p);
+        }
+    }
+    out.0
+}
+
+fn pretty(v: &impl Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(v).expect("serializes");
+    text.push('\n');
+    text
+}
+
+// ------------------------------------------------------------ commands
+
+fn ls(layout: &Layout, json: bool) -> i32 {
+    let dir = runs_dir(layout);
+    let runs: Vec<RunView> = run_ids(layout)
+        .iter()
+        .map(|id| inspect(id, &dir.join(id)))
+        .collect();
+    if json {
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            run_id: &'a str,
+            status: &'a str,
+            work_item_kind: &'a Option<String>,
+            work_item_id: &'a Option<String>,
+            failure_class: &'a Option<String>,
+            stage_count: usize,
+            started_at: &'a Option<String>,
+            completed_at: &'a Option<String>,
+        }
+        let entries: Vec<Entry> = runs
+            .iter()
+            .map(|r| Entry {
+                run_id: &r.run_id,
+                status: r.status,
+                work_item_kind: &r.work_item_kind,
+                work_item_id: &r.work_item_id,
+                failure_class: &r.failure_class,
+                stage_count: r.stage_result_count,
+                started_at: &r.started_at,
+                completed_at: &r.completed_at,
+            })
+            .collect();
+        print!("{}", pretty(&entries));
+    } else {
+        print!("{}", render_ls(&runs));
+    }
+    0
+}
+
+fn show(layout: &Layout, given: &str, json: bool) -> i32 {
+    let (id, dir) = match resolve(layout, given) {
+        Ok(r) => r,
+        Err(e) => return not_found(&e),
+    };
+    let view = inspect(&id, &dir);
+    if json {
+        print!("{}", pretty(&view));
+    } else {
+        print!("{}", render_show(&view));
+    }
+    0
+}
+
+/// The file `tail` prints, relative to the run directory when inside it.
+fn primary_artifact(r: &RunView) -> Option<String> {
+    r.troubleshoot_report_path
+        .clone()
+        .or_else(|| r.primary_stdout_path.clone())
+        .or_else(|| r.primary_stderr_path.clone())
+        .or_else(|| r.stage_results.last().map(|s| s.stage_result_path.clone()))
+}
+
+fn last_lines(text: &str, n: usize) -> &str {
+    if n == 0 {
+        return "";
+    }
+    // Skip a trailing newline when counting, then find the n-th newline back.
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    let mut seen = 0;
+    for (i, b) in body.bytes().enumerate().rev() {
+        if b == b'\n' {
+            seen += 1;
+            if seen == n {
+                return &text[i + 1..];
+            }
+        }
+    }
+    text
+}
+
+fn tail(layout: &Layout, given: &str, lines: Option<usize>, json: bool) -> i32 {
+    let (id, dir) = match resolve(layout, given) {
+        Ok(r) => r,
+        Err(e) => return not_found(&e),
+    };
+    let view = inspect(&id, &dir);
+    let Some(rel) = primary_artifact(&view) else {
+        return not_found(&format!("no tailable artifact found for run: {given}"));
+    };
+    let path = dir.join(&rel); // an absolute `rel` replaces `dir`
+    let text = match std::fs::read(&path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => return fail(&format!("{}: {e}", path.display())),
+    };
+    let content = match lines {
+        Some(n) => last_lines(&text, n),
+        None => &text,
+    };
+    if json {
+        print!(
+            "{}",
+            pretty(&serde_json::json!({
+                "run_id": id,
+                "path": rel,
+                "content": content,
+            }))
+        );
+    } else {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(content.as_bytes());
+        let _ = out.flush();
+    }
+    0
+}
+
+/// The run's trace: `run_trace.json` (retried while it is being rewritten),
+/// else one derived from the stage results, as the reference does. The
+/// second value is the document's text as stored, when it was read.
+fn load_trace(id: &str, dir: &Path) -> (Value, Option<String>) {
+    let path = dir.join("run_trace.json");
+    let mut last_error = String::new();
+    for attempt in 0..6u64 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(5 * attempt));
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match serde_json::from_str::<Value>(&text) {
+                Ok(v) if v.is_object() => return (v, Some(text)),
+                Ok(_) => last_error = "not a JSON object".into(),
+                Err(e) => last_error = e.to_string(),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return (
+                    derive_trace(id, dir, "incomplete", "derived from stage result artifacts"),
+                    None,
+                )
+            }
+            Err(e) => last_error = e.to_string(),
+        }
+    }
+    (
+        derive_trace(
+            id,
+            dir,
+            "malformed",
+            &format!("run_trace.json malformed: {last_error}"),
+        ),
+        None,
+    )
+}
+
+/// A trace with one node per stage result and no edges.
+fn derive_trace(id: &str, dir: &Path, status: &str, note: &str) -> Value {
+    let view = inspect(id, dir);
+    let nodes: Vec<Value> = view
+        .stage_results
+        .iter()
+        .map(|st| {
+            serde_json::json!({
+                "trace_node_id": st.request_id.clone().unwrap_or_else(|| st.stage_result_path.clone()),
+                "run_id": id,
+                "request_id": st.request_id,
+                "plane": st.plane,
+                "stage": st.stage,
+                "node_id": st.node_id,
+                "stage_kind_id": st.stage_kind_id,
+                "terminal_result": st.terminal_result,
+                "result_class": st.result_class,
+                "failure_class": st.failure_class,
+                "started_at": st.started_at,
+                "completed_at": st.completed_at,
+                "duration_seconds": st.duration_seconds,
+            })
+        })
+        .collect();
+    let mut notes = vec![Value::from(note)];
+    notes.extend(view.notes.iter().map(|n| Value::from(n.as_str())));
+    serde_json::json!({
+        "schema_version": "1.0",
+        "kind": "run_trace_graph",
+        "run_id": id,
+        "run_dir": view.run_dir,
+        "compiled_plan_id": view.compiled_plan_id,
+        "mode_id": view.mode_id,
+        "request_kind": view.request_kind,
+        "work_item_kind": view.work_item_kind,
+        "work_item_id": view.work_item_id,
+        "closure_target_root_spec_id": view.closure_target_root_spec_id,
+        "status": status,
+        "started_at": view.started_at,
+        "completed_at": view.completed_at,
+        "duration_seconds": view.duration_seconds,
+        "nodes": nodes,
+        "edges": [],
+        "notes": notes,
+    })
+}
+
+fn vstr(v: &Value) -> String {
+    match v {
+        Value::Null => "none".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The text form: the reference's header and edge lines, each edge followed
+/// by why it was taken and the `.mill` rule that took it.
+fn render_trace(t: &Value) -> String {
+    let mut out = Lines::default();
+    let empty = Vec::new();
+    let nodes = t["nodes"].as_array().unwrap_or(&empty);
+    let edges = t["edges"].as_array().unwrap_or(&empty);
+    for k in [
+        "run_id",
+        "status",
+        "compiled_plan_id",
+        "mode_id",
+        "request_kind",
+        "work_item_kind",
+        "work_item_id",
+    ] {
+        out.kv(k, vstr(&t[k]));
+    }
+    out.kv("node_count", nodes.len());
+    out.kv("edge_count", edges.len());
+    for note in t["notes"].as_array().unwrap_or(&empty) {
+        out.kv("note", vstr(note));
+    }
+    if edges.is_empty() {
+        for n in nodes {
+            out.0.push_str(&format!(
+                "{} {}\n",
+                vstr(&n["stage"]),
+                vstr(&n["terminal_result"])
+            ));
+        }
+        return out.0;
+    }
+    let stage_of = |id: &Value| {
+        nodes
+            .iter()
+            .find(|n| !id.is_null() && n["trace_node_id"] == *id)
+            .map(|n| vstr(&n["stage"]))
+    };
+    for e in edges {
+        let source = stage_of(&e["source_trace_node_id"])
+            .unwrap_or_else(|| vstr(&e["source_trace_node_id"]));
+        let target = [&e["target_trace_node_id"], &e["target_node_id"]]
+            .into_iter()
+            .find_map(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| format!("terminal:{}", vstr(&e["terminal_state_id"])));
+        let mut line = format!("{source} {} -> {target}", vstr(&e["outcome"]));
+        if let Some(reason) = e["decision_reason"].as_str() {
+            line.push_str(&format!(" reason={reason}"));
+        }
+        if let Some(via) = e["decided_via"].as_str() {
+            line.push_str(&format!(" via={via}"));
+        }
+        let by = &e["decided_by"];
+        if let (Some(file), Some(l), Some(c)) = (
+            by["file"].as_str(),
+            by["line"].as_u64(),
+            by["column"].as_u64(),
+        ) {
+            line.push_str(&format!(" at {file}:{l}:{c}"));
+        }
+        out.0.push_str(&line);
+        out.0.push('\n');
+    }
+    out.0
+}
+
+fn trace(layout: &Layout, given: &str, format: TraceFormat, output: Option<&Path>) -> i32 {
+    let (id, dir) = match resolve(layout, given) {
+        Ok(r) => r,
+        Err(e) => return not_found(&e),
+    };
+    let (doc, stored) = load_trace(&id, &dir);
+    let rendered = match format {
+        TraceFormat::Json => match stored {
+            Some(text) => {
+                let mut t = text.trim_end().to_string();
+                t.push('\n');
+                t
+            }
+            None => pretty(&doc),
         },
+        TraceFormat::Text => render_trace(&doc),
+    };
+    match output {
+        Some(path) => match std::fs::write(path, rendered) {
+            Ok(()) => 0,
+            Err(e) => fail(&format!("{}: {e}", path.display())),
+        },
+        None => {
+            print!("{rendered}");
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_python() {
+        assert_eq!(py_float(0.367943), "0.367943");
+        assert_eq!(py_float(1.0), "1.0");
+        assert_eq!(py_float(0.0), "0.0");
+        assert_eq!(py_float(0.00429972), "0.00429972");
+        assert_eq!(py_float(1.5e-7), "1.5e-07");
+        assert_eq!(py_float(0.0001), "0.0001");
+        assert_eq!(py_float(2e16), "2e+16");
+        assert_eq!(py_float(123.25), "123.25");
+    }
+
+    #[test]
+    fn timestamps_print_like_isoformat() {
+        assert_eq!(
+            py_iso("2026-11-21T05:17:11.049278Z"),
+            "2026-11-21T05:17:11.049278+00:00"
+        );
+        assert_eq!(
+            py_iso("2026-11-21T05:17:11.000000Z"),
+            "2026-11-21T05:17:11+00:00"
+        );
+        assert_eq!(
+            py_iso("2026-11-21T05:17:11.5Z"),
+            "2026-11-21T05:17:11.500000+00:00"
+        );
+        assert_eq!(py_iso("2026-11-21T05:17:11Z"), "2026-11-21T05:17:11+00:00");
+        assert_eq!(py_iso("not a time"), "not a time");
+    }
+
+    #[test]
+    fn last_lines_counts_from_the_end() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(last_lines("a\nb\nc", 1), "c");
+        assert_eq!(last_lines("a\n", 5), "a\n");
+        assert_eq!(last_lines("a\nb\n", 0), "");
     }
 }
