@@ -69,7 +69,12 @@ pub fn run(args: ModesArgs) -> i32 {
             for a in checked.model.aliases.values() {
                 println!("{} -> {} (compatibility alias)", a.name, a.target);
             }
-            i32::from(checked.has_errors())
+            if checked.has_errors() {
+                let n = checked.diagnostics.iter().filter(|d| d.is_error()).count();
+                eprintln!("error: the mode sources have {n} error(s); modes that depend on them are not listed (run `millrace lint` on them)");
+                return 1;
+            }
+            0
         }
         ModesCommand::Show { mode_id, workspace } => {
             let checked = match load(&workspace) {

@@ -175,7 +175,7 @@ pub fn compile(root: &AssetRoot, mode: Option<&str>) -> CompileOutcome {
             Severity::Warning => out.warnings.push(line),
         }
     }
-    let config_fp = fingerprint::config_fingerprint(&cfg.config);
+    let config_fp = fingerprint::config_fingerprint(&cfg.config, &cfg.explicit_recovery);
     let Some(mode) = out.checked.model.resolve_mode(&requested).cloned() else {
         if out.errors.is_empty() {
             out.errors.push(format!("Unknown mode id: {requested}"));

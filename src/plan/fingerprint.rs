@@ -12,8 +12,12 @@ fn short(hash: blake3::Hash) -> String {
     hash.to_hex()[..12].to_string()
 }
 
-pub fn config_fingerprint(config: &Config) -> String {
-    let bytes = serde_json::to_vec(config).expect("config serializes");
+/// Over the effective config and which `[recovery]` keys the file sets
+/// explicitly (an explicit key retunes thresholds even at its default value).
+pub fn config_fingerprint(config: &Config, explicit_recovery: &[String]) -> String {
+    let mut keys: Vec<&String> = explicit_recovery.iter().collect();
+    keys.sort();
+    let bytes = serde_json::to_vec(&(config, keys)).expect("config serializes");
     format!("cfg-{}", short(blake3::hash(&bytes)))
 }
 
@@ -72,12 +76,13 @@ mod tests {
 
     #[test]
     fn config_fingerprint_is_stable_and_sensitive() {
-        let a = config_fingerprint(&Config::default());
-        assert_eq!(a, config_fingerprint(&Config::default()));
+        let a = config_fingerprint(&Config::default(), &[]);
+        assert_eq!(a, config_fingerprint(&Config::default(), &[]));
+        assert_ne!(a, config_fingerprint(&Config::default(), &["max_fix_cycles".into()]));
         assert!(a.starts_with("cfg-") && a.len() == 16);
         let mut c = Config::default();
         c.runtime.idle_sleep_seconds = 2.0;
-        assert_ne!(a, config_fingerprint(&c));
+        assert_ne!(a, config_fingerprint(&c, &[]));
     }
 
     #[test]

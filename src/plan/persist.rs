@@ -103,7 +103,7 @@ pub fn status(l: &Layout, mode: Option<&str>) -> Status {
             }
         }
     };
-    let config_fp = fingerprint::config_fingerprint(&cfg.config);
+    let config_fp = fingerprint::config_fingerprint(&cfg.config, &cfg.explicit_recovery);
     let plan = match load_plan(l) {
         Ok(p) => p,
         Err(e) => {
