@@ -83,15 +83,7 @@ fn compile_show_for_every_shipped_mode() {
     for mode in MODES {
         let (code, out, err) = run(&["compile", "show", "--workspace", &ws, "--mode", mode]);
         assert_eq!(code, 0, "{mode}: {err}");
-        let mut settings = insta::Settings::clone_current();
-        settings.add_filter(r"plan-(\w+)-[0-9a-f]{12}", "plan-$1-[hash]");
-        settings.add_filter(r"cfg-[0-9a-f]{12}", "cfg-[hash]");
-        settings.add_filter(r"assets-[0-9a-f]{12}", "assets-[hash]");
-        settings.add_filter(
-            r"baseline_manifest_id: [0-9a-f]{64}",
-            "baseline_manifest_id: [hash]",
-        );
-        settings.bind(|| insta::assert_snapshot!(format!("compile_show_{mode}"), out));
+        hash_filters().bind(|| insta::assert_snapshot!(format!("compile_show_{mode}"), out));
     }
 }
 

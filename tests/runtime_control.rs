@@ -13,13 +13,25 @@ fn millrace() -> Command {
 
 fn init(dir: &Path) -> PathBuf {
     let ws = dir.join("ws");
-    assert!(millrace().args(["init", "--workspace", ws.to_str().unwrap()]).output().unwrap().status.success());
+    assert!(millrace()
+        .args(["init", "--workspace", ws.to_str().unwrap()])
+        .output()
+        .unwrap()
+        .status
+        .success());
     ws
 }
 
 fn spawn_daemon(ws: &Path) -> Child {
     millrace()
-        .args(["run", "daemon", "--workspace", ws.to_str().unwrap(), "--monitor", "basic"])
+        .args([
+            "run",
+            "daemon",
+            "--workspace",
+            ws.to_str().unwrap(),
+            "--monitor",
+            "basic",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -29,17 +41,24 @@ fn spawn_daemon(ws: &Path) -> Child {
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 fn lock_exists(ws: &Path) -> bool {
-    ws.join("millrace-agents/state/runtime_daemon.lock.json").exists()
+    ws.join("millrace-agents/state/runtime_daemon.lock.json")
+        .exists()
 }
 
 fn snapshot(ws: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(ws.join("millrace-agents/state/runtime_snapshot.json")).unwrap()).unwrap()
+    serde_json::from_slice(
+        &std::fs::read(ws.join("millrace-agents/state/runtime_snapshot.json")).unwrap(),
+    )
+    .unwrap()
 }
 
 fn sigterm(child: &Child) {
@@ -54,7 +73,9 @@ fn sigterm_stops_at_a_safe_point_and_releases_the_lock() {
     let ws = init(dir.path());
     let child = spawn_daemon(&ws);
     wait_for("the lock", || lock_exists(&ws));
-    wait_for("the daemon to run", || snapshot(&ws)["process_running"] == true);
+    wait_for("the daemon to run", || {
+        snapshot(&ws)["process_running"] == true
+    });
     sigterm(&child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -70,7 +91,10 @@ fn a_second_daemon_is_refused_with_the_owner_pid() {
     let ws = init(dir.path());
     let first = spawn_daemon(&ws);
     wait_for("the lock", || lock_exists(&ws));
-    let second = millrace().args(["run", "once", "--workspace", ws.to_str().unwrap()]).output().unwrap();
+    let second = millrace()
+        .args(["run", "once", "--workspace", ws.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(second.status.code(), Some(1));
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains(&format!("pid={}", first.id())), "{err}");
@@ -94,10 +118,22 @@ fn a_dead_owners_lock_is_reclaimed_and_logged() {
         "owner_session_id": "0123456789abcdef0123456789abcdef",
         "acquired_at": "2026-01-01T00:00:00+00:00",
     });
-    std::fs::write(ws.join("millrace-agents/state/runtime_daemon.lock.json"), lock.to_string()).unwrap();
-    let out = millrace().args(["run", "once", "--workspace", ws.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let events = std::fs::read_to_string(ws.join("millrace-agents/logs/runtime_events.jsonl")).unwrap();
+    std::fs::write(
+        ws.join("millrace-agents/state/runtime_daemon.lock.json"),
+        lock.to_string(),
+    )
+    .unwrap();
+    let out = millrace()
+        .args(["run", "once", "--workspace", ws.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events =
+        std::fs::read_to_string(ws.join("millrace-agents/logs/runtime_events.jsonl")).unwrap();
     assert!(events.contains("reclaim"), "{events}");
     assert!(!lock_exists(&ws));
 }
@@ -108,20 +144,33 @@ fn control_commands_reach_a_running_daemon_through_the_mailbox() {
     let ws = init(dir.path());
     let w = ws.to_str().unwrap();
     let child = spawn_daemon(&ws);
-    wait_for("the daemon to run", || lock_exists(&ws) && snapshot(&ws)["process_running"] == true);
-    let pause = millrace().args(["pause", "--workspace", w]).output().unwrap();
+    wait_for("the daemon to run", || {
+        lock_exists(&ws) && snapshot(&ws)["process_running"] == true
+    });
+    let pause = millrace()
+        .args(["pause", "--workspace", w])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&pause.stdout);
     assert!(text.starts_with("action: pause\nmode: mailbox\napplied: false\ndetail: queued for daemon processing\ncommand_id: "), "{text}");
     wait_for("the pause to apply", || snapshot(&ws)["paused"] == true);
-    let resume = millrace().args(["control", "resume", "--workspace", w]).output().unwrap();
+    let resume = millrace()
+        .args(["control", "resume", "--workspace", w])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&resume.stdout).contains("mode: mailbox"));
     wait_for("the resume to apply", || snapshot(&ws)["paused"] == false);
-    let stop = millrace().args(["stop", "--workspace", w]).output().unwrap();
+    let stop = millrace()
+        .args(["stop", "--workspace", w])
+        .output()
+        .unwrap();
     assert!(stop.status.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("stopped reason=stop_requested"));
-    let processed = std::fs::read_dir(ws.join("millrace-agents/state/mailbox/processed")).unwrap().count();
+    let processed = std::fs::read_dir(ws.join("millrace-agents/state/mailbox/processed"))
+        .unwrap()
+        .count();
     assert_eq!(processed, 3);
     assert!(!lock_exists(&ws));
 }
@@ -131,12 +180,25 @@ fn control_without_a_daemon_applies_directly() {
     let dir = tempfile::tempdir().unwrap();
     let ws = init(dir.path());
     let w = ws.to_str().unwrap();
-    let out = millrace().args(["pause", "--workspace", w]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "action: pause\nmode: direct\napplied: true\ndetail: runtime paused\n");
+    let out = millrace()
+        .args(["pause", "--workspace", w])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "action: pause\nmode: direct\napplied: true\ndetail: runtime paused\n"
+    );
     assert_eq!(snapshot(&ws)["paused"], true);
-    let out = millrace().args(["reload-config", "--workspace", w]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("detail: no daemon running; reload request not enqueued"));
+    let out = millrace()
+        .args(["reload-config", "--workspace", w])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("detail: no daemon running; reload request not enqueued"));
     // A paused workspace runs nothing.
-    let once = millrace().args(["run", "once", "--workspace", w]).output().unwrap();
+    let once = millrace()
+        .args(["run", "once", "--workspace", w])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&once.stdout).contains("tick_reason: paused"));
 }

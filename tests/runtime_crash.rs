@@ -15,14 +15,23 @@ fn millrace() -> Command {
 }
 
 fn count(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().ends_with(".md")).count()).unwrap_or(0)
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".md"))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 /// A small deterministic generator (the run is reproducible from the seed).
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -32,17 +41,33 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let ws: PathBuf = dir.path().join("ws");
     let w = ws.to_str().unwrap();
-    assert!(millrace().args(["init", "--workspace", w]).output().unwrap().status.success());
+    assert!(millrace()
+        .args(["init", "--workspace", w])
+        .output()
+        .unwrap()
+        .status
+        .success());
     let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes/scripted_codex.sh");
     let config = ws.join("millrace-agents/millrace.toml");
     let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!("command = {:?}\nargs = []\n", fake.display().to_string()));
+    text.push_str(&format!(
+        "command = {:?}\nargs = []\n",
+        fake.display().to_string()
+    ));
     std::fs::write(&config, text).unwrap();
-    let task = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bench/task.json")).unwrap();
+    let task = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bench/task.json"),
+    )
+    .unwrap();
     for i in 1..=TASKS {
         let f = dir.path().join(format!("t{i}.json"));
         std::fs::write(&f, task.replace("t-001", &format!("t-{i:03}"))).unwrap();
-        assert!(millrace().args(["add-task", f.to_str().unwrap(), "--workspace", w]).output().unwrap().status.success());
+        assert!(millrace()
+            .args(["add-task", f.to_str().unwrap(), "--workspace", w])
+            .output()
+            .unwrap()
+            .status
+            .success());
     }
     let done_dir = ws.join("millrace-agents/tasks/done");
     let mut rng = Lcg(0x5eed_2026);
@@ -60,12 +85,23 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         kills += 1;
     }
     // Let a last, uninterrupted run finish whatever is left.
-    let out = millrace().args(["run", "daemon", "--workspace", w, "--until-idle"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = millrace()
+        .args(["run", "daemon", "--workspace", w, "--until-idle"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ma = ws.join("millrace-agents");
     assert_eq!(count(&done_dir), TASKS, "after {kills} kills");
     for state in ["queue", "active", "blocked"] {
-        assert_eq!(count(&ma.join("tasks").join(state)), 0, "tasks/{state} not empty");
+        assert_eq!(
+            count(&ma.join("tasks").join(state)),
+            0,
+            "tasks/{state} not empty"
+        );
     }
     // Exactly one finish per task.
     let events = std::fs::read_to_string(ma.join("logs/runtime_events.jsonl")).unwrap();
@@ -78,11 +114,21 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let mut unique = finished.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), finished.len(), "a task finished twice: {finished:?}");
-    let doctor = millrace().args(["doctor", "--workspace", w]).output().unwrap();
+    assert_eq!(
+        unique.len(),
+        finished.len(),
+        "a task finished twice: {finished:?}"
+    );
+    let doctor = millrace()
+        .args(["doctor", "--workspace", w])
+        .output()
+        .unwrap();
     let report = String::from_utf8_lossy(&doctor.stdout);
     assert!(doctor.status.success(), "{report}");
     assert!(report.contains("errors: 0"), "{report}");
-    assert!(kills >= 10, "only {kills} kills: the run finished before it could be interrupted enough");
+    assert!(
+        kills >= 10,
+        "only {kills} kills: the run finished before it could be interrupted enough"
+    );
     eprintln!("{kills} SIGKILLs");
 }

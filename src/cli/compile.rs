@@ -406,37 +406,35 @@ fn show_json(c: &Compiled) -> serde_json::Value {
     v
 }
 
+/// Compile `target` and print it as JSON or text; exit 1 when the compile failed.
+fn print_compiled(
+    target: &Target,
+    json: bool,
+    as_json: fn(&Compiled) -> serde_json::Value,
+    as_text: fn(&Compiled) -> String,
+) -> i32 {
+    let c = match compile_target(target) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&as_json(&c)).unwrap_or_default()
+        );
+    } else {
+        print!("{}", as_text(&c));
+    }
+    i32::from(!c.outcome.errors.is_empty())
+}
+
 pub fn run(args: CompileArgs) -> i32 {
     match args.command {
         CompileCommand::Validate { target, json } => {
-            let c = match compile_target(&target) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&validate_json(&c)).unwrap_or_default()
-                );
-            } else {
-                print!("{}", validate_text(&c));
-            }
-            i32::from(!c.outcome.errors.is_empty())
+            print_compiled(&target, json, validate_json, validate_text)
         }
         CompileCommand::Show { target, json } => {
-            let c = match compile_target(&target) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&show_json(&c)).unwrap_or_default()
-                );
-            } else {
-                print!("{}", show_text(&c));
-            }
-            i32::from(!c.outcome.errors.is_empty())
+            print_compiled(&target, json, show_json, show_text)
         }
         CompileCommand::Graph {
             target,

@@ -78,7 +78,10 @@ mod tests {
     fn config_fingerprint_is_stable_and_sensitive() {
         let a = config_fingerprint(&Config::default(), &[]);
         assert_eq!(a, config_fingerprint(&Config::default(), &[]));
-        assert_ne!(a, config_fingerprint(&Config::default(), &["max_fix_cycles".into()]));
+        assert_ne!(
+            a,
+            config_fingerprint(&Config::default(), &["max_fix_cycles".into()])
+        );
         assert!(a.starts_with("cfg-") && a.len() == 16);
         let mut c = Config::default();
         c.runtime.idle_sleep_seconds = 2.0;

@@ -22,6 +22,16 @@ enum Visit {
     Failed,
 }
 
+fn inheritance_cycle(mode: &ast::Word, parent: &ast::Word) -> Diagnostic {
+    Diagnostic::error(
+        Code::InheritanceCycle,
+        parent.span,
+        format!("mode `{}` extends `{}`, which extends it back", mode.text, parent.text),
+    )
+    .label("inheritance cycle")
+    .help("a mode may extend another only if that one does not (directly or through others) extend it")
+}
+
 /// Check and flatten one mode (after its parent). Returns false if it failed.
 fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> bool {
     match state.get(name) {
@@ -39,11 +49,7 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
     let mut base: Option<Mode> = None;
     if let Some(parent) = &decl.extends {
         if state.get(&parent.text) == Some(&Visit::InProgress) {
-            cx.diags.push(
-                Diagnostic::error(Code::InheritanceCycle, parent.span, format!("mode `{}` extends `{}`, which extends it back", decl.name.text, parent.text))
-                    .label("inheritance cycle")
-                    .help("a mode may extend another only if that one does not (directly or through others) extend it"),
-            );
+            cx.diags.push(inheritance_cycle(&decl.name, parent));
             state.insert(name.to_string(), Visit::Failed);
             return false;
         }
@@ -84,11 +90,7 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
                 }
                 if !resolve(cx, &parent.text, state) {
                     if state.get(&parent.text) == Some(&Visit::InProgress) {
-                        cx.diags.push(
-                            Diagnostic::error(Code::InheritanceCycle, parent.span, format!("mode `{}` extends `{}`, which extends it back", decl.name.text, parent.text))
-                                .label("inheritance cycle")
-                                .help("a mode may extend another only if that one does not (directly or through others) extend it"),
-                        );
+                        cx.diags.push(inheritance_cycle(&decl.name, parent));
                     }
                     state.insert(name.to_string(), Visit::Failed);
                     return false;
