@@ -96,7 +96,11 @@ pub fn run(args: DemoArgs) -> i32 {
         Err(e) => return fail(&e),
     }
     println!();
-    super::status::run(super::status::StatusArgs {
-        workspace: super::workspace_arg::WorkspaceArg { workspace: root },
-    })
+    match super::status::StatusReport::load(&Layout::new(&root)) {
+        Ok(report) => {
+            print!("{}", report.render(false));
+            0
+        }
+        Err(e) => fail(&e),
+    }
 }
