@@ -54,6 +54,9 @@ pub fn run(args: DemoArgs) -> i32 {
     let config = layout.config_file();
     let text = std::fs::read_to_string(&config).unwrap_or_default();
     if !text.contains("[runners.script]") {
+        // The workspace's default mode is the demo, so `status` and `compile`
+        // agree with what ran.
+        let text = text.replace("default_mode = \"default_codex\"", "default_mode = \"demo\"");
         let text = format!("{text}\n[runners.script]\npath = \"demo-script.json\"\n");
         if let Err(e) = crate::workspace::atomic::write_atomic(&config, text.as_bytes()) {
             return fail(&format!("{}: {e}", config.display()));
@@ -81,7 +84,7 @@ pub fn run(args: DemoArgs) -> i32 {
         Monitor::new(Sink::Stdout)
     };
     let opts = RunOptions {
-        mode: Some("demo".into()),
+        mode: None,
         max_ticks: None,
         once: false,
         until_idle: true,
