@@ -22,47 +22,14 @@ use crate::workspace::config;
 use crate::workspace::layout::{Layout, PLANES};
 use crate::workspace::{lock, queue, state};
 
-/// What clap parses for `millrace status ...`.
+/// `millrace status [--json]`, `status show`, `status watch`.
 #[derive(Debug, Clone, Args)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct StatusFull {
+pub struct StatusArgs {
     #[command(subcommand)]
     pub command: Option<StatusCommand>,
     #[command(flatten)]
     pub show: ShowArgs,
-}
-
-/// The `status` arguments. Only `workspace` is a field, so callers such as
-/// `millrace demo` can build it directly (`StatusArgs { workspace }`); the
-/// rest of the command line (`--json`, `show`, `watch`) is parsed by
-/// [`StatusFull`] and handed to [`run`] through `PARSED`.
-#[derive(Debug, Clone)]
-pub struct StatusArgs {
-    pub workspace: WorkspaceArg,
-}
-
-static PARSED: std::sync::Mutex<Option<StatusFull>> = std::sync::Mutex::new(None);
-
-impl clap::FromArgMatches for StatusArgs {
-    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
-        let full = StatusFull::from_arg_matches(m)?;
-        let workspace = full.show.workspace.clone();
-        *PARSED.lock().unwrap_or_else(|e| e.into_inner()) = Some(full);
-        Ok(StatusArgs { workspace })
-    }
-    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
-        *self = Self::from_arg_matches(m)?;
-        Ok(())
-    }
-}
-
-impl Args for StatusArgs {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        StatusFull::augment_args(cmd)
-    }
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        StatusFull::augment_args_for_update(cmd)
-    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -106,19 +73,8 @@ fn non_negative(s: &str) -> Result<f64, String> {
 }
 
 pub fn run(args: StatusArgs) -> i32 {
-    let parsed = PARSED.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let full = match parsed {
-        Some(full) if full.show.workspace.workspace == args.workspace.workspace => full,
-        _ => StatusFull {
-            command: None,
-            show: ShowArgs {
-                workspace: args.workspace,
-                json: false,
-            },
-        },
-    };
-    match full.command {
-        None => show(full.show),
+    match args.command {
+        None => show(args.show),
         Some(StatusCommand::Show(a)) => show(a),
         Some(StatusCommand::Watch(a)) => watch(a),
     }
