@@ -95,11 +95,17 @@ fn a_second_daemon_is_refused_with_the_owner_pid() {
         .args(["run", "once", "--workspace", ws.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(second.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&second.stderr);
-    assert!(err.contains(&format!("pid={}", first.id())), "{err}");
+    let err = String::from_utf8_lossy(&second.stderr).into_owned();
+    let pid = first.id();
     sigterm(&first);
-    first.wait_with_output().unwrap();
+    let first_out = first.wait_with_output().unwrap();
+    let context = format!(
+        "second: {err}\nfirst stdout: {}\nfirst stderr: {}",
+        String::from_utf8_lossy(&first_out.stdout),
+        String::from_utf8_lossy(&first_out.stderr)
+    );
+    assert_eq!(second.status.code(), Some(1), "{context}");
+    assert!(err.contains(&format!("pid={pid}")), "{context}");
 }
 
 #[test]
