@@ -172,9 +172,22 @@ pub fn status(l: &Layout, mode: Option<&str>) -> Status {
 }
 
 /// The shipped alias table (`standard_plain -> default_codex`), for currentness.
+/// Checked once per process.
 fn alias_target(name: &str) -> Option<String> {
-    let (_, checked) = crate::language::check_shipped();
-    checked.model.aliases.get(name).map(|a| a.target.clone())
+    static ALIASES: std::sync::OnceLock<std::collections::BTreeMap<String, String>> =
+        std::sync::OnceLock::new();
+    ALIASES
+        .get_or_init(|| {
+            let (_, checked) = crate::language::check_shipped();
+            checked
+                .model
+                .aliases
+                .values()
+                .map(|a| (a.name.clone(), a.target.clone()))
+                .collect()
+        })
+        .get(name)
+        .cloned()
 }
 
 /// What a compile against a workspace decided, after persisting.
