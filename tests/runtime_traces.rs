@@ -329,3 +329,105 @@ fn crashes_and_conflicting_markers_are_typed_failures() {
     assert_eq!(calls[0], "builder CRASH");
     assert!(calls.contains(&"builder TWO".to_string()), "{calls:?}");
 }
+
+fn root_spec_ws(script: &str) -> Ws {
+    let ws = setup(script, "task");
+    // Replace the queued task with a root spec (its own root, with a seed idea).
+    std::fs::remove_file(ws.ma().join("tasks/queue/t-001.md")).unwrap();
+    let spec = std::fs::read_to_string(bench("spec.json"))
+        .unwrap()
+        .replace(
+        "\"source_type\": \"manual\"",
+        "\"source_type\": \"manual\", \"root_idea_id\": \"idea-1\", \"root_spec_id\": \"s-001\"",
+    );
+    let f = ws.root.join("root-spec.json");
+    std::fs::write(&f, spec).unwrap();
+    let out = millrace(&[
+        "add-spec",
+        f.to_str().unwrap(),
+        "--workspace",
+        ws.root.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ws
+}
+
+fn target(ws: &Ws) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(ws.ma().join("arbiter/targets/s-001.json")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn a_root_spec_is_closed_by_the_arbiter_once_its_backlog_drains() {
+    let ws = root_spec_ws("");
+    let log = run_until_idle(&ws);
+    assert_eq!(
+        ws.calls(),
+        calls(&[
+            "planner PLANNER_COMPLETE",
+            "manager MANAGER_COMPLETE",
+            "arbiter ARBITER_COMPLETE"
+        ])
+    );
+    assert!(log.contains("stage start planning/arbiter run="), "{log}");
+    assert!(
+        log.contains("route planning done reason=arbiter_complete"),
+        "{log}"
+    );
+    let t = target(&ws);
+    assert_eq!(t["closure_open"], false);
+    assert!(ws
+        .ma()
+        .join("arbiter/contracts/root-specs/s-001.md")
+        .is_file());
+    // Judged once: a second run does not call the arbiter again.
+    run_until_idle(&ws);
+    assert_eq!(ws.calls().len(), 3);
+}
+
+#[test]
+fn an_arbiter_gap_opens_remediation_and_is_judged_again() {
+    let ws = root_spec_ws("arbiter REMEDIATION_NEEDED ARBITER_COMPLETE\n");
+    run_until_idle(&ws);
+    assert_eq!(
+        ws.calls(),
+        calls(&[
+            "planner PLANNER_COMPLETE",
+            "manager MANAGER_COMPLETE",
+            "arbiter REMEDIATION_NEEDED",
+            "auditor AUDITOR_COMPLETE",
+            "planner PLANNER_COMPLETE",
+            "manager MANAGER_COMPLETE",
+            "arbiter ARBITER_COMPLETE"
+        ])
+    );
+    let resolved: Vec<String> = std::fs::read_dir(ws.ma().join("incidents/resolved"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(resolved.len(), 1);
+    assert!(
+        resolved[0].starts_with("arbiter-gap-s-001-"),
+        "{resolved:?}"
+    );
+    assert_eq!(target(&ws)["closure_open"], false);
+}
+
+#[test]
+fn an_arbiter_that_always_finds_gaps_stops_after_three_rounds() {
+    let ws = root_spec_ws("arbiter REMEDIATION_NEEDED\n");
+    run_until_idle(&ws);
+    let arbiter_calls = ws
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("arbiter"))
+        .count();
+    assert_eq!(arbiter_calls, 3, "{:?}", ws.calls());
+    let t = target(&ws);
+    assert_eq!(t["closure_open"], true);
+    assert_eq!(t["suppressed"], true);
+}

@@ -11,6 +11,7 @@
 //! markers and run records are written atomically but not fsynced: they are
 //! re-derived from the snapshot after a crash.
 
+use super::closure;
 use super::counters::Counters;
 use super::ids;
 use super::monitor::{self, Monitor};
@@ -561,7 +562,10 @@ impl Engine {
         }
         let run = match self.active_runs().into_iter().next() {
             Some(r) => r,
-            None => match self.claim()? {
+            None => match self
+                .claim()?
+                .map_or_else(|| self.closure_run(), |r| Ok(Some(r)))?
+            {
                 Some(r) => r,
                 None => {
                     let depths = self.scheduler.depths(&self.layout);
@@ -601,25 +605,47 @@ impl Engine {
                 let from = queue::state_dir(&self.layout, kind, q).join(format!("{id}.md"));
                 let to = queue::state_dir(&self.layout, kind, active).join(format!("{id}.md"));
                 // A malformed document is set aside (blocked) rather than run.
-                if let Err(e) = queue::read_item(kind, &from) {
-                    let blocked = queue::state_dir(&self.layout, kind, queue::states(kind)[3])
-                        .join(format!("{id}.md"));
-                    let _ = atomic::rename_durable(&from, &blocked);
-                    let _ = events::record(
-                        &self.layout,
-                        "work_item_rejected",
-                        json!({"work_item_kind": kind.tag(), "work_item_id": id, "error": e.to_string()}),
-                    );
-                    self.monitor.line(&format!(
-                        "rejected {}:{id} reason=invalid_document",
-                        kind.tag()
-                    ));
-                    continue;
-                }
+                let doc = match queue::read_item(kind, &from) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        let blocked = queue::state_dir(&self.layout, kind, queue::states(kind)[3])
+                            .join(format!("{id}.md"));
+                        let _ = atomic::rename_durable(&from, &blocked);
+                        let _ = events::record(
+                            &self.layout,
+                            "work_item_rejected",
+                            json!({"work_item_kind": kind.tag(), "work_item_id": id, "error": e.to_string()}),
+                        );
+                        self.monitor.line(&format!(
+                            "rejected {}:{id} reason=invalid_document",
+                            kind.tag()
+                        ));
+                        continue;
+                    }
+                };
                 match atomic::rename_durable(&from, &to) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(format!("{}: {e}", to.display())),
+                }
+                if kind == DocKind::Spec && graph.completion_behavior.is_some() {
+                    match closure::open_for_spec(&self.layout, &doc) {
+                        Ok(true) => {
+                            let _ = events::record(
+                                &self.layout,
+                                "closure_target_opened",
+                                json!({"root_spec_id": id}),
+                            );
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            let _ = events::record(
+                                &self.layout,
+                                "closure_target_failed",
+                                json!({"root_spec_id": id, "error": e}),
+                            );
+                        }
+                    }
                 }
                 let node = graph
                     .node(&entry_node)
@@ -664,6 +690,73 @@ impl Engine {
         Ok(None)
     }
 
+    /// With nothing to claim: the completion target for a closure target
+    /// whose lineage has no open work, if the plan has completion behaviour.
+    fn closure_run(&mut self) -> Result<Option<ActiveRun>, String> {
+        let Some(graph) = self.plan.graph("planning") else {
+            return Ok(None);
+        };
+        let Some(cb) = graph.completion_behavior.clone() else {
+            return Ok(None);
+        };
+        let Some(target) = closure::ready(&self.layout, cb.blocked_work_policy == "suppress")?
+        else {
+            return Ok(None);
+        };
+        let node = graph
+            .node(&cb.target_node_id)
+            .ok_or("completion target missing from plan")?;
+        let run = ActiveRun {
+            plane: "planning".into(),
+            stage: node.node_id.clone(),
+            node_id: node.node_id.clone(),
+            stage_kind_id: node.stage_kind_id.clone(),
+            run_id: ids::run_id(),
+            request_kind: cb.request_kind.clone(),
+            work_item_kind: None,
+            work_item_id: None,
+            closure_target_root_spec_id: Some(target.root_spec_id.clone()),
+            closure_target_root_idea_id: target.root_idea_id.clone(),
+            active_since: clock::now_rfc3339(),
+            running_status_marker: node.running_status_marker.clone(),
+            entry_key: "closure_target".into(),
+            stage_runs: 0,
+            interrupted_retries: 0,
+            pending_failure: None,
+            pending_terminal: None,
+        };
+        self.set_active(&run);
+        self.save_snapshot()?;
+        let _ = events::record(
+            &self.layout,
+            "closure_target_judged",
+            json!({"root_spec_id": target.root_spec_id, "run_id": run.run_id}),
+        );
+        Ok(Some(run))
+    }
+
+    fn closure_fields(&self, run: &ActiveRun, run_dir: &std::path::Path) -> runners::ClosureFields {
+        let Some(root) = &run.closure_target_root_spec_id else {
+            return Default::default();
+        };
+        let Some(t) = closure::load(&self.layout, root) else {
+            return Default::default();
+        };
+        let abs = |rel: &str| self.layout.root.join(rel).display().to_string();
+        runners::ClosureFields {
+            target_path: Some(abs(&format!("millrace-agents/arbiter/targets/{root}.json"))),
+            root_spec_id: Some(t.root_spec_id.clone()),
+            root_idea_id: t.root_idea_id.clone(),
+            canonical_root_spec_path: Some(abs(&t.root_spec_path)),
+            canonical_seed_idea_path: t.root_idea_path.as_deref().map(abs),
+            preferred_rubric_path: Some(abs(&t.rubric_path)),
+            preferred_verdict_path: Some(
+                run_dir.join("arbiter_verdict.json").display().to_string(),
+            ),
+            preferred_report_path: Some(run_dir.join("arbiter_report.md").display().to_string()),
+        }
+    }
+
     fn request(&self, run: &ActiveRun, node: &CompiledNode) -> StageRequest {
         let ma = &self.layout.runtime;
         let run_dir = ma.join("runs").join(&run.run_id);
@@ -689,7 +782,7 @@ impl Engine {
             entrypoint_path: ma.join(&node.entrypoint_path),
             entrypoint_contract_id: Some(node.entrypoint_contract_id.clone()),
             work_item,
-            closure: Default::default(),
+            closure: self.closure_fields(run, &run_dir),
             outcomes: node
                 .allowed_result_classes_by_outcome
                 .iter()
@@ -1050,11 +1143,55 @@ impl Engine {
             .terminal(&p.terminal_state_id)
             .map(|t| t.terminal_class.clone())
             .unwrap_or_else(|| "blocked".into());
+        if let Some(root) = run.closure_target_root_spec_id.clone() {
+            let verdict = match class.as_str() {
+                "success" => "pass",
+                "followup_needed" | "escalate_planning" => "gap",
+                _ => "blocked",
+            };
+            let cb = graph.completion_behavior.clone();
+            if verdict == "gap" && cb.as_ref().is_some_and(|c| c.create_incident_on_gap) {
+                let target = closure::load(&self.layout, &root);
+                let doc = json!({
+                    "title": format!("Arbiter remediation for {root}"),
+                    "summary": format!("Arbiter found parity gaps for root spec {root}; planning remediation required."),
+                    "root_idea_id": target.and_then(|t| t.root_idea_id),
+                    "root_spec_id": root,
+                    "source_spec_id": root,
+                    "failure_class": "arbiter_parity_gap",
+                });
+                if let Err(e) = self.enqueue_incident(&format!("arbiter-gap-{root}"), doc, run, p) {
+                    let _ = events::record(
+                        &self.layout,
+                        "incident_creation_failed",
+                        json!({"root_spec_id": root, "error": e}),
+                    );
+                }
+            }
+            let run_dir_rel = format!("millrace-agents/runs/{}", run.run_id);
+            closure::record_verdict(&self.layout, &root, &run.run_id, verdict, &run_dir_rel)?;
+            let _ = events::record(
+                &self.layout,
+                "closure_target_verdict",
+                json!({"root_spec_id": root, "verdict": verdict, "run_id": run.run_id}),
+            );
+        }
         if let (Some(kind), Some(id)) = (
             run.work_item_kind.as_deref().and_then(kind_of),
             run.work_item_id.clone(),
         ) {
             let [_, active, done, blocked] = queue::states(kind);
+            // Finished lineage work lets a suppressed closure target be judged again.
+            let item_path = queue::state_dir(&self.layout, kind, active).join(format!("{id}.md"));
+            if let Ok(doc) = queue::read_item(kind, &item_path) {
+                if let Some(root) = doc
+                    .lineage()
+                    .root_spec_id
+                    .or_else(|| (kind == DocKind::Spec).then(|| id.clone()))
+                {
+                    let _ = closure::lineage_progressed(&self.layout, &root);
+                }
+            }
             let dest = if matches!(class.as_str(), "success" | "no_op") {
                 done
             } else {
@@ -1110,27 +1247,6 @@ impl Engine {
         id: &str,
         p: &PendingTerminal,
     ) -> Result<(), String> {
-        // Deterministic from the request, so re-applying after a crash writes nothing new.
-        let suffix = p
-            .request_id
-            .trim_start_matches("request-")
-            .chars()
-            .take(8)
-            .collect::<String>();
-        let incident_id = format!("incident-{id}-{suffix}");
-        let path = queue::state_dir(&self.layout, DocKind::Incident, "incoming")
-            .join(format!("{incident_id}.md"));
-        let exists = DocKind::Incident;
-        if ["incoming", "active", "resolved", "blocked"]
-            .iter()
-            .any(|s| {
-                queue::state_dir(&self.layout, exists, s)
-                    .join(format!("{incident_id}.md"))
-                    .is_file()
-            })
-        {
-            return Ok(());
-        }
         let source = queue::state_dir(&self.layout, kind, "active").join(format!("{id}.md"));
         let lineage = queue::read_item(kind, &source)
             .map(|d| d.lineage())
@@ -1153,25 +1269,54 @@ impl Engine {
             ),
         };
         let doc = json!({
-            "incident_id": incident_id,
             "title": format!("Planning handoff for {} {id}", kind.tag()),
             "summary": format!("Stage {} returned {}; planning remediation required.", run.node_id, p.outcome),
             "root_idea_id": lineage.root_idea_id,
             "root_spec_id": root_spec,
             "source_task_id": source_task,
             "source_spec_id": source_spec,
-            "source_stage": run.node_id,
-            "source_plane": run.plane,
             "failure_class": p.failure_class.clone().unwrap_or_else(|| p.reason.clone()),
-            "severity": "high",
-            "trigger_reason": p.reason,
-            "consultant_decision": "needs_planning",
-            "opened_at": clock::now_rfc3339(),
-            "opened_by": "runtime",
-            "observed_symptoms": p.notes,
-            "related_run_ids": [run.run_id],
-            "related_stage_results": [p.stage_result_path],
         });
+        self.enqueue_incident(&format!("incident-{id}"), doc, run, p)
+    }
+
+    /// Write a planning incident `<prefix>-<8 hex of the request>` from the
+    /// given fields plus the common ones. Deterministic from the request, so
+    /// re-applying after a crash writes nothing new.
+    fn enqueue_incident(
+        &mut self,
+        prefix: &str,
+        mut doc: Value,
+        run: &ActiveRun,
+        p: &PendingTerminal,
+    ) -> Result<(), String> {
+        let suffix: String = p
+            .request_id
+            .trim_start_matches("request-")
+            .chars()
+            .take(8)
+            .collect();
+        let incident_id = format!("{prefix}-{suffix}");
+        if queue::states(DocKind::Incident).iter().any(|s| {
+            queue::state_dir(&self.layout, DocKind::Incident, s)
+                .join(format!("{incident_id}.md"))
+                .is_file()
+        }) {
+            return Ok(());
+        }
+        doc["incident_id"] = json!(incident_id);
+        doc["source_stage"] = json!(run.node_id);
+        doc["source_plane"] = json!(run.plane);
+        doc["severity"] = json!("high");
+        doc["trigger_reason"] = json!(p.reason);
+        doc["consultant_decision"] = json!("needs_planning");
+        doc["opened_at"] = json!(clock::now_rfc3339());
+        doc["opened_by"] = json!("runtime");
+        doc["observed_symptoms"] = json!(p.notes);
+        doc["related_run_ids"] = json!([run.run_id]);
+        doc["related_stage_results"] = json!([p.stage_result_path]);
+        let path = queue::state_dir(&self.layout, DocKind::Incident, "incoming")
+            .join(format!("{incident_id}.md"));
         let document =
             WorkDocument::from_json(DocKind::Incident, &doc.to_string(), "runtime incident")
                 .map_err(|e| e.to_string())?;
@@ -1184,7 +1329,7 @@ impl Engine {
         let _ = events::record(
             &self.layout,
             "runtime_handoff_incident_enqueued",
-            json!({"incident_id": incident_id, "source_work_item_id": id}),
+            json!({"incident_id": incident_id, "source_stage": run.node_id, "run_id": run.run_id}),
         );
         Ok(())
     }

@@ -4,8 +4,10 @@
 //! (per-item threshold counters), `stage_result` and `trace` (the records a
 //! stage leaves), `monitor` (the basic line stream), `daemon` (the tokio
 //! loop, signals, `--max-ticks`), `control` (operator commands, direct or
-//! through the mailbox), `ids`.
+//! through the mailbox), `closure` (completion behaviour: closure targets
+//! judged by the arbiter), `ids`.
 
+pub mod closure;
 pub mod control;
 pub mod counters;
 pub mod daemon;

@@ -1,0 +1,225 @@
+//! Closure: the completion behaviour of the planning loop. Claiming a root
+//! spec (one with a `Root-Idea-ID` that is its own root) opens a closure
+//! target under `arbiter/targets/<root>.json` and copies its contract (the
+//! spec and, when found, the seed idea) under `arbiter/contracts/`. When the
+//! backlog has drained and no work of that lineage is open, the runtime runs
+//! the loop's completion target (the arbiter) with no work item: a pass
+//! closes the target, a gap opens a remediation incident and the target
+//! stays open for another judgement once that work is done, a block
+//! suppresses the target until new lineage work finishes.
+
+use crate::workspace::documents::{DocKind, WorkDocument};
+use crate::workspace::layout::Layout;
+use crate::workspace::{atomic, clock, queue};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetState {
+    pub schema_version: String,
+    pub kind: String,
+    pub root_spec_id: String,
+    pub root_idea_id: Option<String>,
+    pub root_spec_path: String,
+    pub root_idea_path: Option<String>,
+    pub rubric_path: String,
+    pub latest_verdict_path: Option<String>,
+    pub latest_report_path: Option<String>,
+    pub closure_open: bool,
+    pub closure_blocked_by_lineage_work: bool,
+    pub blocking_work_ids: Vec<String>,
+    pub opened_at: String,
+    pub closed_at: Option<String>,
+    pub last_arbiter_run_id: Option<String>,
+    /// Ours: the arbiter blocked, or found gaps too often; wait for new
+    /// lineage work before judging again.
+    #[serde(default)]
+    pub suppressed: bool,
+    /// Ours: remediation rounds so far.
+    #[serde(default)]
+    pub gap_count: u32,
+}
+
+/// Remediation rounds per target before it waits for an operator (or new
+/// lineage work) instead of being judged again: closure cannot cycle forever.
+pub const MAX_GAP_ROUNDS: u32 = 3;
+
+fn targets_dir(layout: &Layout) -> PathBuf {
+    layout.runtime.join("arbiter/targets")
+}
+
+fn save(layout: &Layout, t: &TargetState) -> Result<(), String> {
+    let dir = targets_dir(layout);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(format!("{}.json", t.root_spec_id));
+    let mut text = serde_json::to_string_pretty(t).expect("target serializes");
+    text.push('\n');
+    atomic::write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn load(layout: &Layout, root: &str) -> Option<TargetState> {
+    let text = std::fs::read_to_string(targets_dir(layout).join(format!("{root}.json"))).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Every target, in root id order (unreadable files are skipped).
+pub fn all(layout: &Layout) -> Vec<TargetState> {
+    let mut names: Vec<String> = std::fs::read_dir(targets_dir(layout))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+        .iter()
+        .filter_map(|n| n.strip_suffix(".json"))
+        .filter_map(|root| load(layout, root))
+        .collect()
+}
+
+/// Open a target when `spec` is a root spec; no-op when it is not, or when a target exists.
+pub fn open_for_spec(layout: &Layout, spec: &WorkDocument) -> Result<bool, String> {
+    let lineage = spec.lineage();
+    let id = spec.id().to_string();
+    let Some(idea) = lineage.root_idea_id.clone() else {
+        return Ok(false);
+    };
+    if lineage.root_spec_id.as_deref().is_some_and(|r| r != id) || load(layout, &id).is_some() {
+        return Ok(false);
+    }
+    let contracts = layout.runtime.join("arbiter/contracts");
+    let spec_rel = format!("arbiter/contracts/root-specs/{id}.md");
+    let spec_path = layout.runtime.join(&spec_rel);
+    std::fs::create_dir_all(contracts.join("root-specs")).map_err(|e| e.to_string())?;
+    atomic::write_atomic(&spec_path, spec.to_markdown().as_bytes())
+        .map_err(|e| format!("{}: {e}", spec_path.display()))?;
+    // The seed idea, when the operator staged it in the ideas inbox.
+    let inbox = layout.ideas_inbox().join(format!("{idea}.md"));
+    let idea_rel = format!("arbiter/contracts/ideas/{idea}.md");
+    let idea_path = match std::fs::read(&inbox) {
+        Ok(bytes) => {
+            std::fs::create_dir_all(contracts.join("ideas")).map_err(|e| e.to_string())?;
+            let dest = layout.runtime.join(&idea_rel);
+            atomic::write_atomic(&dest, &bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
+            Some(format!("millrace-agents/{idea_rel}"))
+        }
+        Err(_) => None,
+    };
+    save(
+        layout,
+        &TargetState {
+            schema_version: "1.0".into(),
+            kind: "closure_target_state".into(),
+            root_spec_id: id.clone(),
+            root_idea_id: Some(idea),
+            root_spec_path: format!("millrace-agents/{spec_rel}"),
+            root_idea_path: idea_path,
+            rubric_path: format!("millrace-agents/arbiter/rubrics/{id}.md"),
+            latest_verdict_path: None,
+            latest_report_path: None,
+            closure_open: true,
+            closure_blocked_by_lineage_work: false,
+            blocking_work_ids: vec![],
+            opened_at: clock::now_rfc3339(),
+            closed_at: None,
+            last_arbiter_run_id: None,
+            suppressed: false,
+            gap_count: 0,
+        },
+    )?;
+    Ok(true)
+}
+
+/// Ids of open work (queued or active; blocked too when `include_blocked`) of a root's lineage.
+fn open_lineage_work(layout: &Layout, root: &str, include_blocked: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for kind in [DocKind::Task, DocKind::Spec, DocKind::Incident] {
+        let [entry, active, _, blocked] = queue::states(kind);
+        let mut states = vec![entry, active];
+        if include_blocked {
+            states.push(blocked);
+        }
+        for state in states {
+            for id in queue::list_ids(layout, kind, state) {
+                let path = queue::state_dir(layout, kind, state).join(format!("{id}.md"));
+                let Ok(doc) = queue::read_item(kind, &path) else {
+                    continue;
+                };
+                let l = doc.lineage();
+                if id == root || l.root_spec_id.as_deref() == Some(root) {
+                    out.push(id);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The first open target ready to be judged (no open lineage work), updating
+/// the blocking-work bookkeeping of the others.
+pub fn ready(
+    layout: &Layout,
+    blocked_work_suppresses: bool,
+) -> Result<Option<TargetState>, String> {
+    for mut t in all(layout)
+        .into_iter()
+        .filter(|t| t.closure_open && !t.suppressed)
+    {
+        let blocking = open_lineage_work(layout, &t.root_spec_id, blocked_work_suppresses);
+        let blocked = !blocking.is_empty();
+        if t.closure_blocked_by_lineage_work != blocked || t.blocking_work_ids != blocking {
+            t.closure_blocked_by_lineage_work = blocked;
+            t.blocking_work_ids = blocking;
+            save(layout, &t)?;
+        }
+        if !blocked {
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
+}
+
+/// Apply the arbiter's verdict to a target: `pass`, `gap` or `blocked`.
+pub fn record_verdict(
+    layout: &Layout,
+    root: &str,
+    run_id: &str,
+    verdict: &str,
+    run_dir_rel: &str,
+) -> Result<(), String> {
+    let Some(mut t) = load(layout, root) else {
+        return Ok(());
+    };
+    t.last_arbiter_run_id = Some(run_id.to_string());
+    t.latest_verdict_path = Some(format!("{run_dir_rel}/arbiter_verdict.json"));
+    t.latest_report_path = Some(format!("{run_dir_rel}/arbiter_report.md"));
+    match verdict {
+        "pass" => {
+            t.closure_open = false;
+            t.closed_at = Some(clock::now_rfc3339());
+        }
+        "blocked" => t.suppressed = true,
+        _ => {
+            t.gap_count += 1;
+            if t.gap_count >= MAX_GAP_ROUNDS {
+                t.suppressed = true;
+            }
+        }
+    }
+    save(layout, &t)
+}
+
+/// New lineage work finished: a target the arbiter blocked may be judged
+/// again. One that ran out of remediation rounds stays suppressed (the
+/// remediation work itself must not re-arm it).
+pub fn lineage_progressed(layout: &Layout, root: &str) -> Result<(), String> {
+    match load(layout, root) {
+        Some(mut t) if t.suppressed && t.gap_count < MAX_GAP_ROUNDS => {
+            t.suppressed = false;
+            save(layout, &t)
+        }
+        _ => Ok(()),
+    }
+}
