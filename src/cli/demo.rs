@@ -56,7 +56,10 @@ pub fn run(args: DemoArgs) -> i32 {
     if !text.contains("[runners.script]") {
         // The workspace's default mode is the demo, so `status` and `compile`
         // agree with what ran.
-        let text = text.replace("default_mode = \"default_codex\"", "default_mode = \"demo\"");
+        let text = text.replace(
+            "default_mode = \"default_codex\"",
+            "default_mode = \"demo\"",
+        );
         let text = format!("{text}\n[runners.script]\npath = \"demo-script.json\"\n");
         if let Err(e) = crate::workspace::atomic::write_atomic(&config, text.as_bytes()) {
             return fail(&format!("{}: {e}", config.display()));
