@@ -238,6 +238,13 @@ impl StatusReport {
         if pause_sources.is_empty() && snap.paused {
             pause_sources.push("operator".into());
         }
+        // The open closure target, else the most recently opened one.
+        let targets = crate::runtime::closure::all(layout);
+        let closure = targets
+            .iter()
+            .find(|t| t.closure_open)
+            .or_else(|| targets.iter().max_by(|a, b| a.opened_at.cmp(&b.opened_at)))
+            .cloned();
         Ok(StatusReport {
             workspace: layout.root.display().to_string(),
             runtime_mode: snap.runtime_mode,
@@ -276,12 +283,16 @@ impl StatusReport {
             usage_governance_auto_resume_possible: true,
             usage_governance_next_auto_resume_at: None,
             usage_governance_subscription_status: "disabled",
-            closure_target_root_spec_id: None,
-            closure_target_open: None,
-            closure_target_blocked_by_lineage_work: None,
+            closure_target_root_spec_id: closure.as_ref().map(|t| t.root_spec_id.clone()),
+            closure_target_open: closure.as_ref().map(|t| t.closure_open),
+            closure_target_blocked_by_lineage_work: closure
+                .as_ref()
+                .map(|t| t.closure_blocked_by_lineage_work),
             planning_root_specs_deferred_by_closure_target: 0,
-            closure_target_latest_verdict_path: None,
-            closure_target_latest_report_path: None,
+            closure_target_latest_verdict_path: closure
+                .as_ref()
+                .and_then(|t| t.latest_verdict_path.clone()),
+            closure_target_latest_report_path: closure.and_then(|t| t.latest_report_path),
             current_failure_class: snap.current_failure_class,
             troubleshoot_attempt_count: snap.troubleshoot_attempt_count,
             mechanic_attempt_count: snap.mechanic_attempt_count,
