@@ -28,6 +28,11 @@ pub enum ConfigCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Ask a running daemon to re-read `millrace.toml` (same as `reload-config`).
+    Reload {
+        #[command(flatten)]
+        workspace: WorkspaceArg,
+    },
 }
 
 pub fn run(args: ConfigArgs) -> i32 {
@@ -83,6 +88,12 @@ pub fn run(args: ConfigArgs) -> i32 {
             );
             0
         }
+        ConfigCommand::Reload { workspace } => super::control::run(
+            super::control::ControlCommand::ReloadConfig(super::control::ControlFlags {
+                workspace,
+                json: false,
+            }),
+        ),
         ConfigCommand::Validate { target } => {
             let c = match compile_target(&target) {
                 Ok(c) => c,
