@@ -10,7 +10,7 @@ use crate::language::check::{self, Checked};
 use crate::language::diagnostic::Severity;
 use crate::language::load::{self, Loader, Program, StdRoot};
 use crate::language::source::Origin;
-use crate::workspace::config::{self, Config};
+use crate::workspace::config;
 use crate::workspace::layout::Layout;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -299,9 +299,4 @@ pub fn workspace_root(dir: &Path) -> Result<AssetRoot, String> {
     let layout = Layout::new(dir);
     layout.require_initialized()?;
     Ok(AssetRoot::Workspace(layout))
-}
-
-/// Compile with a plain (default) config, e.g. for tests and `modes`.
-pub fn default_config() -> Config {
-    Config::default()
 }

@@ -32,7 +32,6 @@ use crate::workspace::{atomic, clock, events, lock, mailbox, queue};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -1431,9 +1430,4 @@ pub fn write_line_in_place(path: &std::path::Path, line: &str) -> std::io::Resul
     f.seek(std::io::SeekFrom::Start(0))?;
     f.write_all(text.as_bytes())?;
     f.set_len(text.len() as u64)
-}
-
-/// Where a workspace's runs live.
-pub fn runs_dir(layout: &Layout) -> PathBuf {
-    layout.runtime.join("runs")
 }

@@ -1,6 +1,6 @@
 //! Identifiers the runtime mints: run ids (`run-<32 hex>`, one per claimed
 //! work item), request ids (`request-<32 hex>`, one per stage execution),
-//! incident and learning-request ids, and the short handles the monitor and
+//! learning-request ids, and the short handles the monitor and
 //! `status` print.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,11 +27,6 @@ pub fn run_id() -> String {
 
 pub fn request_id() -> String {
     format!("request-{}", hex32())
-}
-
-/// `incident-<work item id>-<8 hex>`, as the reference names handoff incidents.
-pub fn incident_id(work_item_id: &str) -> String {
-    format!("incident-{work_item_id}-{}", &hex32()[..8])
 }
 
 /// `learn-<12 hex>`.
@@ -61,6 +56,5 @@ mod tests {
         assert_eq!(a.len(), 4 + 32);
         assert!(request_id().starts_with("request-"));
         assert_eq!(handle("run-0123456789abcdef"), "01234567");
-        assert!(incident_id("t-001").starts_with("incident-t-001-"));
     }
 }
