@@ -208,3 +208,71 @@ fn control_without_a_daemon_applies_directly() {
         .unwrap();
     assert!(String::from_utf8_lossy(&once.stdout).contains("tick_reason: paused"));
 }
+
+#[test]
+fn an_agent_left_running_by_a_killed_daemon_is_stopped_before_its_stage_reruns() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = init(dir.path());
+    let w = ws.to_str().unwrap();
+    let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes/scripted_codex.sh");
+    let script = dir.path().join("script.txt");
+    std::fs::write(&script, "builder SLEEP BUILDER_COMPLETE\n").unwrap();
+    let config = ws.join("millrace-agents/millrace.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "command = {:?}\nargs = []\n\n[runners.codex.env]\nFAKE_SCRIPT = {:?}\n",
+        fake.display().to_string(),
+        script.display().to_string()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let task = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bench/task.json");
+    assert!(millrace()
+        .args(["add-task", task.to_str().unwrap(), "--workspace", w])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let mut daemon = spawn_daemon(&ws);
+    let note = ws.join("millrace-agents/state/agent_process.txt");
+    wait_for("the agent to start", || {
+        note.exists()
+            && std::fs::read_to_string(&note)
+                .map(|t| !t.is_empty())
+                .unwrap_or(false)
+    });
+    let pid: i32 = std::fs::read_to_string(&note)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let alive = |pid: i32| unsafe { libc::kill(pid, 0) == 0 };
+    assert!(alive(pid), "the agent should outlive a SIGKILLed daemon");
+    let out = millrace()
+        .args(["run", "once", "--workspace", w])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Reaped by init once killed; give it a moment.
+    wait_for("the orphaned agent to die", || {
+        !alive(pid)
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true)
+    });
+    let events =
+        std::fs::read_to_string(ws.join("millrace-agents/logs/runtime_events.jsonl")).unwrap();
+    assert!(events.contains("orphaned_agent_killed"), "{events}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("tick_reason: builder:BUILDER_COMPLETE"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

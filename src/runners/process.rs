@@ -54,6 +54,50 @@ pub enum Ended {
     Interrupted,
 }
 
+/// Where to note each agent process this process starts (`<pid> <start
+/// time>`), so that a later process can stop an agent whose daemon was
+/// killed. Set by the interpreter; `None` records nothing.
+static AGENT_RECORD: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+
+pub fn record_agents_in(path: Option<std::path::PathBuf>) {
+    if let Ok(mut slot) = AGENT_RECORD.lock() {
+        *slot = path;
+    }
+}
+
+/// A process's start time in clock ticks since boot (field 22 of
+/// `/proc/<pid>/stat`), which tells a process from a later one that reused its pid.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; fields resume after its ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn note_agent(pid: u32) {
+    let Ok(slot) = AGENT_RECORD.lock() else {
+        return;
+    };
+    if let (Some(path), Some(start)) = (slot.as_ref(), start_time(pid)) {
+        let _ = std::fs::write(path, format!("{pid} {start}\n"));
+    }
+}
+
+/// Kill the process group of an agent noted in `path` by a previous
+/// process, if that very process still runs; remove the note. Returns the
+/// pid that was killed.
+pub fn kill_recorded_agent(path: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let _ = std::fs::remove_file(path);
+    let mut parts = text.split_whitespace();
+    let pid: u32 = parts.next()?.parse().ok()?;
+    let start: u64 = parts.next()?.parse().ok()?;
+    (start_time(pid) == Some(start)).then(|| {
+        kill_group(pid);
+        pid
+    })
+}
+
 /// Start the process in a new process group.
 pub fn spawn(spec: Spawn<'_>) -> Result<Child, SpawnError> {
     let (program, args) = spec
@@ -68,10 +112,12 @@ pub fn spawn(spec: Spawn<'_>) -> Result<Child, SpawnError> {
         .stdout(spec.stdout)
         .stderr(spec.stderr)
         .process_group(0);
-    cmd.spawn().map_err(|e| match e.kind() {
+    let child = cmd.spawn().map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => SpawnError::NotFound,
         _ => SpawnError::Other(e),
-    })
+    })?;
+    note_agent(child.id());
+    Ok(child)
 }
 
 /// The numeric exit code of a status (`-signal` for a signal death).

@@ -93,6 +93,7 @@ async fn run_async(
         if signals.load(Ordering::SeqCst) > 0 {
             summary.interrupted = true;
             stop_reason = "signal";
+            engine.stopped_line("signal");
             break;
         }
         let c = cancel.clone();
@@ -130,6 +131,7 @@ async fn run_async(
             Step::Interrupted => {
                 summary.interrupted = true;
                 stop_reason = "signal";
+                engine.stopped_line("signal");
                 break;
             }
         }

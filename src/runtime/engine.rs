@@ -259,12 +259,17 @@ impl Engine {
         };
         self.monitor.line(&line);
         self.monitor.line("scheduler mode=serial");
+        // The marker files are what agents and operators see; the snapshot's copies may lag after a crash.
+        let marker = |plane: &str| {
+            state::read_marker(&self.layout, plane).unwrap_or_else(|_| IDLE_MARKER.to_string())
+        };
+        let (e, p, l) = (marker("execution"), marker("planning"), marker("learning"));
         let s = &self.snapshot;
         let line = format!(
             "snapshot status execution={} planning={} learning={} queue execution={} planning={} learning={}",
-            bare(&s.execution_status_marker),
-            bare(&s.planning_status_marker),
-            bare(&s.learning_status_marker),
+            bare(&e),
+            bare(&p),
+            bare(&l),
             s.queue_depth_execution,
             s.queue_depth_planning,
             s.queue_depth_learning
@@ -361,6 +366,16 @@ impl Engine {
     /// whose move happened but whose snapshot did not, interrupted stages,
     /// and claimed items that no active run owns.
     fn recover(&mut self) -> Result<(), String> {
+        // An agent whose daemon was killed may still be working: stop it
+        // before its stage runs again.
+        if let Some(pid) = runners::process::kill_recorded_agent(&self.agent_note()) {
+            let _ = events::record(
+                &self.layout,
+                "runtime_recovered",
+                json!({"reason": "orphaned_agent_killed", "pid": pid}),
+            );
+        }
+        runners::process::record_agents_in(Some(self.agent_note()));
         for mut run in self.active_runs() {
             if let Some(p) = run.pending_terminal.clone() {
                 self.apply_terminal(&run, &p)?;
@@ -432,6 +447,11 @@ impl Engine {
         }
         let r = self.counters.save_if_dirty(&self.layout);
         self.io("state/recovery_counters.json", r)
+    }
+
+    /// Where the running agent's pid is noted (`state/agent_process.txt`).
+    fn agent_note(&self) -> std::path::PathBuf {
+        self.layout.state_dir().join("agent_process.txt")
     }
 
     // ------------------------------------------------------------ mailbox
@@ -623,7 +643,7 @@ impl Engine {
                     }
                 };
                 match atomic::rename_durable(&from, &to) {
-                    Ok(()) => {}
+                    Ok(()) => self.scheduler.own_change(&self.layout, kind),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(format!("{}: {e}", to.display())),
                 }
@@ -897,7 +917,10 @@ impl Engine {
                 "stage_started",
                 json!({"plane": plane, "node_id": node.node_id, "run_id": run.run_id, "request_id": request.request_id}),
             );
-            match runners::run_with_cancel(&request, &self.config.runners, Cancel(Some(cancel))) {
+            let result =
+                runners::run_with_cancel(&request, &self.config.runners, Cancel(Some(cancel)));
+            let _ = std::fs::remove_file(self.agent_note());
+            match result {
                 Ok(out) if out.exit_kind == runners::ExitKind::Interrupted => {
                     // Shutdown: leave the stage as running; the next start re-runs it.
                     return Ok(Step::Interrupted);

@@ -2,7 +2,8 @@
 //! incidents, then queued specs) comes before execution (queued tasks),
 //! then learning requests, as in the reference; within a queue, the lowest
 //! id first. The queue directories are indexed in memory and re-read only
-//! when an index runs dry (or after intake), so claiming from a queue of
+//! when an index runs dry, after intake, or when a directory's modification
+//! time shows that someone else changed it, so claiming from a queue of
 //! 10,000 tasks does not list the directory at every stage.
 
 use crate::workspace::documents::DocKind;
@@ -24,6 +25,15 @@ pub struct Scheduler {
     index: BTreeMap<&'static str, BTreeSet<String>>,
     /// Kinds whose index must be re-read before use.
     stale: BTreeSet<&'static str>,
+    /// Each queue directory's modification time when the index last matched
+    /// it: a different time means someone else added (or removed) items.
+    seen: BTreeMap<&'static str, Option<std::time::SystemTime>>,
+}
+
+fn mtime(layout: &Layout, kind: DocKind) -> Option<std::time::SystemTime> {
+    std::fs::metadata(queue::state_dir(layout, kind, queue::states(kind)[0]))
+        .and_then(|m| m.modified())
+        .ok()
 }
 
 impl Scheduler {
@@ -42,24 +52,38 @@ impl Scheduler {
 
     fn refresh(&mut self, layout: &Layout, kind: DocKind) {
         let entry = queue::states(kind)[0];
+        let before = mtime(layout, kind);
         let ids = queue::list_ids(layout, kind, entry);
         self.index.insert(kind.tag(), ids.into_iter().collect());
         self.stale.remove(kind.tag());
+        self.seen.insert(kind.tag(), before);
     }
 
-    /// The next queued item of a kind, re-reading the directory when the index is stale or empty.
+    /// The next queued item of a kind (lowest id first), re-reading the
+    /// directory when the index is stale or empty, or when the directory
+    /// changed since it was read (items added while the daemon runs).
     pub fn peek(&mut self, layout: &Layout, kind: DocKind) -> Option<String> {
         let tag = kind.tag();
-        if self.stale.contains(tag) || self.index.get(tag).is_none_or(BTreeSet::is_empty) {
+        let changed = self.seen.get(tag).is_none_or(|t| *t != mtime(layout, kind));
+        if changed || self.stale.contains(tag) || self.index.get(tag).is_none_or(BTreeSet::is_empty)
+        {
             self.refresh(layout, kind);
         }
         self.index.get(tag).and_then(|s| s.iter().next().cloned())
     }
 
-    /// Drop an id from the index (it was claimed, or is gone).
+    /// Drop an id from the index (it is being claimed, or is gone).
     pub fn take(&mut self, kind: DocKind, id: &str) {
         if let Some(s) = self.index.get_mut(kind.tag()) {
             s.remove(id);
+        }
+    }
+
+    /// The runtime itself just moved an item out of a queue: that change of
+    /// the directory's time is not news.
+    pub fn own_change(&mut self, layout: &Layout, kind: DocKind) {
+        if !self.stale.contains(kind.tag()) {
+            self.seen.insert(kind.tag(), mtime(layout, kind));
         }
     }
 
@@ -79,5 +103,36 @@ impl Scheduler {
             d[i] += n;
         }
         d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(layout: &Layout, id: &str) {
+        let dir = queue::state_dir(layout, DocKind::Task, "queue");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{id}.md")), "x").unwrap();
+    }
+
+    #[test]
+    fn items_added_while_running_are_taken_in_id_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::new(tmp.path());
+        for id in ["b-1", "b-2", "b-3"] {
+            add(&layout, id);
+        }
+        let mut s = Scheduler::new();
+        assert_eq!(s.peek(&layout, DocKind::Task).as_deref(), Some("b-1"));
+        s.take(DocKind::Task, "b-1");
+        std::fs::remove_file(queue::state_dir(&layout, DocKind::Task, "queue").join("b-1.md"))
+            .unwrap();
+        s.own_change(&layout, DocKind::Task);
+        assert_eq!(s.peek(&layout, DocKind::Task).as_deref(), Some("b-2"));
+        // Someone adds an item that sorts first.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        add(&layout, "a-0");
+        assert_eq!(s.peek(&layout, DocKind::Task).as_deref(), Some("a-0"));
     }
 }

@@ -9,6 +9,15 @@ fn path_str(p: &std::path::Path) -> String {
     p.display().to_string()
 }
 
+/// The path, or null when no such file was written (a stage that did not run).
+fn existing(p: &std::path::Path) -> Value {
+    if p.exists() {
+        Value::String(path_str(p))
+    } else {
+        Value::Null
+    }
+}
+
 pub fn build(req: &StageRequest, out: &RunnerOutput, v: &Verdict) -> Value {
     let work = req.work_item.as_ref();
     let artifact_paths: Vec<String> = out
@@ -45,8 +54,8 @@ pub fn build(req: &StageRequest, out: &RunnerOutput, v: &Verdict) -> Value {
         "report_artifact": Value::Null,
         "artifact_paths": artifact_paths,
         "detected_marker": v.detected_marker,
-        "stdout_path": out.files.stdout.as_deref().map(path_str),
-        "stderr_path": path_str(&out.files.stderr),
+        "stdout_path": out.files.stdout.as_deref().map_or(Value::Null, existing),
+        "stderr_path": existing(&out.files.stderr),
         "runner_name": out.runner_name,
         "model_name": req.model_name,
         "thinking_level": req.thinking_level,
