@@ -148,6 +148,60 @@ pub struct CompletionRecord<'a> {
     pub emitted_at: String,
 }
 
+/// How a runner call ended, as the completion record states it.
+pub struct Ending<'a> {
+    pub exit_kind: super::ExitKind,
+    pub exit_code: i32,
+    /// The exit actually observed, when final-marker reconciliation overrode it.
+    pub observed: Option<(super::ExitKind, Option<i32>)>,
+    pub token_usage: Option<TokenUsage>,
+    pub failure_class: Option<&'a str>,
+    pub notes: &'a [String],
+    pub started_at: &'a str,
+    pub ended_at: &'a str,
+}
+
+impl<'a> CompletionRecord<'a> {
+    /// The record for `request` run by `runner_name`, with the files that exist.
+    pub fn new(
+        request: &'a StageRequest,
+        runner_name: &'a str,
+        model_reasoning_effort: Option<&'a str>,
+        files: &RunFiles,
+        command: &'a [String],
+        end: Ending<'a>,
+    ) -> Self {
+        CompletionRecord {
+            schema_version: "1.0",
+            kind: "runner_completion",
+            request_id: &request.request_id,
+            run_id: &request.run_id,
+            stage: &request.stage,
+            request_kind: &request.request_kind,
+            active_work_item_id: request.work_item.as_ref().map(|w| w.id.as_str()),
+            closure_target_root_spec_id: request.closure.root_spec_id.as_deref(),
+            runner_name,
+            thinking_level: request.thinking_level.as_deref(),
+            model_reasoning_effort,
+            exit_kind: end.exit_kind.reference_str(),
+            exit_code: Some(end.exit_code),
+            observed_exit_kind: end.observed.map(|(k, _)| k.reference_str()),
+            observed_exit_code: end.observed.and_then(|(_, c)| c),
+            stdout_path: files.stdout.as_deref().map(path_string),
+            stderr_path: Some(path_string(&files.stderr)),
+            terminal_result_path: None,
+            event_log_path: files.events.as_deref().map(path_string),
+            token_usage: end.token_usage,
+            started_at: end.started_at,
+            ended_at: end.ended_at,
+            failure_class: end.failure_class,
+            notes: end.notes,
+            command,
+            emitted_at: crate::workspace::clock::now_rfc3339(),
+        }
+    }
+}
+
 /// Write a JSON record the way the reference does (2-space indent, trailing newline).
 pub fn write_json<T: Serialize>(path: &Path, record: &T) -> Result<(), RunnerError> {
     let mut text = serde_json::to_string_pretty(record).map_err(|e| RunnerError::Io {

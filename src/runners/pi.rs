@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use super::artifacts::{self, path_string, CompletionRecord, FileNames, InvocationRecord};
+use super::artifacts::{self, CompletionRecord, FileNames, InvocationRecord};
 use super::process::{self, Spawn, SpawnError};
 use super::settings::{PiEventLogPolicy, PiSettings};
 use super::{
@@ -322,34 +322,23 @@ pub fn run(
     let duration_seconds = clock.elapsed().as_secs_f64();
 
     let files = names.existing();
-    let completion = CompletionRecord {
-        schema_version: "1.0",
-        kind: "runner_completion",
-        request_id: &request.request_id,
-        run_id: &request.run_id,
-        stage: &request.stage,
-        request_kind: &request.request_kind,
-        active_work_item_id: request.work_item.as_ref().map(|w| w.id.as_str()),
-        closure_target_root_spec_id: request.closure.root_spec_id.as_deref(),
-        runner_name: RUNNER_NAME,
-        thinking_level: request.thinking_level.as_deref(),
-        model_reasoning_effort: request.model_reasoning_effort.as_deref(),
-        exit_kind: end.exit_kind.reference_str(),
-        exit_code: Some(end.exit_code),
-        observed_exit_kind: None,
-        observed_exit_code: None,
-        stdout_path: files.stdout.as_deref().map(path_string),
-        stderr_path: Some(path_string(&files.stderr)),
-        terminal_result_path: None,
-        event_log_path: files.events.as_deref().map(path_string),
-        token_usage: end.token_usage,
-        started_at: &started_at,
-        ended_at: &ended_at,
-        failure_class: end.failure_class.as_deref(),
-        notes: &end.notes,
-        command: &argv,
-        emitted_at: now_rfc3339(),
-    };
+    let completion = CompletionRecord::new(
+        request,
+        RUNNER_NAME,
+        request.model_reasoning_effort.as_deref(),
+        &files,
+        &argv,
+        artifacts::Ending {
+            exit_kind: end.exit_kind,
+            exit_code: end.exit_code,
+            observed: None,
+            token_usage: end.token_usage,
+            failure_class: end.failure_class.as_deref(),
+            notes: &end.notes,
+            started_at: &started_at,
+            ended_at: &ended_at,
+        },
+    );
     artifacts::write_json(&names.completion, &completion)?;
 
     let (scan, last_message) = match &files.stdout {

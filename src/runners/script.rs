@@ -339,34 +339,23 @@ pub fn run(request: &StageRequest, settings: &ScriptSettings) -> Result<RunnerOu
         .thinking_level
         .clone()
         .or_else(|| request.model_reasoning_effort.clone());
-    let completion = CompletionRecord {
-        schema_version: "1.0",
-        kind: "runner_completion",
-        request_id: &request.request_id,
-        run_id: &request.run_id,
-        stage: &request.stage,
-        request_kind: &request.request_kind,
-        active_work_item_id: request.work_item.as_ref().map(|w| w.id.as_str()),
-        closure_target_root_spec_id: request.closure.root_spec_id.as_deref(),
-        runner_name: RUNNER_NAME,
-        thinking_level: request.thinking_level.as_deref(),
-        model_reasoning_effort: model_reasoning_effort.as_deref(),
-        exit_kind: exit_kind.reference_str(),
-        exit_code: Some(exit_code),
-        observed_exit_kind: observed.map(|(k, _)| k.reference_str()),
-        observed_exit_code: observed.and_then(|(_, c)| c),
-        stdout_path: files.stdout.as_deref().map(path_string),
-        stderr_path: Some(path_string(&files.stderr)),
-        terminal_result_path: None,
-        event_log_path: files.events.as_deref().map(path_string),
-        token_usage: None,
-        started_at: &started_at,
-        ended_at: &ended_at,
-        failure_class: failure_class.as_deref(),
-        notes: &notes,
-        command: &command,
-        emitted_at: now_rfc3339(),
-    };
+    let completion = CompletionRecord::new(
+        request,
+        RUNNER_NAME,
+        model_reasoning_effort.as_deref(),
+        &files,
+        &command,
+        artifacts::Ending {
+            exit_kind,
+            exit_code,
+            observed,
+            token_usage: None,
+            failure_class: failure_class.as_deref(),
+            notes: &notes,
+            started_at: &started_at,
+            ended_at: &ended_at,
+        },
+    );
     artifacts::write_json(&names.completion, &completion)?;
     let shown = message.as_deref().unwrap_or(&stdout);
     let scan = marker::scan_text(shown);
