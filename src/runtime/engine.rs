@@ -111,6 +111,9 @@ pub struct Engine {
     scheduler: Scheduler,
     session: String,
     run_started: HashMap<String, Instant>,
+    /// The run trace of each active run, kept in memory (read from disk only
+    /// after a restart) and written after every stage.
+    traces: HashMap<String, Value>,
 }
 
 fn kind_of(tag: &str) -> Option<DocKind> {
@@ -172,6 +175,7 @@ impl Engine {
             scheduler: Scheduler::new(),
             session,
             run_started: HashMap::new(),
+            traces: HashMap::new(),
         };
         if let Err(e) = engine.boot(runtime_mode) {
             let _ = lock::release(&engine.layout, &engine.session);
@@ -526,6 +530,7 @@ impl Engine {
                 if command == "clear_stale_state" {
                     self.counters.clear_all();
                 }
+                self.traces.clear();
                 self.scheduler.invalidate_all();
                 format!("{} active run(s) requeued: {reason}", runs.len())
             }
@@ -960,7 +965,8 @@ impl Engine {
         text.push('\n');
         self.io(&result_rel, std::fs::write(&result_path, text))?;
         let run_dir = self.layout.runtime.join("runs").join(&run.run_id);
-        let mut tr = trace::load(&run_dir).unwrap_or_else(|| {
+        let cached = self.traces.remove(&run.run_id);
+        let mut tr = cached.or_else(|| trace::load(&run_dir)).unwrap_or_else(|| {
             trace::new_trace(
                 &run.run_id,
                 &run_dir,
@@ -1037,6 +1043,7 @@ impl Engine {
                     spawned,
                 );
                 let _ = trace::save(&run_dir, &tr);
+                self.traces.insert(run.run_id.clone(), tr);
                 let r = self.counters.save_if_dirty(&self.layout);
                 self.io("state/recovery_counters.json", r)?;
                 self.set_active(&run);
