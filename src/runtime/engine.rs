@@ -345,8 +345,7 @@ impl Engine {
     }
 
     fn set_marker(&mut self, plane: &str, marker: &str) {
-        let path = self.layout.status_file(plane);
-        let _ = write_line_in_place(&path, marker);
+        let _ = state::write_marker_in_place(&self.layout, plane, marker);
         let m = marker.to_string();
         match plane {
             "execution" => self.snapshot.execution_status_marker = m.clone(),
@@ -1441,23 +1440,4 @@ impl Engine {
     pub fn paused_line(&mut self) {
         self.monitor.idle("paused");
     }
-}
-
-/// Replace a one-line file's content without creating a new file: write the
-/// line at offset 0, then cut the file to its length. A reader sees the old
-/// line or the new one as the first line, never a mix (one small write), and
-/// no inode is allocated per update (inode allocation dominates the cost of
-/// a stage on a busy ext4 volume). Not fsynced: markers are re-derived from
-/// the durable snapshot after a crash.
-pub fn write_line_in_place(path: &std::path::Path, line: &str) -> std::io::Result<()> {
-    use std::io::{Seek, Write};
-    let text = format!("{line}\n");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(path)?;
-    f.seek(std::io::SeekFrom::Start(0))?;
-    f.write_all(text.as_bytes())?;
-    f.set_len(text.len() as u64)
 }

@@ -49,17 +49,9 @@ pub fn load(run_dir: &Path) -> Option<Value> {
 /// write can see a torn document; `load` then returns `None` and readers
 /// retry (see `cli::runs`).
 pub fn save(run_dir: &Path, trace: &Value) -> std::io::Result<()> {
-    use std::io::{Seek, Write};
     let mut text = serde_json::to_string_pretty(trace).expect("trace serializes");
     text.push('\n');
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(run_dir.join("run_trace.json"))?;
-    f.seek(std::io::SeekFrom::Start(0))?;
-    f.write_all(text.as_bytes())?;
-    f.set_len(text.len() as u64)
+    crate::workspace::atomic::overwrite_in_place(&run_dir.join("run_trace.json"), text.as_bytes())
 }
 
 /// Append the node for one stage execution.

@@ -107,6 +107,23 @@ pub fn rename_durable(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Replace a file's content without creating a new file: write at offset
+/// 0, then cut the file to the new length. No inode is allocated per update
+/// (allocation dominates the cost of frequent small writes on a busy ext4
+/// volume). Not atomic for large files and not fsynced: for derived views
+/// and records that are rebuilt or re-read (status markers, run traces).
+pub fn overwrite_in_place(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(path)?;
+    f.seek(SeekFrom::Start(0))?;
+    f.write_all(bytes)?;
+    f.set_len(bytes.len() as u64)
+}
+
 /// Append one line to a log file in one `write` (so concurrent appenders
 /// never interleave within a line). Not fsynced: logs are history, not
 /// state; the state files they describe are durable on their own.

@@ -233,6 +233,14 @@ pub fn write_marker(layout: &Layout, plane: &str, marker: &str) -> io::Result<()
     atomic::write_atomic(&layout.status_file(plane), format!("{marker}\n").as_bytes())
 }
 
+/// Write a plane's marker in place (no new file, no fsync): the runtime's
+/// per-stage writes. A reader sees the old line or the new one as the first
+/// line (one small write); after a crash markers are re-derived from the
+/// durable snapshot.
+pub fn write_marker_in_place(layout: &Layout, plane: &str, marker: &str) -> io::Result<()> {
+    atomic::overwrite_in_place(&layout.status_file(plane), format!("{marker}\n").as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
