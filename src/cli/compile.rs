@@ -46,6 +46,7 @@ pub enum CompileCommand {
     Show {
         #[command(flatten)]
         target: Target,
+        /// Print JSON (the validate fields, currentness and the whole plan).
         #[arg(long)]
         json: bool,
     },
