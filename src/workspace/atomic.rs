@@ -41,6 +41,15 @@ pub fn temp_path_for(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id()))
 }
 
+/// The pid of the process that made a temp file (from its name, as
+/// `temp_path_for` writes it), if the name is one of ours.
+pub fn temp_owner_pid(file_name: &str) -> Option<u32> {
+    let stem = file_name.strip_suffix(TEMP_SUFFIX)?;
+    let mut parts = stem.rsplit('.');
+    let _counter = parts.next()?;
+    parts.next()?.parse().ok()
+}
+
 /// fsync a directory so that a rename or create inside it survives a crash.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -138,6 +147,14 @@ pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temp_names_carry_their_owner() {
+        let tmp = temp_path_for(Path::new("/x/state/runtime_daemon.lock.json"));
+        let name = tmp.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(temp_owner_pid(&name), Some(std::process::id()));
+        assert_eq!(temp_owner_pid("notes.md"), None);
+    }
 
     #[test]
     fn write_atomic_replaces_and_leaves_no_temp() {

@@ -372,7 +372,8 @@ pub fn find_duplicates(layout: &Layout) -> Vec<Duplicate> {
     out
 }
 
-/// Temp files left in state directories by an interrupted write.
+/// Temp files left in state directories by interrupted writes of processes
+/// that no longer run (a live process's temp file is a write in progress).
 pub fn find_debris(layout: &Layout) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = DocKind::ALL
         .iter()
@@ -383,10 +384,11 @@ pub fn find_debris(layout: &Layout) -> Vec<PathBuf> {
     for dir in dirs {
         if let Ok(entries) = fs::read_dir(&dir) {
             for e in entries.filter_map(Result::ok) {
-                if e.file_name()
-                    .to_string_lossy()
-                    .ends_with(atomic::TEMP_SUFFIX)
-                {
+                let name = e.file_name().to_string_lossy().into_owned();
+                // A temp file of a live process is a write in progress, not debris.
+                let live = atomic::temp_owner_pid(&name)
+                    .is_some_and(|pid| pid == std::process::id() || super::lock::pid_alive(pid));
+                if name.ends_with(atomic::TEMP_SUFFIX) && !live {
                     out.push(e.path());
                 }
             }
