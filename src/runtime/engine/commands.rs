@@ -1,0 +1,125 @@
+//! Commands: control commands applied to the running engine, from the
+//! mailbox (drained at the start of every tick) or from the CLI's direct
+//! path (`stop`, `pause`, `resume`, `retry_active`, `clear_stale_state`,
+//! `reload_config`, intake notices), and the config reload they trigger.
+
+use super::{kind_of, Engine};
+use crate::plan::persist;
+use crate::workspace::config;
+use crate::workspace::state::IDLE_MARKER;
+use crate::workspace::{atomic, events, mailbox, queue};
+use serde_json::{json, Map, Value};
+
+impl Engine {
+    pub(super) fn drain_mailbox(&mut self) -> Result<(), String> {
+        let incoming = self.layout.mailbox_dir("incoming");
+        let has_mail = std::fs::read_dir(&incoming)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if !has_mail {
+            return Ok(());
+        }
+        let mut effects: Vec<(String, Map<String, Value>)> = Vec::new();
+        mailbox::drain(&self.layout.clone(), |env| {
+            effects.push((env.command.clone(), env.payload.clone()));
+            Ok(json!({"accepted": true}))
+        })?;
+        for (command, payload) in effects {
+            self.apply_command(&command, &payload)?;
+        }
+        Ok(())
+    }
+
+    /// Apply one control command to the running engine.
+    pub fn apply_command(
+        &mut self,
+        command: &str,
+        payload: &Map<String, Value>,
+    ) -> Result<String, String> {
+        let reason = payload
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or("operator requested")
+            .to_string();
+        let detail = match command {
+            "stop" => {
+                self.snapshot.stop_requested = true;
+                "stop requested".to_string()
+            }
+            "pause" => {
+                self.snapshot.paused = true;
+                if !self.snapshot.pause_sources.iter().any(|v| v == "operator") {
+                    self.snapshot.pause_sources.push(json!("operator"));
+                }
+                "paused".to_string()
+            }
+            "resume" => {
+                self.snapshot.paused = false;
+                self.snapshot.pause_sources.clear();
+                "resumed".to_string()
+            }
+            "retry_active" | "clear_stale_state" => {
+                let runs = self.active_runs();
+                for run in &runs {
+                    if let (Some(kind), Some(id)) = (
+                        run.work_item_kind.as_deref().and_then(kind_of),
+                        run.work_item_id.as_deref(),
+                    ) {
+                        let [entry, active, ..] = queue::states(kind);
+                        let from =
+                            queue::state_dir(&self.layout, kind, active).join(format!("{id}.md"));
+                        let to =
+                            queue::state_dir(&self.layout, kind, entry).join(format!("{id}.md"));
+                        if from.is_file() {
+                            self.io("requeue", atomic::rename_durable(&from, &to))?;
+                        }
+                        self.counters.clear_item(kind.tag(), id);
+                    }
+                    self.clear_active(&run.plane);
+                    self.set_marker(&run.plane, IDLE_MARKER);
+                }
+                if command == "clear_stale_state" {
+                    self.counters.clear_all();
+                }
+                self.traces.clear();
+                self.scheduler.invalidate_all();
+                format!("{} active run(s) requeued: {reason}", runs.len())
+            }
+            "reload_config" => match self.reload() {
+                Ok(d) => d,
+                Err(e) => {
+                    self.snapshot.last_reload_outcome = json!("failed_retained_previous_plan");
+                    self.snapshot.last_reload_error = Some(e.clone());
+                    e
+                }
+            },
+            "add_task" | "add_spec" | "add_idea" => {
+                self.scheduler.invalidate_all();
+                "intake".to_string()
+            }
+            other => return Err(format!("unknown command {other}")),
+        };
+        let r = self.counters.save_if_dirty(&self.layout);
+        self.io("state/recovery_counters.json", r)?;
+        self.save_snapshot()?;
+        let _ = events::record(
+            &self.layout,
+            "control_command_applied",
+            json!({"command": command, "detail": detail}),
+        );
+        Ok(detail)
+    }
+
+    /// Re-read the config and recompile; the new plan applies between stages.
+    fn reload(&mut self) -> Result<String, String> {
+        let config = config::load_config(&self.layout.config_file())?;
+        let plan = persist::authoritative_plan(&self.layout, self.mode_override.as_deref())?;
+        self.config = config;
+        self.snapshot.config_version = plan.compile_input_fingerprint.config_fingerprint.clone();
+        self.snapshot.compiled_plan_id = plan.compiled_plan_id.clone();
+        self.plan = plan;
+        self.snapshot.last_reload_outcome = json!("applied");
+        self.snapshot.last_reload_error = None;
+        Ok(format!("applied plan {}", self.plan.compiled_plan_id))
+    }
+}
