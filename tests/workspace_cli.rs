@@ -221,6 +221,7 @@ fn add_list_and_show_work_items() {
     active_spec_count: 0
     active_incident_count: 0
     active_learning_request_count: 0
+    waiting: task-042.b depends on task-040 (missing)
     ");
     insta::assert_snapshot!(run(ws, &["queue", "show", "task-042.b"]).stdout, @r"
     work_item_id: task-042.b

@@ -106,16 +106,42 @@ fn ls(args: LsArgs) -> i32 {
         ("active_incident_count", incidents as u64),
         ("active_learning_request_count", requests as u64),
     ];
+    // Ours, after the reference's lines: tasks whose dependencies are not done.
+    let waiting = crate::runtime::scheduler::Scheduler::new().waiting(&layout);
     if args.json {
-        let map: Map<String, Value> = rows
+        let mut map: Map<String, Value> = rows
             .iter()
             .map(|(k, v)| (k.to_string(), json!(v)))
             .collect();
+        let waiting: Vec<Value> = waiting
+            .iter()
+            .map(|w| {
+                let deps: Vec<Value> = w
+                    .waits_for
+                    .iter()
+                    .map(|(id, state)| json!({"id": id, "state": state}))
+                    .collect();
+                json!({"task_id": w.task_id, "waits_for": deps})
+            })
+            .collect();
+        map.insert("waiting_on_dependencies".into(), Value::Array(waiting));
         println!("{}", Value::Object(map));
     } else {
         let mut out = String::new();
         for (k, v) in rows {
             out.push_str(&format!("{k}: {v}\n"));
+        }
+        for w in &waiting {
+            let deps: Vec<String> = w
+                .waits_for
+                .iter()
+                .map(|(id, state)| format!("{id} ({state})"))
+                .collect();
+            out.push_str(&format!(
+                "waiting: {} depends on {}\n",
+                w.task_id,
+                deps.join(", ")
+            ));
         }
         print!("{out}");
     }

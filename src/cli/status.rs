@@ -157,6 +157,8 @@ pub struct StatusReport {
     pub closure_target_open: Option<bool>,
     pub closure_target_blocked_by_lineage_work: Option<bool>,
     pub planning_root_specs_deferred_by_closure_target: u64,
+    /// Ours: queued tasks whose `Depends-On` items are not all done.
+    pub tasks_waiting_on_dependencies: u64,
     pub closure_target_latest_verdict_path: Option<String>,
     pub closure_target_latest_report_path: Option<String>,
     pub current_failure_class: Option<String>,
@@ -238,13 +240,17 @@ impl StatusReport {
         if pause_sources.is_empty() && snap.paused {
             pause_sources.push("operator".into());
         }
-        // The open closure target, else the most recently opened one.
-        let targets = crate::runtime::closure::all(layout);
-        let closure = targets
-            .iter()
-            .find(|t| t.closure_open)
-            .or_else(|| targets.iter().max_by(|a, b| a.opened_at.cmp(&b.opened_at)))
-            .cloned();
+        // As the reference: the actionable open target, else the first open one.
+        let closure = crate::runtime::closure::actionable(layout).or_else(|| {
+            crate::runtime::closure::all(layout)
+                .into_iter()
+                .find(|t| t.closure_open)
+        });
+        let mut scheduler = crate::runtime::scheduler::Scheduler::new();
+        let deferred = closure.as_ref().map_or(0, |t| {
+            scheduler.deferred_root_specs(layout, &t.root_spec_id).len() as u64
+        });
+        let waiting_on_dependencies = scheduler.waiting(layout).len() as u64;
         Ok(StatusReport {
             workspace: layout.root.display().to_string(),
             runtime_mode: snap.runtime_mode,
@@ -288,7 +294,8 @@ impl StatusReport {
             closure_target_blocked_by_lineage_work: closure
                 .as_ref()
                 .map(|t| t.closure_blocked_by_lineage_work),
-            planning_root_specs_deferred_by_closure_target: 0,
+            planning_root_specs_deferred_by_closure_target: deferred,
+            tasks_waiting_on_dependencies: waiting_on_dependencies,
             closure_target_latest_verdict_path: closure
                 .as_ref()
                 .and_then(|t| t.latest_verdict_path.clone()),
@@ -475,6 +482,13 @@ impl StatusReport {
                     line(k, &v.to_string());
                 }
             }
+        }
+        // Ours, after the reference's lines.
+        if self.tasks_waiting_on_dependencies > 0 {
+            line(
+                "tasks_waiting_on_dependencies",
+                &self.tasks_waiting_on_dependencies.to_string(),
+            );
         }
         out
     }

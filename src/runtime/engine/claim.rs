@@ -7,7 +7,7 @@
 
 use super::{entry_key, ActiveRun, Engine};
 use crate::plan::ir::CompiledNode;
-use crate::runtime::scheduler::ORDER;
+use crate::runtime::scheduler::{LINEAGE_ORDER, ORDER};
 use crate::runtime::{closure, ids};
 use crate::workspace::documents::DocKind;
 use crate::workspace::{atomic, clock, events, queue};
@@ -49,86 +49,144 @@ impl ActiveRun {
 }
 
 impl Engine {
-    /// Claim the next work item (planning, then execution, then learning).
+    /// Claim the next work item: planning, then execution, then learning;
+    /// while a closure target is open, only its lineage's work (tasks
+    /// first), and other root specs wait.
     pub(super) fn claim(&mut self) -> Result<Option<ActiveRun>, String> {
-        for (kind, plane) in ORDER {
-            let Some(graph) = self.plan.graph(plane) else {
-                continue;
-            };
+        let focus = self.closure_focus();
+        let order: &[(DocKind, &str)] = match &focus {
+            Some(root) => {
+                self.note_backpressure(root);
+                &LINEAGE_ORDER
+            }
+            None => &ORDER,
+        };
+        for &(kind, plane) in order {
             let key = entry_key(kind);
-            let Some(entry) = graph.entries.iter().find(|e| e.entry_key == key) else {
+            let Some(entry_node) = self
+                .plan
+                .graph(plane)
+                .and_then(|g| g.entries.iter().find(|e| e.entry_key == key))
+                .map(|e| e.node_id.clone())
+            else {
                 continue;
             };
-            let entry_node = entry.node_id.clone();
-            while let Some(id) = self.scheduler.peek(&self.layout, kind) {
+            while let Some(id) = self.scheduler.next(&self.layout, kind, focus.as_deref()) {
                 self.scheduler.take(kind, &id);
-                let [q, active, ..] = queue::states(kind);
-                let from = queue::state_dir(&self.layout, kind, q).join(format!("{id}.md"));
-                let to = queue::state_dir(&self.layout, kind, active).join(format!("{id}.md"));
-                // A malformed document is set aside (blocked) rather than run.
-                let doc = match queue::read_item(kind, &from) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        let blocked = queue::state_dir(&self.layout, kind, queue::states(kind)[3])
-                            .join(format!("{id}.md"));
-                        let _ = atomic::rename_durable(&from, &blocked);
-                        let _ = events::record(
-                            &self.layout,
-                            "work_item_rejected",
-                            json!({"work_item_kind": kind.tag(), "work_item_id": id, "error": e.to_string()}),
-                        );
-                        self.monitor.line(&format!(
-                            "rejected {}:{id} reason=invalid_document",
-                            kind.tag()
-                        ));
-                        continue;
-                    }
-                };
-                match atomic::rename_durable(&from, &to) {
-                    Ok(()) => self.scheduler.own_change(&self.layout, kind),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(format!("{}: {e}", to.display())),
+                if let Some(run) = self.claim_item(kind, plane, &entry_node, &id)? {
+                    return Ok(Some(run));
                 }
-                if kind == DocKind::Spec && graph.completion_behavior.is_some() {
-                    match closure::open_for_spec(&self.layout, &doc) {
-                        Ok(true) => {
-                            let _ = events::record(
-                                &self.layout,
-                                "closure_target_opened",
-                                json!({"root_spec_id": id}),
-                            );
-                        }
-                        Ok(false) => {}
-                        Err(e) => {
-                            let _ = events::record(
-                                &self.layout,
-                                "closure_target_failed",
-                                json!({"root_spec_id": id, "error": e}),
-                            );
-                        }
-                    }
-                }
-                let node = graph
-                    .node(&entry_node)
-                    .ok_or("entry node missing from plan")?;
-                let mut run = ActiveRun::at_node(plane, node, &run_kind(kind));
-                run.work_item_kind = Some(kind.tag().to_string());
-                run.work_item_id = Some(id.clone());
-                run.entry_key = key.to_string();
-                self.counters.clear_item(kind.tag(), &id);
-                self.set_active(&run);
-                let depths = self.scheduler.depths(&self.layout);
-                self.snapshot.set_queue_depths(depths);
-                self.save_snapshot()?;
-                let _ = events::record(
-                    &self.layout,
-                    "work_item_claimed",
-                    json!({"work_item_kind": kind.tag(), "work_item_id": id, "run_id": run.run_id, "node_id": run.node_id}),
-                );
-                return Ok(Some(run));
             }
         }
         Ok(None)
+    }
+
+    /// The root spec whose open closure target restricts claims, if any:
+    /// one that is open, not waiting on blocked lineage work, and not
+    /// suppressed, in a plan with completion behaviour.
+    fn closure_focus(&self) -> Option<String> {
+        self.plan
+            .graph("planning")
+            .and_then(|g| g.completion_behavior.as_ref())?;
+        closure::actionable(&self.layout).map(|t| t.root_spec_id)
+    }
+
+    /// Record a `closure_target_backpressure` event when the set of root
+    /// specs held back by the open target changes.
+    fn note_backpressure(&mut self, root: &str) {
+        let deferred = self.scheduler.deferred_root_specs(&self.layout, root);
+        let key = (root.to_string(), deferred.clone());
+        if deferred.is_empty() || self.backpressure.as_ref() == Some(&key) {
+            return;
+        }
+        let _ = events::record(
+            &self.layout,
+            "closure_target_backpressure",
+            json!({"open_root_spec_id": root, "deferred_root_spec_ids": deferred, "reason": "open_closure_target"}),
+        );
+        self.backpressure = Some(key);
+    }
+
+    /// Claim one queued item: move it to `active/` and record its run. A
+    /// malformed document is set aside (blocked) instead; an item someone
+    /// else moved first is skipped. `None` when nothing was claimed.
+    fn claim_item(
+        &mut self,
+        kind: DocKind,
+        plane: &str,
+        entry_node: &str,
+        id: &str,
+    ) -> Result<Option<ActiveRun>, String> {
+        let id = id.to_string();
+        let [q, active, ..] = queue::states(kind);
+        let from = queue::state_dir(&self.layout, kind, q).join(format!("{id}.md"));
+        let to = queue::state_dir(&self.layout, kind, active).join(format!("{id}.md"));
+        let doc = match queue::read_item(kind, &from) {
+            Ok(d) => d,
+            Err(e) => {
+                let blocked = queue::state_dir(&self.layout, kind, queue::states(kind)[3])
+                    .join(format!("{id}.md"));
+                let _ = atomic::rename_durable(&from, &blocked);
+                let _ = events::record(
+                    &self.layout,
+                    "work_item_rejected",
+                    json!({"work_item_kind": kind.tag(), "work_item_id": id, "error": e.to_string()}),
+                );
+                self.monitor.line(&format!(
+                    "rejected {}:{id} reason=invalid_document",
+                    kind.tag()
+                ));
+                return Ok(None);
+            }
+        };
+        match atomic::rename_durable(&from, &to) {
+            Ok(()) => self.scheduler.own_change(&self.layout, kind),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", to.display())),
+        }
+        let completion = self
+            .plan
+            .graph(plane)
+            .is_some_and(|g| g.completion_behavior.is_some());
+        if kind == DocKind::Spec && completion {
+            match closure::open_for_spec(&self.layout, &doc) {
+                Ok(true) => {
+                    let _ = events::record(
+                        &self.layout,
+                        "closure_target_opened",
+                        json!({"root_spec_id": id}),
+                    );
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    let _ = events::record(
+                        &self.layout,
+                        "closure_target_failed",
+                        json!({"root_spec_id": id, "error": e}),
+                    );
+                }
+            }
+        }
+        let node = self
+            .plan
+            .graph(plane)
+            .and_then(|g| g.node(entry_node))
+            .ok_or("entry node missing from plan")?;
+        let mut run = ActiveRun::at_node(plane, node, &run_kind(kind));
+        run.work_item_kind = Some(kind.tag().to_string());
+        run.work_item_id = Some(id.clone());
+        run.entry_key = entry_key(kind).to_string();
+        self.counters.clear_item(kind.tag(), &id);
+        self.set_active(&run);
+        let depths = self.scheduler.depths(&self.layout);
+        self.snapshot.set_queue_depths(depths);
+        self.save_snapshot()?;
+        let _ = events::record(
+            &self.layout,
+            "work_item_claimed",
+            json!({"work_item_kind": kind.tag(), "work_item_id": id, "run_id": run.run_id, "node_id": run.node_id}),
+        );
+        Ok(Some(run))
     }
 
     /// With nothing to claim: the completion target for a closure target

@@ -75,7 +75,17 @@ impl Engine {
             let _ = events::record(
                 &self.layout,
                 "stage_started",
-                json!({"plane": plane, "node_id": node.node_id, "run_id": run.run_id, "request_id": request.request_id}),
+                json!({
+                    "request_id": request.request_id,
+                    "stage": node.node_id,
+                    "node_id": node.node_id,
+                    "stage_kind_id": node.stage_kind_id,
+                    "plane": plane,
+                    "run_id": run.run_id,
+                    "work_item_kind": run.work_item_kind,
+                    "work_item_id": run.work_item_id,
+                    "troubleshoot_report_path": request.preferred_troubleshoot_report_path,
+                }),
             );
             let result =
                 runners::run_with_cancel(&request, &self.config.runners, Cancel(Some(cancel)));

@@ -34,6 +34,7 @@ mod terminal;
 
 use super::counters::Counters;
 use super::ids;
+use super::intake::{IdeaInbox, Intake};
 use super::monitor::Monitor;
 use super::scheduler::Scheduler;
 use crate::plan::ir::{CompiledGraph, CompiledPlan};
@@ -129,6 +130,11 @@ pub struct Engine {
     /// The run trace of each active run, kept in memory (read from disk only
     /// after a restart) and written after every stage.
     traces: HashMap<String, Value>,
+    /// The open closure target and the root specs it held back, as last
+    /// reported in a `closure_target_backpressure` event.
+    backpressure: Option<(String, Vec<String>)>,
+    /// The ideas inbox as last polled (watcher intake).
+    ideas: IdeaInbox,
 }
 
 fn kind_of(tag: &str) -> Option<DocKind> {
@@ -191,6 +197,8 @@ impl Engine {
             session,
             run_started: HashMap::new(),
             traces: HashMap::new(),
+            backpressure: None,
+            ideas: IdeaInbox::default(),
         };
         if let Err(e) = engine.boot(runtime_mode) {
             let _ = lock::release(&engine.layout, &engine.session);
@@ -385,6 +393,7 @@ impl Engine {
     pub fn step(&mut self, cancel: &AtomicBool) -> Result<Step, String> {
         self.ticks += 1;
         self.drain_mailbox()?;
+        self.take_ideas();
         if self.snapshot.stop_requested {
             return Ok(Step::Stopped);
         }
@@ -417,6 +426,30 @@ impl Engine {
             },
         };
         self.run_stage(run, cancel)
+    }
+
+    /// Watcher intake: ideas dropped in the inbox become queued root specs.
+    fn take_ideas(&mut self) {
+        let w = &self.config.watchers;
+        if !(w.enabled && w.watch_ideas_inbox) {
+            return;
+        }
+        let taken = self.ideas.poll(&self.layout);
+        if taken.is_empty() {
+            return;
+        }
+        for (name, result) in &taken {
+            if let Intake::Queued { spec_id } = result {
+                self.monitor
+                    .line(&format!("intake idea={name} spec={spec_id}"));
+            }
+        }
+        self.scheduler.invalidate_all();
+        let _ = events::record(
+            &self.layout,
+            "watcher_events_consumed",
+            json!({"count": taken.len()}),
+        );
     }
 
     /// Run the stage `run` stands at and apply its result.
