@@ -1,5 +1,5 @@
 //! `millrace doctor [--repair]`: integrity checks, and the repairs that are
-//! always safe (queue reconciliation).
+//! always safe (queue reconciliation, removing a daemon lock no process holds).
 
 use clap::Args;
 
@@ -12,7 +12,8 @@ pub struct DoctorArgs {
     #[command(flatten)]
     pub workspace: WorkspaceArg,
     /// Reconcile the queue first: remove debris of interrupted writes,
-    /// resolve items found in two states, recompute snapshot queue depths.
+    /// resolve items found in two states, recompute snapshot queue depths,
+    /// remove a daemon lock no process holds.
     #[arg(long)]
     pub repair: bool,
 }
@@ -29,6 +30,14 @@ pub fn run(args: DoctorArgs) -> i32 {
                     println!("repaired: {action}");
                 }
             }
+            Err(e) => return fail(&e.to_string()),
+        }
+        match crate::workspace::lock::clear_stale(&layout, "doctor --repair") {
+            Ok(Some(r)) => println!(
+                "repaired: removed stale daemon lock (owner pid {} on {})",
+                r.owner_pid, r.owner_hostname
+            ),
+            Ok(None) => {}
             Err(e) => return fail(&e.to_string()),
         }
     }
