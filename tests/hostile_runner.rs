@@ -192,3 +192,258 @@ fn doctor_repair_removes_a_lock_nobody_holds() {
     assert!(!out.contains("stale_runtime_lock"), "{out}");
     assert!(!ws.ma("state/runtime_daemon.lock.json").exists());
 }
+
+// ------------------------------------------------------------------ runners
+
+const STAGES: [&str; 12] = [
+    "builder",
+    "checker",
+    "fixer",
+    "doublechecker",
+    "updater",
+    "troubleshooter",
+    "consultant",
+    "planner",
+    "manager",
+    "mechanic",
+    "auditor",
+    "arbiter",
+];
+
+impl Ws {
+    /// A workspace whose mode runs every stage on the `command` runner with
+    /// `argv`, with `tasks` tasks and `specs` specs queued.
+    fn command_runner(argv: &[&str], extra: &str, tasks: usize, specs: usize) -> Ws {
+        let ws = Ws::new(&fake("fake_codex.sh"), "");
+        std::fs::write(
+            ws.ma("mill/modes/cmd.mill"),
+            "import \"default_codex.mill\"\n\nmode cmd extends default_codex {\n  runner command\n}\n",
+        )
+        .unwrap();
+        let config = std::fs::read_to_string(ws.ma("millrace.toml"))
+            .unwrap()
+            .replace("default_mode = \"default_codex\"", "default_mode = \"cmd\"");
+        let argv: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
+        std::fs::write(
+            ws.ma("millrace.toml"),
+            format!(
+                "{config}\n[runners.command]\nargv = [{}]\nprompt_mode = \"argument\"\n{extra}",
+                argv.join(", ")
+            ),
+        )
+        .unwrap();
+        for i in 1..=tasks {
+            ws.add("add-task", &format!(
+                r#"{{"task_id": "t-{i:03}", "title": "Task {i}", "summary": "s", "target_paths": ["README.md"], "acceptance": ["a"], "required_checks": ["c"], "references": ["r"], "risk": ["none"], "created_at": "2026-04-15T12:00:00Z", "created_by": "tests"}}"#
+            ));
+        }
+        for i in 1..=specs {
+            ws.add("add-spec", &format!(
+                r#"{{"spec_id": "s-{i:03}", "title": "Spec {i}", "summary": "A small spec", "source_type": "manual", "goals": ["g"], "non_goals": ["n"], "constraints": ["c"], "acceptance": ["a"], "references": ["r"], "created_at": "2026-04-15T12:00:00Z", "created_by": "tests"}}"#
+            ));
+        }
+        ws
+    }
+
+    fn add(&self, command: &str, json: &str) {
+        let file = self.root.with_extension("item.json");
+        std::fs::write(&file, json).unwrap();
+        let out = self.run(&[command, file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+
+    /// Every work document, as `kind/state/file`.
+    fn items(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for kind in ["tasks", "specs", "incidents"] {
+            for state in ["queue", "incoming", "active", "done", "resolved", "blocked"] {
+                for f in self.files(&format!("{kind}/{state}")) {
+                    out.push(format!("{kind}/{state}/{f}"));
+                }
+            }
+        }
+        out
+    }
+
+    fn value(&self, key: &str) -> String {
+        let out = text(&self.run(&["status"]));
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+            .unwrap_or("<absent>")
+            .to_string()
+    }
+}
+
+#[test]
+fn config_validate_doctor_and_run_refuse_a_runner_that_cannot_start() {
+    for (argv, cause) in [
+        (
+            vec!["/usr/bin/claude-typo"],
+            "runner binary not found: /usr/bin/claude-typo",
+        ),
+        (
+            vec!["claude-typo", "-p"],
+            "runner binary not found: claude-typo",
+        ),
+        (vec![], "runners.command.argv is empty"),
+        (vec!["./README.md"], "runner binary is not executable"),
+    ] {
+        let ws = Ws::command_runner(&argv, "", 2, 1);
+        std::fs::write(ws.root.join("README.md"), "not a program\n").unwrap();
+        let before = ws.items();
+
+        let validate = ws.run(&["config", "validate"]);
+        let out = text(&validate);
+        assert_eq!(validate.status.code(), Some(1), "{out}");
+        assert!(out.contains("ok: false"), "{out}");
+        assert!(out.contains("runner_binary_unavailable"), "{out}");
+        assert!(
+            out.contains("runner `command` (used by execution/builder"),
+            "{out}"
+        );
+        assert!(out.contains(cause), "{out}");
+
+        let doctor = ws.run(&["doctor"]);
+        let out = text(&doctor);
+        assert_eq!(doctor.status.code(), Some(1), "{out}");
+        assert!(out.contains("error: runner_binary_unavailable"), "{out}");
+        assert!(out.contains(cause), "{out}");
+
+        for run in [&["run", "once"][..], &["run", "daemon", "--until-idle"][..]] {
+            let refused = ws.run(run);
+            let err = String::from_utf8_lossy(&refused.stderr).into_owned();
+            assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains(cause), "{err}");
+        }
+        assert_eq!(ws.items(), before, "the queue is left as it was");
+        assert!(!ws.ma("state/runtime_daemon.lock.json").exists());
+    }
+}
+
+#[test]
+fn a_missing_script_file_is_refused_up_front() {
+    let ws = Ws::new(&fake("fake_codex.sh"), "");
+    std::fs::write(
+        ws.ma("mill/modes/scripted.mill"),
+        "import \"default_codex.mill\"\n\nmode scripted extends default_codex {\n  runner script\n}\n",
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(ws.ma("millrace.toml"))
+        .unwrap()
+        .replace(
+            "default_mode = \"default_codex\"",
+            "default_mode = \"scripted\"",
+        );
+    std::fs::write(
+        ws.ma("millrace.toml"),
+        format!("{config}\n[runners.script]\npath = \"gone.json\"\n"),
+    )
+    .unwrap();
+    let doctor = ws.run(&["doctor"]);
+    assert!(
+        text(&doctor).contains("error: runner_script_unavailable"),
+        "{}",
+        text(&doctor)
+    );
+    let refused = ws.run(&["run", "once"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused).contains("gone.json"), "{}", text(&refused));
+}
+
+#[test]
+fn an_agent_that_cannot_start_puts_the_item_back_and_pauses_the_daemon() {
+    // `{stage}` is only known per request, so the preflight cannot see that
+    // `./agents/<stage>` does not exist; every start fails.
+    let ws = Ws::command_runner(
+        &[
+            "./agents/{stage}",
+            "--output-last-message",
+            "{last_message_file}",
+        ],
+        "",
+        3,
+        1,
+    );
+    // The key is ours and documented: pause after 2 start failures in a row.
+    let config = std::fs::read_to_string(ws.ma("millrace.toml"))
+        .unwrap()
+        .replace("[runtime]\n", "[runtime]\nidle_sleep_seconds = 0.05\n")
+        .replace(
+            "[runners.codex]",
+            "[runners]\nstart_failures_before_pause = 2\n\n[runners.codex]",
+        );
+    std::fs::write(ws.ma("millrace.toml"), config).unwrap();
+    let validate = ws.run(&["config", "validate"]);
+    assert!(validate.status.success(), "{}", text(&validate));
+    let before = ws.items();
+
+    let run = ws.run(&["run", "daemon", "--max-ticks", "8", "--monitor", "basic"]);
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(run.status.success(), "{stdout}{stderr}");
+
+    // Nothing moved: no item blocked, no incident, no counter, no stage result.
+    assert_eq!(ws.items(), before, "{stdout}");
+    let counters = std::fs::read_to_string(ws.ma("state/recovery_counters.json")).unwrap();
+    assert!(!counters.contains("s-001"), "{counters}");
+    assert!(ws.files("runs").is_empty(), "{:?}", ws.files("runs"));
+    assert!(!stdout.contains("troubleshooter"), "{stdout}");
+
+    // The cause, on stderr and in the monitor, twice; then the pause.
+    let cause = "runner binary not found: ./agents/planner";
+    assert_eq!(stderr.matches(cause).count(), 2, "{stderr}");
+    assert_eq!(stdout.matches("runner unavailable").count(), 2, "{stdout}");
+    assert!(stdout.contains("failures=2/2"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("paused source=runner_unavailable reason={cause}")),
+        "{stdout}"
+    );
+    assert_eq!(ws.value("paused"), "true");
+    assert_eq!(ws.value("pause_sources"), "runner_unavailable");
+    assert_eq!(ws.value("pause_reason"), format!("runner command: {cause}"));
+
+    // Still paused on the next start: nothing runs.
+    let once = ws.run(&["run", "once"]);
+    assert!(
+        text(&once).contains("tick_reason: paused"),
+        "{}",
+        text(&once)
+    );
+
+    // Fix the agents, resume, and the queue drains.
+    std::fs::create_dir_all(ws.root.join("agents")).unwrap();
+    for stage in STAGES {
+        std::os::unix::fs::symlink(
+            fake("scripted_codex.sh"),
+            ws.root.join("agents").join(stage),
+        )
+        .unwrap();
+    }
+    let resume = ws.run(&["resume"]);
+    assert!(resume.status.success(), "{}", text(&resume));
+    assert_eq!(ws.value("pause_sources"), "none");
+    assert_eq!(ws.value("pause_reason"), "<absent>");
+    let run = ws.run(&["run", "daemon", "--until-idle"]);
+    assert!(run.status.success(), "{}", text(&run));
+    let items = ws.items();
+    assert!(items.iter().all(|i| !i.contains("/blocked/")), "{items:?}");
+    for id in ["t-001", "t-002", "t-003"] {
+        assert!(items.contains(&format!("tasks/done/{id}.md")), "{items:?}");
+    }
+}
+
+#[test]
+fn the_start_failure_limit_is_validated() {
+    let ws = Ws::new(
+        &fake("fake_codex.sh"),
+        "\n[runners]\nstart_failures_before_pause = 0\n",
+    );
+    let validate = ws.run(&["config", "validate"]);
+    assert_eq!(validate.status.code(), Some(1));
+    assert!(
+        text(&validate).contains("start_failures_before_pause must be between 1 and 1000"),
+        "{}",
+        text(&validate)
+    );
+}

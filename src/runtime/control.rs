@@ -91,6 +91,7 @@ pub fn control(
         "resume" => {
             snap.paused = false;
             snap.pause_sources.clear();
+            super::runner_health::clear(layout);
             "runtime resumed".to_string()
         }
         "stop" => {

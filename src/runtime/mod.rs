@@ -5,7 +5,8 @@
 //! stage leaves), `monitor` (the basic line stream), `daemon` (the tokio
 //! loop, signals, `--max-ticks`), `control` (operator commands, direct or
 //! through the mailbox), `closure` (completion behaviour: closure targets
-//! judged by the arbiter), `ids`.
+//! judged by the arbiter), `runner_health` (runners that cannot start: the
+//! preflight refusal, put-back and self-pause), `ids`.
 
 pub mod closure;
 pub mod control;
@@ -15,6 +16,7 @@ pub mod engine;
 pub mod ids;
 pub mod monitor;
 pub mod router;
+pub mod runner_health;
 pub mod scheduler;
 pub mod stage_result;
 pub mod trace;
