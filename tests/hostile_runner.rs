@@ -447,3 +447,80 @@ fn the_start_failure_limit_is_validated() {
         text(&validate)
     );
 }
+
+#[test]
+fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_live_daemon() {
+    let ws = Ws::command_runner(
+        &[
+            "./agents/{stage}",
+            "--output-last-message",
+            "{last_message_file}",
+        ],
+        "",
+        1,
+        0,
+    );
+    let config = std::fs::read_to_string(ws.ma("millrace.toml"))
+        .unwrap()
+        .replace("[runtime]\n", "[runtime]\nidle_sleep_seconds = 0.05\n");
+    std::fs::write(ws.ma("millrace.toml"), config).unwrap();
+    // Only the builder exists: the checker cannot start.
+    let agents = ws.root.join("agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    std::os::unix::fs::symlink(fake("scripted_codex.sh"), agents.join("builder")).unwrap();
+
+    let daemon = Command::cargo_bin("millrace")
+        .unwrap()
+        .args(["run", "daemon", "--monitor", "basic", "--workspace", ws.r()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !cond() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait_for("the runner pause", &|| {
+        ws.value("pause_sources") == "runner_unavailable"
+    });
+    // The task stays where it was, at the checker, with one stage run.
+    assert_eq!(ws.files("tasks/active"), vec!["t-001.md"]);
+    assert_eq!(ws.value("active_stage"), "checker");
+    let snap: Value =
+        serde_json::from_slice(&std::fs::read(ws.ma("state/runtime_snapshot.json")).unwrap())
+            .unwrap();
+    assert_eq!(snap["active_runs_by_plane"]["execution"]["stage_runs"], 1);
+    assert_eq!(ws.value("execution_status_marker"), "### BUILDER_COMPLETE");
+
+    for stage in STAGES.iter().filter(|s| **s != "builder") {
+        std::os::unix::fs::symlink(fake("scripted_codex.sh"), agents.join(stage)).unwrap();
+    }
+    let resume = ws.run(&["resume"]);
+    assert!(text(&resume).contains("mode: mailbox"), "{}", text(&resume));
+    wait_for("the task to finish", &|| {
+        ws.files("tasks/done") == vec!["t-001.md".to_string()]
+    });
+    assert!(ws.run(&["stop"]).status.success());
+    let out = daemon.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(
+        stdout
+            .matches("runner unavailable execution/checker")
+            .count(),
+        3,
+        "{stdout}"
+    );
+    assert!(stdout.contains("back_to=stage checker"), "{stdout}");
+    assert!(!stdout.contains("troubleshooter"), "{stdout}");
+    assert!(
+        stdout.contains("route execution done reason=updater_complete"),
+        "{stdout}"
+    );
+}
