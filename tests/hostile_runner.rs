@@ -193,6 +193,34 @@ fn doctor_repair_removes_a_lock_nobody_holds() {
     assert!(!ws.ma("state/runtime_daemon.lock.json").exists());
 }
 
+#[test]
+fn a_live_reference_daemon_which_takes_no_kernel_lock_still_owns_the_workspace() {
+    let ws = Ws::new(&fake("fake_codex.sh"), "");
+    // The reference runs as `python .../bin/millrace run daemon`.
+    let bin = ws.root.with_extension("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("millrace"), "#!/bin/sh\nwhile :; do sleep 1; done\n").unwrap();
+    let reference = Sleeper(
+        Command::new("/bin/sh")
+            .arg(bin.join("millrace"))
+            .args(["run", "daemon"])
+            .spawn()
+            .unwrap(),
+    );
+    ws.plant_lock(reference.0.id(), &hostname());
+    assert!(text(&ws.run(&["status"])).contains("runtime_ownership_lock: active"));
+    let refused = ws.run(&["run", "once"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused).contains(&format!("pid={}", reference.0.id())),
+        "{}",
+        text(&refused)
+    );
+    let clear = ws.run(&["clear-stale-state"]);
+    assert!(text(&clear).contains("mode: mailbox"), "{}", text(&clear));
+    assert!(ws.ma("state/runtime_daemon.lock.json").exists());
+}
+
 // ------------------------------------------------------------------ runners
 
 const STAGES: [&str; 12] = [
