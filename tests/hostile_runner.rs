@@ -199,7 +199,11 @@ fn a_live_reference_daemon_which_takes_no_kernel_lock_still_owns_the_workspace()
     // The reference runs as `python .../bin/millrace run daemon`.
     let bin = ws.root.with_extension("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::write(bin.join("millrace"), "#!/bin/sh\nwhile :; do sleep 1; done\n").unwrap();
+    std::fs::write(
+        bin.join("millrace"),
+        "#!/bin/sh\nwhile :; do sleep 1; done\n",
+    )
+    .unwrap();
     let reference = Sleeper(
         Command::new("/bin/sh")
             .arg(bin.join("millrace"))
@@ -551,4 +555,49 @@ fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_li
         stdout.contains("route execution done reason=updater_complete"),
         "{stdout}"
     );
+}
+
+#[test]
+fn a_reload_to_a_runner_that_cannot_start_keeps_the_previous_plan() {
+    let ws = Ws::new(&fake("fake_codex.sh"), "");
+    let daemon = Command::cargo_bin("millrace")
+        .unwrap()
+        .args(["run", "daemon", "--workspace", ws.r()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let snapshot = || -> Value {
+        serde_json::from_slice(&std::fs::read(ws.ma("state/runtime_snapshot.json")).unwrap())
+            .unwrap_or(Value::Null)
+    };
+    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !cond() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait_for("the daemon", &|| snapshot()["process_running"] == true);
+    let config = std::fs::read_to_string(ws.ma("millrace.toml"))
+        .unwrap()
+        .replace(&fake("fake_codex.sh"), "claude-typo");
+    std::fs::write(ws.ma("millrace.toml"), config).unwrap();
+    assert!(text(&ws.run(&["reload-config"])).contains("mode: mailbox"));
+    wait_for("the reload", &|| {
+        snapshot()["last_reload_outcome"] == "failed_retained_previous_plan"
+    });
+    let error = snapshot()["last_reload_error"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        error.contains("runner binary not found: claude-typo"),
+        "{error}"
+    );
+    assert!(ws.run(&["stop"]).status.success());
+    assert!(daemon.wait_with_output().unwrap().status.success());
 }
