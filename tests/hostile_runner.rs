@@ -127,6 +127,51 @@ impl Drop for Sleeper {
     }
 }
 
+/// A daemon started in the background, killed if a test fails before it stops.
+struct Daemon(Option<std::process::Child>);
+
+impl Daemon {
+    fn start(ws: &Ws, monitor: bool) -> Daemon {
+        let mut args = vec!["run", "daemon", "--workspace", ws.r()];
+        if monitor {
+            args.extend(["--monitor", "basic"]);
+        }
+        Daemon(Some(
+            Command::cargo_bin("millrace")
+                .unwrap()
+                .args(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        ))
+    }
+
+    fn wait(mut self) -> Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_for(what: &str, cond: &dyn Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 // ------------------------------------------------------------------ lock
 
 #[test]
@@ -501,23 +546,7 @@ fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_li
     std::fs::create_dir_all(&agents).unwrap();
     std::os::unix::fs::symlink(fake("scripted_codex.sh"), agents.join("builder")).unwrap();
 
-    let daemon = Command::cargo_bin("millrace")
-        .unwrap()
-        .args(["run", "daemon", "--monitor", "basic", "--workspace", ws.r()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
-        let start = std::time::Instant::now();
-        while !cond() {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(30),
-                "timed out waiting for {what}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    };
+    let daemon = Daemon::start(&ws, true);
     wait_for("the runner pause", &|| {
         ws.value("pause_sources") == "runner_unavailable"
     });
@@ -539,7 +568,7 @@ fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_li
         ws.files("tasks/done") == vec!["t-001.md".to_string()]
     });
     assert!(ws.run(&["stop"]).status.success());
-    let out = daemon.wait_with_output().unwrap();
+    let out = daemon.wait();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert_eq!(
@@ -560,26 +589,10 @@ fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_li
 #[test]
 fn a_reload_to_a_runner_that_cannot_start_keeps_the_previous_plan() {
     let ws = Ws::new(&fake("fake_codex.sh"), "");
-    let daemon = Command::cargo_bin("millrace")
-        .unwrap()
-        .args(["run", "daemon", "--workspace", ws.r()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let daemon = Daemon::start(&ws, false);
     let snapshot = || -> Value {
         serde_json::from_slice(&std::fs::read(ws.ma("state/runtime_snapshot.json")).unwrap())
             .unwrap_or(Value::Null)
-    };
-    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
-        let start = std::time::Instant::now();
-        while !cond() {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(30),
-                "timed out waiting for {what}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
     };
     wait_for("the daemon", &|| snapshot()["process_running"] == true);
     let config = std::fs::read_to_string(ws.ma("millrace.toml"))
@@ -599,5 +612,5 @@ fn a_reload_to_a_runner_that_cannot_start_keeps_the_previous_plan() {
         "{error}"
     );
     assert!(ws.run(&["stop"]).status.success());
-    assert!(daemon.wait_with_output().unwrap().status.success());
+    assert!(daemon.wait().status.success());
 }
