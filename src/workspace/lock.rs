@@ -175,6 +175,11 @@ fn open_flock_file(path: &Path, create: bool) -> io::Result<File> {
     Ok(file)
 }
 
+/// Is something other than a regular file or a directory at `path`?
+fn planted(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 /// `flock(2)` without waiting; `Ok(false)` when another holder has it.
 fn try_flock(file: &File, operation: libc::c_int) -> io::Result<bool> {
     // SAFETY: flock(2) on a descriptor we own; no memory is passed.
@@ -203,7 +208,22 @@ pub fn kernel_lock_held(layout: &Layout) -> bool {
 /// probe holds a shared lock for a few microseconds.
 fn take_kernel_lock(layout: &Layout) -> Result<Option<File>, LockError> {
     let path = flock_path(layout);
-    let file = open_flock_file(&path, true).map_err(|error| LockError::Io {
+    let file = match open_flock_file(&path, true) {
+        Ok(f) => Ok(f),
+        // A link, FIFO or other non-file planted in its place: no process can
+        // hold a lock through it (we never open one), so it is replaced.
+        Err(_) if planted(&path) => {
+            let _ = std::fs::remove_file(&path);
+            let _ = events::record(
+                layout,
+                "runtime_lock_reclaimed",
+                json!({"reason": "the kernel lock file was not a regular file", "path": path.display().to_string()}),
+            );
+            open_flock_file(&path, true)
+        }
+        Err(e) => Err(e),
+    }
+    .map_err(|error| LockError::Io {
         path: path.clone(),
         error,
     })?;
@@ -497,6 +517,28 @@ mod tests {
         assert!(!kernel_lock_held(&layout));
         assert!(layout.path(FLOCK_FILE).is_file());
         let second = acquire(&layout, std::process::id()).unwrap();
+        assert!(release(&layout, &second.owner_session_id).unwrap());
+    }
+
+    #[test]
+    fn a_link_or_fifo_planted_as_the_kernel_lock_file_is_replaced() {
+        let (d, layout) = layout();
+        let outside = d.path().join("outside.txt");
+        std::fs::write(&outside, "keep").unwrap();
+        std::os::unix::fs::symlink(&outside, layout.path(FLOCK_FILE)).unwrap();
+        let first = acquire(&layout, std::process::id()).unwrap();
+        assert!(std::fs::symlink_metadata(layout.path(FLOCK_FILE))
+            .unwrap()
+            .is_file());
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+        assert!(release(&layout, &first.owner_session_id).unwrap());
+
+        std::fs::remove_file(layout.path(FLOCK_FILE)).unwrap();
+        let fifo = std::ffi::CString::new(layout.path(FLOCK_FILE).to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        assert!(!kernel_lock_held(&layout));
+        let second = acquire(&layout, std::process::id()).unwrap();
+        assert!(kernel_lock_held(&layout));
         assert!(release(&layout, &second.owner_session_id).unwrap());
     }
 
