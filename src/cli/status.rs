@@ -121,6 +121,10 @@ pub struct StatusReport {
     pub runtime_ownership_lock: &'static str,
     pub paused: bool,
     pub pause_sources: Vec<String>,
+    /// Why the runtime paused itself (`runner_unavailable`): the runner and
+    /// the cause. Ours; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause_reason: Option<String>,
     pub stop_requested: bool,
     pub active_mode_id: String,
     pub compiled_plan_id: String,
@@ -236,6 +240,8 @@ impl StatusReport {
             };
         let [execution_status_marker, planning_status_marker, learning_status_marker]: [String; 3] =
             markers.try_into().expect("three planes");
+        let pause_reason = crate::runtime::runner_health::pause_record(layout, &snap)
+            .map(|r| format!("runner {}: {}", r.runner, r.cause));
         let mut pause_sources: Vec<String> = snap.pause_sources.iter().map(value_label).collect();
         if pause_sources.is_empty() && snap.paused {
             pause_sources.push("operator".into());
@@ -258,6 +264,7 @@ impl StatusReport {
             runtime_ownership_lock: lock.label(),
             paused: snap.paused,
             pause_sources,
+            pause_reason,
             stop_requested: snap.stop_requested,
             active_mode_id: snap.active_mode_id,
             compiled_plan_id: snap.compiled_plan_id,
@@ -353,6 +360,9 @@ impl StatusReport {
                 self.pause_sources.join(",")
             },
         );
+        if let Some(reason) = &self.pause_reason {
+            line("pause_reason", reason);
+        }
         line("stop_requested", b(self.stop_requested));
         line("active_mode_id", &self.active_mode_id);
         line("compiled_plan_id", &self.compiled_plan_id);

@@ -91,6 +91,7 @@ pub fn control(
         "resume" => {
             snap.paused = false;
             snap.pause_sources.clear();
+            super::runner_health::clear(layout);
             "runtime resumed".to_string()
         }
         "stop" => {
@@ -142,12 +143,21 @@ pub fn control(
                 snap.process_running = false;
             }
             counters.save_if_dirty(layout).map_err(|e| e.to_string())?;
+            // No process holds the workspace (else this went to the mailbox):
+            // a JSON lock left behind is stale and goes now.
+            let lock_note = match command {
+                "clear_stale_state" => lock::clear_stale(layout, "clear-stale-state")
+                    .map_err(|e| e.to_string())?
+                    .map(|r| format!("; removed stale daemon lock of pid {}", r.owner_pid)),
+                _ => None,
+            }
+            .unwrap_or_default();
             if requeued.is_empty() {
                 applied = command == "clear_stale_state";
-                "no active work".to_string()
+                format!("no active work{lock_note}")
             } else {
                 format!(
-                    "requeued {}: {}",
+                    "requeued {}: {}{lock_note}",
                     requeued.join(", "),
                     reason.unwrap_or("operator requested")
                 )

@@ -6,7 +6,8 @@
 //! loop, signals, `--max-ticks`), `control` (operator commands, direct or
 //! through the mailbox), `closure` (completion behaviour: closure targets
 //! judged by the arbiter), `intake` (the ideas inbox turned into specs),
-//! `ids`.
+//! `runner_health` (runners that cannot start: the preflight refusal,
+//! put-back and self-pause), `ids`.
 
 pub mod closure;
 pub mod control;
@@ -17,6 +18,7 @@ pub mod ids;
 pub mod intake;
 pub mod monitor;
 pub mod router;
+pub mod runner_health;
 pub mod scheduler;
 pub mod stage_result;
 pub mod trace;

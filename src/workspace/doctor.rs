@@ -115,8 +115,8 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
             Severity::Warning,
             "stale_runtime_lock",
             lock_path,
-            format!("owner pid {} is not running", r.owner_pid),
-            "nothing: the next daemon reclaims it automatically".into(),
+            lock::stale_reason(r),
+            "run `millrace doctor --repair` or `millrace clear-stale-state` (the next daemon also reclaims it)".into(),
         ),
         lock::LockStatus::Invalid(detail) => add(
             Severity::Error,

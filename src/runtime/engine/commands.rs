@@ -56,6 +56,8 @@ impl Engine {
             "resume" => {
                 self.snapshot.paused = false;
                 self.snapshot.pause_sources.clear();
+                self.runner_health.reset();
+                crate::runtime::runner_health::clear(&self.layout);
                 "resumed".to_string()
             }
             "retry_active" | "clear_stale_state" => {
@@ -114,6 +116,11 @@ impl Engine {
     fn reload(&mut self) -> Result<String, String> {
         let config = config::load_config(&self.layout.config_file())?;
         let plan = persist::authoritative_plan(&self.layout, self.mode_override.as_deref())?;
+        crate::runtime::runner_health::refuse_unavailable(
+            &plan,
+            &config.runners,
+            &self.layout.root,
+        )?;
         self.config = config;
         self.snapshot.config_version = plan.compile_input_fingerprint.config_fingerprint.clone();
         self.snapshot.compiled_plan_id = plan.compiled_plan_id.clone();

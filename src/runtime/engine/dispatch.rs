@@ -1,7 +1,8 @@
 //! Dispatch: one stage of an active run, from the request to a verdict.
 //! Builds the `StageRequest` from the run and its compiled node, runs the
 //! runner (or stands in for it when the item reached its plan's bound or an
-//! interrupted stage may not be retried), and returns the request, the
+//! interrupted stage may not be retried; reports an agent that could not be
+//! started without counting the stage), and returns the request, the
 //! runner's output and the verdict, for `apply` to judge. Nothing here
 //! routes or writes runtime state beyond the running marker.
 
@@ -10,6 +11,7 @@ use crate::plan::ir::{CompiledGraph, CompiledNode};
 use crate::runners::{
     self, Cancel, LegalOutcome, RunnerOutput, StageRequest, Verdict, WorkItemRef,
 };
+use crate::runtime::runner_health::StartFailure;
 use crate::runtime::{closure, ids};
 use crate::workspace::{clock, events, queue};
 use serde_json::{json, Value};
@@ -22,6 +24,8 @@ pub(super) enum Dispatch {
     Done(Box<Dispatched>),
     /// Shutdown cancelled the stage; it stays running and re-runs on restart.
     Interrupted,
+    /// The agent could not be started: nothing ran, nothing is counted.
+    Unstarted(StartFailure),
 }
 
 /// A dispatched stage: its request, the runner's output (none when the
@@ -90,6 +94,13 @@ impl Engine {
             let result =
                 runners::run_with_cancel(&request, &self.config.runners, Cancel(Some(cancel)));
             let _ = std::fs::remove_file(self.agent_note());
+            let limit = self.config.runners.start_failures_before_pause;
+            if let Some(failure) = self
+                .runner_health
+                .observe(&result, &node.runner_name, limit)
+            {
+                return Dispatch::Unstarted(failure);
+            }
             match result {
                 Ok(out) if out.exit_kind == runners::ExitKind::Interrupted => {
                     return Dispatch::Interrupted;

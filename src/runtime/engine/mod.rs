@@ -11,7 +11,9 @@
 //! - `terminal`: a terminal decision's side effects (item moves, incidents);
 //! - `learning`: learning-trigger rules fired by a stage's outcome;
 //! - `recover`: finish what a crash left, at startup;
-//! - `commands`: control commands from the mailbox or the CLI, reload.
+//! - `commands`: control commands from the mailbox or the CLI, reload;
+//! - `unstarted`: a stage whose agent could not be started goes back
+//!   unchanged (the decision is `runtime::runner_health`'s).
 //!
 //! Architecture invariant: the engine is the single writer of runtime state;
 //! results are applied one at a time, in `apply` and `terminal` only.
@@ -31,11 +33,13 @@ mod dispatch;
 mod learning;
 mod recover;
 mod terminal;
+mod unstarted;
 
 use super::counters::Counters;
 use super::ids;
 use super::intake::{IdeaInbox, Intake};
 use super::monitor::Monitor;
+use super::runner_health::{self, RunnerHealth};
 use super::scheduler::Scheduler;
 use crate::plan::ir::{CompiledGraph, CompiledPlan};
 use crate::plan::persist;
@@ -135,6 +139,8 @@ pub struct Engine {
     backpressure: Option<(String, Vec<String>)>,
     /// The ideas inbox as last polled (watcher intake).
     ideas: IdeaInbox,
+    /// Consecutive stages whose agent could not be started.
+    runner_health: RunnerHealth,
 }
 
 fn kind_of(tag: &str) -> Option<DocKind> {
@@ -184,6 +190,9 @@ impl Engine {
             Ok(c) => c,
             Err(e) => return Err(fail(&layout, e)),
         };
+        if let Err(e) = runner_health::refuse_unavailable(&plan, &config.runners, &layout.root) {
+            return Err(fail(&layout, e));
+        }
         let mut engine = Engine {
             layout,
             plan,
@@ -199,6 +208,7 @@ impl Engine {
             traces: HashMap::new(),
             backpressure: None,
             ideas: IdeaInbox::default(),
+            runner_health: RunnerHealth::default(),
         };
         if let Err(e) = engine.boot(runtime_mode) {
             let _ = lock::release(&engine.layout, &engine.session);
@@ -461,6 +471,7 @@ impl Engine {
             .clone();
         match self.dispatch(&mut run, &graph, &node, cancel) {
             dispatch::Dispatch::Interrupted => Ok(Step::Interrupted),
+            dispatch::Dispatch::Unstarted(failure) => self.put_back_unstarted(run, &failure),
             dispatch::Dispatch::Done(stage) => self.apply_result(run, &graph, &node, *stage),
         }
     }
