@@ -228,3 +228,40 @@ fn demo_runs_the_demo_mode_in_a_fresh_directory() {
     assert!(stdout.contains("active_mode_id: demo"), "{stdout}");
     assert_eq!(files(&ma(&target).join("tasks/done")).len(), 3, "{stdout}");
 }
+
+// ------------------------------------------------------------ stage results
+
+#[test]
+fn doctor_reports_empty_and_torn_stage_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = init(dir.path());
+    let results = ma(&ws).join("runs/run-1/stage_results");
+    std::fs::create_dir_all(&results).unwrap();
+    std::fs::write(results.join("request-empty.json"), "").unwrap();
+    std::fs::write(results.join("request-torn.json"), "{\"stage\": \"buil").unwrap();
+    std::fs::write(
+        results.join("request-fine.json"),
+        "{\"stage\": \"builder\"}",
+    )
+    .unwrap();
+    let out = run(&["doctor", "--workspace", ws.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(stdout.contains("errors: 2"), "{stdout}");
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("request-empty.json").contains("empty_stage_result"),
+        "{stdout}"
+    );
+    assert!(
+        line("request-torn.json").contains("invalid_stage_result"),
+        "{stdout}"
+    );
+    assert!(line("request-fine.json").is_empty(), "{stdout}");
+}

@@ -962,7 +962,10 @@ impl Engine {
         }
         let mut text = serde_json::to_string_pretty(&result_doc).expect("result serializes");
         text.push('\n');
-        self.io(&result_rel, std::fs::write(&result_path, text))?;
+        self.io(
+            &result_rel,
+            atomic::write_atomic(&result_path, text.as_bytes()),
+        )?;
         let run_dir = self.layout.runtime.join("runs").join(&run.run_id);
         let cached = self.traces.remove(&run.run_id);
         let mut tr = cached.or_else(|| trace::load(&run_dir)).unwrap_or_else(|| {
