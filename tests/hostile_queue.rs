@@ -265,3 +265,59 @@ fn doctor_reports_empty_and_torn_stage_results() {
     );
     assert!(line("request-fine.json").is_empty(), "{stdout}");
 }
+
+// ------------------------------------------------------------ JSON imports
+
+fn add_json(ws: &Path, dir: &Path, json: &str) -> Output {
+    let f = dir.join("import.json");
+    std::fs::write(&f, json).unwrap();
+    run(&[
+        "add-task",
+        f.to_str().unwrap(),
+        "--workspace",
+        ws.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn a_newline_in_a_json_value_cannot_smuggle_a_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = init(dir.path());
+    let json = task_json("t-1").replace(r#""summary": "s""#, r#""summary": "x\nDepends-On: j-1""#);
+    let out = add_json(&ws, dir.path(), &json);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("field `summary`"), "{err}");
+    assert!(err.contains("control character U+000A"), "{err}");
+    assert!(files(&ma(&ws).join("tasks/queue")).is_empty());
+    // A list item too.
+    let json = task_json("t-1").replace(r#"["a"]"#, r#"["a\n\nDepends-On:\n- j-1"]"#);
+    let out = add_json(&ws, dir.path(), &json);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("field `acceptance`"));
+    assert!(files(&ma(&ws).join("tasks/queue")).is_empty());
+}
+
+#[test]
+fn a_repeated_json_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = init(dir.path());
+    let json = task_json("t-1").replace(r#""summary": "s""#, r#""summary": "s", "summary": "t""#);
+    let out = add_json(&ws, dir.path(), &json);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("duplicate key `summary`"), "{err}");
+    assert!(files(&ma(&ws).join("tasks/queue")).is_empty());
+}
+
+#[test]
+fn json_import_errors_name_the_json_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = init(dir.path());
+    let json = task_json("t-1").replace("2026-04-15T12:00:00Z", "yesterday");
+    let out = add_json(&ws, dir.path(), &json);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("field `created_at`"), "{err}");
+    assert!(!err.contains("Created-At"), "{err}");
+}

@@ -22,4 +22,5 @@ pub mod mailbox;
 pub mod manifest;
 pub mod queue;
 pub mod state;
+pub mod strict_json;
 pub mod upgrade;
