@@ -37,6 +37,18 @@ fn ma(ws: &Path) -> PathBuf {
     ws.join("millrace-agents")
 }
 
+/// Point the codex runner at the scripted fake agent (happy path).
+fn use_fake_agent(ws: &Path) {
+    let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes/scripted_codex.sh");
+    let config = ma(ws).join("millrace.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "command = {:?}\nargs = []\n",
+        fake.display().to_string()
+    ));
+    std::fs::write(&config, text).unwrap();
+}
+
 fn set_runtime_key(ws: &Path, line: &str) {
     let config = ma(ws).join("millrace.toml");
     let text = std::fs::read_to_string(&config).unwrap();
@@ -44,13 +56,27 @@ fn set_runtime_key(ws: &Path, line: &str) {
     std::fs::write(&config, text).unwrap();
 }
 
-fn spawn_daemon(ws: &Path) -> Child {
-    millrace()
-        .args(["run", "daemon", "--workspace", ws.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// A daemon process, killed if a failing test leaves it running.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn spawn_daemon(ws: &Path) -> Daemon {
+    Daemon(
+        millrace()
+            .args(["run", "daemon", "--workspace", ws.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
@@ -182,7 +208,7 @@ fn a_stop_reaches_a_daemon_sleeping_an_hour() {
     std::thread::sleep(Duration::from_millis(300));
     let out = run(&["stop", "--workspace", w]);
     assert!(out.status.success(), "{}", text(&out));
-    let status = wait_exit(&mut child, "the daemon to stop");
+    let status = wait_exit(&mut child.0, "the daemon to stop");
     assert!(status.success());
     assert_eq!(files(&ma(&ws).join("state/mailbox/incoming")).len(), 0);
 }
@@ -320,4 +346,302 @@ fn json_import_errors_name_the_json_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("field `created_at`"), "{err}");
     assert!(!err.contains("Created-At"), "{err}");
+}
+
+// ------------------------------------------------------------ mailbox intake
+
+fn mailbox(ws: &Path, which: &str) -> PathBuf {
+    ma(ws).join("state/mailbox").join(which)
+}
+
+fn archives(ws: &Path, which: &str) -> Vec<serde_json::Value> {
+    files(&mailbox(ws, which))
+        .iter()
+        .filter(|n| n.ends_with(".json"))
+        .map(|n| {
+            serde_json::from_slice(&std::fs::read(mailbox(ws, which).join(n)).unwrap()).unwrap()
+        })
+        .collect()
+}
+
+/// Drop an envelope into `incoming/` the way the reference writes one.
+fn drop_envelope(ws: &Path, id: &str, command: &str, issued_at: &str, payload: serde_json::Value) {
+    let env = serde_json::json!({
+        "schema_version": "1.0", "kind": "mailbox_command", "command_id": id,
+        "command": command, "issued_at": issued_at, "issuer": "operator", "payload": payload,
+    });
+    let path = mailbox(ws, "incoming").join(format!("{id}.json"));
+    std::fs::write(path, serde_json::to_string_pretty(&env).unwrap()).unwrap();
+}
+
+fn stop_daemon(ws: &Path, child: &mut Daemon) {
+    let out = run(&["stop", "--workspace", ws.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(wait_exit(&mut child.0, "the daemon to stop").success());
+}
+
+fn finished(ws: &Path, id: &str) -> usize {
+    events(ws)
+        .iter()
+        .filter(|e| e["event_type"] == "work_item_finished" && e["data"]["work_item_id"] == id)
+        .count()
+}
+
+#[test]
+fn add_commands_sent_to_a_running_daemon_are_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = init(dir.path());
+    use_fake_agent(&ws);
+    let w = ws.to_str().unwrap();
+    let mut child = spawn_daemon(&ws);
+    wait_for("the daemon", || daemon_running(&ws));
+    // Like the reference: with a daemon running, add-task goes to its mailbox.
+    let task = write_task(dir.path(), "t-1");
+    let out = run(&["add-task", task.to_str().unwrap(), "--workspace", w]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("action: add_task"), "{stdout}");
+    assert!(stdout.contains("mode: mailbox"), "{stdout}");
+    let idea = dir.path().join("idea-1.md");
+    std::fs::write(&idea, "# An idea\n\nMake it faster.\n").unwrap();
+    let out = run(&["add-idea", idea.to_str().unwrap(), "--workspace", w]);
+    assert!(out.status.success(), "{}", text(&out));
+    // A command in the reference's exact shape.
+    let doc: serde_json::Value = serde_json::from_str(&task_json("t-2")).unwrap();
+    drop_envelope(
+        &ws,
+        "add_task-1-ref",
+        "add_task",
+        "2099-01-01T00:00:00+00:00",
+        serde_json::json!({"document": doc}),
+    );
+    wait_for("both tasks to finish", || {
+        finished(&ws, "t-1") == 1 && finished(&ws, "t-2") == 1
+    });
+    wait_for("the idea", || ws.join("ideas/inbox/idea-1.md").is_file());
+    stop_daemon(&ws, &mut child);
+    assert_eq!(
+        std::fs::read_to_string(ws.join("ideas/inbox/idea-1.md")).unwrap(),
+        "# An idea\n\nMake it faster.\n"
+    );
+    let processed = archives(&ws, "processed");
+    for command in ["add_task", "add_idea"] {
+        assert!(
+            processed
+                .iter()
+                .any(|a| a["envelope"]["command"] == command),
+            "{processed:?}"
+        );
+    }
+    assert!(
+        archives(&ws, "failed").is_empty(),
+        "{:?}",
+        archives(&ws, "failed")
+    );
+    assert!(files(&ma(&ws).join("tasks/done")).contains(&"t-1.md".to_string()));
+}
+
+#[test]
+fn an_add_the_daemon_cannot_apply_is_archived_as_failed_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = init(dir.path());
+    let w = ws.to_str().unwrap();
+    let task = write_task(dir.path(), "t-1");
+    assert!(run(&["add-task", task.to_str().unwrap(), "--workspace", w])
+        .status
+        .success());
+    let doc: serde_json::Value = serde_json::from_str(&task_json("t-1")).unwrap();
+    drop_envelope(
+        &ws,
+        "a-dup",
+        "add_task",
+        "2099-01-01T00:00:00Z",
+        serde_json::json!({"document": doc}),
+    );
+    let mut bad = doc.clone();
+    bad["task_id"] = serde_json::json!("../escape");
+    drop_envelope(
+        &ws,
+        "a-bad",
+        "add_task",
+        "2099-01-01T00:00:00Z",
+        serde_json::json!({"document": bad}),
+    );
+    let out = run(&["run", "once", "--workspace", w, "--mode", "default_codex"]);
+    // The run itself may fail (no agent): the mailbox is drained first.
+    let _ = out;
+    let failed = archives(&ws, "failed");
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    let error = |id: &str| {
+        failed
+            .iter()
+            .find(|a| a["envelope"]["command_id"] == id)
+            .map(|a| a["error"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    assert!(error("a-dup").contains("already exists"), "{failed:?}");
+    assert!(error("a-bad").contains("task_id"), "{failed:?}");
+    assert!(archives(&ws, "processed").is_empty());
+}
+
+#[test]
+fn a_daemon_killed_after_writing_an_added_task_does_not_add_it_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = init(dir.path());
+    use_fake_agent(&ws);
+    let w = ws.to_str().unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&task_json("t-1")).unwrap();
+    drop_envelope(
+        &ws,
+        "a-1",
+        "add_task",
+        "2099-01-01T00:00:00Z",
+        serde_json::json!({"document": doc}),
+    );
+    // Abort right after the document is written, before the archive.
+    let out = millrace()
+        .args(["run", "once", "--workspace", w])
+        .env("MILLRACE_TEST_CRASH_AT", "queue.enqueue:1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(files(&ma(&ws).join("tasks/queue")), ["t-1.md"]);
+    assert_eq!(files(&mailbox(&ws, "incoming")), ["a-1.json"]);
+    let out = run(&["run", "daemon", "--until-idle", "--workspace", w]);
+    assert!(out.status.success(), "{}", text(&out));
+    let processed = archives(&ws, "processed");
+    assert_eq!(processed.len(), 1, "{processed:?}");
+    assert_eq!(processed[0]["result"]["repeated"], true, "{processed:?}");
+    assert!(
+        archives(&ws, "failed").is_empty(),
+        "{:?}",
+        archives(&ws, "failed")
+    );
+    assert_eq!(files(&ma(&ws).join("tasks/done")), ["t-1.md"]);
+    assert_eq!(finished(&ws, "t-1"), 1);
+}
+
+// ------------------------------------------------------------ unique ids
+
+#[test]
+fn concurrent_adds_of_one_id_racing_a_daemon_create_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = init(dir.path());
+    use_fake_agent(&ws);
+    let w = ws.to_str().unwrap().to_string();
+    let task = write_task(dir.path(), "t-1");
+    let mut child = spawn_daemon(&ws);
+    let adders: Vec<_> = (0..12)
+        .map(|i| {
+            let (w, task) = (w.clone(), task.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(5 * i));
+                run(&["add-task", task.to_str().unwrap(), "--workspace", &w])
+            })
+        })
+        .collect();
+    let outs: Vec<Output> = adders.into_iter().map(|h| h.join().unwrap()).collect();
+    wait_for("the daemon", || daemon_running(&ws));
+    wait_for("the mailbox to drain", || {
+        files(&mailbox(&ws, "incoming")).is_empty()
+    });
+    wait_for("the task to finish", || finished(&ws, "t-1") >= 1);
+    stop_daemon(&ws, &mut child);
+    let direct = outs
+        .iter()
+        .filter(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains("enqueued_task")
+        })
+        .count();
+    let queued = outs
+        .iter()
+        .filter(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains("mode: mailbox")
+        })
+        .count();
+    let refused = outs.iter().filter(|o| !o.status.success()).count();
+    let applied = archives(&ws, "processed")
+        .iter()
+        .filter(|a| a["envelope"]["command"] == "add_task")
+        .count();
+    let failed = archives(&ws, "failed").len();
+    let report = format!(
+        "direct {direct}, mailbox {queued} ({applied} applied, {failed} failed), refused {refused}"
+    );
+    assert_eq!(direct + applied, 1, "{report}");
+    assert_eq!(queued, applied + failed, "{report}");
+    assert_eq!(direct + queued + refused, 12, "{report}");
+    assert_eq!(finished(&ws, "t-1"), 1, "{report}");
+    assert_eq!(files(&ma(&ws).join("tasks/done")), ["t-1.md"], "{report}");
+}
+
+// ------------------------------------------------------------ control exclusion
+
+#[test]
+fn a_direct_pause_racing_a_starting_daemon_is_never_lost() {
+    for round in 0..6u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = init(dir.path());
+        let w = ws.to_str().unwrap();
+        let mut child = spawn_daemon(&ws);
+        std::thread::sleep(Duration::from_millis(3 * round));
+        let out = run(&["pause", "--workspace", w]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "round {round}: {}", text(&out));
+        wait_for("the daemon", || daemon_running(&ws));
+        wait_for("the mailbox to drain", || {
+            files(&mailbox(&ws, "incoming")).is_empty()
+        });
+        let snap = snapshot(&ws);
+        assert_eq!(
+            snap["paused"], true,
+            "round {round}: pause reported {stdout} but lost"
+        );
+        stop_daemon(&ws, &mut child);
+    }
+}
+
+// ------------------------------------------------------------ addressing
+
+#[test]
+fn a_stop_meant_for_a_dead_daemon_does_not_stop_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = init(dir.path());
+    // As our CLI addresses it to the daemon it saw, now gone.
+    drop_envelope(
+        &ws,
+        "stop-1",
+        "stop",
+        "2099-01-01T00:00:00Z",
+        serde_json::json!({"daemon_session_id": "session-of-a-dead-daemon"}),
+    );
+    // As the reference writes it (no session), before this daemon started.
+    drop_envelope(
+        &ws,
+        "stop-2",
+        "stop",
+        "2020-01-01T00:00:00+00:00",
+        serde_json::json!({}),
+    );
+    let mut child = spawn_daemon(&ws);
+    wait_for("the stale commands to be archived", || {
+        archives(&ws, "failed").len() == 2
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.0.try_wait().unwrap().is_none(), "the daemon stopped");
+    for a in archives(&ws, "failed") {
+        assert!(a["error"].as_str().unwrap().starts_with("expired:"), "{a}");
+    }
+    assert_eq!(
+        events(&ws)
+            .iter()
+            .filter(|e| e["event_type"] == "mailbox_command_expired")
+            .count(),
+        2
+    );
+    // A stop addressed to this daemon still works.
+    stop_daemon(&ws, &mut child);
+    let stop = archives(&ws, "processed");
+    assert_eq!(stop.len(), 1);
+    assert!(stop[0]["envelope"]["payload"]["daemon_session_id"].is_string());
 }

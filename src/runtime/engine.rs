@@ -14,6 +14,7 @@
 use super::closure;
 use super::counters::Counters;
 use super::ids;
+use super::intake;
 use super::monitor::{self, Monitor};
 use super::router::{self, Decision, ResumeHints};
 use super::scheduler::{Scheduler, ORDER};
@@ -25,10 +26,11 @@ use crate::runners::{
 };
 use crate::workspace::config::{self, Config};
 use crate::workspace::documents::{one_line, DocKind, WorkDocument};
+use crate::workspace::flock::FileLock;
 use crate::workspace::layout::Layout;
 use crate::workspace::manifest::Manifest;
 use crate::workspace::state::{self, RuntimeSnapshot, IDLE_MARKER};
-use crate::workspace::{atomic, clock, events, lock, mailbox, queue};
+use crate::workspace::{atomic, clock, events, lock, mailbox, queue, state_lock};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -114,6 +116,10 @@ pub struct Engine {
     /// The run trace of each active run, kept in memory (read from disk only
     /// after a restart) and written after every stage.
     traces: HashMap<String, Value>,
+    /// When this engine took the workspace (its lock record's `acquired_at`).
+    owned_since: String,
+    /// Held for the engine's life (see `workspace::state_lock`).
+    _state_lock: FileLock,
 }
 
 fn kind_of(tag: &str) -> Option<DocKind> {
@@ -151,6 +157,10 @@ impl Engine {
             let _ = lock::release(layout, &session);
             e
         };
+        let state_lock = match state_lock::hold(&layout) {
+            Ok(l) => l,
+            Err(e) => return Err(fail(&layout, format!("{}: {e}", state_lock::FILE))),
+        };
         let plan = match persist::authoritative_plan(&layout, mode) {
             Ok(p) => p,
             Err(e) => return Err(fail(&layout, e)),
@@ -176,6 +186,8 @@ impl Engine {
             session,
             run_started: HashMap::new(),
             traces: HashMap::new(),
+            owned_since: record.acquired_at.clone(),
+            _state_lock: state_lock,
         };
         if let Err(e) = engine.boot(runtime_mode) {
             let _ = lock::release(&engine.layout, &engine.session);
@@ -459,23 +471,34 @@ impl Engine {
 
     // ------------------------------------------------------------ mailbox
 
+    /// Apply each waiting command in order; each is archived with its
+    /// outcome only after it was applied (or refused), so a crash repeats a
+    /// command rather than losing it (work intake is idempotent per id).
     fn drain_mailbox(&mut self) -> Result<(), String> {
-        let incoming = self.layout.mailbox_dir("incoming");
-        let has_mail = std::fs::read_dir(&incoming)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false);
-        if !has_mail {
+        if !mailbox::has_pending(&self.layout) {
             return Ok(());
         }
-        let mut effects: Vec<(String, Map<String, Value>)> = Vec::new();
-        mailbox::drain(&self.layout.clone(), |env| {
-            effects.push((env.command.clone(), env.payload.clone()));
-            Ok(json!({"accepted": true}))
-        })?;
-        for (command, payload) in effects {
-            self.apply_command(&command, &payload)?;
-        }
+        let layout = self.layout.clone();
+        mailbox::drain(&layout, |env| self.apply_envelope(env))?;
         Ok(())
+    }
+
+    fn apply_envelope(&mut self, env: &mailbox::Envelope) -> Result<Value, String> {
+        if let Some(why) = intake::expired(env, &self.session, &self.owned_since) {
+            let _ = events::record(
+                &self.layout,
+                "mailbox_command_expired",
+                json!({"command_id": env.command_id, "command": env.command, "reason": why}),
+            );
+            return Err(why);
+        }
+        let mut result = if intake::is_intake(&env.command) {
+            intake::apply_intake(&self.layout, env)?
+        } else {
+            json!({})
+        };
+        result["detail"] = json!(self.apply_command(&env.command, &env.payload)?);
+        Ok(result)
     }
 
     /// Apply one control command to the running engine.
@@ -543,7 +566,9 @@ impl Engine {
             },
             "add_task" | "add_spec" | "add_idea" => {
                 self.scheduler.invalidate_all();
-                "intake".to_string()
+                let depths = self.scheduler.depths(&self.layout);
+                self.snapshot.set_queue_depths(depths);
+                "work added".to_string()
             }
             other => return Err(format!("unknown command {other}")),
         };

@@ -509,6 +509,36 @@ impl WorkDocument {
         Ok(doc)
     }
 
+    /// The reference's JSON shape of this document (what `from_json`
+    /// reads): `schema_version`, `kind`, then each present field by its
+    /// snake_case name. The body is not part of it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        map.insert("schema_version".into(), "1.0".into());
+        map.insert("kind".into(), self.kind.tag().into());
+        for field in self.kind.schema() {
+            if field.list {
+                if let Some(items) = self.lists.get(field.label).filter(|l| !l.is_empty()) {
+                    map.insert(field.json.into(), items.clone().into());
+                }
+                continue;
+            }
+            let Some(value) = self.scalars.get(field.label) else {
+                continue;
+            };
+            let json = match field.check {
+                Check::Bool => serde_json::Value::Bool(matches!(
+                    value.to_lowercase().as_str(),
+                    "true" | "yes" | "1" | "on"
+                )),
+                Check::JsonObject => serde_json::from_str(value).unwrap_or_default(),
+                _ => value.clone().into(),
+            };
+            map.insert(field.json.into(), json);
+        }
+        serde_json::Value::Object(map)
+    }
+
     fn validate(&self, file: &str) -> Result<(), DocError> {
         for field in self.kind.schema() {
             if field.list {
@@ -921,6 +951,14 @@ mod tests {
         assert_eq!(doc.id(), "t-1");
         assert_eq!(doc.list("Risk"), ["e"]);
         assert_eq!(doc.render_canonical(), TASK_MD);
+    }
+
+    #[test]
+    fn json_shape_round_trips() {
+        let doc = WorkDocument::parse_as(DocKind::Task, TASK_MD, "t-1.md").unwrap();
+        let json = doc.to_json().to_string();
+        let back = WorkDocument::from_json(DocKind::Task, &json, "t.json").unwrap();
+        assert_eq!(back.render_canonical(), TASK_MD);
     }
 
     #[test]
