@@ -402,6 +402,11 @@ fn add_commands_sent_to_a_running_daemon_are_applied() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("action: add_task"), "{stdout}");
     assert!(stdout.contains("mode: mailbox"), "{stdout}");
+    // Markdown with a body the JSON shape cannot carry: the body is kept.
+    let md = dir.path().join("bt-1.md");
+    std::fs::write(&md, "# Body task\n\nTask-ID: bt-1\nTitle: Body task\nCreated-At: 2026-03-01T12:30:00Z\nCreated-By: me\n\nTarget-Paths:\n- a\n\nAcceptance:\n- b\n\nRequired-Checks:\n- c\n\nReferences:\n- d\n\nRisk:\n- e\n\nKeep this body.\n").unwrap();
+    let out = run(&["add-task", md.to_str().unwrap(), "--workspace", w]);
+    assert!(out.status.success(), "{}", text(&out));
     let idea = dir.path().join("idea-1.md");
     std::fs::write(&idea, "# An idea\n\nMake it faster.\n").unwrap();
     let out = run(&["add-idea", idea.to_str().unwrap(), "--workspace", w]);
@@ -415,9 +420,11 @@ fn add_commands_sent_to_a_running_daemon_are_applied() {
         "2099-01-01T00:00:00+00:00",
         serde_json::json!({"document": doc}),
     );
-    wait_for("both tasks to finish", || {
-        finished(&ws, "t-1") == 1 && finished(&ws, "t-2") == 1
+    wait_for("the tasks to finish", || {
+        finished(&ws, "t-1") == 1 && finished(&ws, "t-2") == 1 && finished(&ws, "bt-1") == 1
     });
+    let body = std::fs::read_to_string(ma(&ws).join("tasks/done/bt-1.md")).unwrap();
+    assert!(body.contains("Keep this body."), "{body}");
     wait_for("the idea", || ws.join("ideas/inbox/idea-1.md").is_file());
     stop_daemon(&ws, &mut child);
     assert_eq!(
