@@ -652,3 +652,27 @@ fn a_stop_meant_for_a_dead_daemon_does_not_stop_the_next_one() {
     assert_eq!(stop.len(), 1);
     assert!(stop[0]["envelope"]["payload"]["daemon_session_id"].is_string());
 }
+
+#[test]
+fn an_add_killed_between_reservation_and_document_can_be_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = init(dir.path());
+    let w = ws.to_str().unwrap();
+    let task = write_task(dir.path(), "t-1");
+    let out = millrace()
+        .args(["add-task", task.to_str().unwrap(), "--workspace", w])
+        .env("MILLRACE_TEST_CRASH_AT", "reserve.create_unique:1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(ma(&ws)
+        .join("state/id_reservations/task/t-1.json")
+        .is_file());
+    assert!(files(&ma(&ws).join("tasks/queue")).is_empty());
+    let out = run(&["add-task", task.to_str().unwrap(), "--workspace", w]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(files(&ma(&ws).join("tasks/queue")), ["t-1.md"]);
+    let again = run(&["add-task", task.to_str().unwrap(), "--workspace", w]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
