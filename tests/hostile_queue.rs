@@ -575,6 +575,7 @@ fn concurrent_adds_of_one_id_racing_a_daemon_create_it_once() {
     let report = format!(
         "direct {direct}, mailbox {queued} ({applied} applied, {failed} failed), refused {refused}"
     );
+    eprintln!("{report}");
     assert_eq!(direct + applied, 1, "{report}");
     assert_eq!(queued, applied + failed, "{report}");
     assert_eq!(direct + queued + refused, 12, "{report}");
