@@ -6,7 +6,7 @@
 //! are applied directly to the persisted state, under the state lock.
 
 use super::counters::Counters;
-use super::intake;
+use super::mailbox_intake as intake;
 use crate::workspace::documents::{DocKind, IdeaDocument, WorkDocument};
 use crate::workspace::flock::FileLock;
 use crate::workspace::layout::Layout;

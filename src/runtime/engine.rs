@@ -14,7 +14,7 @@
 use super::closure;
 use super::counters::Counters;
 use super::ids;
-use super::intake;
+use super::mailbox_intake as intake;
 use super::monitor::{self, Monitor};
 use super::router::{self, Decision, ResumeHints};
 use super::scheduler::{Scheduler, ORDER};

@@ -5,7 +5,7 @@
 //! stage leaves), `monitor` (the basic line stream), `daemon` (the tokio
 //! loop, signals, `--max-ticks`), `control` (operator commands, direct or
 //! through the mailbox), `closure` (completion behaviour: closure targets
-//! judged by the arbiter), `intake` (mailbox addressing and work intake),
+//! judged by the arbiter), `mailbox_intake` (mailbox addressing and work intake),
 //! `ids`.
 
 pub mod closure;
@@ -14,7 +14,7 @@ pub mod counters;
 pub mod daemon;
 pub mod engine;
 pub mod ids;
-pub mod intake;
+pub mod mailbox_intake;
 pub mod monitor;
 pub mod router;
 pub mod scheduler;
