@@ -2,22 +2,15 @@
 //! daemon is refused with the owner's pid, a dead owner's lock is reclaimed,
 //! and control commands reach a running daemon through its mailbox.
 
-use assert_cmd::cargo::CommandCargoExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
 /// The binary, with a fake `codex` first on `PATH` (the default runner must resolve).
 fn millrace() -> Command {
-    let fakes = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes/bin");
-    let path = format!(
-        "{}:{}",
-        fakes.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut cmd = Command::cargo_bin("millrace").unwrap();
-    cmd.env("PATH", path);
-    cmd
+    support::millrace_cmd()
 }
 
 fn init(dir: &Path) -> PathBuf {

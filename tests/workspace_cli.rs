@@ -6,17 +6,11 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+mod support;
+
 /// The binary, with a fake `codex` first on `PATH` (the default runner must resolve).
 fn millrace() -> Command {
-    let fakes = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes/bin");
-    let path = format!(
-        "{}:{}",
-        fakes.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut cmd = Command::cargo_bin("millrace").unwrap();
-    cmd.env("PATH", path);
-    cmd
+    Command::from_std(support::millrace_cmd())
 }
 
 fn fixture(name: &str) -> PathBuf {

@@ -6,8 +6,9 @@
 //! loop, signals, `--max-ticks`), `control` (operator commands, direct or
 //! through the mailbox), `closure` (completion behaviour: closure targets
 //! judged by the arbiter), `intake` (the ideas inbox turned into specs),
-//! `runner_health` (runners that cannot start: the preflight refusal,
-//! put-back and self-pause), `ids`.
+//! `mailbox_intake` (mailbox addressing and work intake), `runner_health`
+//! (runners that cannot start: the preflight refusal, put-back and
+//! self-pause), `ids`.
 
 pub mod closure;
 pub mod control;
@@ -16,6 +17,7 @@ pub mod daemon;
 pub mod engine;
 pub mod ids;
 pub mod intake;
+pub mod mailbox_intake;
 pub mod monitor;
 pub mod router;
 pub mod runner_health;

@@ -12,7 +12,7 @@ use crate::plan::ir::{CompiledGraph, CompiledNode, TransitionTarget};
 use crate::runners::Verdict;
 use crate::runtime::router::{self, Decision, ResumeHints};
 use crate::runtime::{ids, monitor, stage_result, trace};
-use crate::workspace::events;
+use crate::workspace::{atomic, events};
 use serde_json::{json, Value};
 
 /// The stage result as recorded: its path relative to `millrace-agents/`,
@@ -98,7 +98,10 @@ impl Engine {
         }
         let mut text = serde_json::to_string_pretty(&result_doc).expect("result serializes");
         text.push('\n');
-        self.io(&result_rel, std::fs::write(&result_path, text))?;
+        self.io(
+            &result_rel,
+            atomic::write_atomic(&result_path, text.as_bytes()),
+        )?;
         let run_dir = self.run_dir(run);
         let cached = self.traces.remove(&run.run_id);
         let mut tr = cached.or_else(|| trace::load(&run_dir)).unwrap_or_else(|| {

@@ -5,29 +5,41 @@
 
 use super::{kind_of, Engine};
 use crate::plan::persist;
+use crate::runtime::mailbox_intake as intake;
 use crate::workspace::config;
 use crate::workspace::state::IDLE_MARKER;
 use crate::workspace::{atomic, events, mailbox, queue};
 use serde_json::{json, Map, Value};
 
 impl Engine {
+    /// Apply each waiting command in order; each is archived with its
+    /// outcome only after it was applied (or refused), so a crash repeats a
+    /// command rather than losing it (work intake is idempotent per id).
     pub(super) fn drain_mailbox(&mut self) -> Result<(), String> {
-        let incoming = self.layout.mailbox_dir("incoming");
-        let has_mail = std::fs::read_dir(&incoming)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false);
-        if !has_mail {
+        if !mailbox::has_pending(&self.layout) {
             return Ok(());
         }
-        let mut effects: Vec<(String, Map<String, Value>)> = Vec::new();
-        mailbox::drain(&self.layout.clone(), |env| {
-            effects.push((env.command.clone(), env.payload.clone()));
-            Ok(json!({"accepted": true}))
-        })?;
-        for (command, payload) in effects {
-            self.apply_command(&command, &payload)?;
-        }
+        let layout = self.layout.clone();
+        mailbox::drain(&layout, |env| self.apply_envelope(env))?;
         Ok(())
+    }
+
+    fn apply_envelope(&mut self, env: &mailbox::Envelope) -> Result<Value, String> {
+        if let Some(why) = intake::expired(env, &self.session, &self.owned_since) {
+            let _ = events::record(
+                &self.layout,
+                "mailbox_command_expired",
+                json!({"command_id": env.command_id, "command": env.command, "reason": why}),
+            );
+            return Err(why);
+        }
+        let mut result = if intake::is_intake(&env.command) {
+            intake::apply_intake(&self.layout, env)?
+        } else {
+            json!({})
+        };
+        result["detail"] = json!(self.apply_command(&env.command, &env.payload)?);
+        Ok(result)
     }
 
     /// Apply one control command to the running engine.
@@ -97,7 +109,9 @@ impl Engine {
             },
             "add_task" | "add_spec" | "add_idea" => {
                 self.scheduler.invalidate_all();
-                "intake".to_string()
+                let depths = self.scheduler.depths(&self.layout);
+                self.snapshot.set_queue_depths(depths);
+                "work added".to_string()
             }
             other => return Err(format!("unknown command {other}")),
         };

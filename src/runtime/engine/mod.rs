@@ -45,10 +45,11 @@ use crate::plan::ir::{CompiledGraph, CompiledPlan};
 use crate::plan::persist;
 use crate::workspace::config::{self, Config};
 use crate::workspace::documents::DocKind;
+use crate::workspace::flock::FileLock;
 use crate::workspace::layout::Layout;
 use crate::workspace::manifest::Manifest;
 use crate::workspace::state::{self, RuntimeSnapshot, IDLE_MARKER};
-use crate::workspace::{clock, events, lock, queue};
+use crate::workspace::{clock, events, lock, queue, state_lock};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -139,6 +140,10 @@ pub struct Engine {
     backpressure: Option<(String, Vec<String>)>,
     /// The ideas inbox as last polled (watcher intake).
     ideas: IdeaInbox,
+    /// When this engine took the workspace (its lock record's `acquired_at`).
+    owned_since: String,
+    /// Held for the engine's life (see `workspace::state_lock`).
+    _state_lock: FileLock,
     /// Consecutive stages whose agent could not be started.
     runner_health: RunnerHealth,
 }
@@ -178,6 +183,10 @@ impl Engine {
             let _ = lock::release(layout, &session);
             e
         };
+        let state_lock = match state_lock::hold(&layout) {
+            Ok(l) => l,
+            Err(e) => return Err(fail(&layout, format!("{}: {e}", state_lock::FILE))),
+        };
         let plan = match persist::authoritative_plan(&layout, mode) {
             Ok(p) => p,
             Err(e) => return Err(fail(&layout, e)),
@@ -209,6 +218,8 @@ impl Engine {
             backpressure: None,
             ideas: IdeaInbox::default(),
             runner_health: RunnerHealth::default(),
+            owned_since: record.acquired_at.clone(),
+            _state_lock: state_lock,
         };
         if let Err(e) = engine.boot(runtime_mode) {
             let _ = lock::release(&engine.layout, &engine.session);

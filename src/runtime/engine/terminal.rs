@@ -6,7 +6,7 @@
 
 use super::{kind_of, ActiveRun, Engine, PendingTerminal};
 use crate::runtime::closure;
-use crate::workspace::documents::{DocKind, WorkDocument};
+use crate::workspace::documents::{one_line, DocKind, WorkDocument};
 use crate::workspace::state::IDLE_MARKER;
 use crate::workspace::{atomic, clock, events, queue};
 use serde_json::{json, Value};
@@ -189,11 +189,11 @@ impl Engine {
         doc["source_stage"] = json!(run.node_id);
         doc["source_plane"] = json!(run.plane);
         doc["severity"] = json!("high");
-        doc["trigger_reason"] = json!(p.reason);
+        doc["trigger_reason"] = json!(one_line(&p.reason));
         doc["consultant_decision"] = json!("needs_planning");
         doc["opened_at"] = json!(clock::now_rfc3339());
         doc["opened_by"] = json!("runtime");
-        doc["observed_symptoms"] = json!(p.notes);
+        doc["observed_symptoms"] = json!(p.notes.iter().map(|n| one_line(n)).collect::<Vec<_>>());
         doc["related_run_ids"] = json!([run.run_id]);
         doc["related_stage_results"] = json!([p.stage_result_path]);
         let path = queue::state_dir(&self.layout, DocKind::Incident, "incoming")
