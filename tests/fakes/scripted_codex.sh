@@ -5,8 +5,11 @@
 # call of a stage answers its Nth token (the last one repeats). Stages not in
 # the file answer their happy-path token. `NONE` answers with no marker;
 # `CRASH` exits 3; `TWO` prints two different markers; `SLEEP` sleeps 30 s
-# (an agent still working when its daemon dies). Every call appends
-# `<stage> <TOKEN>` to "$FAKE_SCRIPT.log".
+# (an agent still working when its daemon dies); `PLANT` puts a regular
+# file where the run's `stage_results/` directory goes (so the runtime
+# cannot record the result) and `UNPLANT` removes it, both then answering
+# the stage's happy token. Every call appends `<stage> <TOKEN>` to
+# "$FAKE_SCRIPT.log". `FAKE_DELAY` (seconds) makes every call that slow.
 out=""
 prev=""
 prompt=""
@@ -34,6 +37,8 @@ case "$stage" in
   curator) token=CURATOR_NOOP ;;
   *) token=BLOCKED ;;
 esac
+happy=$token
+[ -n "$FAKE_DELAY" ] && sleep "$FAKE_DELAY"
 if [ -n "$FAKE_SCRIPT" ]; then
   count_file="$FAKE_SCRIPT.count.$stage"
   n=0
@@ -52,6 +57,11 @@ if [ -n "$FAKE_SCRIPT" ]; then
   fi
   echo "$stage $token" >> "$FAKE_SCRIPT.log"
 fi
+run_dir=$(dirname "$out")
+case "$token" in
+  PLANT) [ -e "$run_dir/stage_results" ] || : > "$run_dir/stage_results"; token=$happy ;;
+  UNPLANT) [ -f "$run_dir/stage_results" ] && rm -f "$run_dir/stage_results"; token=$happy ;;
+esac
 case "$token" in
   NONE) printf 'I am not sure what to do.\n' > "$out" ;;
   CRASH) echo "scripted crash" >&2; exit 3 ;;

@@ -99,11 +99,30 @@ impl Engine {
                 self.scheduler.invalidate_all();
                 format!("{} active run(s) requeued: {reason}", runs.len())
             }
+            "reload_config" if !self.snapshot.active_runs_by_plane.is_empty() => {
+                self.defer_reload(payload)?
+            }
             "reload_config" => match self.reload() {
-                Ok(d) => d,
+                Ok(d) => {
+                    let _ = events::record(
+                        &self.layout,
+                        "runtime_config_reloaded",
+                        json!({"compiled_plan_id": self.plan.compiled_plan_id, "mode_id": self.plan.mode_id}),
+                    );
+                    self.monitor.line(&format!(
+                        "config reloaded plan={}",
+                        self.plan.compiled_plan_id
+                    ));
+                    d
+                }
                 Err(e) => {
                     self.snapshot.last_reload_outcome = json!("failed_retained_previous_plan");
                     self.snapshot.last_reload_error = Some(e.clone());
+                    let _ = events::record(
+                        &self.layout,
+                        "runtime_config_reload_failed",
+                        json!({"error": e, "retained_previous_plan": true, "compiled_plan_id": self.plan.compiled_plan_id}),
+                    );
                     e
                 }
             },
@@ -126,7 +145,30 @@ impl Engine {
         Ok(detail)
     }
 
-    /// Re-read the config and recompile; the new plan applies between stages.
+    /// A reload while a work item is in flight waits, as in the reference:
+    /// the command goes back to the mailbox (addressed to this daemon) and
+    /// is tried again at the next tick, until no plane has an active run,
+    /// so an item never changes plan (model, runner, routes) halfway.
+    fn defer_reload(&mut self, payload: &Map<String, Value>) -> Result<String, String> {
+        let planes: Vec<String> = self.snapshot.active_runs_by_plane.keys().cloned().collect();
+        let mut again = payload.clone();
+        again.insert(intake::SESSION_KEY.into(), json!(self.session));
+        mailbox::submit(&self.layout, "reload_config", "runtime", again)?;
+        let why = "deferred until active planes drain".to_string();
+        self.snapshot.last_reload_error = Some(why.clone());
+        let _ = events::record(
+            &self.layout,
+            "runtime_config_reload_deferred",
+            json!({"reason": "active_planes", "active_planes": planes}),
+        );
+        self.monitor.line(&format!(
+            "config reload deferred reason=active_planes active_planes={}",
+            planes.join(",")
+        ));
+        Ok(why)
+    }
+
+    /// Re-read the config and recompile; the new plan applies between items.
     fn reload(&mut self) -> Result<String, String> {
         let config = config::load_config(&self.layout.config_file())?;
         let plan = persist::authoritative_plan(&self.layout, self.mode_override.as_deref())?;

@@ -52,7 +52,8 @@ impl Engine {
             .get(&run.entry_key)
             .copied()
             .unwrap_or(graph.stage_run_bound.max_stage_runs);
-        let request = self.request(run, node);
+        let mut request = self.request(run, node);
+        self.runtime_error_fields(run, &mut request);
         self.run_started
             .entry(run.run_id.clone())
             .or_insert_with(Instant::now);

@@ -32,6 +32,7 @@ mod commands;
 mod dispatch;
 mod learning;
 mod recover;
+mod runtime_error;
 mod terminal;
 mod unstarted;
 
@@ -144,6 +145,8 @@ pub struct Engine {
     owned_since: String,
     /// Held for the engine's life (see `workspace::state_lock`).
     _state_lock: FileLock,
+    /// Runtime errors rerouted per run (see `runtime_error`).
+    runtime_errors: HashMap<String, u32>,
     /// Consecutive stages whose agent could not be started.
     runner_health: RunnerHealth,
 }
@@ -218,6 +221,7 @@ impl Engine {
             backpressure: None,
             ideas: IdeaInbox::default(),
             runner_health: RunnerHealth::default(),
+            runtime_errors: HashMap::new(),
             owned_since: record.acquired_at.clone(),
             _state_lock: state_lock,
         };
@@ -483,7 +487,15 @@ impl Engine {
         match self.dispatch(&mut run, &graph, &node, cancel) {
             dispatch::Dispatch::Interrupted => Ok(Step::Interrupted),
             dispatch::Dispatch::Unstarted(failure) => self.put_back_unstarted(run, &failure),
-            dispatch::Dispatch::Done(stage) => self.apply_result(run, &graph, &node, *stage),
+            dispatch::Dispatch::Done(stage) => {
+                match self.apply_result(run.clone(), &graph, &node, *stage) {
+                    Ok(step) => {
+                        self.clear_runtime_error(&run.run_id, &node.node_id);
+                        Ok(step)
+                    }
+                    Err(failure) => self.reroute_runtime_error(run, &graph, &node, failure),
+                }
+            }
         }
     }
 
