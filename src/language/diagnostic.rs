@@ -34,8 +34,9 @@ macro_rules! codes {
 
 codes! {
     Syntax => "mill::syntax", "the text does not follow the grammar";
-    Io => "mill::io", "a file could not be read (missing, a directory, not UTF-8)";
+    Io => "mill::io", "an imported file could not be read (a directory, device or pipe, over 1 MiB, not UTF-8)";
     UnresolvedImport => "mill::unresolved-import", "an import names a file that does not exist";
+    ImportNotMill => "mill::import-not-mill", "an import names something other than a .mill file";
     DuplicateDeclaration => "mill::duplicate-declaration", "a name is declared twice";
     DuplicateField => "mill::duplicate-field", "a field is given twice in one block";
     MissingField => "mill::missing-field", "a required field is absent";

@@ -316,6 +316,8 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
     // (node, outcome) pairs someone wrote a route for, even if it failed to check:
     // those are not reported again as unrouted.
     let mut attempted: BTreeSet<(String, String)> = BTreeSet::new();
+    // The span of each (node, outcome) route already accepted.
+    let mut routed: BTreeMap<(String, String), Span> = BTreeMap::new();
     for arm in &decl.routes {
         for o in &arm.outcomes {
             attempted.insert((arm.from.text.clone(), o.text.clone()));
@@ -327,10 +329,7 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
             if !legal(&mut cx.diags, &cx.model.stages, from, o) {
                 continue;
             }
-            if let Some(prev) = routes
-                .iter()
-                .find(|r| r.from == from.id && r.outcome == o.text)
-            {
+            if let Some(prev) = routed.get(&(from.id.clone(), o.text.clone())) {
                 cx.diags.push(
                     Diagnostic::error(
                         Code::DuplicateRoute,
@@ -338,7 +337,7 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
                         format!("`{} {}` is routed twice", from.id, o.text),
                     )
                     .label("second route")
-                    .with(prev.span, "first route here")
+                    .with(*prev, "first route here")
                     .help("a (node, outcome) pair has exactly one route; remove one, or use a threshold to change the target after repeated outcomes"),
                 );
                 continue;
@@ -366,6 +365,7 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
                     continue;
                 }
             }
+            routed.insert((from.id.clone(), o.text.clone()), arm.span);
             routes.push(Route {
                 from: from.id.clone(),
                 outcome: o.text.clone(),
@@ -823,9 +823,17 @@ fn graph_checks(cx: &mut Cx<'_>, l: &Loop) {
     }
     for cycle in g.unbounded_cycles() {
         let first = &cycle.edges[0];
+        // A very long cycle is shown by its first steps only.
+        const SHOWN: usize = 12;
         let mut text = String::new();
-        for e in &cycle.edges {
+        for e in cycle.edges.iter().take(SHOWN) {
             text.push_str(&format!("{} --{}--> ", e.from, e.outcome));
+        }
+        if cycle.edges.len() > SHOWN {
+            text.push_str(&format!(
+                "... ({} more steps) --> ",
+                cycle.edges.len() - SHOWN
+            ));
         }
         text.push_str(&first.from);
         let mut d = Diagnostic::error(
@@ -837,24 +845,32 @@ fn graph_checks(cx: &mut Cx<'_>, l: &Loop) {
             "`{} {}` starts a cycle no threshold exits",
             first.from, first.outcome
         ));
-        for e in &cycle.edges[1..] {
+        for e in cycle.edges.iter().take(SHOWN).skip(1) {
             d = d.with(
                 e.span,
                 format!("then `{} {}`{}", e.from, e.outcome, e.note()),
             );
         }
         let e = &cycle.edges[0];
+        let group = if cycle.group.len() > SHOWN {
+            format!(
+                "{}, ... ({} nodes in all)",
+                cycle.group[..SHOWN].join(", "),
+                cycle.group.len()
+            )
+        } else {
+            cycle.group.join(", ")
+        };
         let others = match cycle.others {
-            0 => String::new(),
-            n if n + 1 >= crate::language::bounds::MAX_CYCLES => format!(
-                "at least {n} other cycles also run through {}; ",
-                cycle.group.join(", ")
-            ),
+            0 if !cycle.more => String::new(),
+            0 => format!("other cycles may also run through {group}; "),
+            n if cycle.more || n + 1 >= crate::language::bounds::MAX_CYCLES => {
+                format!("at least {n} other cycles also run through {group}; ")
+            }
             n => format!(
-                "{n} other cycle{} also run{} through {}; ",
+                "{n} other cycle{} also run{} through {group}; ",
                 if n == 1 { "" } else { "s" },
                 if n == 1 { "s" } else { "" },
-                cycle.group.join(", ")
             ),
         };
         d = d.help(format!(

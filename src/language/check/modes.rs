@@ -10,7 +10,26 @@ pub(super) fn check_all(cx: &mut Cx<'_>) {
     let names: Vec<String> = cx.mode_decls.keys().cloned().collect();
     let mut state: BTreeMap<String, Visit> = BTreeMap::new();
     for name in &names {
-        resolve(cx, name, &mut state);
+        // Resolve the ancestors first, oldest first, walking the `extends`
+        // chain iteratively: a long chain cannot deepen the call stack.
+        let mut chain = vec![name.clone()];
+        let mut in_chain: BTreeSet<String> = chain.iter().cloned().collect();
+        while let Some(parent) = cx
+            .mode_decls
+            .get(chain.last().expect("chain is non-empty"))
+            .and_then(|d| d.decl.extends.as_ref())
+        {
+            if state.contains_key(&parent.text)
+                || !cx.mode_decls.contains_key(&parent.text)
+                || !in_chain.insert(parent.text.clone())
+            {
+                break;
+            }
+            chain.push(parent.text.clone());
+        }
+        for n in chain.iter().rev() {
+            resolve(cx, n, &mut state);
+        }
     }
     check_aliases(cx);
 }
@@ -88,12 +107,19 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
                     state.insert(name.to_string(), Visit::Failed);
                     return false;
                 }
-                if !resolve(cx, &parent.text, state) {
-                    if state.get(&parent.text) == Some(&Visit::InProgress) {
-                        cx.diags.push(inheritance_cycle(&decl.name, parent));
+                // `check_all` resolves ancestors first; a parent not yet
+                // resolved is one that leads back here.
+                match state.get(&parent.text) {
+                    Some(Visit::Done) => {}
+                    Some(Visit::Failed) => {
+                        state.insert(name.to_string(), Visit::Failed);
+                        return false;
                     }
-                    state.insert(name.to_string(), Visit::Failed);
-                    return false;
+                    Some(Visit::InProgress) | None => {
+                        cx.diags.push(inheritance_cycle(&decl.name, parent));
+                        state.insert(name.to_string(), Visit::Failed);
+                        return false;
+                    }
                 }
                 base = cx.model.modes.get(&parent.text).cloned();
             }
