@@ -228,3 +228,15 @@ fn a_long_inheritance_chain_checks() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("5000 modes"), "{out}");
 }
+
+#[test]
+fn a_directory_link_cycle_does_not_trap_the_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::os::unix::fs::symlink("..", sub.join("up")).unwrap();
+    std::fs::write(sub.join("a.mill"), "import \"std/stages/execution.mill\"\n").unwrap();
+    let (code, out, err) = lint(dir.path(), &["."]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("ok: 2 files checked"), "{out}");
+}

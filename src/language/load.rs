@@ -454,18 +454,35 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     Ok(out)
 }
 
+/// Collect the `.mill` files below `dir` in sorted order, iteratively. Links
+/// to directories are not followed, so a link cycle cannot make the walk
+/// endless; a link to a file is taken like the file (and read by the rules of
+/// [`read_source`]).
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| LoadError(format!("{}: cannot read: {}", dir.display(), io_reason(&e))))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for e in entries {
-        if e.is_dir() {
-            walk(&e, out)?;
-        } else if e.extension().is_some_and(|x| x == "mill") {
-            out.push(e);
+    // A stack of directory listings still to visit, each in reverse sorted order.
+    let list = |d: &Path| -> Result<Vec<(PathBuf, bool)>, LoadError> {
+        let mut entries: Vec<(PathBuf, bool)> = std::fs::read_dir(d)
+            .map_err(|e| LoadError(format!("{}: cannot read: {}", d.display(), io_reason(&e))))?
+            .filter_map(Result::ok)
+            .map(|e| {
+                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                (e.path(), is_dir)
+            })
+            .collect();
+        entries.sort();
+        entries.reverse();
+        Ok(entries)
+    };
+    let mut stack = vec![list(dir)?];
+    while let Some(top) = stack.last_mut() {
+        let Some((path, is_dir)) = top.pop() else {
+            stack.pop();
+            continue;
+        };
+        if is_dir {
+            stack.push(list(&path)?);
+        } else if has_mill_extension(&path) {
+            out.push(path);
         }
     }
     Ok(())
