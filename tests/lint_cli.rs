@@ -128,12 +128,59 @@ fn a_workspace_style_mode_can_import_the_stdlib() {
     let f = dir.path().join("careful.mill");
     std::fs::write(
         &f,
-        "import \"std/loops/execution.mill\"\n\
-         mode careful {\n  loops { execution: execution.standard }\n  runner command\n  \
+        "import \"std/loops/execution.mill\"\nimport \"std/loops/planning.mill\"\n\
+         mode careful {\n  loops { execution: execution.standard, planning: planning.standard }\n  runner command\n  \
          stage checker { model \"gpt-5-codex\" thinking high timeout 30m }\n  threshold fix_cycle_count 3\n}\n",
     )
     .unwrap();
     let out = millrace().arg("lint").arg(&f).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_missing_entrypoint_is_reported_by_lint() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("custom.mill");
+    std::fs::write(
+        &f,
+        "stage reviewer {\n  plane execution\n  entrypoint \"entrypoints/execution/reviewer.md\"\n  \
+         skill \"skills/stage/execution/reviewer-core/SKILL.md\"\n  \
+         outcomes {\n    REVIEW_PASS => success\n    BLOCKED => blocked | recoverable_failure\n  }\n}\n",
+    )
+    .unwrap();
+    let out = millrace()
+        .arg("lint")
+        .arg(&f)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = v["diagnostics"].as_array().unwrap();
+    assert_eq!(d.len(), 2, "{v}");
+    assert_eq!(d[0]["code"], "mill::missing-file");
+    assert_eq!(d[0]["severity"], "error");
+    assert_eq!(d[0]["line"], 3);
+    assert_eq!(d[1]["severity"], "warning");
+    // Inside a workspace the same paths resolve against millrace-agents/.
+    let agents = dir.path().join("millrace-agents");
+    std::fs::create_dir_all(agents.join("mill/modes")).unwrap();
+    std::fs::create_dir_all(agents.join("entrypoints/execution")).unwrap();
+    std::fs::create_dir_all(agents.join("skills/stage/execution/reviewer-core")).unwrap();
+    std::fs::write(agents.join("entrypoints/execution/reviewer.md"), "x").unwrap();
+    std::fs::write(
+        agents.join("skills/stage/execution/reviewer-core/SKILL.md"),
+        "x",
+    )
+    .unwrap();
+    let inside = agents.join("mill/modes/custom.mill");
+    std::fs::copy(&f, &inside).unwrap();
+    let out = millrace().arg("lint").arg(&inside).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),

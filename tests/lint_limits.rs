@@ -219,7 +219,10 @@ fn a_ten_thousand_node_unbounded_cycle_is_reported() {
 #[test]
 fn a_long_inheritance_chain_checks() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = String::from("import \"std/loops/execution.mill\"\nmode m0 {\n  loops { execution: execution.standard }\n}\n");
+    let mut s = String::from(
+        "import \"std/loops/execution.mill\"\nimport \"std/loops/planning.mill\"\n\
+         mode m0 {\n  loops { execution: execution.standard, planning: planning.standard }\n}\n",
+    );
     for i in 1..5_000 {
         s.push_str(&format!("mode m{i} extends m{} {{}}\n", i - 1));
     }

@@ -66,6 +66,9 @@ codes! {
     OverrideNotAllowed => "mill::override-not-allowed", "an override the stage kind does not allow";
     InheritanceCycle => "mill::inheritance-cycle", "modes or aliases that extend each other in a circle";
     MissingLoop => "mill::missing-loop", "a mode without an execution loop, or a loop without an entry";
+    UnknownMetadataKey => "mill::unknown-metadata-key", "a resume policy reads a metadata key no stage result carries";
+    HandoffWithoutPlanning => "mill::handoff-without-planning", "a terminal hands work to planning in a mode without a planning loop";
+    MissingFile => "mill::missing-file", "an entrypoint or skill file that does not exist";
     MixedOutcomeClasses => "mill::mixed-outcome-classes", "an outcome whose classes mix success with failure";
 }
 

@@ -215,6 +215,10 @@ pub fn compile(root: &AssetRoot, mode: Option<&str>) -> CompileOutcome {
             return out;
         }
     };
+    if let AssetRoot::Workspace(l) = root {
+        out.errors
+            .extend(runner_settings_errors(&plan, &cfg.config, l));
+    }
     // The assets: the .mill files the mode's file can see, then every
     // entrypoint and skill its nodes name.
     let mut assets: Vec<AssetRef> = Vec::new();
@@ -273,6 +277,66 @@ pub fn compile(root: &AssetRoot, mode: Option<&str>) -> CompileOutcome {
         out.plan = Some(plan);
     }
     out
+}
+
+/// What the runners the plan's nodes use need from the workspace config: the
+/// `command` runner an argv, and a `script` file (when one is configured)
+/// that parses and whose keys each name a node or stage kind of the plan.
+fn runner_settings_errors(plan: &CompiledPlan, cfg: &config::Config, l: &Layout) -> Vec<String> {
+    let nodes: Vec<&super::ir::CompiledNode> = plan
+        .graphs_by_plane
+        .values()
+        .flat_map(|g| g.nodes.iter())
+        .collect();
+    let using = |runner: &str| -> Vec<&str> {
+        nodes
+            .iter()
+            .filter(|n| n.runner_name == runner)
+            .map(|n| n.node_id.as_str())
+            .collect()
+    };
+    let mut errors = Vec::new();
+    let command = using("command");
+    if !command.is_empty() && cfg.runners.command.argv.is_empty() {
+        errors.push(format!(
+            "runner command (used by {}) needs `argv` in [runners.command] of millrace.toml: set the agent command to run, e.g. argv = [\"my-agent\", \"{{prompt_file}}\"]",
+            command.join(", ")
+        ));
+    }
+    if let (false, Some(path)) = (using("script").is_empty(), &cfg.runners.script.path) {
+        let p = l.root.join(path);
+        let parsed = std::fs::read_to_string(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| crate::runners::script::Script::parse(&t));
+        match parsed {
+            Err(e) => errors.push(format!(
+                "[runners.script] path: script file {}: {e}",
+                p.display()
+            )),
+            Ok(script) => {
+                let known: BTreeSet<&str> = nodes
+                    .iter()
+                    .flat_map(|n| [n.node_id.as_str(), n.stage_kind_id.as_str()])
+                    .collect();
+                for key in script.stages.keys().filter(|k| !known.contains(k.as_str())) {
+                    let hint = crate::language::check::suggest(key, known.iter().copied())
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "the plan's nodes: {}",
+                                known.iter().copied().collect::<Vec<_>>().join(", ")
+                            )
+                        });
+                    errors.push(format!(
+                        "script file {}: key `{key}` names no node or stage kind of mode {}: {hint}",
+                        p.display(),
+                        plan.mode_id
+                    ));
+                }
+            }
+        }
+    }
+    errors
 }
 
 /// The assets fingerprint of a persisted plan's asset list against the files as they are now.

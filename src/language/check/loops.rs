@@ -529,6 +529,20 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
                 ok = false;
             }
         }
+        for k in &r.metadata {
+            if !RESUME_METADATA_KEYS.contains(&k.text.as_str()) {
+                let mut d = unknown(
+                    Code::UnknownMetadataKey,
+                    "metadata key",
+                    k,
+                    RESUME_METADATA_KEYS,
+                    "",
+                );
+                d = d.label("no stage result carries this key: the resume would never happen");
+                cx.diags.push(d);
+                ok = false;
+            }
+        }
         let mut never = Vec::new();
         for n in &r.never {
             match node_ref(&mut cx.diags, n) {

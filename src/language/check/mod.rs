@@ -5,6 +5,7 @@
 //! this one owns the declaration tables, visibility through imports, and the
 //! shared helpers for "unknown name" diagnostics.
 
+pub mod files;
 mod loops;
 mod modes;
 mod stages;
@@ -218,10 +219,7 @@ fn duplicate(what: &str, name: &ast::Word, earlier: Span) -> Diagnostic {
 }
 
 /// The closest candidate by edit distance, if close enough to be a typo.
-pub(crate) fn suggest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))

@@ -550,6 +550,8 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
             .insert(t.counter.text.clone(), t.value);
     }
 
+    check_planning_handoff(cx, decl, &mode);
+
     let failed = cx.diags.iter().filter(|d| d.is_error()).count() > errors_before;
     if failed {
         state.insert(name.to_string(), Visit::Failed);
@@ -558,6 +560,52 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
     cx.model.modes.insert(mode.id.clone(), mode);
     state.insert(name.to_string(), Visit::Done);
     true
+}
+
+/// A terminal of class `followup_needed` or `escalate_planning` outside the
+/// planning plane opens an incident for the planning loop to work on: in a
+/// mode with no planning loop the incident would wait forever.
+fn check_planning_handoff(cx: &mut Cx<'_>, decl: &ast::ModeDecl, mode: &Mode) {
+    if mode.loops.contains_key("planning") {
+        return;
+    }
+    for (plane, lid) in &mode.loops {
+        let Some(l) = cx.model.loops.get(lid) else {
+            continue;
+        };
+        let reached: BTreeSet<&str> = l
+            .routes
+            .iter()
+            .filter_map(|r| match &r.target {
+                Target::Terminal(t) => Some(t.as_str()),
+                Target::Node(_) => None,
+            })
+            .chain(l.thresholds.iter().filter_map(|t| match &t.exhausted {
+                Target::Terminal(t) => Some(t.as_str()),
+                Target::Node(_) => None,
+            }))
+            .collect();
+        for t in &l.terminals {
+            if !PLANNING_HANDOFF_CLASSES.contains(&t.class.as_str())
+                || !reached.contains(t.id.as_str())
+            {
+                continue;
+            }
+            cx.diags.push(
+                Diagnostic::error(
+                    Code::HandoffWithoutPlanning,
+                    decl.name.span,
+                    format!(
+                        "mode `{}` has no planning loop, but its {plane} loop `{lid}` hands work off to planning at terminal `{}`",
+                        mode.id, t.id
+                    ),
+                )
+                .label("no planning loop in this mode")
+                .with(t.span, format!("a `{}` terminal opens an incident for planning", t.class))
+                .help("bind a planning loop (`loops { planning: planning.standard }`), or give the terminal the class `blocked` so the work stops visibly"),
+            );
+        }
+    }
 }
 
 fn check_aliases(cx: &mut Cx<'_>) {
