@@ -188,3 +188,51 @@ fn a_missing_entrypoint_is_reported_by_lint() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn import_help_is_relative_to_the_file_being_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    std::fs::create_dir_all(dir.path().join("b")).unwrap();
+    std::fs::write(
+        dir.path().join("b/kinds.mill"),
+        "stage reviewer {\n  plane execution\n  outcomes { REVIEW_PASS => success  BLOCKED => blocked | recoverable_failure }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a/root.mill"),
+        "import \"../b/kinds.mill\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a/sub.mill"),
+        "loop demo.r on execution {\n  nodes reviewer\n  entry task -> reviewer\n  \
+         reviewer REVIEW_PASS -> terminal done  BLOCKED -> terminal stuck\n  \
+         terminal done success\n  terminal stuck blocked\n}\n",
+    )
+    .unwrap();
+    let out = millrace()
+        .current_dir(dir.path())
+        .args(["lint", "a/root.mill", "a/sub.mill", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let help = v["diagnostics"][0]["help"].as_str().unwrap();
+    assert!(help.ends_with("add `import \"../b/kinds.mill\"`"), "{help}");
+}
+
+#[test]
+fn extends_of_a_misspelt_shipped_mode_gets_a_did_you_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("careful.mill");
+    std::fs::write(&f, "mode careful extends default_codx {}\n").unwrap();
+    let out = millrace()
+        .arg("lint")
+        .arg(&f)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let help = v["diagnostics"][0]["help"].as_str().unwrap();
+    assert!(help.starts_with("did you mean `default_codex`?"), "{help}");
+}

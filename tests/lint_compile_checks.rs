@@ -98,3 +98,24 @@ fn script_keys_must_name_nodes_of_the_plan() {
     let (code, out) = compile(&ws, "scripted");
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn a_broken_file_stops_only_the_modes_that_import_it() {
+    let (_d, ws) = init();
+    let local = ws.join("millrace-agents/mill/local");
+    std::fs::create_dir_all(&local).unwrap();
+    for f in ["a.mill", "b.mill"] {
+        std::fs::write(
+            local.join(f),
+            "import \"../modes/default_codex.mill\"\nmode twin extends default_codex {}\n",
+        )
+        .unwrap();
+    }
+    let (code, out) = compile(&ws, "default_codex");
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = compile(&ws, "twin");
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("mode `twin` is declared twice"), "{out}");
+    // Errors carry the labels and help lint shows.
+    assert!(out.contains("help: rename one of them"), "{out}");
+}

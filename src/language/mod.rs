@@ -8,6 +8,7 @@ pub mod check;
 pub mod diagnostic;
 pub mod load;
 pub mod model;
+pub mod parse_hints;
 pub mod source;
 pub mod syntax;
 

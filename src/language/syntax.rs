@@ -135,6 +135,9 @@ fn syntax_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> Diag
             format!("{} or {}", rest.join(", "), last)
         }
     };
+    if let Some(d) = super::parse_hints::explain(file, text, pos, &found, &expected_text) {
+        return d;
+    }
     let help = if pos >= text.len() {
         "the file ends inside a declaration: is a closing `}` missing?".to_string()
     } else if found.starts_with("`\"") || found.contains('\'') {

@@ -112,15 +112,27 @@ fn diag_line(
     root: &AssetRoot,
     d: &crate::language::diagnostic::Diagnostic,
 ) -> String {
-    let lc = program.sources.line_col(d.primary.span);
-    format!(
-        "{}:{}:{}: {}: {}",
-        source_name(program, root, d.primary.span.file),
-        lc.line,
-        lc.column,
-        d.code,
-        d.message
-    )
+    let at = |span: crate::language::source::Span| {
+        let lc = program.sources.line_col(span);
+        format!(
+            "{}:{}:{}",
+            source_name(program, root, span.file),
+            lc.line,
+            lc.column
+        )
+    };
+    // The same facts `lint` shows: the message, each label, and the help.
+    let mut text = format!("{}: {}: {}", at(d.primary.span), d.code, d.message);
+    if !d.primary.message.is_empty() {
+        text.push_str(&format!("\n  = {}", d.primary.message));
+    }
+    for l in &d.secondary {
+        text.push_str(&format!("\n  = {}: {}", at(l.span), l.message));
+    }
+    if !d.help.is_empty() {
+        text.push_str(&format!("\n  help: {}", d.help));
+    }
+    text
 }
 
 /// Compile one mode. `mode` is the requested mode (or alias); `None` means
@@ -168,10 +180,25 @@ pub fn compile(root: &AssetRoot, mode: Option<&str>) -> CompileOutcome {
         program,
         checked,
     };
+    // A broken file stops only the modes that can see it: when the mode
+    // resolved, an error wholly in files it does not import is a warning.
+    let visible = out
+        .checked
+        .model
+        .resolve_mode(&requested)
+        .map(|m| out.program.visible_from(m.span.file));
     for d in &out.checked.diagnostics {
         let line = diag_line(&out.program, root, d);
+        let concerns_mode = visible.as_ref().is_none_or(|v| {
+            std::iter::once(&d.primary)
+                .chain(&d.secondary)
+                .any(|l| v.contains(&l.span.file))
+        });
         match d.severity {
-            Severity::Error => out.errors.push(line),
+            Severity::Error if concerns_mode => out.errors.push(line),
+            Severity::Error => out
+                .warnings
+                .push(format!("{line} (in a file this mode does not import)")),
             Severity::Warning => out.warnings.push(line),
         }
     }

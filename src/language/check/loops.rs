@@ -29,6 +29,7 @@ fn target(
     diags: &mut Vec<Diagnostic>,
     t: &ast::Target,
     nodes: &BTreeMap<String, Node>,
+    declared: &BTreeSet<&str>,
     terminals: &BTreeMap<String, Terminal>,
     loop_id: &str,
 ) -> Option<Target> {
@@ -36,6 +37,9 @@ fn target(
         ast::Target::Node(w) => {
             if nodes.contains_key(&w.text) {
                 Some(Target::Node(w.text.clone()))
+            } else if declared.contains(w.text.as_str()) {
+                // Declared, but its stage kind failed: already reported once there.
+                None
             } else {
                 let mut d = unknown(
                     Code::UnknownNode,
@@ -323,7 +327,14 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
             attempted.insert((arm.from.text.clone(), o.text.clone()));
         }
         let from = node_ref(&mut cx.diags, &arm.from);
-        let to = target(&mut cx.diags, &arm.target, &nodes, &terminals, &id);
+        let to = target(
+            &mut cx.diags,
+            &arm.target,
+            &nodes,
+            &declared_nodes,
+            &terminals,
+            &id,
+        );
         for o in &arm.outcomes {
             let Some(from) = &from else { continue };
             if !legal(&mut cx.diags, &cx.model.stages, from, o) {
@@ -445,7 +456,14 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
             }
             sources.push(n.id.clone());
         }
-        let exhausted = target(&mut cx.diags, &t.target, &nodes, &terminals, &id);
+        let exhausted = target(
+            &mut cx.diags,
+            &t.target,
+            &nodes,
+            &declared_nodes,
+            &terminals,
+            &id,
+        );
         if let (true, Some(exhausted)) = (ok, exhausted) {
             thresholds.push(Threshold {
                 id: t.id.text.clone(),

@@ -83,10 +83,27 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
                     &candidates,
                     "declare the mode or import the file that does",
                 );
+                let shipped = shipped_modes();
+                let near = suggest(&parent.text, shipped.iter().map(String::as_str))
+                    .filter(|_| !d.help.starts_with("did you"));
                 if cx.alias_decls.contains_key(&parent.text) {
                     d = d.help(format!(
                         "`{}` is an alias; extend the mode it names",
                         parent.text
+                    ));
+                } else if shipped.contains(&parent.text) || near.is_some() {
+                    let m = if shipped.contains(&parent.text) {
+                        parent.text.clone()
+                    } else {
+                        near.unwrap_or_default().to_string()
+                    };
+                    let lead = if m == parent.text {
+                        format!("`{m}` is a shipped mode")
+                    } else {
+                        format!("did you mean `{m}`? It is a shipped mode")
+                    };
+                    d = d.help(format!(
+                        "{lead}: import its file, which a workspace has at millrace-agents/mill/modes/{m}.mill (from mill/local/: `import \"../modes/{m}.mill\"`)"
                     ));
                 }
                 cx.diags.push(d);
@@ -606,6 +623,14 @@ fn check_planning_handoff(cx: &mut Cx<'_>, decl: &ast::ModeDecl, mode: &Mode) {
             );
         }
     }
+}
+
+/// The names of the shipped modes (one per file under `modes/`).
+fn shipped_modes() -> Vec<String> {
+    crate::assets::mill_sources()
+        .filter_map(|(path, _)| path.strip_prefix("modes/")?.strip_suffix(".mill"))
+        .map(str::to_string)
+        .collect()
 }
 
 fn check_aliases(cx: &mut Cx<'_>) {
