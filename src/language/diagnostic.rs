@@ -69,6 +69,7 @@ codes! {
     UnknownMetadataKey => "mill::unknown-metadata-key", "a resume policy reads a metadata key no stage result carries";
     HandoffWithoutPlanning => "mill::handoff-without-planning", "a terminal hands work to planning in a mode without a planning loop";
     MissingFile => "mill::missing-file", "an entrypoint or skill file that does not exist";
+    BadExtension => "mill::bad-extension", "a loop extension that removes what its base lacks or uses `remove` without `extends`";
     MixedOutcomeClasses => "mill::mixed-outcome-classes", "an outcome whose classes mix success with failure";
 }
 

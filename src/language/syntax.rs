@@ -87,6 +87,12 @@ fn describe(rule: &Rule) -> &'static str {
         Rule::concurrency_kind => "`exclusive` or `concurrent`",
         Rule::learn_rule => "`learn`",
         Rule::threshold_override => "`threshold`",
+        Rule::loop_extends => "`extends`",
+        Rule::remove_decl => "`remove`",
+        Rule::remove_route => "`route`",
+        Rule::remove_node => "`node`",
+        Rule::remove_threshold => "`threshold`",
+        Rule::remove_resume => "`resume`",
         Rule::ident_list => "a list of names",
         Rule::marker_list => "a list of outcome markers",
         _ => "more input",
@@ -312,11 +318,31 @@ impl Builder {
             thresholds: vec![],
             resumes: vec![],
             completions: vec![],
+            extends: None,
+            removals: vec![],
             span,
         };
         for item in it {
             let ispan = self.span(&item);
             match item.as_rule() {
+                Rule::loop_extends => {
+                    l.extends = item.into_inner().next().map(|w| self.word(w));
+                }
+                Rule::remove_decl => {
+                    let inner = item.into_inner().next().unwrap();
+                    let rule = inner.as_rule();
+                    let mut ri = inner.into_inner();
+                    let first = self.word(ri.next().unwrap());
+                    let what = match rule {
+                        Rule::remove_route => {
+                            RemoveWhat::Route(first, self.words(ri.next().unwrap()))
+                        }
+                        Rule::remove_node => RemoveWhat::Node(first),
+                        Rule::remove_threshold => RemoveWhat::Threshold(first),
+                        _ => RemoveWhat::Resume(first),
+                    };
+                    l.removals.push(Removal { what, span: ispan });
+                }
                 Rule::nodes_decl => {
                     for n in item.into_inner() {
                         let mut ni = n.into_inner();

@@ -9,17 +9,115 @@ use crate::language::bounds;
 pub(super) fn check_all(cx: &mut Cx<'_>) {
     let decls: Vec<(FileId, &ast::LoopDecl)> =
         cx.loop_decls.values().map(|d| (d.file, d.decl)).collect();
+    // Loops that extend none first; then each extending loop once its base
+    // is done, with the merged declaration of every checked loop kept for
+    // loops that extend it in turn.
+    let mut merged: BTreeMap<String, ast::LoopDecl> = BTreeMap::new();
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut pending: Vec<(FileId, &ast::LoopDecl)> = Vec::new();
     for (file, decl) in decls {
-        let errors_before = cx.diags.iter().filter(|d| d.is_error()).count();
-        let l = check_loop(cx, file, decl);
-        let errors_after = cx.diags.iter().filter(|d| d.is_error()).count();
-        if errors_after == errors_before {
-            // Only a structurally sound loop gets graph checks.
-            graph_checks(cx, &l);
-            if cx.diags.iter().filter(|d| d.is_error()).count() == errors_after {
-                cx.loop_file.insert(l.id.clone(), file);
-                cx.model.loops.insert(l.id.clone(), l);
+        if decl.extends.is_some() {
+            pending.push((file, decl));
+            continue;
+        }
+        for r in &decl.removals {
+            cx.diags.push(
+                Diagnostic::error(
+                    Code::BadExtension,
+                    r.span,
+                    format!("loop `{}` extends no loop, so it has nothing to remove", decl.name.text),
+                )
+                .label("`remove` without `extends`")
+                .help("delete the line, or derive the loop from another: `loop <id> on <plane> extends <base> { ... }`"),
+            );
+        }
+        check_one(cx, file, decl);
+        merged.insert(decl.name.text.clone(), decl.clone());
+        done.insert(decl.name.text.clone());
+    }
+    loop {
+        let before = pending.len();
+        let mut waiting = Vec::new();
+        for (file, decl) in pending {
+            let base = decl.extends.as_ref().expect("pending loops extend one");
+            if !done.contains(&base.text) {
+                if cx.loop_decls.contains_key(&base.text) {
+                    waiting.push((file, decl));
+                } else {
+                    let candidates: Vec<&String> = cx.loop_decls.keys().collect();
+                    cx.diags.push(unknown(
+                        Code::UnknownLoop,
+                        "loop",
+                        base,
+                        &candidates,
+                        "extend a declared loop, importing its file",
+                    ));
+                    done.insert(decl.name.text.clone());
+                }
+                continue;
             }
+            done.insert(decl.name.text.clone());
+            let base_file = cx.loop_decls[&base.text].file;
+            if let Some(hint) = cx.import_hint(file, base_file) {
+                cx.diags.push(
+                    Diagnostic::error(
+                        Code::UnknownLoop,
+                        base.span,
+                        format!("unknown loop `{}`", base.text),
+                    )
+                    .label("not visible here")
+                    .help(hint),
+                );
+                continue;
+            }
+            // A base that failed its own checks was reported there.
+            let Some(base_decl) = merged
+                .get(&base.text)
+                .filter(|_| cx.model.loops.contains_key(&base.text))
+            else {
+                continue;
+            };
+            let m = derive::merge(base_decl, decl, &mut cx.diags);
+            let start = cx.diags.len();
+            check_one(cx, file, &m.decl);
+            let end = cx.diags.len();
+            derive::attribute(&mut cx.diags[start..end], decl, &base.text, &m.changes);
+            merged.insert(decl.name.text.clone(), m.decl);
+        }
+        pending = waiting;
+        if pending.is_empty() {
+            break;
+        }
+        if pending.len() == before {
+            // What is left extends itself, directly or in a circle.
+            for (_, decl) in pending {
+                let base = decl.extends.as_ref().expect("pending loops extend one");
+                cx.diags.push(
+                    Diagnostic::error(
+                        Code::InheritanceCycle,
+                        base.span,
+                        format!("loop `{}` extends `{}`, which leads back to it", decl.name.text, base.text),
+                    )
+                    .label("extension cycle")
+                    .help("a loop may extend another only if that one does not (directly or through others) extend it"),
+                );
+            }
+            break;
+        }
+    }
+}
+
+/// Check one loop declaration and, when sound, its graph; record it in the model.
+fn check_one(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) {
+    let errors_before = cx.diags.iter().filter(|d| d.is_error()).count();
+    let l = check_loop(cx, file, decl);
+    let errors_after = cx.diags.iter().filter(|d| d.is_error()).count();
+    if errors_after == errors_before {
+        // Only a structurally sound loop gets graph checks.
+        graph_checks(cx, &l);
+        if cx.diags.iter().filter(|d| d.is_error()).count() == errors_after {
+            cx.loop_file.insert(l.id.clone(), file);
+            cx.model.loops.insert(l.id.clone(), l);
         }
     }
 }

@@ -5,6 +5,7 @@
 //! this one owns the declaration tables, visibility through imports, and the
 //! shared helpers for "unknown name" diagnostics.
 
+mod derive;
 pub mod files;
 mod loops;
 mod modes;
