@@ -12,6 +12,13 @@ use pest::Parser;
 #[grammar = "../grammar/mill.pest"]
 struct MillParser;
 
+/// The pest parse tree of one file (the `file` pair), for the formatter.
+pub fn parse_tree(file: FileId, text: &str) -> Result<Pair<'_, Rule>, Box<Diagnostic>> {
+    let mut pairs =
+        MillParser::parse(Rule::file, text).map_err(|e| Box::new(syntax_error(file, text, e)))?;
+    Ok(pairs.next().expect("the file rule always yields one pair"))
+}
+
 /// Parse one file's text. `file` is its id in the source set, used for spans.
 pub fn parse(file: FileId, text: &str) -> Result<File, Box<Diagnostic>> {
     let mut pairs =
