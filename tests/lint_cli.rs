@@ -236,3 +236,66 @@ fn extends_of_a_misspelt_shipped_mode_gets_a_did_you_mean() {
     let help = v["diagnostics"][0]["help"].as_str().unwrap();
     assert!(help.starts_with("did you mean `default_codex`?"), "{help}");
 }
+
+#[test]
+fn a_default_route_replaces_the_repeated_blocked_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let standard = std::fs::read_to_string(root.join("stdlib/loops/execution.mill")).unwrap();
+    // The standard loop with its six `BLOCKED -> troubleshooter` arms as one default.
+    let terse: String = standard
+        .replace("loop execution.standard", "loop execution.terse")
+        .lines()
+        .filter(|l| {
+            !l.trim_start()
+                .starts_with("BLOCKED               -> troubleshooter")
+        })
+        .map(|l| {
+            if l.trim_start().starts_with("entry task") {
+                format!("{l}\n  default BLOCKED -> troubleshooter")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(standard.lines().count() - terse.lines().count(), 5);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("terse.mill"), &terse).unwrap();
+    let out = millrace()
+        .current_dir(dir.path())
+        .args(["lint", "terse.mill"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // The same graph: the same exact worst case as the standard loop.
+    assert!(
+        text.contains("bound: execution.terse: at most 23 stage runs per work item (task 23)"),
+        "{text}"
+    );
+    // Without the default, the five nodes' BLOCKED are unrouted.
+    std::fs::write(
+        dir.path().join("terse.mill"),
+        terse.replace("  default BLOCKED -> troubleshooter\n", ""),
+    )
+    .unwrap();
+    let out = millrace()
+        .current_dir(dir.path())
+        .args(["lint", "terse.mill", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unrouted = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| {
+            d["code"] == "mill::unrouted-outcome"
+                && d["message"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("can return `BLOCKED`, but no route handles it")
+        })
+        .count();
+    assert_eq!(unrouted, 6, "{v}");
+}

@@ -39,6 +39,7 @@ const TOKENS: &[&str] = &[
     "alias",
     "extends",
     "remove",
+    "default",
     "route",
     "import",
     "nodes",

@@ -116,6 +116,16 @@ pub struct LoopDecl {
     pub extends: Option<Word>,
     /// `remove ...` lines of an extending loop.
     pub removals: Vec<Removal>,
+    /// `default OUTCOME -> target` lines: routes for every node without its own.
+    pub defaults: Vec<DefaultRoute>,
+    pub span: Span,
+}
+
+/// `default OUTCOME[, OUTCOME] -> target`.
+#[derive(Debug, Clone)]
+pub struct DefaultRoute {
+    pub outcomes: Vec<Word>,
+    pub target: Target,
     pub span: Span,
 }
 

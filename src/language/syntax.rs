@@ -95,6 +95,7 @@ fn describe(rule: &Rule) -> &'static str {
         Rule::learn_rule => "`learn`",
         Rule::threshold_override => "`threshold`",
         Rule::loop_extends => "`extends`",
+        Rule::default_route => "`default`",
         Rule::remove_decl => "`remove`",
         Rule::remove_route => "`route`",
         Rule::remove_node => "`node`",
@@ -327,11 +328,23 @@ impl Builder {
             completions: vec![],
             extends: None,
             removals: vec![],
+            defaults: vec![],
             span,
         };
         for item in it {
             let ispan = self.span(&item);
             match item.as_rule() {
+                Rule::default_route => {
+                    let arm = item.into_inner().next().unwrap();
+                    let mut ai = arm.into_inner();
+                    let outcomes = self.words(ai.next().unwrap());
+                    let target = self.target(ai.next().unwrap());
+                    l.defaults.push(DefaultRoute {
+                        outcomes,
+                        target,
+                        span: ispan,
+                    });
+                }
                 Rule::loop_extends => {
                     l.extends = item.into_inner().next().map(|w| self.word(w));
                 }

@@ -32,6 +32,7 @@ pub(super) fn merge(base: &LoopDecl, d: &LoopDecl, diags: &mut Vec<Diagnostic>) 
     m.span = d.span;
     m.extends = None;
     m.removals = Vec::new();
+    m.defaults = base.defaults.clone();
     if d.plane.text != base.plane.text {
         diags.push(
             Diagnostic::error(
@@ -182,6 +183,18 @@ pub(super) fn merge(base: &LoopDecl, d: &LoopDecl, diags: &mut Vec<Diagnostic>) 
             None => m.resumes.push(r.clone()),
         }
     }
+    for dr in &d.defaults {
+        for o in &dr.outcomes {
+            for b in m.defaults.iter_mut() {
+                if b.outcomes.iter().any(|x| x.text == o.text) {
+                    b.outcomes.retain(|x| x.text != o.text);
+                    changes.push((dr.span, b.span));
+                }
+            }
+        }
+    }
+    m.defaults.retain(|x| !x.outcomes.is_empty());
+    m.defaults.extend(d.defaults.iter().cloned());
     if !d.completions.is_empty() {
         if let Some(old) = m.completions.first() {
             changes.push((d.completions[0].span, old.span));

@@ -109,6 +109,13 @@ pub(super) fn check_all(cx: &mut Cx<'_>) {
 
 /// Check one loop declaration and, when sound, its graph; record it in the model.
 fn check_one(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) {
+    let expanded;
+    let decl = if decl.defaults.is_empty() {
+        decl
+    } else {
+        expanded = expand_defaults(cx, decl);
+        &expanded
+    };
     let errors_before = cx.diags.iter().filter(|d| d.is_error()).count();
     let l = check_loop(cx, file, decl);
     let errors_after = cx.diags.iter().filter(|d| d.is_error()).count();
@@ -120,6 +127,72 @@ fn check_one(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) {
             cx.model.loops.insert(l.id.clone(), l);
         }
     }
+}
+
+/// Turn each `default OUTCOME -> target` into a route for every node whose
+/// stage kind can return the outcome and that has no route of its own for it
+/// (spans on the `default` line). Every (node, outcome) is then routed
+/// explicitly, so the checks below prove the same things as for written routes.
+fn expand_defaults(cx: &mut Cx<'_>, decl: &ast::LoopDecl) -> ast::LoopDecl {
+    let mut out = decl.clone();
+    let routed: BTreeSet<(&str, &str)> = decl
+        .routes
+        .iter()
+        .flat_map(|a| {
+            a.outcomes
+                .iter()
+                .map(|o| (a.from.text.as_str(), o.text.as_str()))
+        })
+        .collect();
+    for d in &decl.defaults {
+        for o in &d.outcomes {
+            let anyone = decl.nodes.iter().any(|n| {
+                cx.model
+                    .stages
+                    .get(&n.kind().text)
+                    .is_some_and(|k| k.outcome(&o.text).is_some())
+            });
+            if !anyone {
+                cx.diags.push(
+                    Diagnostic::error(
+                        Code::UnknownOutcome,
+                        o.span,
+                        format!(
+                            "no node of loop `{}` can return `{}`",
+                            decl.name.text, o.text
+                        ),
+                    )
+                    .label("this default routes nothing")
+                    .help("name an outcome some node's stage kind declares, or remove the line"),
+                );
+            }
+        }
+        for n in &decl.nodes {
+            let Some(kind) = cx.model.stages.get(&n.kind().text) else {
+                continue;
+            };
+            let outcomes: Vec<ast::Word> = d
+                .outcomes
+                .iter()
+                .filter(|o| kind.outcome(&o.text).is_some())
+                .filter(|o| !routed.contains(&(n.id.text.as_str(), o.text.as_str())))
+                .cloned()
+                .collect();
+            if outcomes.is_empty() {
+                continue;
+            }
+            out.routes.push(ast::RouteArm {
+                from: ast::Word {
+                    text: n.id.text.clone(),
+                    span: d.span,
+                },
+                outcomes,
+                target: d.target.clone(),
+                span: d.span,
+            });
+        }
+    }
+    out
 }
 
 /// Resolve a target word (node or terminal), reporting unknown names.
