@@ -8,6 +8,7 @@ mod config;
 mod control;
 mod demo;
 mod doctor;
+mod fmt;
 mod init;
 mod lint;
 mod modes;
@@ -32,6 +33,8 @@ pub struct Cli {
 pub enum Command {
     /// Check .mill files and report coded diagnostics.
     Lint(lint::LintArgs),
+    /// Rewrite .mill files in the canonical layout; `--check` reports instead (exit 1).
+    Fmt(fmt::FmtArgs),
     /// Print the Millrace version.
     Version,
     /// Create (or complete) a workspace; idempotent.
@@ -90,6 +93,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Lint(args) => lint::run(args),
+        Command::Fmt(args) => fmt::run(args),
         Command::Version => {
             println!("millrace {}", env!("CARGO_PKG_VERSION"));
             0
