@@ -54,6 +54,7 @@ fn api_state_reports_status_queues_and_the_plan_drawn_as_svg() {
         .iter()
         .find(|q| q["kind"] == "task" && q["state"] == "queue")
         .unwrap();
+    assert_eq!(queued["count"], 1);
     assert_eq!(queued["items"][0], "t-001");
     // No plan is persisted yet: the graph is compiled in memory for display.
     assert_eq!(w["plan"]["persisted"], false);

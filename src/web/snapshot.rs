@@ -27,6 +27,8 @@ use crate::workspace::{clock, queue};
 /// How many runs and transitions the page shows.
 const RECENT_RUNS: usize = 12;
 const RECENT_TRANSITIONS: usize = 20;
+/// How many item ids of one queue state are listed (all are counted).
+const LISTED_ITEMS: usize = 50;
 /// How much of the end of the event log is read for recent transitions.
 const EVENT_TAIL_BYTES: u64 = 256 * 1024;
 
@@ -34,6 +36,8 @@ const EVENT_TAIL_BYTES: u64 = 256 * 1024;
 pub struct QueueView {
     pub kind: &'static str,
     pub state: &'static str,
+    pub count: usize,
+    /// The first ids in order (at most `LISTED_ITEMS`).
     pub items: Vec<String>,
 }
 
@@ -193,10 +197,14 @@ fn queues(layout: &Layout) -> Vec<QueueView> {
     let mut out = Vec::new();
     for kind in DocKind::ALL {
         for state in queue::states(kind) {
+            let mut items = queue::list_ids(layout, kind, state);
+            let count = items.len();
+            items.truncate(LISTED_ITEMS);
             out.push(QueueView {
                 kind: kind_name(kind),
                 state,
-                items: queue::list_ids(layout, kind, state),
+                count,
+                items,
             });
         }
     }

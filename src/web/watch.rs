@@ -1,6 +1,6 @@
 //! The change watcher: polls the size and modification time of the files
-//! the runtime writes (the state directory, the queue directories, the run
-//! directories and the event log) a few times a second, and bumps a version
+//! the runtime writes (the state directory's files, the queue and run
+//! directories themselves, the event log and the config) a few times a second, and bumps a version
 //! number on a `tokio::sync::watch` channel when any of them changed. Each
 //! SSE stream waits on that channel. Only metadata is read; no inotify.
 
@@ -45,13 +45,16 @@ pub fn fingerprint(layout: &Layout) -> u64 {
     hash_dir(&mut h, &layout.state_dir());
     hash_entry(&mut h, &layout.event_log());
     hash_entry(&mut h, &layout.config_file());
+    // Directories whose entries come and go (queue items move by rename,
+    // runs are created): their own mtime changes then, so one stat each
+    // suffices however many items they hold. What a stage writes inside a
+    // run shows in the event log.
     for kind in DocKind::ALL {
         for state in queue::states(kind) {
-            hash_dir(&mut h, &queue::state_dir(layout, kind, state));
+            hash_entry(&mut h, &queue::state_dir(layout, kind, state));
         }
     }
-    let runs = crate::cli::runs::runs_dir(layout);
-    hash_dir(&mut h, &runs);
+    hash_entry(&mut h, &crate::cli::runs::runs_dir(layout));
     h.finish()
 }
 

@@ -229,8 +229,10 @@ impl Events {
         Events { reader }
     }
 
-    /// The next `state` event's data (chunk sizes and keep-alive comments skipped).
+    /// The next `state` event's data (chunk sizes and keep-alive comments
+    /// skipped); panics when none comes within a minute.
     pub fn next_state(&mut self) -> serde_json::Value {
+        let start = Instant::now();
         let mut event = String::new();
         let mut data = String::new();
         let mut line = String::new();
@@ -238,6 +240,10 @@ impl Events {
             line.clear();
             let n = self.reader.read_line(&mut line).unwrap();
             assert!(n > 0, "event stream ended");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no state event within a minute"
+            );
             let l = line.trim_end_matches(['\r', '\n']);
             if let Some(e) = l
                 .strip_prefix("event: ")

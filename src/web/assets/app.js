@@ -112,8 +112,8 @@
     for (const [kind, states] of kinds) {
       html += `<div class="queue-kind" data-kind="${esc(kind)}"><strong>${esc(kind)}</strong>`;
       for (const q of states) {
-        const shown = q.items.slice(0, 30).map(esc).join(", ") + (q.items.length > 30 ? ` … +${q.items.length - 30}` : "");
-        html += `<div class="queue-state" data-state="${esc(q.state)}"><span class="pill">${esc(q.state)}: ${q.items.length}</span> <span class="items">${shown}</span></div>`;
+        const shown = q.items.slice(0, 30).map(esc).join(", ") + (q.count > 30 ? ` … +${q.count - 30}` : "");
+        html += `<div class="queue-state" data-state="${esc(q.state)}"><span class="pill">${esc(q.state)}: ${q.count}</span> <span class="items">${shown}</span></div>`;
       }
       html += `</div>`;
     }
