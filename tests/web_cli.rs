@@ -152,6 +152,10 @@ fn a_runs_trace_names_the_mill_rule_behind_each_step() {
         get(&web.addr, "/api/workspaces/0/runs/run-ffff", &[]).status,
         404
     );
+    for escape in ["..", "..%2F..%2Fstate", "%2Fetc%2Fpasswd"] {
+        let path = format!("/api/workspaces/0/runs/{escape}");
+        assert_eq!(get(&web.addr, &path, &[]).status, 404, "{path}");
+    }
     assert_eq!(
         get(&web.addr, &format!("/api/workspaces/7/runs/{id}"), &[]).status,
         404
