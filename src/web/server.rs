@@ -104,16 +104,25 @@ async fn require_token(State(state): State<Arc<AppState>>, req: Request, next: N
     next.run(req).await
 }
 
-async fn overview(state: &AppState) -> snapshot::Overview {
+/// Every workspace's snapshot, read off the async threads. `None` only if
+/// reading panicked (a bug): the request then fails alone.
+async fn overview(state: &AppState) -> Option<snapshot::Overview> {
     let layouts = state.layouts.clone();
     let version = *state.changes.borrow();
     tokio::task::spawn_blocking(move || snapshot::overview(&layouts, version))
         .await
-        .expect("snapshot task does not panic")
+        .ok()
 }
 
-async fn api_state(State(state): State<Arc<AppState>>) -> Json<snapshot::Overview> {
-    Json(overview(&state).await)
+async fn api_state(State(state): State<Arc<AppState>>) -> Response {
+    match overview(&state).await {
+        Some(doc) => Json(doc).into_response(),
+        None => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error: reading the workspaces failed\n",
+        )
+            .into_response(),
+    }
 }
 
 async fn api_trace(
@@ -143,8 +152,8 @@ async fn events(
                 return None;
             }
             rx.borrow_and_update();
-            let doc = overview(&state).await;
-            let data = serde_json::to_string(&doc).expect("overview serializes");
+            let doc = overview(&state).await?;
+            let data = serde_json::to_string(&doc).ok()?;
             let event = Event::default()
                 .event("state")
                 .id(doc.version.to_string())
