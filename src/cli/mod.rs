@@ -14,9 +14,10 @@ mod lint;
 mod modes;
 mod queue;
 mod run;
-mod runs;
-mod status;
+pub(crate) mod runs;
+pub(crate) mod status;
 mod upgrade;
+mod web;
 mod workspace_arg;
 
 use clap::{Parser, Subcommand};
@@ -79,6 +80,8 @@ pub enum Command {
     ClearStaleState(control::ReasonFlags),
     /// Same as `control reload-config`.
     ReloadConfig(control::ControlFlags),
+    /// Serve a read-only dashboard (Detail and Flow views) over workspaces.
+    Web(web::WebArgs),
 }
 
 /// Parse the process arguments, run the command, and return the exit code.
@@ -119,5 +122,6 @@ pub fn main() -> i32 {
         Command::RetryActive(f) => control::run(control::ControlCommand::RetryActive(f)),
         Command::ClearStaleState(f) => control::run(control::ControlCommand::ClearStaleState(f)),
         Command::ReloadConfig(f) => control::run(control::ControlCommand::ReloadConfig(f)),
+        Command::Web(args) => web::run(args),
     }
 }
