@@ -75,7 +75,9 @@ pub enum Command {
     /// Same as `control stop`.
     Stop(control::ControlFlags),
     /// Same as `control retry-active`.
-    RetryActive(control::ReasonFlags),
+    RetryActive(control::RetryFlags),
+    /// Planning-plane commands: `planning retry-active`.
+    Planning(control::PlanningArgs),
     /// Same as `control clear-stale-state`.
     ClearStaleState(control::ReasonFlags),
     /// Same as `control reload-config`.
@@ -120,6 +122,7 @@ pub fn main() -> i32 {
         Command::Resume(f) => control::run(control::ControlCommand::Resume(f)),
         Command::Stop(f) => control::run(control::ControlCommand::Stop(f)),
         Command::RetryActive(f) => control::run(control::ControlCommand::RetryActive(f)),
+        Command::Planning(args) => control::planning(args),
         Command::ClearStaleState(f) => control::run(control::ControlCommand::ClearStaleState(f)),
         Command::ReloadConfig(f) => control::run(control::ControlCommand::ReloadConfig(f)),
         Command::Web(args) => web::run(args),
