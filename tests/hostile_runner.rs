@@ -187,7 +187,7 @@ fn a_lock_naming_a_live_process_that_holds_nothing_is_stale_and_cleared() {
 
     let doctor = ws.run(&["doctor"]);
     let out = text(&doctor);
-    assert!(out.contains("stale_runtime_lock"), "{out}");
+    assert!(out.contains("runtime_ownership_lock_stale"), "{out}");
     assert!(
         out.contains(&format!(
             "pid {} is alive but is not a millrace daemon",
@@ -234,7 +234,7 @@ fn doctor_repair_removes_a_lock_nobody_holds() {
     let repair = ws.run(&["doctor", "--repair"]);
     let out = text(&repair);
     assert!(out.contains("repaired: removed stale daemon lock"), "{out}");
-    assert!(!out.contains("stale_runtime_lock"), "{out}");
+    assert!(!out.contains("runtime_ownership_lock_stale"), "{out}");
     assert!(!ws.ma("state/runtime_daemon.lock.json").exists());
 }
 

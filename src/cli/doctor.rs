@@ -47,6 +47,7 @@ pub fn run(args: DoctorArgs) -> i32 {
         }
     }
     let mut findings = check(&layout);
+    findings.extend(crate::plan::health::findings(&layout));
     findings.extend(runner_findings(&layout));
     let errors = findings
         .iter()

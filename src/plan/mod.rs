@@ -6,6 +6,7 @@
 pub mod compile;
 pub mod fingerprint;
 pub mod graph;
+pub mod health;
 pub mod ir;
 pub mod lower;
 pub mod persist;
