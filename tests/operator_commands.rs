@@ -120,3 +120,108 @@ fn retry_active_with_a_plane_that_is_idle_is_refused() {
     );
     assert_eq!(ws.items("tasks", "active"), ["t-1"]);
 }
+
+/// An open closure target for root spec `spec-a` of idea `idea-a`, and a
+/// queued task of that idea filed under `spec-x`.
+fn drifted() -> Ws {
+    let ws = Ws::new("");
+    let targets = ws.ma().join("arbiter/targets");
+    fs::create_dir_all(&targets).unwrap();
+    fs::write(
+        targets.join("spec-a.json"),
+        json!({
+            "schema_version": "1.0", "kind": "closure_target_state",
+            "root_spec_id": "spec-a", "root_idea_id": "idea-a",
+            "root_spec_path": "millrace-agents/arbiter/contracts/root-specs/spec-a.md",
+            "root_idea_path": null,
+            "rubric_path": "millrace-agents/arbiter/rubrics/spec-a.md",
+            "latest_verdict_path": null, "latest_report_path": null,
+            "closure_open": true, "closure_blocked_by_lineage_work": false,
+            "blocking_work_ids": [], "opened_at": "2026-01-01T00:00:00Z",
+            "closed_at": null, "last_arbiter_run_id": null,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    ws.add(
+        "add-task",
+        task(
+            "t-drift",
+            "2026-01-01T00:00:00Z",
+            json!({"root_idea_id": "idea-a", "spec_id": "spec-x"}),
+        ),
+    );
+    ws
+}
+
+#[test]
+fn doctor_reports_closure_lineage_drift() {
+    let ws = drifted();
+    let out = ws.run(&["doctor"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("error: closure_lineage_drift ")
+            && text
+                .contains("tasks/queue/t-drift.md task t-drift has root spec-x; expected spec-a"),
+        "{text}"
+    );
+}
+
+#[test]
+fn repair_lineage_previews_then_applies() {
+    let ws = drifted();
+    let doc = ws.ma().join("tasks/queue/t-drift.md");
+    let before = fs::read_to_string(&doc).unwrap();
+    let out = ws.run(&["queue", "repair-lineage", "--root-spec-id", "spec-a"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    for line in [
+        "root_spec_id: spec-a",
+        "apply: false",
+        "repair_count: 1",
+        "change_count: 2",
+        "repaired_count: 0",
+        "skipped_count: 0",
+        "change: task t-drift root_spec_id spec-x -> spec-a",
+        "change: task t-drift spec_id spec-x -> spec-a",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
+    assert_eq!(fs::read_to_string(&doc).unwrap(), before);
+
+    let out = ws.run(&[
+        "queue",
+        "repair-lineage",
+        "--root-spec-id",
+        "spec-a",
+        "--apply",
+    ]);
+    let text = stdout(&out);
+    assert!(text.contains("repaired_count: 1"), "{text}");
+    let after = fs::read_to_string(&doc).unwrap();
+    assert!(after.contains("Root-Spec-ID: spec-a"), "{after}");
+    assert!(after.contains("Spec-ID: spec-a"), "{after}");
+    let report = text
+        .lines()
+        .find_map(|l| l.strip_prefix("repair_report: "))
+        .unwrap();
+    let report: Value = serde_json::from_slice(&fs::read(report).unwrap()).unwrap();
+    assert_eq!(report["applied"], true);
+    assert_eq!(report["kind"], "closure_lineage_repair_plan");
+    assert!(ws
+        .events()
+        .iter()
+        .any(|e| e["event_type"] == "closure_lineage_repaired"));
+    assert!(!stdout(&ws.run(&["doctor"])).contains("closure_lineage_drift"));
+}
+
+#[test]
+fn repair_lineage_without_a_target_fails() {
+    let ws = Ws::new("");
+    let out = ws.run(&["queue", "repair-lineage", "--root-spec-id", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("failed to load closure target"));
+    let out = ws.run(&["queue", "repair-lineage", "--root-spec-id", "../x"]);
+    assert_eq!(out.status.code(), Some(2));
+}

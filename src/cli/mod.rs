@@ -13,6 +13,7 @@ mod init;
 mod lint;
 mod modes;
 mod queue;
+mod repair_lineage;
 mod run;
 pub(crate) mod runs;
 pub(crate) mod status;

@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod engine;
 pub mod ids;
 pub mod intake;
+pub mod lineage_integrity;
 pub mod mailbox_intake;
 pub mod monitor;
 pub mod router;
