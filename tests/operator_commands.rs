@@ -225,3 +225,72 @@ fn repair_lineage_without_a_target_fails() {
     let out = ws.run(&["queue", "repair-lineage", "--root-spec-id", "../x"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A copy of the workspace's config with the checker on another model,
+/// outside the workspace.
+fn alternate_config(ws: &Ws) -> std::path::PathBuf {
+    let mut text = fs::read_to_string(ws.ma().join("millrace.toml")).unwrap();
+    text.push_str("\n[stages.checker]\nmodel = \"alt-model\"\n");
+    let path = ws.root.parent().unwrap().join("alt.toml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn config_path_is_used_by_compile_config_and_run() {
+    let ws = Ws::new("");
+    let alt = alternate_config(&ws);
+    let alt = alt.to_str().unwrap();
+
+    let show = stdout(&ws.run(&["compile", "show", "--config", alt]));
+    assert!(show.contains("stage: execution.checker\n"), "{show}");
+    let checker = show.split("stage: execution.checker\n").nth(1).unwrap();
+    assert!(checker.contains("model_name: alt-model"), "{show}");
+    // The persisted plan was compiled with it: current with it, stale without.
+    let with = stdout(&ws.run(&["compile", "show", "--config", alt]));
+    assert!(
+        with.contains("compiled_plan_currentness: current"),
+        "{with}"
+    );
+    let plain = stdout(&ws.run(&["config", "show", "--json"]));
+    let alt_json = stdout(&ws.run(&["config", "show", "--json", "--config", alt]));
+    assert_ne!(plain, alt_json);
+    assert!(alt_json.contains("alt-model"), "{alt_json}");
+
+    ws.add("add-task", task("t-1", "2026-01-01T00:00:00Z", json!({})));
+    let out = ws.run(&["run", "daemon", "--until-idle", "--config", alt]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snap: Value = serde_json::from_slice(&fs::read(snapshot_path(&ws)).unwrap()).unwrap();
+    let plan: Value =
+        serde_json::from_slice(&fs::read(ws.ma().join("state/compiled_plan.json")).unwrap())
+            .unwrap();
+    assert_eq!(snap["compiled_plan_id"], plan["compiled_plan_id"]);
+    let checker = plan["graphs_by_plane"]["execution"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == "checker")
+        .unwrap();
+    assert_eq!(checker["model_name"], "alt-model");
+}
+
+#[test]
+fn a_config_path_that_is_not_a_file_is_refused() {
+    let ws = Ws::new("");
+    for args in [
+        &["compile", "validate", "--config", "/nonexistent/x.toml"][..],
+        &["config", "show", "--config", "/nonexistent/x.toml"][..],
+        &["run", "once", "--config", "/nonexistent/x.toml"][..],
+    ] {
+        let out = ws.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--config /nonexistent/x.toml"),
+            "{args:?}"
+        );
+    }
+}

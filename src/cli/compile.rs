@@ -30,6 +30,8 @@ pub struct Target {
     /// Mode id or alias (default: the workspace's `runtime.default_mode`).
     #[arg(long, value_name = "ID")]
     pub mode: Option<String>,
+    #[command(flatten)]
+    pub config: super::workspace_arg::ConfigArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +107,20 @@ pub struct Compiled {
 /// Compile for `target`: persist in an initialized workspace, otherwise use the shipped modes.
 pub fn compile_target(target: &Target) -> Result<Compiled, i32> {
     let layout = Layout::new(&target.workspace);
+    if target.config.config.is_some() {
+        let ws = super::workspace_arg::WorkspaceArg {
+            workspace: target.workspace.clone(),
+        };
+        let layout = target.config.initialized(&ws)?;
+        let p = persist::compile_and_persist(&layout, target.mode.as_deref())
+            .map_err(|e| fail(&format!("cannot write compile results: {e}")))?;
+        return Ok(Compiled {
+            outcome: p.outcome,
+            active: p.active,
+            used_last_known_good: p.used_last_known_good,
+            workspace: Some((layout, p.status)),
+        });
+    }
     if layout.require_initialized().is_ok() {
         let p = persist::compile_and_persist(&layout, target.mode.as_deref())
             .map_err(|e| fail(&format!("cannot write compile results: {e}")))?;
