@@ -472,6 +472,29 @@ fn upgrade_previews_and_refuses_conflicts() {
     );
     assert_eq!(state_tree(ws), before, "a refused upgrade changes nothing");
 
+    let list = ws.join("localize.txt");
+    std::fs::write(&list, "# kept on purpose\n\n  skills/retired.md  \n").unwrap();
+    let preview = run(
+        ws,
+        &["upgrade", "--localize-removed-from", list.to_str().unwrap()],
+    );
+    assert!(
+        preview
+            .stdout
+            .contains("entry: skills/retired.md localized_removed"),
+        "{}",
+        preview.stdout
+    );
+    let missing = run(
+        ws,
+        &[
+            "upgrade",
+            "--localize-removed-from",
+            "/nonexistent/list.txt",
+        ],
+    );
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("/nonexistent/list.txt"));
     let applied = run(
         ws,
         &[
