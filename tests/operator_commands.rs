@@ -294,3 +294,62 @@ fn a_config_path_that_is_not_a_file_is_refused() {
         );
     }
 }
+
+#[test]
+fn the_runtime_holds_a_target_with_drifted_lineage_and_writes_a_diagnostic() {
+    let ws = drifted();
+    fs::rename(
+        ws.ma().join("tasks/queue/t-drift.md"),
+        ws.ma().join("tasks/blocked/t-drift.md"),
+    )
+    .unwrap();
+    ws.run_until_idle();
+    assert!(
+        !ws.claim_order().iter().any(|c| c.starts_with("arbiter")),
+        "{:?}",
+        ws.claim_order()
+    );
+    let diagnostic: Value = serde_json::from_slice(
+        &fs::read(
+            ws.ma()
+                .join("arbiter/diagnostics/lineage-drift/spec-a.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(diagnostic["kind"], "closure_lineage_drift_diagnostic");
+    assert_eq!(diagnostic["findings"][0]["work_item_id"], "t-drift");
+    assert_eq!(
+        diagnostic["findings"][0]["diagnostic_reason"],
+        "same_root_idea_different_root_spec"
+    );
+    assert!(ws
+        .events()
+        .iter()
+        .any(|e| e["event_type"] == "closure_lineage_drift_detected"));
+
+    // Repaired, the lineage is whole and the arbiter judges it.
+    let out = ws.run(&[
+        "queue",
+        "repair-lineage",
+        "--root-spec-id",
+        "spec-a",
+        "--apply",
+    ]);
+    assert!(
+        stdout(&out).contains("repaired_count: 1"),
+        "{}",
+        stdout(&out)
+    );
+    fs::rename(
+        ws.ma().join("tasks/blocked/t-drift.md"),
+        ws.ma().join("tasks/done/t-drift.md"),
+    )
+    .unwrap();
+    ws.run_until_idle();
+    assert!(
+        ws.claim_order().iter().any(|c| c == "arbiter(spec-a)"),
+        "{:?}",
+        ws.claim_order()
+    );
+}
