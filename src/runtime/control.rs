@@ -397,3 +397,53 @@ fn refused(command: &str, detail: String) -> ControlOutcome {
         mailbox_path: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{retry_plane, retry_scope};
+    use serde_json::{json, Map, Value};
+
+    fn planes(p: &[&str]) -> Vec<String> {
+        p.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn retry_picks_the_scoped_or_only_active_plane() {
+        assert_eq!(
+            retry_plane(&planes(&["execution"]), None).unwrap(),
+            "execution"
+        );
+        assert_eq!(
+            retry_plane(&planes(&["planning", "learning"]), Some("learning")).unwrap(),
+            "learning"
+        );
+        assert_eq!(
+            retry_plane(&planes(&["planning", "learning"]), None).unwrap_err(),
+            "multiple active planes; retry-active requires a plane scope"
+        );
+        assert_eq!(
+            retry_plane(&[], Some("planning")).unwrap_err(),
+            "planning retry requires matching active plane; current active planes are none"
+        );
+        assert_eq!(
+            retry_plane(&[], None).unwrap_err(),
+            "no active work item to retry"
+        );
+    }
+
+    #[test]
+    fn a_mailbox_scope_must_name_a_plane() {
+        let payload = |v: Value| -> Map<String, Value> {
+            let mut m = Map::new();
+            m.insert("scope".into(), v);
+            m
+        };
+        assert_eq!(retry_scope(&Map::new()).unwrap(), None);
+        assert_eq!(
+            retry_scope(&payload(json!("planning"))).unwrap(),
+            Some("planning".to_string())
+        );
+        assert!(retry_scope(&payload(json!("everything"))).is_err());
+        assert!(retry_scope(&payload(json!(3))).is_err());
+    }
+}
