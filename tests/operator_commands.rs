@@ -353,3 +353,39 @@ fn the_runtime_holds_a_target_with_drifted_lineage_and_writes_a_diagnostic() {
         ws.claim_order()
     );
 }
+
+#[test]
+fn a_daemon_skips_a_retry_scoped_to_a_plane_that_is_not_active() {
+    let ws = Ws::new("");
+    ws.add("add-task", task("t-1", "2026-01-01T00:00:00Z", json!({})));
+    let daemon = ws.spawn_daemon(&["--until-idle"], &[("FAKE_DELAY", "0.3")]);
+    ws.wait_for("t-1's builder to start", |ws| {
+        ws.events()
+            .iter()
+            .any(|e| e["event_type"] == "stage_started" && e["data"]["node_id"] == "builder")
+    });
+    let out = ws.run(&["retry-active", "--plane", "planning"]);
+    assert!(stdout(&out).contains("mode: mailbox"), "{}", stdout(&out));
+    daemon.finish();
+    let archived: Vec<Value> = fs::read_dir(ws.ma().join("state/mailbox/processed"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| serde_json::from_slice(&fs::read(e.path()).unwrap()).unwrap())
+        .filter(|a: &Value| a.to_string().contains("retry_active"))
+        .collect();
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    assert!(
+        archived[0].to_string().contains(
+            "planning retry requires matching active plane; current active planes are execution"
+        ),
+        "{archived:?}"
+    );
+    // The item was not put back: one builder run, and it is done.
+    let builders = ws
+        .events()
+        .iter()
+        .filter(|e| e["event_type"] == "stage_started" && e["data"]["node_id"] == "builder")
+        .count();
+    assert_eq!(builders, 1);
+    assert_eq!(ws.items("tasks", "done"), ["t-1"]);
+}
