@@ -71,8 +71,27 @@ fn runner_findings(layout: &Layout) -> Vec<Finding> {
     let Ok(config) = load_config(&layout.config_file()) else {
         return Vec::new();
     };
-    let Some(plan) = compile(&AssetRoot::Workspace(layout.clone()), None).plan else {
-        return Vec::new();
+    let outcome = compile(&AssetRoot::Workspace(layout.clone()), None);
+    let Some(plan) = outcome.plan else {
+        // A mode that does not compile cannot run either: say why.
+        return outcome
+            .errors
+            .iter()
+            .map(|e| Finding {
+                severity: Severity::Error,
+                code: "mode_bundle_invalid",
+                path: layout.config_file().display().to_string(),
+                message: format!(
+                    "mode {}: {}",
+                    outcome.mode_id,
+                    e.lines().next().unwrap_or(e)
+                ),
+                fix: format!(
+                    "run `millrace compile validate --workspace {}` for the full diagnostics",
+                    layout.root.display()
+                ),
+            })
+            .collect();
     };
     runner_health::check_plan(&plan, &config.runners, &layout.root)
         .into_iter()
