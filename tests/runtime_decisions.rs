@@ -246,7 +246,7 @@ fn a_reload_waits_until_the_item_in_flight_finishes() {
     );
     let log = daemon.finish();
     assert!(
-        log.contains("config reload deferred reason=active_planes"),
+        log.contains("reload deferred reason=active_planes active=execution"),
         "{log}"
     );
     let events = ws.events();
@@ -295,6 +295,7 @@ fn a_runtime_error_after_a_stage_reroutes_to_the_troubleshooter_with_its_context
         log.contains("route execution -> troubleshooter reason=runtime_exception:execution_post_stage_apply_failed"),
         "{log}"
     );
+    assert!(log.contains("to=BLOCKED"), "{log}");
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
     let events = ws.events();
     let scheduled = events
@@ -328,4 +329,25 @@ fn a_runtime_error_after_a_stage_reroutes_to_the_troubleshooter_with_its_context
     assert!(prompt.contains("runtime_error_report.md"), "{prompt}");
     // Consumed: the context is gone once the troubleshooter's result is applied.
     assert!(!ws.ma().join("state/runtime_error_context.json").exists());
+}
+
+#[test]
+fn the_run_line_sums_the_tokens_of_the_runs_stages() {
+    let ws = Ws::new("");
+    ws.append_config("FAKE_TOKENS = \"100\"\n");
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    let log = ws.run_until_idle();
+    let runs: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("] run execution"))
+        .collect();
+    assert_eq!(runs.len(), 3, "{log}");
+    assert!(
+        runs[0].ends_with("tokens=in=100 cached=0 out=10 think=0 total=110"),
+        "{log}"
+    );
+    assert!(
+        runs[2].ends_with("tokens=in=300 cached=0 out=30 think=0 total=330"),
+        "{log}"
+    );
 }

@@ -147,6 +147,8 @@ pub struct Engine {
     _state_lock: FileLock,
     /// The last `runtime_tick_*` event written (see `tick_event`).
     last_tick_event: Option<&'static str>,
+    /// Token usage summed over each active run's stages (monitor `run` lines).
+    run_tokens: HashMap<String, crate::runners::TokenUsage>,
     /// Runtime errors rerouted per run (see `runtime_error`).
     runtime_errors: HashMap<String, u32>,
     /// Consecutive stages whose agent could not be started.
@@ -233,6 +235,7 @@ impl Engine {
             ideas: IdeaInbox::default(),
             runner_health: RunnerHealth::default(),
             runtime_errors: HashMap::new(),
+            run_tokens: HashMap::new(),
             last_tick_event: None,
             owned_since: record.acquired_at.clone(),
             _state_lock: state_lock,
