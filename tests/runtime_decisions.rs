@@ -351,3 +351,61 @@ fn the_run_line_sums_the_tokens_of_the_runs_stages() {
         "{log}"
     );
 }
+
+#[test]
+fn a_custom_stage_kind_can_escalate_to_planning() {
+    let ws = Ws::new("security_review SECURITY_ESCALATE\n");
+    let local = ws.ma().join("mill/local");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(
+        local.join("reviewed.mill"),
+        r#"import "../modes/default_codex.mill"
+
+stage security_reviewer {
+  plane execution
+  entrypoint "entrypoints/execution/security_reviewer.md"
+  outcomes {
+    SECURITY_PASS     => success
+    SECURITY_ESCALATE => escalate_planning
+    BLOCKED           => blocked | recoverable_failure
+  }
+}
+
+loop execution.reviewed on execution extends execution.standard {
+  nodes security_review: security_reviewer
+  checker         CHECKER_PASS      -> security_review
+  doublechecker   DOUBLECHECK_PASS  -> security_review
+  security_review SECURITY_PASS     -> updater
+                  SECURITY_ESCALATE -> terminal needs_planning
+                  BLOCKED           -> troubleshooter
+}
+
+mode reviewed extends default_codex {
+  loops { execution: execution.reviewed }
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        ws.ma().join("entrypoints/execution/security_reviewer.md"),
+        "# Security reviewer\n\nReview the change for security problems.\n",
+    )
+    .unwrap();
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    let out = ws.run(&["run", "daemon", "--until-idle", "--mode", "reviewed"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ws.items("tasks", "blocked"), ["t-1"]);
+    let resolved = ws.items("incidents", "resolved");
+    assert_eq!(resolved.len(), 1, "the incident was planned: {resolved:?}");
+    assert!(resolved[0].starts_with("incident-t-1-"), "{resolved:?}");
+    let text = std::fs::read_to_string(
+        ws.ma()
+            .join(format!("incidents/resolved/{}.md", resolved[0])),
+    )
+    .unwrap();
+    assert!(text.contains("Source-Stage: security_review"), "{text}");
+}
