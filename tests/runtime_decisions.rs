@@ -246,7 +246,7 @@ fn a_reload_waits_until_the_item_in_flight_finishes() {
     );
     let log = daemon.finish();
     assert!(
-        log.contains("config reload deferred reason=active_planes"),
+        log.contains("reload deferred reason=active_planes active=execution"),
         "{log}"
     );
     let events = ws.events();
@@ -295,6 +295,7 @@ fn a_runtime_error_after_a_stage_reroutes_to_the_troubleshooter_with_its_context
         log.contains("route execution -> troubleshooter reason=runtime_exception:execution_post_stage_apply_failed"),
         "{log}"
     );
+    assert!(log.contains("to=BLOCKED"), "{log}");
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
     let events = ws.events();
     let scheduled = events
@@ -328,4 +329,83 @@ fn a_runtime_error_after_a_stage_reroutes_to_the_troubleshooter_with_its_context
     assert!(prompt.contains("runtime_error_report.md"), "{prompt}");
     // Consumed: the context is gone once the troubleshooter's result is applied.
     assert!(!ws.ma().join("state/runtime_error_context.json").exists());
+}
+
+#[test]
+fn the_run_line_sums_the_tokens_of_the_runs_stages() {
+    let ws = Ws::new("");
+    ws.append_config("FAKE_TOKENS = \"100\"\n");
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    let log = ws.run_until_idle();
+    let runs: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("] run execution"))
+        .collect();
+    assert_eq!(runs.len(), 3, "{log}");
+    assert!(
+        runs[0].ends_with("tokens=in=100 cached=0 out=10 think=0 total=110"),
+        "{log}"
+    );
+    assert!(
+        runs[2].ends_with("tokens=in=300 cached=0 out=30 think=0 total=330"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_custom_stage_kind_can_escalate_to_planning() {
+    let ws = Ws::new("security_review SECURITY_ESCALATE\n");
+    let local = ws.ma().join("mill/local");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(
+        local.join("reviewed.mill"),
+        r#"import "../modes/default_codex.mill"
+
+stage security_reviewer {
+  plane execution
+  entrypoint "entrypoints/execution/security_reviewer.md"
+  outcomes {
+    SECURITY_PASS     => success
+    SECURITY_ESCALATE => escalate_planning
+    BLOCKED           => blocked | recoverable_failure
+  }
+}
+
+loop execution.reviewed on execution extends execution.standard {
+  nodes security_review: security_reviewer
+  checker         CHECKER_PASS      -> security_review
+  doublechecker   DOUBLECHECK_PASS  -> security_review
+  security_review SECURITY_PASS     -> updater
+                  SECURITY_ESCALATE -> terminal needs_planning
+                  BLOCKED           -> troubleshooter
+}
+
+mode reviewed extends default_codex {
+  loops { execution: execution.reviewed }
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        ws.ma().join("entrypoints/execution/security_reviewer.md"),
+        "# Security reviewer\n\nReview the change for security problems.\n",
+    )
+    .unwrap();
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    let out = ws.run(&["run", "daemon", "--until-idle", "--mode", "reviewed"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ws.items("tasks", "blocked"), ["t-1"]);
+    let resolved = ws.items("incidents", "resolved");
+    assert_eq!(resolved.len(), 1, "the incident was planned: {resolved:?}");
+    assert!(resolved[0].starts_with("incident-t-1-"), "{resolved:?}");
+    let text = std::fs::read_to_string(
+        ws.ma()
+            .join(format!("incidents/resolved/{}.md", resolved[0])),
+    )
+    .unwrap();
+    assert!(text.contains("Source-Stage: security_review"), "{text}");
 }

@@ -73,6 +73,8 @@ fn runner_findings(layout: &Layout) -> Vec<Finding> {
     let Ok(config) = load_config(&layout.config_file()) else {
         return Vec::new();
     };
+    // A mode that does not compile is reported by `plan::health`
+    // (`resolved_mode_invalid`, the reference's code, with the reason).
     let Some(plan) = compile(&AssetRoot::Workspace(layout.clone()), None).plan else {
         return Vec::new();
     };

@@ -9,7 +9,8 @@
 # file where the run's `stage_results/` directory goes (so the runtime
 # cannot record the result) and `UNPLANT` removes it, both then answering
 # the stage's happy token. Every call appends `<stage> <TOKEN>` to
-# "$FAKE_SCRIPT.log". `FAKE_DELAY` (seconds) makes every call that slow.
+# "$FAKE_SCRIPT.log". `FAKE_DELAY` (seconds) makes every call that slow;
+# `FAKE_TOKENS=N` reports N input and N/10 output tokens (a `token_count` event).
 out=""
 prev=""
 prompt=""
@@ -69,5 +70,10 @@ case "$token" in
   TWO) printf '### BUILDER_COMPLETE\n### BLOCKED\n' > "$out" ;;
   *) printf 'done\n### %s\n' "$token" > "$out" ;;
 esac
+if [ -n "$FAKE_TOKENS" ]; then
+  out_tokens=$((FAKE_TOKENS / 10))
+  printf '{"type":"event_msg","payload":{"type":"token_count","info":{"total_token_usage":{"input_tokens":%s,"cached_input_tokens":0,"output_tokens":%s,"reasoning_output_tokens":0,"total_tokens":%s}}}}\n' \
+    "$FAKE_TOKENS" "$out_tokens" $((FAKE_TOKENS + out_tokens))
+fi
 printf '### %s\n' "$token"
 exit 0

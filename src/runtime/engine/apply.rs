@@ -203,8 +203,25 @@ impl Engine {
             .run_started
             .get(&run.run_id)
             .map_or(0.0, |t| t.elapsed().as_secs_f64());
-        self.monitor
-            .line(&format!("run {plane} run={handle} elapsed={elapsed:.1}s"));
+        // The run's token totals so far, as the reference's `run` line has them.
+        let totals = match stage.output.as_ref().and_then(|o| o.token_usage) {
+            Some(t) => {
+                let sum = self.run_tokens.entry(run.run_id.clone()).or_default();
+                sum.input_tokens += t.input_tokens;
+                sum.cached_input_tokens += t.cached_input_tokens;
+                sum.output_tokens += t.output_tokens;
+                sum.thinking_tokens += t.thinking_tokens;
+                sum.total_tokens += t.total_tokens;
+                Some(*sum)
+            }
+            None => self.run_tokens.get(&run.run_id).copied(),
+        };
+        let totals = totals
+            .map(|t| format!(" tokens={}", monitor::tokens(&t)))
+            .unwrap_or_default();
+        self.monitor.line(&format!(
+            "run {plane} run={handle} elapsed={elapsed:.1}s{totals}"
+        ));
     }
 
     /// The run moves on to `next` in the same plane.

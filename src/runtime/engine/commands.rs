@@ -219,7 +219,7 @@ impl Engine {
             json!({"reason": "active_planes", "active_planes": planes}),
         );
         self.monitor.line(&format!(
-            "config reload deferred reason=active_planes active_planes={}",
+            "reload deferred reason=active_planes active={}",
             planes.join(",")
         ));
         Ok(why)

@@ -145,6 +145,10 @@ pub struct Engine {
     owned_since: String,
     /// Held for the engine's life (see `workspace::state_lock`).
     _state_lock: FileLock,
+    /// The last `runtime_tick_*` event written (see `tick_event`).
+    last_tick_event: Option<&'static str>,
+    /// Token usage summed over each active run's stages (monitor `run` lines).
+    run_tokens: HashMap<String, crate::runners::TokenUsage>,
     /// Runtime errors rerouted per run (see `runtime_error`).
     runtime_errors: HashMap<String, u32>,
     /// Consecutive stages whose agent could not be started.
@@ -180,7 +184,16 @@ impl Engine {
     ) -> Result<Engine, String> {
         layout.require_initialized()?;
         let config = config::load_config(&layout.config_file())?;
-        let record = lock::acquire(&layout, std::process::id()).map_err(|e| e.to_string())?;
+        let record = lock::acquire(&layout, std::process::id()).map_err(|e| {
+            if matches!(e, lock::LockError::Held(_)) {
+                let _ = events::record(
+                    &layout,
+                    "runtime_daemon_lock_denied",
+                    json!({"reason": e.to_string()}),
+                );
+            }
+            e.to_string()
+        })?;
         let session = record.owner_session_id.clone();
         let fail = |layout: &Layout, e: String| {
             let _ = lock::release(layout, &session);
@@ -222,6 +235,8 @@ impl Engine {
             ideas: IdeaInbox::default(),
             runner_health: RunnerHealth::default(),
             runtime_errors: HashMap::new(),
+            run_tokens: HashMap::new(),
+            last_tick_event: None,
             owned_since: record.acquired_at.clone(),
             _state_lock: state_lock,
         };
@@ -265,7 +280,7 @@ impl Engine {
         let _ = events::record(
             &self.layout,
             "runtime_started",
-            json!({"mode_id": self.plan.mode_id, "compiled_plan_id": self.plan.compiled_plan_id, "runtime_mode": runtime_mode}),
+            json!({"compiled_plan_id": self.plan.compiled_plan_id, "mode_id": self.plan.mode_id, "process_running": true, "runtime_mode": runtime_mode}),
         );
         self.startup_lines();
         Ok(())
@@ -420,9 +435,11 @@ impl Engine {
         self.drain_mailbox()?;
         self.take_ideas();
         if self.snapshot.stop_requested {
+            self.tick_event("runtime_tick_stopped");
             return Ok(Step::Stopped);
         }
         if self.snapshot.paused {
+            self.tick_event("runtime_tick_paused");
             return Ok(Step::Paused);
         }
         let run = match self.active_runs().into_iter().next() {
@@ -446,10 +463,12 @@ impl Engine {
                         self.save_snapshot()?;
                     }
                     self.monitor.idle("no_work");
+                    self.tick_event("runtime_tick_idle");
                     return Ok(Step::Idle("no_work".into()));
                 }
             },
         };
+        self.last_tick_event = None;
         self.run_stage(run, cancel)
     }
 
@@ -475,6 +494,16 @@ impl Engine {
             "watcher_events_consumed",
             json!({"count": taken.len()}),
         );
+    }
+
+    /// `runtime_tick_idle|paused|stopped`, as the reference names them, but
+    /// only when the tick's kind changes: a daemon idle for a week writes
+    /// one idle event, not one per poll.
+    fn tick_event(&mut self, name: &'static str) {
+        if self.last_tick_event != Some(name) {
+            let _ = events::record(&self.layout, name, json!({}));
+            self.last_tick_event = Some(name);
+        }
     }
 
     /// Run the stage `run` stands at and apply its result.
@@ -507,7 +536,11 @@ impl Engine {
         let r = self.counters.save_if_dirty(&self.layout);
         self.io("state/recovery_counters.json", r)?;
         self.save_snapshot()?;
-        let _ = events::record(&self.layout, "runtime_stopped", json!({"reason": reason}));
+        let _ = events::record(
+            &self.layout,
+            "runtime_closed",
+            json!({"mode_id": self.plan.mode_id, "compiled_plan_id": self.plan.compiled_plan_id, "process_running": false, "reason": reason}),
+        );
         lock::release(&self.layout, &self.session)
             .map_err(|e| format!("releasing the lock: {e}"))?;
         Ok(())

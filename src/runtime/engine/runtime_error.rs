@@ -122,7 +122,19 @@ impl Engine {
             atomic::write_atomic(&self.error_context_file(), text.as_bytes()),
         )?;
         let plane = run.plane.clone();
+        let previous = self
+            .snapshot
+            .status_markers_by_plane
+            .get(&plane)
+            .cloned()
+            .unwrap_or_default();
         self.set_marker(&plane, "### BLOCKED");
+        // The reference's monitor shows marker changes the runtime makes itself.
+        self.monitor.line(&format!(
+            "status {plane} run={} from={} to=BLOCKED",
+            crate::runtime::ids::handle(&run.run_id),
+            previous.trim_start_matches("### ")
+        ));
         run.pending_terminal = None;
         run.stage = repair.node_id.clone();
         run.node_id = repair.node_id.clone();
