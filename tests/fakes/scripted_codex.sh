@@ -11,6 +11,7 @@
 # the stage's happy token. Every call appends `<stage> <TOKEN>` to
 # "$FAKE_SCRIPT.log". `FAKE_DELAY` (seconds) makes every call that slow;
 # `FAKE_TOKENS=N` reports N input and N/10 output tokens (a `token_count` event).
+# Stages named in FAKE_NAP_STAGES sleep FAKE_NAP seconds first.
 out=""
 prev=""
 prompt=""
@@ -58,6 +59,10 @@ if [ -n "$FAKE_SCRIPT" ]; then
   fi
   echo "$stage $token" >> "$FAKE_SCRIPT.log"
 fi
+# FAKE_NAP_STAGES: stages that take FAKE_NAP seconds (default 1) to answer.
+case " $FAKE_NAP_STAGES " in
+  *" $stage "*) sleep "${FAKE_NAP:-1}" ;;
+esac
 run_dir=$(dirname "$out")
 case "$token" in
   PLANT) [ -e "$run_dir/stage_results" ] || : > "$run_dir/stage_results"; token=$happy ;;

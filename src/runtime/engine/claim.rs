@@ -53,6 +53,11 @@ impl Engine {
     /// while a closure target is open, only its lineage's work (tasks
     /// first), and other root specs wait.
     pub(super) fn claim(&mut self) -> Result<Option<ActiveRun>, String> {
+        self.claim_in(&["planning", "execution", "learning"])
+    }
+
+    /// `claim`, restricted to work of the given planes.
+    pub(super) fn claim_in(&mut self, planes: &[&str]) -> Result<Option<ActiveRun>, String> {
         let focus = self.closure_focus();
         let order: &[(DocKind, &str)] = match &focus {
             Some(root) => {
@@ -61,7 +66,7 @@ impl Engine {
             }
             None => &ORDER,
         };
-        for &(kind, plane) in order {
+        for &(kind, plane) in order.iter().filter(|(_, p)| planes.contains(p)) {
             let key = entry_key(kind);
             let Some(entry_node) = self
                 .plan
