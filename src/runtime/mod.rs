@@ -8,13 +8,14 @@
 //! judged by the arbiter), `intake` (the ideas inbox turned into specs),
 //! `mailbox_intake` (mailbox addressing and work intake), `runner_health`
 //! (runners that cannot start: the preflight refusal, put-back and
-//! self-pause), `ids`.
+//! self-pause), `governance` (usage governance: ledger, rules, state), `ids`.
 
 pub mod closure;
 pub mod control;
 pub mod counters;
 pub mod daemon;
 pub mod engine;
+pub mod governance;
 pub mod ids;
 pub mod intake;
 pub mod mailbox_intake;

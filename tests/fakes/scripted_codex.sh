@@ -12,6 +12,8 @@
 # "$FAKE_SCRIPT.log". `FAKE_DELAY` (seconds) makes every call that slow;
 # `FAKE_TOKENS=N` reports N input and N/10 output tokens (a `token_count` event).
 # Stages named in FAKE_NAP_STAGES sleep FAKE_NAP seconds first.
+# `FAKE_TURN_TOKENS=N` reports N tokens in all as current Codex does (a
+# `turn.completed` event, no `token_count`).
 out=""
 prev=""
 prompt=""
@@ -58,6 +60,9 @@ if [ -n "$FAKE_SCRIPT" ]; then
     done
   fi
   echo "$stage $token" >> "$FAKE_SCRIPT.log"
+fi
+if [ -n "$FAKE_TURN_TOKENS" ]; then
+  printf '{"type":"turn.completed","usage":{"input_tokens":%s,"cached_input_tokens":0,"output_tokens":100}}\n' $((FAKE_TURN_TOKENS - 100))
 fi
 # FAKE_NAP_STAGES: stages that take FAKE_NAP seconds (default 1) to answer.
 case " $FAKE_NAP_STAGES " in

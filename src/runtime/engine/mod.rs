@@ -10,6 +10,7 @@
 //! - `apply`: judge the result surface, record it, route, write state;
 //! - `terminal`: a terminal decision's side effects (item moves, incidents);
 //! - `learning`: learning-trigger rules fired by a stage's outcome;
+//! - `govern`: usage governance at stage boundaries (pause, auto-resume);
 //! - `planes`: a learning stage running on its own thread beside the
 //!   foreground, as the compiled concurrency policy allows;
 //! - `recover`: finish what a crash left, at startup;
@@ -32,6 +33,7 @@ mod apply;
 mod claim;
 mod commands;
 mod dispatch;
+mod govern;
 mod learning;
 mod planes;
 mod recover;
@@ -161,6 +163,8 @@ pub struct Engine {
     runner_health: RunnerHealth,
     /// A learning stage running beside the foreground (`planes`).
     in_flight: Option<planes::InFlight>,
+    /// The usage-governance ledger, as read at startup and appended since.
+    ledger: Vec<super::governance::LedgerEntry>,
 }
 
 fn kind_of(tag: &str) -> Option<DocKind> {
@@ -246,6 +250,7 @@ impl Engine {
             run_tokens: HashMap::new(),
             last_tick_event: None,
             in_flight: None,
+            ledger: Vec::new(),
             owned_since: record.acquired_at.clone(),
             _state_lock: state_lock,
         };
@@ -263,6 +268,8 @@ impl Engine {
     fn boot(&mut self, runtime_mode: &str) -> Result<(), String> {
         let _ = queue::reconcile(&self.layout);
         self.recover()?;
+        self.ledger = super::governance::load_ledger(&self.layout);
+        self.govern_boot()?;
         let s = &mut self.snapshot;
         s.runtime_mode = runtime_mode.to_string();
         s.process_running = true;
@@ -447,6 +454,16 @@ impl Engine {
         self.ticks += 1;
         self.drain_mailbox()?;
         self.take_ideas();
+        self.govern_tick()?;
+        let step = self.tick(cancel)?;
+        if matches!(step, Step::Ran { .. }) {
+            self.govern_after_stage()?;
+        }
+        Ok(step)
+    }
+
+    /// The tick's decision: stop, pause, or run a stage.
+    fn tick(&mut self, cancel: &AtomicBool) -> Result<Step, String> {
         if self.snapshot.stop_requested {
             // The stop waits for a learning stage in flight to be applied.
             self.collect(true, cancel)?;
