@@ -8,7 +8,8 @@
 //! judged by the arbiter), `intake` (the ideas inbox turned into specs),
 //! `mailbox_intake` (mailbox addressing and work intake), `runner_health`
 //! (runners that cannot start: the preflight refusal, put-back and
-//! self-pause), `governance` (usage governance: ledger, rules, state), `ids`.
+//! self-pause), `governance` (usage governance: ledger, rules, state),
+//! `skill_evidence` (skill revision evidence of learning-mode requests), `ids`.
 
 pub mod closure;
 pub mod control;
@@ -23,5 +24,6 @@ pub mod monitor;
 pub mod router;
 pub mod runner_health;
 pub mod scheduler;
+pub mod skill_evidence;
 pub mod stage_result;
 pub mod trace;

@@ -12,6 +12,8 @@
 # "$FAKE_SCRIPT.log". `FAKE_DELAY` (seconds) makes every call that slow;
 # `FAKE_TOKENS=N` reports N input and N/10 output tokens (a `token_count` event).
 # Stages named in FAKE_NAP_STAGES sleep FAKE_NAP seconds first.
+# `FAKE_SKILL_UPDATE=1`: a completing curator writes
+# `curator_skill_update_summary.md` in its run directory.
 # `FAKE_TURN_TOKENS=N` reports N tokens in all as current Codex does (a
 # `turn.completed` event, no `token_count`).
 out=""
@@ -69,6 +71,10 @@ case " $FAKE_NAP_STAGES " in
   *" $stage "*) sleep "${FAKE_NAP:-1}" ;;
 esac
 run_dir=$(dirname "$out")
+# FAKE_SKILL_UPDATE: a curator that completes also writes its skill update summary.
+if [ -n "$FAKE_SKILL_UPDATE" ] && [ "$stage" = curator ] && [ "$token" = CURATOR_COMPLETE ]; then
+  printf 'updated skills/x/SKILL.md\n' > "$run_dir/curator_skill_update_summary.md"
+fi
 case "$token" in
   PLANT) [ -e "$run_dir/stage_results" ] || : > "$run_dir/stage_results"; token=$happy ;;
   UNPLANT) [ -f "$run_dir/stage_results" ] && rm -f "$run_dir/stage_results"; token=$happy ;;

@@ -81,6 +81,7 @@ impl Engine {
             .unwrap_or(graph.stage_run_bound.max_stage_runs);
         let mut request = self.request(run, node);
         self.runtime_error_fields(run, &mut request);
+        self.skill_evidence(&mut request);
         self.run_started
             .entry(run.run_id.clone())
             .or_insert_with(Instant::now);

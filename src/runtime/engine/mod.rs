@@ -11,6 +11,8 @@
 //! - `terminal`: a terminal decision's side effects (item moves, incidents);
 //! - `learning`: learning-trigger rules fired by a stage's outcome;
 //! - `govern`: usage governance at stage boundaries (pause, auto-resume);
+//! - `promote`: the curator's promotion boundary (deferred while the
+//!   foreground runs);
 //! - `planes`: a learning stage running on its own thread beside the
 //!   foreground, as the compiled concurrency policy allows;
 //! - `recover`: finish what a crash left, at startup;
@@ -36,6 +38,7 @@ mod dispatch;
 mod govern;
 mod learning;
 mod planes;
+mod promote;
 mod recover;
 mod runtime_error;
 mod terminal;
@@ -455,6 +458,7 @@ impl Engine {
         self.drain_mailbox()?;
         self.take_ideas();
         self.govern_tick()?;
+        self.apply_deferred_promotions();
         let step = self.tick(cancel)?;
         if matches!(step, Step::Ran { .. }) {
             self.govern_after_stage()?;
@@ -574,6 +578,7 @@ impl Engine {
         match self.apply_result(run.clone(), graph, node, stage) {
             Ok(step) => {
                 self.clear_runtime_error(&run.run_id, &node.node_id);
+                self.curator_promotion(&run, node);
                 Ok(step)
             }
             Err(failure) => self.reroute_runtime_error(run, graph, node, failure),
