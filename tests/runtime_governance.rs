@@ -121,6 +121,18 @@ fn a_short_rolling_window_resumes_the_daemon_by_itself() {
 fn unsupported_governance_settings_are_refused() {
     let ws = Ws::new("");
     ws.append_config(
+        "\n[usage_governance.subscription_quota_rules]\nenabled = true\ndegraded_policy = \"sometimes\"\n",
+    );
+    let out = ws.run(&["run", "once"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("degraded_policy` is \"sometimes\""),
+        "{}",
+        text(&out)
+    );
+
+    let ws = Ws::new("");
+    ws.append_config(
         "\n[usage_governance]\nenabled = true\n\n[[usage_governance.runtime_token_rules.rules]]\nrule_id = \"x\"\nwindow = \"fortnight\"\nthreshold = 5\n",
     );
     let out = ws.run(&["run", "once"]);
@@ -130,4 +142,91 @@ fn unsupported_governance_settings_are_refused() {
         "{}",
         text(&out)
     );
+}
+
+fn run_with_codex_home(ws: &Ws, home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--workspace", ws.w()]);
+    assert_cmd::Command::cargo_bin("millrace")
+        .unwrap()
+        .env("CODEX_HOME", home)
+        .args(&all)
+        .output()
+        .unwrap()
+}
+
+fn quota_ws(policy: &str) -> Ws {
+    let ws = Ws::new("");
+    ws.append_config(&format!(
+        "\n[usage_governance]\nenabled = true\n\n[usage_governance.runtime_token_rules]\nenabled = false\n\n[usage_governance.subscription_quota_rules]\nenabled = true\ndegraded_policy = \"{policy}\"\n"
+    ));
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    ws
+}
+
+#[test]
+fn a_subscription_quota_read_from_codex_telemetry_pauses_the_daemon() {
+    let ws = quota_ws("fail_open");
+    let home = tempfile::tempdir().unwrap();
+    let day = home.path().join("sessions/2026/12/01");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(
+        day.join("rollout.jsonl"),
+        "{\"type\":\"event_msg\",\"payload\":{\"type\":\"token_count\",\"info\":null,\"rate_limits\":{\"primary\":{\"used_percent\":97.0,\"window_minutes\":300,\"resets_at\":4102444800},\"secondary\":{\"used_percent\":40.0,\"resets_at\":4102444800}}}}\n",
+    )
+    .unwrap();
+    let out = run_with_codex_home(
+        &ws,
+        home.path(),
+        &["run", "daemon", "--monitor", "basic", "--max-ticks", "2"],
+    );
+    let monitor = text(&out);
+    assert!(out.status.success(), "{monitor}");
+    assert!(
+        monitor.contains("governance pause source=subscription_quota rule=codex-five-hour-default window=five_hour observed=97 threshold=95 next_resume=2100-01-01T00:00:00.000000Z"),
+        "{monitor}"
+    );
+    assert!(!monitor.contains("stage start"), "{monitor}");
+    let status = text(&run_with_codex_home(&ws, home.path(), &["status"]));
+    assert!(
+        status.contains("usage_governance_subscription_status: healthy"),
+        "{status}"
+    );
+    assert!(
+        status.contains("usage_governance_auto_resume_possible: true"),
+        "{status}"
+    );
+}
+
+#[test]
+fn missing_quota_telemetry_is_degraded_open_or_closed_as_configured() {
+    let home = tempfile::tempdir().unwrap();
+    let ws = quota_ws("fail_open");
+    let out = run_with_codex_home(
+        &ws,
+        home.path(),
+        &["run", "daemon", "--monitor", "basic", "--until-idle"],
+    );
+    let monitor = text(&out);
+    assert!(monitor.contains("governance degraded source=codex_chatgpt_oauth policy=fail_open detail=quota_telemetry_unavailable"), "{monitor}");
+    assert_eq!(ws.items("tasks", "done"), ["t-1"]);
+    let status = text(&ws.run(&["status"]));
+    assert!(
+        status.contains("usage_governance_subscription_status: degraded"),
+        "{status}"
+    );
+    assert!(
+        status.contains("usage_governance_subscription_detail: quota_telemetry_unavailable"),
+        "{status}"
+    );
+
+    let ws = quota_ws("fail_closed");
+    let out = run_with_codex_home(
+        &ws,
+        home.path(),
+        &["run", "daemon", "--monitor", "basic", "--max-ticks", "2"],
+    );
+    let monitor = text(&out);
+    assert!(monitor.contains("governance pause source=subscription_quota rule=subscription-quota-degraded-fail-closed window=degraded"), "{monitor}");
+    assert!(ws.items("tasks", "done").is_empty());
 }

@@ -157,6 +157,7 @@ pub struct StatusReport {
     pub usage_governance_auto_resume_possible: bool,
     pub usage_governance_next_auto_resume_at: Option<String>,
     pub usage_governance_subscription_status: &'static str,
+    pub usage_governance_subscription_detail: Option<String>,
     /// One `source=… rule=… window=… observed=… threshold=…` per active blocker.
     pub usage_governance_blockers: Vec<String>,
     pub closure_target_root_spec_id: Option<String>,
@@ -306,6 +307,10 @@ impl StatusReport {
             } else {
                 "disabled"
             },
+            usage_governance_subscription_detail: governance
+                .subscription_quota_status
+                .detail
+                .clone(),
             usage_governance_blockers: governance
                 .active_blockers
                 .iter()
@@ -465,6 +470,9 @@ impl StatusReport {
             "usage_governance_subscription_status",
             self.usage_governance_subscription_status,
         );
+        if let Some(d) = &self.usage_governance_subscription_detail {
+            line("usage_governance_subscription_detail", d);
+        }
         for b in &self.usage_governance_blockers {
             line("usage_governance_blocker", b);
         }

@@ -11,7 +11,8 @@
 //! counted by this daemon's lock session), and `per_run` (every entry, as
 //! the reference counts it). Rolling and weekly blockers resume by
 //! themselves when the window allows; the others wait for a new session or
-//! a config change.
+//! a config change. Subscription quota rules read Codex's rate-limit
+//! telemetry (`runtime::subscription_quota`).
 
 use crate::runners::TokenUsage;
 use crate::workspace::config::{Config, TokenRule};
@@ -191,11 +192,38 @@ pub fn validate(config: &Config) -> Result<(), String> {
             ));
         }
     }
-    if g.subscription_quota_rules.enabled {
+    let q = &g.subscription_quota_rules;
+    if q.provider != "codex_chatgpt_oauth" {
+        return Err(format!(
+            "`usage_governance.subscription_quota_rules.provider` is {:?}; only \"codex_chatgpt_oauth\" is supported",
+            q.provider
+        ));
+    }
+    if !matches!(q.degraded_policy.as_str(), "fail_open" | "fail_closed") {
+        return Err(format!(
+            "`usage_governance.subscription_quota_rules.degraded_policy` is {:?}; allowed: fail_open, fail_closed",
+            q.degraded_policy
+        ));
+    }
+    if q.refresh_interval_seconds == 0 {
         return Err(
-            "`usage_governance.subscription_quota_rules.enabled = true`: subscription quota rules are not supported by this implementation; use runtime_token_rules"
+            "`usage_governance.subscription_quota_rules.refresh_interval_seconds` must be above 0"
                 .into(),
         );
+    }
+    for rule in &q.rules {
+        if !matches!(rule.window.as_str(), "five_hour" | "weekly") {
+            return Err(format!(
+                "subscription quota rule {:?}: window {:?} is not five_hour or weekly",
+                rule.rule_id, rule.window
+            ));
+        }
+        if !(rule.pause_at_percent_used > 0.0 && rule.pause_at_percent_used <= 100.0) {
+            return Err(format!(
+                "subscription quota rule {:?}: pause_at_percent_used must be above 0 and at most 100",
+                rule.rule_id
+            ));
+        }
     }
     Ok(())
 }
@@ -401,6 +429,7 @@ fn rule_blocker(
 pub fn evaluate(
     config: &Config,
     ledger: &[LedgerEntry],
+    quota: &QuotaStatus,
     now: i64,
     session: Option<&str>,
     paused_by_governance: bool,
@@ -415,8 +444,7 @@ pub fn evaluate(
         last_evaluated_at: stamp(now),
         ..Default::default()
     };
-    state.subscription_quota_status.degraded_policy =
-        Some(g.subscription_quota_rules.degraded_policy.clone());
+    state.subscription_quota_status = quota.clone();
     if !g.enabled {
         return state;
     }
@@ -428,6 +456,9 @@ pub fn evaluate(
             .filter_map(|r| rule_blocker(r, ledger, now, session))
             .collect();
     }
+    state
+        .active_blockers
+        .extend(super::subscription_quota::blockers(config, quota));
     let b = &state.active_blockers;
     state.auto_resume_possible = b.iter().all(|b| b.auto_resume_possible);
     state.next_auto_resume_at = if b.is_empty() || !state.auto_resume_possible {
@@ -524,14 +555,15 @@ mod tests {
             entry("2026-12-01T00:00:05Z", 600),
         ];
         let now = parse_time("2026-12-01T00:00:06Z").unwrap();
-        let s = evaluate(&config, &ledger, now, Some("s"), false);
+        let q = QuotaStatus::default();
+        let s = evaluate(&config, &ledger, &q, now, Some("s"), false);
         assert_eq!(s.active_blockers.len(), 1);
         assert_eq!(
             s.next_auto_resume_at.as_deref(),
             Some("2026-12-01T00:00:10.000000Z")
         );
         let later = parse_time("2026-12-01T00:00:11Z").unwrap();
-        assert!(evaluate(&config, &ledger, later, Some("s"), false)
+        assert!(evaluate(&config, &ledger, &q, later, Some("s"), false)
             .active_blockers
             .is_empty());
     }

@@ -9,7 +9,8 @@
 //! `mailbox_intake` (mailbox addressing and work intake), `runner_health`
 //! (runners that cannot start: the preflight refusal, put-back and
 //! self-pause), `governance` (usage governance: ledger, rules, state),
-//! `skill_evidence` (skill revision evidence of learning-mode requests), `ids`.
+//! `skill_evidence` (skill revision evidence of learning-mode requests),
+//! `subscription_quota` (Codex rate-limit telemetry for governance), `ids`.
 
 pub mod closure;
 pub mod control;
@@ -26,4 +27,5 @@ pub mod runner_health;
 pub mod scheduler;
 pub mod skill_evidence;
 pub mod stage_result;
+pub mod subscription_quota;
 pub mod trace;

@@ -76,10 +76,17 @@ impl Engine {
         let g = self.config.usage_governance.clone();
         let had = self.governance_paused();
         let previous = governance::load_state(&self.layout).unwrap_or_default();
+        let now = now_secs();
+        let quota = crate::runtime::subscription_quota::status(
+            &self.config,
+            &previous.subscription_quota_status,
+            now,
+        );
         let mut state = governance::evaluate(
             &self.config,
             &self.ledger,
-            now_secs(),
+            &quota,
+            now,
             Some(&self.session),
             had,
         );
@@ -110,6 +117,15 @@ impl Engine {
         had: bool,
         now: bool,
     ) {
+        let q = &state.subscription_quota_status;
+        if q.state == "degraded" && previous.subscription_quota_status.state != "degraded" {
+            self.monitor.line(&format!(
+                "governance degraded source={} policy={} detail={}",
+                q.provider,
+                q.degraded_policy.as_deref().unwrap_or("none"),
+                q.detail.as_deref().unwrap_or("none")
+            ));
+        }
         if !had && now {
             for b in &state.active_blockers {
                 let _ = events::record(
