@@ -153,6 +153,13 @@ fn a_sigkill_with_both_planes_active_loses_and_duplicates_nothing() {
         status.contains("learning") && status.contains("analyst") && status.contains("builder"),
         "{status}"
     );
+    // `runs ls` lists both runs in flight.
+    let s = snapshot(&ws.root);
+    let runs = String::from_utf8_lossy(&ws.run(&["runs", "ls"]).stdout).into_owned();
+    for plane in ["learning", "execution"] {
+        let id = s["active_runs_by_plane"][plane]["run_id"].as_str().unwrap();
+        assert!(runs.contains(id), "{plane} run {id} missing:\n{runs}");
+    }
     daemon.kill().unwrap();
     daemon.wait().unwrap();
     let s = snapshot(&ws.root);
