@@ -16,6 +16,7 @@ mod queue;
 mod repair_lineage;
 mod run;
 pub(crate) mod runs;
+mod skills;
 pub(crate) mod status;
 mod upgrade;
 mod web;
@@ -85,6 +86,8 @@ pub enum Command {
     ReloadConfig(control::ControlFlags),
     /// Serve a read-only dashboard (Detail and Flow views) over workspaces.
     Web(web::WebArgs),
+    /// Skills: list, show, search, install, create, improve, promote, export, refresh-remote-index.
+    Skills(skills::SkillsArgs),
 }
 
 /// Parse the process arguments, run the command, and return the exit code.
@@ -118,6 +121,7 @@ pub fn main() -> i32 {
         Command::Demo(args) => demo::run(args),
         Command::Run(args) => run::run(args),
         Command::Runs(args) => runs::run(args),
+        Command::Skills(args) => skills::run(args),
         Command::Control(args) => control::run(args.command),
         Command::Pause(f) => control::run(control::ControlCommand::Pause(f)),
         Command::Resume(f) => control::run(control::ControlCommand::Resume(f)),

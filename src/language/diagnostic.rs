@@ -48,7 +48,7 @@ codes! {
     UnknownTerminal => "mill::unknown-terminal", "a terminal state that the loop does not declare";
     UnknownOutcome => "mill::unknown-outcome", "an outcome the stage kind cannot return";
     UnknownResultClass => "mill::unknown-result-class", "a result class outside the fixed set";
-    UnknownRunner => "mill::unknown-runner", "a runner other than codex_cli, pi_rpc, command or script";
+    UnknownRunner => "mill::unknown-runner", "a runner other than codex_cli, pi_rpc, claude_code, command or script";
     UnknownCounter => "mill::unknown-counter", "a counter that no threshold of the mode's loops declares";
     UnknownEntry => "mill::unknown-entry", "an entry key other than task, spec, incident or learning_request";
     UnknownSetting => "mill::unknown-setting", "a field or setting name the block does not accept";

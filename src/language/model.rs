@@ -26,7 +26,7 @@ pub const RESULT_CLASSES: &[&str] = &[
     "escalate_planning",
     "blocked",
 ];
-pub const RUNNERS: &[&str] = &["codex_cli", "pi_rpc", "command", "script"];
+pub const RUNNERS: &[&str] = &["codex_cli", "pi_rpc", "claude_code", "command", "script"];
 pub const IDEMPOTENCE: &[&str] = &["idempotent", "retry_safe_with_key", "single_attempt_only"];
 pub const RECOVERY_ROLES: &[&str] = &["local_repair", "escalation"];
 pub const STARTS: &[&str] = &["tasks", "specs", "incidents", "learning_requests"];

@@ -271,10 +271,16 @@ pub fn control(
             "runtime paused".to_string()
         }
         "resume" => {
-            snap.paused = false;
-            snap.pause_sources.clear();
+            // A governance pause is lifted only by governance itself.
+            snap.pause_sources
+                .retain(|v| v == crate::runtime::governance::PAUSE_SOURCE);
+            snap.paused = !snap.pause_sources.is_empty();
             super::runner_health::clear(layout);
-            "runtime resumed".to_string()
+            if snap.paused {
+                "runtime resume blocked by usage governance".to_string()
+            } else {
+                "runtime resumed".to_string()
+            }
         }
         "stop" => {
             applied = false;

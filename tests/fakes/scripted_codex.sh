@@ -11,6 +11,11 @@
 # the stage's happy token. Every call appends `<stage> <TOKEN>` to
 # "$FAKE_SCRIPT.log". `FAKE_DELAY` (seconds) makes every call that slow;
 # `FAKE_TOKENS=N` reports N input and N/10 output tokens (a `token_count` event).
+# Stages named in FAKE_NAP_STAGES sleep FAKE_NAP seconds first.
+# `FAKE_SKILL_UPDATE=1`: a completing curator writes
+# `curator_skill_update_summary.md` in its run directory.
+# `FAKE_TURN_TOKENS=N` reports N tokens in all as current Codex does (a
+# `turn.completed` event, no `token_count`).
 out=""
 prev=""
 prompt=""
@@ -58,7 +63,18 @@ if [ -n "$FAKE_SCRIPT" ]; then
   fi
   echo "$stage $token" >> "$FAKE_SCRIPT.log"
 fi
+if [ -n "$FAKE_TURN_TOKENS" ]; then
+  printf '{"type":"turn.completed","usage":{"input_tokens":%s,"cached_input_tokens":0,"output_tokens":100}}\n' $((FAKE_TURN_TOKENS - 100))
+fi
+# FAKE_NAP_STAGES: stages that take FAKE_NAP seconds (default 1) to answer.
+case " $FAKE_NAP_STAGES " in
+  *" $stage "*) sleep "${FAKE_NAP:-1}" ;;
+esac
 run_dir=$(dirname "$out")
+# FAKE_SKILL_UPDATE: a curator that completes also writes its skill update summary.
+if [ -n "$FAKE_SKILL_UPDATE" ] && [ "$stage" = curator ] && [ "$token" = CURATOR_COMPLETE ]; then
+  printf 'updated skills/x/SKILL.md\n' > "$run_dir/curator_skill_update_summary.md"
+fi
 case "$token" in
   PLANT) [ -e "$run_dir/stage_results" ] || : > "$run_dir/stage_results"; token=$happy ;;
   UNPLANT) [ -f "$run_dir/stage_results" ] && rm -f "$run_dir/stage_results"; token=$happy ;;

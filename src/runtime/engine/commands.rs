@@ -67,11 +67,18 @@ impl Engine {
                 "paused".to_string()
             }
             "resume" => {
-                self.snapshot.paused = false;
-                self.snapshot.pause_sources.clear();
+                // A governance pause is lifted only by governance itself.
+                self.snapshot
+                    .pause_sources
+                    .retain(|v| v == crate::runtime::governance::PAUSE_SOURCE);
+                self.snapshot.paused = !self.snapshot.pause_sources.is_empty();
                 self.runner_health.reset();
                 crate::runtime::runner_health::clear(&self.layout);
-                "resumed".to_string()
+                if self.snapshot.paused {
+                    "resume blocked by usage governance".to_string()
+                } else {
+                    "resumed".to_string()
+                }
             }
             "retry_active" => match self.retry_active(payload)? {
                 Ok(detail) => format!("{detail}: {reason}"),

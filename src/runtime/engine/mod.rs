@@ -10,6 +10,11 @@
 //! - `apply`: judge the result surface, record it, route, write state;
 //! - `terminal`: a terminal decision's side effects (item moves, incidents);
 //! - `learning`: learning-trigger rules fired by a stage's outcome;
+//! - `govern`: usage governance at stage boundaries (pause, auto-resume);
+//! - `promote`: the curator's promotion boundary (deferred while the
+//!   foreground runs);
+//! - `planes`: a learning stage running on its own thread beside the
+//!   foreground, as the compiled concurrency policy allows;
 //! - `recover`: finish what a crash left, at startup;
 //! - `commands`: control commands from the mailbox or the CLI, reload;
 //! - `unstarted`: a stage whose agent could not be started goes back
@@ -30,7 +35,10 @@ mod apply;
 mod claim;
 mod commands;
 mod dispatch;
+mod govern;
 mod learning;
+mod planes;
+mod promote;
 mod recover;
 mod runtime_error;
 mod terminal;
@@ -119,6 +127,9 @@ pub enum Step {
     Stopped,
     /// The running stage was cancelled (shutdown); it will run again on restart.
     Interrupted,
+    /// Only a learning stage is running (on its own thread); nothing was
+    /// applied this tick.
+    Waiting,
 }
 
 pub struct Engine {
@@ -153,6 +164,10 @@ pub struct Engine {
     runtime_errors: HashMap<String, u32>,
     /// Consecutive stages whose agent could not be started.
     runner_health: RunnerHealth,
+    /// A learning stage running beside the foreground (`planes`).
+    in_flight: Option<planes::InFlight>,
+    /// The usage-governance ledger, as read at startup and appended since.
+    ledger: Vec<super::governance::LedgerEntry>,
 }
 
 fn kind_of(tag: &str) -> Option<DocKind> {
@@ -237,6 +252,8 @@ impl Engine {
             runtime_errors: HashMap::new(),
             run_tokens: HashMap::new(),
             last_tick_event: None,
+            in_flight: None,
+            ledger: Vec::new(),
             owned_since: record.acquired_at.clone(),
             _state_lock: state_lock,
         };
@@ -254,6 +271,8 @@ impl Engine {
     fn boot(&mut self, runtime_mode: &str) -> Result<(), String> {
         let _ = queue::reconcile(&self.layout);
         self.recover()?;
+        self.ledger = super::governance::load_ledger(&self.layout);
+        self.govern_boot()?;
         let s = &mut self.snapshot;
         s.runtime_mode = runtime_mode.to_string();
         s.process_running = true;
@@ -325,7 +344,11 @@ impl Engine {
             ),
         };
         self.monitor.line(&line);
-        self.monitor.line("scheduler mode=serial");
+        self.monitor.line(if planes::plane_concurrent(&self.plan) {
+            "scheduler mode=plane-concurrent"
+        } else {
+            "scheduler mode=serial"
+        });
         // The marker files are what agents and operators see; the snapshot's copies may lag after a crash.
         let marker = |plane: &str| {
             state::read_marker(&self.layout, plane).unwrap_or_else(|_| IDLE_MARKER.to_string())
@@ -434,13 +457,32 @@ impl Engine {
         self.ticks += 1;
         self.drain_mailbox()?;
         self.take_ideas();
+        self.govern_tick()?;
+        self.apply_deferred_promotions();
+        let step = self.tick(cancel)?;
+        if matches!(step, Step::Ran { .. }) {
+            self.govern_after_stage()?;
+        }
+        Ok(step)
+    }
+
+    /// The tick's decision: stop, pause, or run a stage.
+    fn tick(&mut self, cancel: &AtomicBool) -> Result<Step, String> {
         if self.snapshot.stop_requested {
+            // The stop waits for a learning stage in flight to be applied.
+            self.collect(true, cancel)?;
             self.tick_event("runtime_tick_stopped");
             return Ok(Step::Stopped);
         }
         if self.snapshot.paused {
+            if let Some(step) = self.collect(false, cancel)? {
+                return Ok(step);
+            }
             self.tick_event("runtime_tick_paused");
             return Ok(Step::Paused);
+        }
+        if planes::plane_concurrent(&self.plan) {
+            return self.step_concurrent(cancel);
         }
         let run = match self.active_runs().into_iter().next() {
             Some(r) => r,
@@ -449,27 +491,30 @@ impl Engine {
                 .map_or_else(|| self.closure_run(), |r| Ok(Some(r)))?
             {
                 Some(r) => r,
-                None => {
-                    let depths = self.scheduler.depths(&self.layout);
-                    if self
-                        .snapshot
-                        .queue_depths_by_plane
-                        .values()
-                        .copied()
-                        .collect::<Vec<_>>()
-                        != depths.to_vec()
-                    {
-                        self.snapshot.set_queue_depths(depths);
-                        self.save_snapshot()?;
-                    }
-                    self.monitor.idle("no_work");
-                    self.tick_event("runtime_tick_idle");
-                    return Ok(Step::Idle("no_work".into()));
-                }
+                None => return self.idle_step(),
             },
         };
-        self.last_tick_event = None;
         self.run_stage(run, cancel)
+    }
+
+    /// Nothing to run: refresh the queue depths in the snapshot if they
+    /// changed, and report idle.
+    fn idle_step(&mut self) -> Result<Step, String> {
+        let depths = self.scheduler.depths(&self.layout);
+        if self
+            .snapshot
+            .queue_depths_by_plane
+            .values()
+            .copied()
+            .collect::<Vec<_>>()
+            != depths.to_vec()
+        {
+            self.snapshot.set_queue_depths(depths);
+            self.save_snapshot()?;
+        }
+        self.monitor.idle("no_work");
+        self.tick_event("runtime_tick_idle");
+        Ok(Step::Idle("no_work".into()))
     }
 
     /// Watcher intake: ideas dropped in the inbox become queued root specs.
@@ -508,6 +553,7 @@ impl Engine {
 
     /// Run the stage `run` stands at and apply its result.
     fn run_stage(&mut self, mut run: ActiveRun, cancel: &AtomicBool) -> Result<Step, String> {
+        self.last_tick_event = None;
         let graph = self.graph(&run.plane)?.clone();
         let node = graph
             .node(&run.node_id)
@@ -516,15 +562,26 @@ impl Engine {
         match self.dispatch(&mut run, &graph, &node, cancel) {
             dispatch::Dispatch::Interrupted => Ok(Step::Interrupted),
             dispatch::Dispatch::Unstarted(failure) => self.put_back_unstarted(run, &failure),
-            dispatch::Dispatch::Done(stage) => {
-                match self.apply_result(run.clone(), &graph, &node, *stage) {
-                    Ok(step) => {
-                        self.clear_runtime_error(&run.run_id, &node.node_id);
-                        Ok(step)
-                    }
-                    Err(failure) => self.reroute_runtime_error(run, &graph, &node, failure),
-                }
+            dispatch::Dispatch::Done(stage) => self.apply_dispatched(run, &graph, &node, *stage),
+        }
+    }
+
+    /// Apply a dispatched stage's result; a runtime error while applying it
+    /// is rerouted (`runtime_error`).
+    fn apply_dispatched(
+        &mut self,
+        run: ActiveRun,
+        graph: &CompiledGraph,
+        node: &crate::plan::ir::CompiledNode,
+        stage: dispatch::Dispatched,
+    ) -> Result<Step, String> {
+        match self.apply_result(run.clone(), graph, node, stage) {
+            Ok(step) => {
+                self.clear_runtime_error(&run.run_id, &node.node_id);
+                self.curator_promotion(&run, node);
+                Ok(step)
             }
+            Err(failure) => self.reroute_runtime_error(run, graph, node, failure),
         }
     }
 
