@@ -25,6 +25,7 @@ pub const RUNNER_NAME: &str = "command";
 pub fn run(
     request: &StageRequest,
     settings: &CommandSettings,
+    max_output_bytes: u64,
     cancel: Cancel<'_>,
 ) -> Result<RunnerOutput, RunnerError> {
     if settings.argv.is_empty() {
@@ -50,6 +51,7 @@ pub fn run(
                 PromptMode::Argument => StdinFrom::Null,
             },
             token_usage: true,
+            max_output_bytes,
         },
         cancel,
     )

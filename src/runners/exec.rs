@@ -7,15 +7,16 @@
 //! reconciliation, and the completion record.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::artifacts::{self, CompletionRecord, FileNames, InvocationRecord};
+use super::capture;
 use super::process::{self, Ended, Spawn, SpawnError};
 use super::{io_err, marker, tokens, Cancel, ExitKind, RunnerError, RunnerOutput, StageRequest};
 use crate::workspace::clock::now_rfc3339;
+use crate::workspace::safe_fs;
 
 /// Final-message files larger than this are not considered for reconciliation.
 const RECONCILE_LIMIT: u64 = 4 * 1024 * 1024;
@@ -38,6 +39,8 @@ pub struct CliRun<'a> {
     pub stdin: StdinFrom,
     /// Parse Codex `token_count` events from stdout.
     pub token_usage: bool,
+    /// Bytes kept of each output stream (`[runtime] max_stage_output_bytes`).
+    pub max_output_bytes: u64,
 }
 
 pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerError> {
@@ -55,15 +58,13 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     artifacts::write_json(&names.invocation, &invocation)?;
     let invocation_value = serde_json::to_value(&invocation).unwrap_or_default();
     // A stale final message from an earlier attempt must not be read as this one's.
-    let _ = std::fs::remove_file(&names.last_message);
+    artifacts::remove_stale(&names.last_message);
 
     let events = artifacts::create(&names.events)?;
     let stderr = artifacts::create(&names.stderr)?;
     let stdin = match cli.stdin {
         StdinFrom::Null => Stdio::null(),
-        StdinFrom::PromptFile => {
-            Stdio::from(File::open(&names.prompt).map_err(io_err(&names.prompt))?)
-        }
+        StdinFrom::PromptFile => Stdio::from(artifacts::open_agent_file(&names.prompt)?),
     };
     let timeout = request.effective_timeout_seconds();
     let started_at = now_rfc3339();
@@ -73,8 +74,27 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
         cwd: &request.workspace_root,
         env: &cli.env,
         stdin,
-        stdout: Stdio::from(events),
-        stderr: Stdio::from(stderr),
+        stdout: Stdio::piped(),
+        stderr: Stdio::piped(),
+    });
+    let limit = cli.max_output_bytes;
+    let mut dropped = (0, 0);
+    let spawned = spawned.map(|mut child| {
+        let out = child
+            .stdout
+            .take()
+            .map(|s| capture::start(s, events, limit));
+        let err = child
+            .stderr
+            .take()
+            .map(|s| capture::start(s, stderr, limit));
+        let ended = process::wait(child, Duration::from_secs(timeout), cancel);
+        let grace = capture::DRAIN_GRACE;
+        dropped = (
+            out.map_or(0, |c| c.finish(grace)),
+            err.map_or(0, |c| c.finish(grace)),
+        );
+        ended
     });
 
     let mut notes: Vec<String> = Vec::new();
@@ -86,7 +106,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
                 &names.stderr,
                 &format!("runner binary not found: {program}\n"),
             )?;
-            let _ = std::fs::remove_file(&names.events);
+            artifacts::remove_stale(&names.events);
             artifacts::write_text(&names.stdout, "")?;
             failure_class = Some("runner_binary_not_found".into());
             notes.push("runner executable missing".into());
@@ -94,13 +114,13 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
         }
         Err(SpawnError::Other(e)) => {
             artifacts::write_text(&names.stderr, &format!("runner process error: {e}\n"))?;
-            let _ = std::fs::remove_file(&names.events);
+            artifacts::remove_stale(&names.events);
             artifacts::write_text(&names.stdout, "")?;
             failure_class = Some("runner_transport_failure".into());
             notes.push(e.to_string());
             (ExitKind::SpawnFailed, 1)
         }
-        Ok(child) => match process::wait(child, Duration::from_secs(timeout), cancel) {
+        Ok(ended) => match ended {
             Ended::Exited(0) => (ExitKind::Completed, 0),
             Ended::Exited(code) => {
                 failure_class = Some("runner_non_zero_exit".into());
@@ -125,6 +145,16 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
         },
     };
     let spawned_ok = !matches!(exit_kind, ExitKind::SpawnFailed);
+    let mut truncation_notes = Vec::new();
+    for (stream, n) in [("stdout", dropped.0), ("stderr", dropped.1)] {
+        if n > 0 {
+            truncation_notes.push(format!(
+                "{} agent {stream}: {}",
+                capture::NOTE_PREFIX,
+                capture::truncation_note(limit, n)
+            ));
+        }
+    }
 
     let token_usage = if cli.token_usage && spawned_ok {
         tokens::from_events_file(&names.events)
@@ -132,10 +162,20 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
         None
     };
     if spawned_ok {
-        if names.last_message.exists() {
-            artifacts::copy(&names.last_message, &names.stdout)?;
-        } else if names.events.exists() {
-            artifacts::copy(&names.events, &names.stdout)?;
+        let source = if names.last_message.symlink_metadata().is_ok() {
+            Some(&names.last_message)
+        } else if names.events.symlink_metadata().is_ok() {
+            Some(&names.events)
+        } else {
+            None
+        };
+        if let Some(source) = source {
+            let left_out = artifacts::copy(source, &names.stdout, limit)?;
+            if left_out > 0 {
+                let note = capture::truncation_note(limit, left_out);
+                artifacts::append_text(&names.stdout, &format!("\n{note}\n"))?;
+                truncation_notes.push(format!("{} final message: {note}", capture::NOTE_PREFIX));
+            }
         }
     }
 
@@ -152,6 +192,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
             )];
         }
     }
+    notes.extend(truncation_notes);
     let ended_at = now_rfc3339();
     let duration_seconds = clock.elapsed().as_secs_f64();
 
@@ -208,10 +249,6 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
 
 /// The reconciled final marker of a final-message file, if any.
 fn reconcile(last_message: &Path, legal: &[&str]) -> Option<String> {
-    let meta = std::fs::metadata(last_message).ok()?;
-    if meta.len() > RECONCILE_LIMIT {
-        return None;
-    }
-    let bytes = std::fs::read(last_message).ok()?;
+    let bytes = safe_fs::read_capped(last_message, RECONCILE_LIMIT).ok()?;
     marker::reconciled_final_marker(&String::from_utf8_lossy(&bytes), legal)
 }

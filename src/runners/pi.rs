@@ -212,7 +212,7 @@ pub fn run(
     artifacts::write_json(&names.invocation, &invocation)?;
     let invocation_value = serde_json::to_value(&invocation).unwrap_or_default();
     for stale in [&names.stdout, &names.events] {
-        let _ = std::fs::remove_file(stale);
+        artifacts::remove_stale(stale);
     }
     let timeout = request.effective_timeout_seconds();
     let started_at = now_rfc3339();
@@ -310,7 +310,7 @@ pub fn run(
                 && (settings.event_log_policy == PiEventLogPolicy::Full
                     || end.exit_kind != ExitKind::Completed);
             if !keep {
-                let _ = std::fs::remove_file(&names.events);
+                artifacts::remove_stale(&names.events);
             }
             if let Some(text) = &end.assistant_text {
                 artifacts::write_text(&names.stdout, text)?;

@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::Cancel;
+use crate::workspace::safe_fs;
 
 /// Exit code the runtime records for a timeout (as `timeout(1)` does).
 pub const TIMEOUT_EXIT_CODE: i32 = 124;
@@ -55,9 +56,20 @@ pub enum Ended {
 }
 
 /// Where to note each agent process this process starts (`<pid> <start
-/// time>`), so that a later process can stop an agent whose daemon was
-/// killed. Set by the interpreter; `None` records nothing.
+/// time> <token>`), so that a later process can stop an agent whose daemon
+/// was killed. Set by the interpreter; `None` records nothing.
 static AGENT_RECORD: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+
+/// Environment variable carrying the token of the note, set in every agent
+/// this process starts: a process is only ever killed from a note when its
+/// own environment carries the note's token.
+pub const AGENT_TOKEN_ENV: &str = "MILLRACE_AGENT_TOKEN";
+
+/// This process's agent token (one per process).
+fn agent_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(crate::runtime::ids::hex32)
+}
 
 pub fn record_agents_in(path: Option<std::path::PathBuf>) {
     if let Ok(mut slot) = AGENT_RECORD.lock() {
@@ -79,23 +91,83 @@ fn note_agent(pid: u32) {
         return;
     };
     if let (Some(path), Some(start)) = (slot.as_ref(), start_time(pid)) {
-        let _ = std::fs::write(path, format!("{pid} {start}\n"));
+        // Never through a planted link (`safe_fs` refuses one).
+        let note = format!("{pid} {start} {}\n", agent_token());
+        let _ = safe_fs::write_plain(path, note.as_bytes());
     }
 }
 
+/// Remove the note (a link planted there is removed, never followed).
+pub fn clear_agent_note(path: &Path) {
+    let _ = safe_fs::remove_file(path);
+}
+
+/// Why a noted process was not signalled.
+fn verify_noted(pid: u32, start: u64, token: &str) -> Result<(), &'static str> {
+    if pid <= 1 || pid > i32::MAX as u32 || pid == std::process::id() {
+        return Err("the pid cannot be an agent");
+    }
+    if start_time(pid) != Some(start) {
+        return Err("no process with that pid and start time");
+    }
+    // SAFETY: getpgid has no memory-safety preconditions.
+    let pgid = unsafe { libc::getpgid(pid as libc::pid_t) };
+    if pgid != pid as libc::pid_t {
+        return Err("the process does not lead its own process group");
+    }
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let wanted = format!("{AGENT_TOKEN_ENV}={token}");
+    if token.is_empty() || !environ.split(|&b| b == 0).any(|v| v == wanted.as_bytes()) {
+        return Err("the process is not an agent started by millrace");
+    }
+    Ok(())
+}
+
+/// What `kill_recorded_agent` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotedAgent {
+    /// The noted agent was still running; its process group was killed.
+    Killed(u32),
+    /// The note named a process that is not that agent (stale or planted);
+    /// nothing was signalled.
+    Refused { pid: Option<u32>, reason: String },
+}
+
 /// Kill the process group of an agent noted in `path` by a previous
-/// process, if that very process still runs; remove the note. Returns the
-/// pid that was killed.
-pub fn kill_recorded_agent(path: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let _ = std::fs::remove_file(path);
+/// process, if that very process still runs: same start time, leader of
+/// its own process group, and carrying the note's token in its
+/// environment. The note is removed. `None` when there was no note.
+pub fn kill_recorded_agent(path: &Path) -> Option<NotedAgent> {
+    let read = safe_fs::read_to_string_capped(path, 4096);
+    if matches!(&read, Err(e) if e.kind() == io::ErrorKind::NotFound) {
+        return None;
+    }
+    clear_agent_note(path);
+    let refused = |pid, reason: &str| {
+        Some(NotedAgent::Refused {
+            pid,
+            reason: reason.to_string(),
+        })
+    };
+    let text = match read {
+        Ok(t) => t,
+        Err(e) => return refused(None, &e.to_string()),
+    };
     let mut parts = text.split_whitespace();
-    let pid: u32 = parts.next()?.parse().ok()?;
-    let start: u64 = parts.next()?.parse().ok()?;
-    (start_time(pid) == Some(start)).then(|| {
-        kill_group(pid);
-        pid
-    })
+    let (Some(pid), Some(start)) = (
+        parts.next().and_then(|p| p.parse::<u32>().ok()),
+        parts.next().and_then(|s| s.parse::<u64>().ok()),
+    ) else {
+        return refused(None, "the note is not `<pid> <start time> <token>`");
+    };
+    let token = parts.next().unwrap_or("");
+    match verify_noted(pid, start, token) {
+        Ok(()) => {
+            kill_group(pid);
+            Some(NotedAgent::Killed(pid))
+        }
+        Err(reason) => refused(Some(pid), reason),
+    }
 }
 
 /// Start the process in a new process group.
@@ -111,6 +183,7 @@ pub fn spawn(spec: Spawn<'_>) -> Result<Child, SpawnError> {
         .stdin(spec.stdin)
         .stdout(spec.stdout)
         .stderr(spec.stderr)
+        .env(AGENT_TOKEN_ENV, agent_token())
         .process_group(0);
     let child = cmd.spawn().map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => SpawnError::NotFound,

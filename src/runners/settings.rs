@@ -19,6 +19,10 @@ pub struct RunnerSettings {
     pub pi: PiSettings,
     pub command: CommandSettings,
     pub script: ScriptSettings,
+    /// Bytes of each output stream kept per stage (`[runtime]
+    /// max_stage_output_bytes`, copied here by the config loader).
+    #[serde(skip)]
+    pub max_output_bytes: u64,
 }
 
 impl Default for RunnerSettings {
@@ -29,6 +33,7 @@ impl Default for RunnerSettings {
             pi: PiSettings::default(),
             command: CommandSettings::default(),
             script: ScriptSettings::default(),
+            max_output_bytes: super::capture::DEFAULT_MAX_STAGE_OUTPUT_BYTES,
         }
     }
 }

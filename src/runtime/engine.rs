@@ -28,7 +28,7 @@ use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::layout::Layout;
 use crate::workspace::manifest::Manifest;
 use crate::workspace::state::{self, RuntimeSnapshot, IDLE_MARKER};
-use crate::workspace::{atomic, clock, events, lock, mailbox, queue};
+use crate::workspace::{atomic, clock, events, lock, mailbox, queue, safe_fs};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -371,12 +371,22 @@ impl Engine {
     fn recover(&mut self) -> Result<(), String> {
         // An agent whose daemon was killed may still be working: stop it
         // before its stage runs again.
-        if let Some(pid) = runners::process::kill_recorded_agent(&self.agent_note()) {
-            let _ = events::record(
-                &self.layout,
-                "runtime_recovered",
-                json!({"reason": "orphaned_agent_killed", "pid": pid}),
-            );
+        match runners::process::kill_recorded_agent(&self.agent_note()) {
+            Some(runners::process::NotedAgent::Killed(pid)) => {
+                let _ = events::record(
+                    &self.layout,
+                    "runtime_recovered",
+                    json!({"reason": "orphaned_agent_killed", "pid": pid}),
+                );
+            }
+            Some(runners::process::NotedAgent::Refused { pid, reason }) => {
+                let _ = events::record(
+                    &self.layout,
+                    "runtime_recovered",
+                    json!({"reason": "agent_note_refused", "pid": pid, "detail": reason}),
+                );
+            }
+            None => {}
         }
         runners::process::record_agents_in(Some(self.agent_note()));
         for mut run in self.active_runs() {
@@ -923,20 +933,23 @@ impl Engine {
             );
             let result =
                 runners::run_with_cancel(&request, &self.config.runners, Cancel(Some(cancel)));
-            let _ = std::fs::remove_file(self.agent_note());
+            runners::process::clear_agent_note(&self.agent_note());
             match result {
                 Ok(out) if out.exit_kind == runners::ExitKind::Interrupted => {
                     // Shutdown: leave the stage as running; the next start re-runs it.
                     return Ok(Step::Interrupted);
                 }
                 Ok(out) => (out.verdict(&request), Some(out)),
-                Err(e) => (Self::failure_verdict("runner_error", e.to_string()), None),
+                Err(e) => (
+                    Self::failure_verdict(e.failure_class(), e.to_string()),
+                    None,
+                ),
             }
         };
         run.stage_runs += 1;
 
         // Result surface: the verdict's outcome must be legal with an allowed class.
-        let verdict = match node.classes_for(&verdict.outcome) {
+        let mut verdict = match node.classes_for(&verdict.outcome) {
             Some(classes) if classes.contains(&verdict.result_class) => verdict,
             _ => Self::failure_verdict(
                 "illegal_terminal_result",
@@ -952,17 +965,27 @@ impl Engine {
             "runs/{}/stage_results/{}.json",
             run.run_id, request.request_id
         );
-        let result_doc = match &output {
+        let mut result_doc = match &output {
             Some(out) => stage_result::build(&request, out, &verdict),
             None => stage_result::build(&request, &self.synthetic_output(&request), &verdict),
         };
         let result_path = self.layout.runtime.join(&result_rel);
-        if let Some(dir) = result_path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+        if let Err(e) = stage_result::write(&result_path, &result_doc) {
+            // A link planted in the run directory: the stage fails (typed),
+            // its result cannot be recorded there, and routing goes on.
+            if safe_fs::refusal(&e).is_none() {
+                return Err(format!("{result_rel}: {e}"));
+            }
+            verdict = Self::failure_verdict(runners::UNSAFE_PATH_FAILURE, e.to_string());
+            result_doc = stage_result::build(&request, &self.synthetic_output(&request), &verdict);
         }
-        let mut text = serde_json::to_string_pretty(&result_doc).expect("result serializes");
-        text.push('\n');
-        self.io(&result_rel, std::fs::write(&result_path, text))?;
+        if verdict.failure_class.as_deref() == Some(runners::UNSAFE_PATH_FAILURE) {
+            let _ = events::record(
+                &self.layout,
+                "workspace_path_refused",
+                json!({"plane": plane, "node_id": node.node_id, "run_id": run.run_id, "request_id": request.request_id, "notes": verdict.notes}),
+            );
+        }
         let run_dir = self.layout.runtime.join("runs").join(&run.run_id);
         let cached = self.traces.remove(&run.run_id);
         let mut tr = cached.or_else(|| trace::load(&run_dir)).unwrap_or_else(|| {

@@ -21,5 +21,6 @@ pub mod lock;
 pub mod mailbox;
 pub mod manifest;
 pub mod queue;
+pub mod safe_fs;
 pub mod state;
 pub mod upgrade;
