@@ -10,7 +10,7 @@
 
 use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::layout::Layout;
-use crate::workspace::{atomic, clock, queue};
+use crate::workspace::{atomic, clock, queue, safe_fs};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -58,7 +58,8 @@ fn save(layout: &Layout, t: &TargetState) -> Result<(), String> {
 }
 
 pub fn load(layout: &Layout, root: &str) -> Option<TargetState> {
-    let text = std::fs::read_to_string(targets_dir(layout).join(format!("{root}.json"))).ok()?;
+    let path = targets_dir(layout).join(format!("{root}.json"));
+    let text = safe_fs::read_to_string_capped(&path, safe_fs::MAX_DOCUMENT_BYTES).ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -92,15 +93,15 @@ pub fn open_for_spec(layout: &Layout, spec: &WorkDocument) -> Result<bool, Strin
     let contracts = layout.runtime.join("arbiter/contracts");
     let spec_rel = format!("arbiter/contracts/root-specs/{id}.md");
     let spec_path = layout.runtime.join(&spec_rel);
-    std::fs::create_dir_all(contracts.join("root-specs")).map_err(|e| e.to_string())?;
+    safe_fs::create_dir_all(&contracts.join("root-specs")).map_err(|e| e.to_string())?;
     atomic::write_atomic(&spec_path, spec.to_markdown().as_bytes())
         .map_err(|e| format!("{}: {e}", spec_path.display()))?;
     // The seed idea, when the operator staged it in the ideas inbox.
     let inbox = layout.ideas_inbox().join(format!("{idea}.md"));
     let idea_rel = format!("arbiter/contracts/ideas/{idea}.md");
-    let idea_path = match std::fs::read(&inbox) {
+    let idea_path = match safe_fs::read_capped(&inbox, safe_fs::MAX_DOCUMENT_BYTES) {
         Ok(bytes) => {
-            std::fs::create_dir_all(contracts.join("ideas")).map_err(|e| e.to_string())?;
+            safe_fs::create_dir_all(&contracts.join("ideas")).map_err(|e| e.to_string())?;
             let dest = layout.runtime.join(&idea_rel);
             atomic::write_atomic(&dest, &bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
             Some(format!("millrace-agents/{idea_rel}"))

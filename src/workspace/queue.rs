@@ -189,10 +189,13 @@ pub fn refresh_snapshot_depths(layout: &Layout) -> Result<(), QueueError> {
     Ok(())
 }
 
-/// Read and check a document file in the queue tree: it must parse as
-/// `kind` and its id must equal its file stem.
+/// Read and check a document file in the queue tree: it must be a regular
+/// file (not a link, FIFO or device; never blocks) of at most
+/// `safe_fs::MAX_DOCUMENT_BYTES`, parse as `kind`, and its id must equal
+/// its file stem.
 pub fn read_item(kind: DocKind, path: &Path) -> Result<WorkDocument, QueueError> {
-    let raw = fs::read_to_string(path).map_err(io_err(path))?;
+    let raw = super::safe_fs::read_to_string_capped(path, super::safe_fs::MAX_DOCUMENT_BYTES)
+        .map_err(io_err(path))?;
     let name = path.display().to_string();
     let doc = WorkDocument::parse_as(kind, &raw, &name).map_err(QueueError::Document)?;
     let stem = path
