@@ -41,13 +41,21 @@ pub fn start<R: Read + Send + 'static>(src: R, dst: File, limit: u64) -> Capture
     let dropped = Arc::new(AtomicU64::new(0));
     let counter = dropped.clone();
     thread::spawn(move || {
-        let _ = copy_bounded(src, dst, limit, &counter);
+        let _ = copy_counting(src, dst, limit, &counter);
         let _ = tx.send(());
     });
     Capture { done, dropped }
 }
 
-fn copy_bounded<R: Read>(
+/// Copy `src` into `dst` until the end of `src`, keeping at most `limit`
+/// bytes (then the note); the number of bytes discarded.
+pub fn copy_bounded<R: Read>(src: R, dst: File, limit: u64) -> io::Result<u64> {
+    let dropped = AtomicU64::new(0);
+    copy_counting(src, dst, limit, &dropped)?;
+    Ok(dropped.load(Ordering::Relaxed))
+}
+
+fn copy_counting<R: Read>(
     mut src: R,
     mut dst: File,
     limit: u64,

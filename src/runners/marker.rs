@@ -156,12 +156,13 @@ pub fn scan_text(text: &str) -> MarkerScan {
 pub const MAX_SCANNED_LINE_BYTES: usize = 1024 * 1024;
 
 /// Read the next line into `buf` (cleared first), keeping at most
-/// `MAX_SCANNED_LINE_BYTES`. `Ok(None)` at the end of the input,
+/// `max` bytes. `Ok(None)` at the end of the input,
 /// `Ok(Some(false))` for a line that was too long (its bytes are consumed
 /// and `buf` is left empty), `Ok(Some(true))` for a line.
 pub fn read_bounded_line<R: BufRead>(
     reader: &mut R,
     buf: &mut Vec<u8>,
+    max: usize,
 ) -> io::Result<Option<bool>> {
     buf.clear();
     let mut too_long = false;
@@ -181,10 +182,10 @@ pub fn read_bounded_line<R: BufRead>(
             None => (chunk, false),
         };
         if !too_long {
-            if buf.len() + part.len() > MAX_SCANNED_LINE_BYTES {
+            if buf.len() + part.len() > max {
                 too_long = true;
                 buf.clear();
-                buf.shrink_to(MAX_SCANNED_LINE_BYTES);
+                buf.shrink_to(max.min(MAX_SCANNED_LINE_BYTES));
             } else {
                 buf.extend_from_slice(part);
             }
@@ -204,7 +205,7 @@ pub fn read_bounded_line<R: BufRead>(
 pub fn scan_reader<R: BufRead>(mut reader: R) -> io::Result<MarkerScan> {
     let mut scan = MarkerScan::default();
     let mut buf = Vec::new();
-    while let Some(kept) = read_bounded_line(&mut reader, &mut buf)? {
+    while let Some(kept) = read_bounded_line(&mut reader, &mut buf, MAX_SCANNED_LINE_BYTES)? {
         if kept {
             scan.push_line(&String::from_utf8_lossy(&buf));
         }
@@ -250,6 +251,31 @@ pub fn reconciled_final_marker<S: AsRef<str>>(message: &str, legal: &[S]) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_line_is_skipped_without_being_held() {
+        let huge = "a".repeat(MAX_SCANNED_LINE_BYTES * 3);
+        let text = format!("{huge}\n### BLOCKED\n{huge}");
+        let scan = scan_reader(io::BufReader::new(text.as_bytes())).unwrap();
+        assert_eq!(scan.distinct, vec!["BLOCKED"]);
+        let mut reader = io::BufReader::new(text.as_bytes());
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut buf, 64).unwrap(),
+            Some(false)
+        );
+        assert!(buf.capacity() <= MAX_SCANNED_LINE_BYTES);
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut buf, 64).unwrap(),
+            Some(true)
+        );
+        assert_eq!(buf, b"### BLOCKED\n");
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut buf, 64).unwrap(),
+            Some(false)
+        );
+        assert_eq!(read_bounded_line(&mut reader, &mut buf, 64).unwrap(), None);
+    }
 
     const LEGAL: [&str; 2] = ["BUILDER_COMPLETE", "BLOCKED"];
 

@@ -470,7 +470,7 @@ pub fn run_with_cancel(
         RunnerKind::CodexCli => {
             codex::run(request, &settings.codex, settings.max_output_bytes, cancel)
         }
-        RunnerKind::PiRpc => pi::run(request, &settings.pi, cancel),
+        RunnerKind::PiRpc => pi::run(request, &settings.pi, settings.max_output_bytes, cancel),
         RunnerKind::Command => command::run(
             request,
             &settings.command,

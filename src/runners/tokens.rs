@@ -27,7 +27,11 @@ pub fn from_events_reader<R: BufRead>(mut reader: R) -> Option<TokenUsage> {
     let mut best: Option<TokenUsage> = None;
     let mut buf = Vec::new();
     loop {
-        match super::marker::read_bounded_line(&mut reader, &mut buf) {
+        match super::marker::read_bounded_line(
+            &mut reader,
+            &mut buf,
+            super::marker::MAX_SCANNED_LINE_BYTES,
+        ) {
             Ok(None) | Err(_) => break,
             Ok(Some(false)) => continue,
             Ok(Some(true)) => {}
