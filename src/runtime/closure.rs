@@ -50,7 +50,7 @@ fn targets_dir(layout: &Layout) -> PathBuf {
 
 fn save(layout: &Layout, t: &TargetState) -> Result<(), String> {
     let dir = targets_dir(layout);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    safe_fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = dir.join(format!("{}.json", t.root_spec_id));
     let mut text = serde_json::to_string_pretty(t).expect("target serializes");
     text.push('\n');

@@ -327,7 +327,7 @@ pub fn claim_next(layout: &Layout, kind: DocKind) -> Result<Option<String>, Queu
 /// Stage an idea in `<workspace>/ideas/inbox/<id>.md` (no-clobber).
 pub fn add_idea(layout: &Layout, idea: &IdeaDocument) -> Result<PathBuf, QueueError> {
     let dir = layout.ideas_inbox();
-    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    super::safe_fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let dest = dir.join(format!("{}.md", idea.id));
     atomic::create_atomic(&dest, idea.markdown.as_bytes()).map_err(|error| {
         if error.kind() == std::io::ErrorKind::AlreadyExists {
@@ -414,7 +414,7 @@ pub struct ReconcileReport {
 pub fn reconcile(layout: &Layout) -> Result<ReconcileReport, QueueError> {
     let mut report = ReconcileReport::default();
     for path in find_debris(layout) {
-        fs::remove_file(&path).map_err(io_err(&path))?;
+        super::safe_fs::remove_file(&path).map_err(io_err(&path))?;
         report
             .actions
             .push(format!("removed debris {}", path.display()));
@@ -428,7 +428,7 @@ pub fn reconcile(layout: &Layout) -> Result<ReconcileReport, QueueError> {
             .expect("duplicates have states");
         for st in dup.states.iter().filter(|s| **s != keep) {
             let path = state_dir(layout, dup.kind, st).join(format!("{}.md", dup.id));
-            fs::remove_file(&path).map_err(io_err(&path))?;
+            super::safe_fs::remove_file(&path).map_err(io_err(&path))?;
             atomic::sync_dir(&state_dir(layout, dup.kind, st)).map_err(io_err(&path))?;
             report.actions.push(format!(
                 "{} {}: removed copy in {st}, kept {keep}",
