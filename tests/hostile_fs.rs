@@ -162,6 +162,15 @@ fn planted_link_at_runner_stdout_fails_the_stage_and_writes_nothing_outside() {
 }
 
 #[test]
+fn planted_hard_link_at_runner_stdout_is_not_rewritten() {
+    let ws = setup("hardlink", &[], "");
+    add_task(&ws);
+    let out = run_until_idle(&ws);
+    outside_unchanged(&ws);
+    builder_failed_typed(&ws, &out);
+}
+
+#[test]
 fn planted_link_at_runner_completion_fails_the_stage() {
     let ws = setup("completion", &[], "");
     add_task(&ws);

@@ -48,6 +48,8 @@ pub enum Refusal {
     NotRegular(&'static str),
     /// The file is larger than the reader's limit.
     TooLarge { limit: u64 },
+    /// A file to be rewritten has other hard links (one may be outside).
+    HardLinked,
 }
 
 /// A refused path, as carried inside an `io::Error`.
@@ -64,6 +66,9 @@ impl fmt::Display for Refused {
             Refusal::Symlink => write!(f, "{p}: refused: a symlink inside the workspace"),
             Refusal::Escapes => write!(f, "{p}: refused: the path leaves the workspace"),
             Refusal::NotRegular(kind) => write!(f, "{p}: refused: a {kind}, not a regular file"),
+            Refusal::HardLinked => {
+                write!(f, "{p}: refused: the file has other hard links")
+            }
             Refusal::TooLarge { limit } => {
                 write!(f, "{p}: refused: larger than the {limit}-byte limit")
             }
@@ -256,18 +261,29 @@ impl Dir {
     }
 
     /// Open `name` in this directory without following a link; a FIFO or
-    /// device does not block the open. Refuses anything but a regular file.
+    /// device does not block the open. Refuses anything but a regular file,
+    /// and, when writing, a file with other hard links (its other name may
+    /// be outside the workspace). `O_TRUNC` is applied only after the checks.
     pub fn open_file(&self, name: &CString, flags: libc::c_int) -> io::Result<File> {
         let path = self.child(name);
         let fd = openat(
             self.fd.as_raw_fd(),
             name,
-            flags | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+            (flags & !libc::O_TRUNC) | libc::O_NOFOLLOW | libc::O_NONBLOCK,
             0o666,
         )
         .map_err(|e| file_err(e, &path))?;
         let file = File::from(fd);
-        check_regular(&file, &path)?;
+        let meta = check_regular(&file, &path)?;
+        if flags & (libc::O_WRONLY | libc::O_RDWR) != 0 {
+            use std::os::unix::fs::MetadataExt;
+            if meta.nlink() > 1 {
+                return Err(refused(&path, Refusal::HardLinked));
+            }
+            if flags & libc::O_TRUNC != 0 {
+                file.set_len(0).map_err(|e| with_path(e, &path))?;
+            }
+        }
         clear_nonblock(&file);
         Ok(file)
     }
@@ -521,11 +537,11 @@ fn file_err(e: io::Error, path: &Path) -> io::Error {
     }
 }
 
-fn check_regular(file: &File, path: &Path) -> io::Result<()> {
+fn check_regular(file: &File, path: &Path) -> io::Result<std::fs::Metadata> {
     let meta = file.metadata()?;
     let ft = meta.file_type();
     if ft.is_file() {
-        return Ok(());
+        return Ok(meta);
     }
     use std::os::unix::fs::FileTypeExt;
     let kind = if ft.is_dir() {
@@ -679,6 +695,19 @@ mod tests {
         let e = create_dir_all(&root.join("a/b/c")).unwrap_err();
         assert!(is_refusal(&e, &Refusal::Symlink), "{e}");
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn refuses_to_rewrite_a_hard_linked_file() {
+        let (d, root) = ws();
+        let outside = d.path().join("outside.txt");
+        std::fs::write(&outside, "keep").unwrap();
+        std::fs::hard_link(&outside, root.join("a/b/x.txt")).unwrap();
+        let e = write_plain(&root.join("a/b/x.txt"), b"evil").unwrap_err();
+        assert!(is_refusal(&e, &Refusal::HardLinked), "{e}");
+        let e = open_append(&root.join("a/b/x.txt")).unwrap_err();
+        assert!(is_refusal(&e, &Refusal::HardLinked), "{e}");
+        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
     }
 
     #[test]

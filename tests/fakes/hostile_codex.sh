@@ -36,6 +36,7 @@ if [ "$stage" = builder ] && [ -n "$HOSTILE_FLAG" ] && [ ! -e "$HOSTILE_FLAG" ];
   : > "$HOSTILE_FLAG"
   case "$HOSTILE" in
     stdout) ln -s "$OUTSIDE" "$run_dir/runner_stdout.$req.txt" ;;
+    hardlink) ln "$OUTSIDE" "$run_dir/runner_stdout.$req.txt" ;;
     completion) ln -s "$OUTSIDE" "$run_dir/runner_completion.$req.json" ;;
     last_message) ln -s "$OUTSIDE" "$out"; write_out=no ;;
     stage_results) ln -s "$OUTSIDE_DIR" "$run_dir/stage_results" ;;
