@@ -232,6 +232,13 @@ pub fn open_agent_file(path: &Path) -> Result<File, RunnerError> {
     safe_fs::open_regular(path, None).map_err(io_err(path))
 }
 
+/// Open the prompt file as an agent's stdin.
+pub fn open_stdin(path: &Path) -> Result<File, RunnerError> {
+    let file = open_agent_file(path)?;
+    safe_fs::set_blocking(&file);
+    Ok(file)
+}
+
 /// Copy at most `limit` bytes of `from` over `to` (streamed); `from` must
 /// be a regular file, not a link. Returns how many bytes of `from` were
 /// left out (0 when it fit).

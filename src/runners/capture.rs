@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -29,40 +30,118 @@ pub fn truncation_note(limit: u64, dropped: u64) -> String {
     )
 }
 
-/// A running copy of one stream.
+/// A source stream: a pipe end that can be polled.
+pub trait Source: Read + AsRawFd + Send {}
+impl<T: Read + AsRawFd + Send> Source for T {}
+
+/// A running copy of one or more streams, on one thread.
 pub struct Capture {
     done: mpsc::Receiver<()>,
-    dropped: Arc<AtomicU64>,
+    dropped: Arc<Vec<AtomicU64>>,
 }
 
-/// Start copying `src` into `dst`, keeping at most `limit` bytes.
-pub fn start<R: Read + Send + 'static>(src: R, dst: File, limit: u64) -> Capture {
+/// Start copying each source into its file, keeping at most `limit` bytes
+/// of each. One thread serves every stream (`poll`).
+pub fn start(streams: Vec<(Box<dyn Source>, File)>, limit: u64) -> Capture {
     let (tx, done) = mpsc::channel();
-    let dropped = Arc::new(AtomicU64::new(0));
-    let counter = dropped.clone();
+    let dropped: Arc<Vec<AtomicU64>> =
+        Arc::new(streams.iter().map(|_| AtomicU64::new(0)).collect());
+    let counters = dropped.clone();
     thread::spawn(move || {
-        let _ = copy_counting(src, dst, limit, &counter);
+        copy_streams(streams, limit, &counters);
         let _ = tx.send(());
     });
     Capture { done, dropped }
 }
 
-/// Copy `src` into `dst` until the end of `src`, keeping at most `limit`
-/// bytes (then the note); the number of bytes discarded.
-pub fn copy_bounded<R: Read>(src: R, dst: File, limit: u64) -> io::Result<u64> {
-    let dropped = AtomicU64::new(0);
-    copy_counting(src, dst, limit, &dropped)?;
-    Ok(dropped.load(Ordering::Relaxed))
+/// One stream being copied.
+struct Stream {
+    src: Box<dyn Source>,
+    dst: File,
+    written: u64,
+    write_failed: bool,
+    open: bool,
 }
 
-fn copy_counting<R: Read>(
-    mut src: R,
-    mut dst: File,
-    limit: u64,
-    dropped: &AtomicU64,
-) -> io::Result<()> {
+fn copy_streams(streams: Vec<(Box<dyn Source>, File)>, limit: u64, dropped: &[AtomicU64]) {
+    let mut streams: Vec<Stream> = streams
+        .into_iter()
+        .map(|(src, dst)| Stream {
+            src,
+            dst,
+            written: 0,
+            write_failed: false,
+            open: true,
+        })
+        .collect();
     let mut buf = vec![0u8; 64 * 1024];
-    let mut written: u64 = 0;
+    while streams.iter().any(|s| s.open) {
+        let mut fds: Vec<libc::pollfd> = streams
+            .iter()
+            .map(|s| libc::pollfd {
+                fd: if s.open { s.src.as_raw_fd() } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if r < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            break;
+        }
+        for (i, pfd) in fds.iter().enumerate() {
+            if pfd.fd < 0 || pfd.revents == 0 {
+                continue;
+            }
+            let s = &mut streams[i];
+            match s.src.read(&mut buf) {
+                Ok(0) => s.open = false,
+                Ok(n) => {
+                    let keep = (limit.saturating_sub(s.written)).min(n as u64) as usize;
+                    if keep > 0 && !s.write_failed {
+                        // Keep draining even if the disk is full: the agent must not block.
+                        s.write_failed = s.dst.write_all(&buf[..keep]).is_err();
+                        s.written += keep as u64;
+                    }
+                    if keep < n {
+                        dropped[i].fetch_add((n - keep) as u64, Ordering::Relaxed);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => s.open = false,
+            }
+        }
+    }
+    for (i, s) in streams.iter_mut().enumerate() {
+        let d = dropped[i].load(Ordering::Relaxed);
+        if d > 0 {
+            let _ = writeln!(s.dst, "\n{}", truncation_note(limit, d));
+        }
+    }
+}
+
+impl Capture {
+    /// Wait up to `grace` for every stream to end; the bytes discarded so
+    /// far, per stream. A stream still open after `grace` keeps draining in
+    /// the background.
+    pub fn finish(self, grace: Duration) -> Vec<u64> {
+        let _ = self.done.recv_timeout(grace);
+        self.dropped
+            .iter()
+            .map(|d| d.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+/// Copy `src` into `dst` until the end of `src`, keeping at most `limit`
+/// bytes (then the note); the number of bytes discarded. Blocking, on the
+/// caller's thread.
+pub fn copy_bounded<R: Read>(mut src: R, mut dst: File, limit: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut written, mut dropped) = (0u64, 0u64);
     let mut write_failed = false;
     loop {
         let n = match src.read(&mut buf) {
@@ -73,28 +152,15 @@ fn copy_counting<R: Read>(
         };
         let keep = (limit.saturating_sub(written)).min(n as u64) as usize;
         if keep > 0 && !write_failed {
-            // Keep draining even if the disk is full: the agent must not block.
             write_failed = dst.write_all(&buf[..keep]).is_err();
             written += keep as u64;
         }
-        if keep < n {
-            dropped.fetch_add((n - keep) as u64, Ordering::Relaxed);
-        }
+        dropped += (n - keep) as u64;
     }
-    let d = dropped.load(Ordering::Relaxed);
-    if d > 0 {
-        writeln!(dst, "\n{}", truncation_note(limit, d))?;
+    if dropped > 0 {
+        writeln!(dst, "\n{}", truncation_note(limit, dropped))?;
     }
-    Ok(())
-}
-
-impl Capture {
-    /// Wait up to `grace` for the stream to end; the bytes discarded so far.
-    /// A stream still open after `grace` keeps draining in the background.
-    pub fn finish(self, grace: Duration) -> u64 {
-        let _ = self.done.recv_timeout(grace);
-        self.dropped.load(Ordering::Relaxed)
-    }
+    Ok(dropped)
 }
 
 #[cfg(test)]
@@ -107,7 +173,7 @@ mod tests {
         let p = dir.path().join("out.txt");
         let f = File::create(&p).unwrap();
         let src = io::Cursor::new(vec![b'a'; 300_000]);
-        let dropped = start(src, f, 1000).finish(Duration::from_secs(30));
+        let dropped = copy_bounded(src, f, 1000).unwrap();
         assert_eq!(dropped, 299_000);
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.starts_with(&"a".repeat(1000)));
@@ -119,9 +185,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("out.txt");
         let f = File::create(&p).unwrap();
-        let dropped =
-            start(io::Cursor::new(b"hi\n".to_vec()), f, 1000).finish(Duration::from_secs(30));
+        let dropped = copy_bounded(io::Cursor::new(b"hi\n".to_vec()), f, 1000).unwrap();
         assert_eq!(dropped, 0);
         assert_eq!(std::fs::read(&p).unwrap(), b"hi\n");
+    }
+
+    #[test]
+    fn two_pipes_on_one_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "head -c 50000 /dev/zero; head -c 10 /dev/zero >&2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let streams: Vec<(Box<dyn Source>, File)> = vec![
+            (
+                Box::new(child.stdout.take().unwrap()),
+                File::create(&a).unwrap(),
+            ),
+            (
+                Box::new(child.stderr.take().unwrap()),
+                File::create(&b).unwrap(),
+            ),
+        ];
+        let cap = start(streams, 1000);
+        child.wait().unwrap();
+        assert_eq!(cap.finish(Duration::from_secs(30)), vec![49_000, 0]);
+        let text = std::fs::read(&a).unwrap();
+        assert!(text.ends_with(format!("{}\n", truncation_note(1000, 49_000)).as_bytes()));
+        assert_eq!(std::fs::read(&b).unwrap().len(), 10);
     }
 }

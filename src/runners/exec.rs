@@ -64,7 +64,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     let stderr = artifacts::create(&names.stderr)?;
     let stdin = match cli.stdin {
         StdinFrom::Null => Stdio::null(),
-        StdinFrom::PromptFile => Stdio::from(artifacts::open_agent_file(&names.prompt)?),
+        StdinFrom::PromptFile => Stdio::from(artifacts::open_stdin(&names.prompt)?),
     };
     let timeout = request.effective_timeout_seconds();
     let started_at = now_rfc3339();
@@ -80,19 +80,17 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     let limit = cli.max_output_bytes;
     let mut dropped = (0, 0);
     let spawned = spawned.map(|mut child| {
-        let out = child
-            .stdout
-            .take()
-            .map(|s| capture::start(s, events, limit));
-        let err = child
-            .stderr
-            .take()
-            .map(|s| capture::start(s, stderr, limit));
+        let mut streams: Vec<(Box<dyn capture::Source>, std::fs::File)> = Vec::new();
+        if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
+            streams.push((Box::new(out), events));
+            streams.push((Box::new(err), stderr));
+        }
+        let cap = capture::start(streams, limit);
         let ended = process::wait(child, Duration::from_secs(timeout), cancel);
-        let grace = capture::DRAIN_GRACE;
+        let counts = cap.finish(capture::DRAIN_GRACE);
         dropped = (
-            out.map_or(0, |c| c.finish(grace)),
-            err.map_or(0, |c| c.finish(grace)),
+            counts.first().copied().unwrap_or(0),
+            counts.get(1).copied().unwrap_or(0),
         );
         ended
     });

@@ -22,12 +22,17 @@ fn existing(p: &std::path::Path) -> Value {
 /// link or FIFO is a `safe_fs` refusal).
 pub fn write(path: &std::path::Path, doc: &Value) -> std::io::Result<()> {
     use crate::workspace::safe_fs;
-    if let Some(dir) = path.parent() {
-        safe_fs::create_dir_all(dir)?;
-    }
     let mut text = serde_json::to_string_pretty(doc).expect("result serializes");
     text.push('\n');
-    safe_fs::write_plain(path, text.as_bytes())
+    match safe_fs::write_plain(path, text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                safe_fs::create_dir_all(dir)?;
+            }
+            safe_fs::write_plain(path, text.as_bytes())
+        }
+        r => r,
+    }
 }
 
 pub fn build(req: &StageRequest, out: &RunnerOutput, v: &Verdict) -> Value {

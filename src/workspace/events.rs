@@ -19,10 +19,16 @@ pub fn record(layout: &Layout, event_type: &str, data: Value) -> io::Result<()> 
         "data": data,
     });
     let path = layout.event_log();
-    if let Some(dir) = path.parent() {
-        super::safe_fs::create_dir_all(dir)?;
+    let line = line.to_string();
+    match atomic::append_line(&path, &line) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                super::safe_fs::create_dir_all(dir)?;
+            }
+            atomic::append_line(&path, &line)
+        }
+        r => r,
     }
-    atomic::append_line(&path, &line.to_string())
 }
 
 /// Every event in the log, oldest first. Lines that are not JSON (a torn

@@ -27,7 +27,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 /// Largest queue document, mailbox envelope, stage result or run trace the
 /// runtime reads (these are small JSON or markdown files; anything larger
@@ -97,46 +97,94 @@ pub fn refusal(err: &io::Error) -> Option<&Refused> {
     err.get_ref().and_then(|e| e.downcast_ref::<Refused>())
 }
 
+/// A registered root and, once it has been opened, its directory handle
+/// (kept for the life of the process: one open per root, not per file).
+struct Root {
+    path: PathBuf,
+    fd: Option<Arc<OwnedFd>>,
+}
+
 /// Every root registered so far (canonical absolute paths).
-static ROOTS: RwLock<Vec<PathBuf>> = RwLock::new(Vec::new());
+static ROOTS: RwLock<Vec<Root>> = RwLock::new(Vec::new());
 
 /// Trust `root` (a canonical, absolute workspace root): paths below it are
 /// walked from it without following links.
 pub fn trust_root(root: &Path) {
     if let Ok(mut roots) = ROOTS.write() {
-        if !roots.iter().any(|r| r == root) {
-            roots.push(root.to_path_buf());
+        if !roots.iter().any(|r| r.path == root) {
+            roots.push(Root {
+                path: root.to_path_buf(),
+                fd: None,
+            });
         }
     }
 }
 
-/// `(trusted root, path below it)` for `path`.
-fn split(path: &Path) -> io::Result<(PathBuf, PathBuf)> {
+/// Where a walk starts.
+struct Start {
+    root: PathBuf,
+    rel: PathBuf,
+    /// The root's open handle, when registered and already opened.
+    fd: Option<Arc<OwnedFd>>,
+    registered: bool,
+}
+
+/// The trusted root of `path` and the path below it.
+fn split(path: &Path) -> io::Result<Start> {
     let best = ROOTS.read().ok().and_then(|roots| {
         roots
             .iter()
-            .filter(|r| path.starts_with(r))
-            .max_by_key(|r| r.as_os_str().len())
-            .cloned()
+            .filter(|r| path.starts_with(&r.path))
+            .max_by_key(|r| r.path.as_os_str().len())
+            .map(|r| (r.path.clone(), r.fd.clone()))
     });
-    let (root, rel) = match best {
-        Some(root) => {
-            let rel = path.strip_prefix(&root).unwrap_or(path).to_path_buf();
-            (root, rel)
-        }
+    let start = match best {
+        Some((root, fd)) => Start {
+            rel: path.strip_prefix(&root).unwrap_or(path).to_path_buf(),
+            root,
+            fd,
+            registered: true,
+        },
         None => {
             // Not below a workspace: trust nothing but the file system root.
             let anchor = if path.is_absolute() { "/" } else { "." };
-            let rel = path.strip_prefix(anchor).unwrap_or(path).to_path_buf();
-            (PathBuf::from(anchor), rel)
+            Start {
+                rel: path.strip_prefix(anchor).unwrap_or(path).to_path_buf(),
+                root: PathBuf::from(anchor),
+                fd: None,
+                registered: false,
+            }
         }
     };
-    for c in rel.components() {
+    for c in start.rel.components() {
         if !matches!(c, Component::Normal(_) | Component::CurDir) {
             return Err(refused(path, Refusal::Escapes));
         }
     }
-    Ok((root, rel))
+    Ok(start)
+}
+
+/// The open handle of a start's root (opened, and kept when registered).
+fn root_fd(start: &Start) -> io::Result<Arc<OwnedFd>> {
+    if let Some(fd) = &start.fd {
+        return Ok(fd.clone());
+    }
+    let fd = openat(
+        libc::AT_FDCWD,
+        &cstr(start.root.as_os_str())?,
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+    )
+    .map_err(|e| with_path(e, &start.root))?;
+    let fd = Arc::new(fd);
+    if start.registered {
+        if let Ok(mut roots) = ROOTS.write() {
+            if let Some(r) = roots.iter_mut().find(|r| r.path == start.root) {
+                r.fd.get_or_insert_with(|| fd.clone());
+            }
+        }
+    }
+    Ok(fd)
 }
 
 fn cstr(s: &OsStr) -> io::Result<CString> {
@@ -181,21 +229,16 @@ const DIR_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFO
 /// A directory opened below a trusted root without following links.
 #[derive(Debug)]
 pub struct Dir {
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
     path: PathBuf,
 }
 
 impl Dir {
     /// Open the directory `path`, creating missing components when `create`.
     pub fn open(path: &Path, create: bool) -> io::Result<Dir> {
-        let (root, rel) = split(path)?;
-        let root_fd = openat(
-            libc::AT_FDCWD,
-            &cstr(root.as_os_str())?,
-            libc::O_RDONLY | libc::O_DIRECTORY,
-            0,
-        )
-        .map_err(|e| with_path(e, &root))?;
+        let start = split(path)?;
+        let rel = &start.rel;
+        let root_fd = root_fd(&start)?;
         let comps: Vec<OsString> = rel
             .components()
             .filter_map(|c| match c {
@@ -209,9 +252,9 @@ impl Dir {
                 path: path.to_path_buf(),
             });
         }
-        if let Some(fd) = openat2_beneath(&root_fd, &rel, path)? {
+        if let Some(fd) = openat2_beneath(&root_fd, rel, path)? {
             return Ok(Dir {
-                fd,
+                fd: Arc::new(fd),
                 path: path.to_path_buf(),
             });
         }
@@ -231,7 +274,7 @@ impl Dir {
                 }
                 Err(e) => return Err(walk_err(e, &fd, &name, path)),
             };
-            fd = next;
+            fd = Arc::new(next);
         }
         Ok(Dir {
             fd,
@@ -280,11 +323,11 @@ impl Dir {
             if meta.nlink() > 1 {
                 return Err(refused(&path, Refusal::HardLinked));
             }
-            if flags & libc::O_TRUNC != 0 {
+            if flags & libc::O_TRUNC != 0 && meta.len() > 0 {
                 file.set_len(0).map_err(|e| with_path(e, &path))?;
             }
         }
-        clear_nonblock(&file);
+        // O_NONBLOCK stays set: it has no effect on a regular file.
         Ok(file)
     }
 
@@ -558,7 +601,9 @@ fn check_regular(file: &File, path: &Path) -> io::Result<std::fs::Metadata> {
     Err(refused(path, Refusal::NotRegular(kind)))
 }
 
-fn clear_nonblock(file: &File) {
+/// Clear `O_NONBLOCK` (set by every open here; harmless on a regular file)
+/// on a file handed to another process, which may not expect it.
+pub fn set_blocking(file: &File) {
     let fd = file.as_raw_fd();
     // SAFETY: fcntl on an fd we own; no memory is passed.
     unsafe {
