@@ -7,9 +7,8 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -34,49 +33,55 @@ pub fn truncation_note(limit: u64, dropped: u64) -> String {
 pub trait Source: Read + AsRawFd + Send {}
 impl<T: Read + AsRawFd + Send> Source for T {}
 
-/// A running copy of one or more streams, on one thread.
-pub struct Capture {
-    done: mpsc::Receiver<()>,
-    dropped: Arc<Vec<AtomicU64>>,
-}
-
-/// Start copying each source into its file, keeping at most `limit` bytes
-/// of each. One thread serves every stream (`poll`).
-pub fn start(streams: Vec<(Box<dyn Source>, File)>, limit: u64) -> Capture {
-    let (tx, done) = mpsc::channel();
-    let dropped: Arc<Vec<AtomicU64>> =
-        Arc::new(streams.iter().map(|_| AtomicU64::new(0)).collect());
-    let counters = dropped.clone();
-    thread::spawn(move || {
-        copy_streams(streams, limit, &counters);
-        let _ = tx.send(());
-    });
-    Capture { done, dropped }
-}
-
 /// One stream being copied.
 struct Stream {
     src: Box<dyn Source>,
     dst: File,
     written: u64,
+    dropped: u64,
     write_failed: bool,
     open: bool,
 }
 
-fn copy_streams(streams: Vec<(Box<dyn Source>, File)>, limit: u64, dropped: &[AtomicU64]) {
-    let mut streams: Vec<Stream> = streams
-        .into_iter()
-        .map(|(src, dst)| Stream {
-            src,
-            dst,
-            written: 0,
-            write_failed: false,
-            open: true,
-        })
-        .collect();
-    let mut buf = vec![0u8; 64 * 1024];
-    while streams.iter().any(|s| s.open) {
-        let mut fds: Vec<libc::pollfd> = streams
+/// Streams being copied, each into its file, each kept to `limit` bytes.
+/// Driven by `pump` (from the caller's own wait loop, see
+/// `process::wait_capturing`) or by a thread (`start`).
+pub struct Streams {
+    streams: Vec<Stream>,
+    limit: u64,
+    buf: Vec<u8>,
+}
+
+impl Streams {
+    pub fn new(streams: Vec<(Box<dyn Source>, File)>, limit: u64) -> Streams {
+        Streams {
+            streams: streams
+                .into_iter()
+                .map(|(src, dst)| Stream {
+                    src,
+                    dst,
+                    written: 0,
+                    dropped: 0,
+                    write_failed: false,
+                    open: true,
+                })
+                .collect(),
+            limit,
+            buf: vec![0u8; 64 * 1024],
+        }
+    }
+
+    /// Is any stream still open?
+    pub fn open(&self) -> bool {
+        self.streams.iter().any(|s| s.open)
+    }
+
+    /// Wait up to `timeout_ms` (-1: no limit) for one of the open streams
+    /// or `extra` to be readable, and copy what the streams have. Returns
+    /// whether `extra` is readable.
+    pub fn pump(&mut self, extra: Option<RawFd>, timeout_ms: i32) -> bool {
+        let mut fds: Vec<libc::pollfd> = self
+            .streams
             .iter()
             .map(|s| libc::pollfd {
                 fd: if s.open { s.src.as_raw_fd() } else { -1 },
@@ -84,55 +89,81 @@ fn copy_streams(streams: Vec<(Box<dyn Source>, File)>, limit: u64, dropped: &[At
                 revents: 0,
             })
             .collect();
+        fds.push(libc::pollfd {
+            fd: extra.unwrap_or(-1),
+            events: libc::POLLIN,
+            revents: 0,
+        });
         // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if r < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            break;
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if r <= 0 {
+            return false;
         }
-        for (i, pfd) in fds.iter().enumerate() {
-            if pfd.fd < 0 || pfd.revents == 0 {
+        let limit = self.limit;
+        for (i, s) in self.streams.iter_mut().enumerate() {
+            if fds[i].fd < 0 || fds[i].revents == 0 {
                 continue;
             }
-            let s = &mut streams[i];
-            match s.src.read(&mut buf) {
+            match s.src.read(&mut self.buf) {
                 Ok(0) => s.open = false,
                 Ok(n) => {
                     let keep = (limit.saturating_sub(s.written)).min(n as u64) as usize;
                     if keep > 0 && !s.write_failed {
                         // Keep draining even if the disk is full: the agent must not block.
-                        s.write_failed = s.dst.write_all(&buf[..keep]).is_err();
+                        s.write_failed = s.dst.write_all(&self.buf[..keep]).is_err();
                         s.written += keep as u64;
                     }
-                    if keep < n {
-                        dropped[i].fetch_add((n - keep) as u64, Ordering::Relaxed);
-                    }
+                    s.dropped += (n - keep) as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => s.open = false,
             }
         }
+        fds.last().is_some_and(|f| f.revents != 0)
     }
-    for (i, s) in streams.iter_mut().enumerate() {
-        let d = dropped[i].load(Ordering::Relaxed);
-        if d > 0 {
-            let _ = writeln!(s.dst, "\n{}", truncation_note(limit, d));
+
+    /// Bytes discarded so far, per stream.
+    pub fn dropped(&self) -> Vec<u64> {
+        self.streams.iter().map(|s| s.dropped).collect()
+    }
+
+    /// End every file that lost bytes with the truncation note; the bytes
+    /// discarded per stream. Streams still open are closed.
+    pub fn finish(mut self) -> Vec<u64> {
+        let limit = self.limit;
+        for s in &mut self.streams {
+            if s.dropped > 0 {
+                let _ = writeln!(s.dst, "\n{}", truncation_note(limit, s.dropped));
+            }
         }
+        self.dropped()
     }
 }
 
+/// A copy of streams running on a thread of its own.
+pub struct Capture {
+    done: mpsc::Receiver<Vec<u64>>,
+}
+
+/// Start copying each source into its file on one thread (`poll`).
+pub fn start(streams: Streams) -> Capture {
+    let (tx, done) = mpsc::channel();
+    thread::spawn(move || {
+        let mut streams = streams;
+        while streams.open() {
+            streams.pump(None, -1);
+        }
+        let _ = tx.send(streams.finish());
+    });
+    Capture { done }
+}
+
 impl Capture {
-    /// Wait up to `grace` for every stream to end; the bytes discarded so
-    /// far, per stream. A stream still open after `grace` keeps draining in
-    /// the background.
+    /// Wait up to `grace` for every stream to end; the bytes discarded per
+    /// stream (empty when they have not ended: they keep draining in the
+    /// background).
     pub fn finish(self, grace: Duration) -> Vec<u64> {
-        let _ = self.done.recv_timeout(grace);
-        self.dropped
-            .iter()
-            .map(|d| d.load(Ordering::Relaxed))
-            .collect()
+        self.done.recv_timeout(grace).unwrap_or_default()
     }
 }
 
@@ -210,7 +241,7 @@ mod tests {
                 File::create(&b).unwrap(),
             ),
         ];
-        let cap = start(streams, 1000);
+        let cap = start(Streams::new(streams, 1000));
         child.wait().unwrap();
         assert_eq!(cap.finish(Duration::from_secs(30)), vec![49_000, 0]);
         let text = std::fs::read(&a).unwrap();

@@ -85,9 +85,9 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
             streams.push((Box::new(out), events));
             streams.push((Box::new(err), stderr));
         }
-        let cap = capture::start(streams, limit);
-        let ended = process::wait(child, Duration::from_secs(timeout), cancel);
-        let counts = cap.finish(capture::DRAIN_GRACE);
+        let streams = capture::Streams::new(streams, limit);
+        let (ended, counts) =
+            process::wait_capturing(child, streams, Duration::from_secs(timeout), cancel);
         dropped = (
             counts.first().copied().unwrap_or(0),
             counts.get(1).copied().unwrap_or(0),

@@ -15,6 +15,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::capture::{self, Streams};
 use super::Cancel;
 use crate::workspace::safe_fs;
 
@@ -262,6 +263,79 @@ pub fn wait(child: Child, timeout: Duration, cancel: Cancel<'_>) -> Ended {
     ended.unwrap_or(Ended::TimedOut)
 }
 
+/// A pidfd for `pid` (readable once the process exits), where the kernel
+/// has them.
+#[cfg(target_os = "linux")]
+fn pidfd(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes two integers and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: a non-negative result is a fresh fd owned by nobody else.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pidfd(_: u32) -> Option<std::os::fd::OwnedFd> {
+    None
+}
+
+/// `wait`, copying the child's output `streams` meanwhile on this thread
+/// (one `poll` on the pipes and the child's pidfd: no helper thread, no
+/// hand-over latency). After the exit, the streams get `capture::DRAIN_GRACE`
+/// to reach their end (a process that left the group may hold them open),
+/// then the files are closed, with a truncation note where output was
+/// discarded. Returns how it ended and the bytes discarded per stream.
+pub fn wait_capturing(
+    mut child: Child,
+    mut streams: Streams,
+    timeout: Duration,
+    cancel: Cancel<'_>,
+) -> (Ended, Vec<u64>) {
+    use std::os::fd::AsRawFd;
+    let pid = child.id();
+    let Some(exit_fd) = pidfd(pid) else {
+        let capture = capture::start(streams);
+        let ended = wait(child, timeout, cancel);
+        return (ended, capture.finish(capture::DRAIN_GRACE));
+    };
+    let deadline = Instant::now() + timeout;
+    let ended = loop {
+        let now = Instant::now();
+        if now >= deadline {
+            break None;
+        }
+        if cancel.is_set() {
+            break Some(Ended::Interrupted);
+        }
+        let mut slice = deadline - now;
+        if cancel.0.is_some() {
+            slice = slice.min(Duration::from_millis(100));
+        }
+        let ms = slice.as_millis().clamp(1, i32::MAX as u128) as i32;
+        if streams.pump(Some(exit_fd.as_raw_fd()), ms) {
+            break Some(Ended::Exited(child.wait().map(exit_code).unwrap_or(-1)));
+        }
+    };
+    let ended = match ended {
+        Some(Ended::Exited(code)) => Ended::Exited(code),
+        other => {
+            // Not reaped yet, so the pid still names our process group.
+            kill_group(pid);
+            let _ = child.wait();
+            other.unwrap_or(Ended::TimedOut)
+        }
+    };
+    let grace = Instant::now() + capture::DRAIN_GRACE;
+    while streams.open() {
+        let left = grace.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        streams.pump(None, left.as_millis().clamp(1, i32::MAX as u128) as i32);
+    }
+    (ended, streams.finish())
+}
+
 /// Poll `child` for up to `limit`; `Some(status)` when it exited.
 pub fn wait_briefly(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
@@ -309,6 +383,49 @@ mod tests {
         assert_eq!(
             wait(child, Duration::from_secs(30), Cancel::none()),
             Ended::Exited(-15)
+        );
+    }
+
+    #[test]
+    fn wait_capturing_copies_both_streams_and_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |script: &str, timeout: Duration| {
+            let (o, e) = (dir.path().join("o"), dir.path().join("e"));
+            let mut child = spawn(Spawn {
+                argv: &sh(script),
+                cwd: Path::new("/"),
+                env: &BTreeMap::new(),
+                stdin: Stdio::null(),
+                stdout: Stdio::piped(),
+                stderr: Stdio::piped(),
+            })
+            .unwrap();
+            let streams: Vec<(Box<dyn capture::Source>, std::fs::File)> = vec![
+                (
+                    Box::new(child.stdout.take().unwrap()),
+                    std::fs::File::create(&o).unwrap(),
+                ),
+                (
+                    Box::new(child.stderr.take().unwrap()),
+                    std::fs::File::create(&e).unwrap(),
+                ),
+            ];
+            let (ended, dropped) =
+                wait_capturing(child, Streams::new(streams, 5), timeout, Cancel::none());
+            let read = |p| std::fs::read_to_string(p).unwrap();
+            (ended, dropped, read(&o), read(&e))
+        };
+        let (ended, dropped, out, err) =
+            run("echo hi; echo oops >&2; exit 3", Duration::from_secs(30));
+        assert_eq!(ended, Ended::Exited(3));
+        assert_eq!(dropped, vec![0, 0]);
+        assert_eq!((out.as_str(), err.as_str()), ("hi\n", "oops\n"));
+        let (ended, dropped, out, _) = run("echo 0123456789; sleep 30", Duration::from_millis(300));
+        assert_eq!(ended, Ended::TimedOut);
+        assert_eq!(dropped, vec![6, 0]);
+        assert!(
+            out.starts_with("01234\n[millrace: output truncated"),
+            "{out}"
         );
     }
 
