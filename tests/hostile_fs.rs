@@ -147,7 +147,10 @@ fn builder_failed_typed(ws: &Ws, out: &std::process::Output) {
         .filter(|e| e["event_type"] == "router_decision" && e["data"]["node_id"] == "builder")
         .collect();
     assert!(
-        failed_as.iter().any(|e| e["data"]["outcome"] == "BLOCKED"),
+        failed_as
+            .iter()
+            .any(|e| e["data"]["terminal_result"] == "BLOCKED"
+                && e["data"]["failure_class"] == "unsafe_workspace_path"),
         "{failed_as:#?}"
     );
 }

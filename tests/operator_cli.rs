@@ -368,10 +368,29 @@ fn process_running_needs_a_live_lock() {
         )
         .unwrap();
     };
+    // The JSON alone is not enough: a live pid that holds no kernel lock
+    // (a pid reused after a reboot) does not own the workspace.
     lock(std::process::id());
+    let out = ws.ok(&["status"]);
+    assert_eq!(value(&out, "runtime_ownership_lock"), "stale");
+    assert_eq!(value(&out, "process_running"), "false");
+
+    // Holding the daemon's kernel lock is.
+    let flock = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(ws.ma().join("state/runtime_daemon.flock"))
+        .unwrap();
+    use std::os::fd::AsRawFd;
+    assert_eq!(
+        unsafe { libc::flock(flock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
     let out = ws.ok(&["status"]);
     assert_eq!(value(&out, "runtime_ownership_lock"), "active");
     assert_eq!(value(&out, "process_running"), "true");
+    drop(flock);
 
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let dead = child.id();

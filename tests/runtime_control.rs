@@ -2,13 +2,15 @@
 //! daemon is refused with the owner's pid, a dead owner's lock is reclaimed,
 //! and control commands reach a running daemon through its mailbox.
 
-use assert_cmd::cargo::CommandCargoExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
+/// The binary, with a fake `codex` first on `PATH` (the default runner must resolve).
 fn millrace() -> Command {
-    Command::cargo_bin("millrace").unwrap()
+    support::millrace_cmd()
 }
 
 fn init(dir: &Path) -> PathBuf {

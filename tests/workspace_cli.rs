@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+mod support;
+
+/// The binary, with a fake `codex` first on `PATH` (the default runner must resolve).
 fn millrace() -> Command {
-    Command::cargo_bin("millrace").unwrap()
+    Command::from_std(support::millrace_cmd())
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -221,6 +224,7 @@ fn add_list_and_show_work_items() {
     active_spec_count: 0
     active_incident_count: 0
     active_learning_request_count: 0
+    waiting: task-042.b depends on task-040 (missing)
     ");
     insta::assert_snapshot!(run(ws, &["queue", "show", "task-042.b"]).stdout, @r"
     work_item_id: task-042.b

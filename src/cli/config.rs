@@ -1,8 +1,11 @@
 //! `millrace config show|validate`: the effective `millrace.toml`, and a
-//! validation that is a compile (same lines and exit status as `compile validate`).
+//! validation that is a compile (same lines and exit status as `compile
+//! validate`) plus, in a workspace, a check that every runner the plan uses
+//! can start (`runtime::runner_health`).
 
 use super::compile::{compile_target, Target};
 use super::workspace_arg::WorkspaceArg;
+use crate::runtime::runner_health;
 use crate::workspace::config;
 use crate::workspace::state;
 use clap::{Args, Subcommand};
@@ -95,10 +98,21 @@ pub fn run(args: ConfigArgs) -> i32 {
             }),
         ),
         ConfigCommand::Validate { target } => {
-            let c = match compile_target(&target) {
+            let mut c = match compile_target(&target) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            // In a workspace, every runner the plan uses must be able to start.
+            if let (Some((layout, _)), Some(plan)) = (&c.workspace, &c.active) {
+                if let Ok(config) = config::load_config(&layout.config_file()) {
+                    let findings = runner_health::check_plan(plan, &config.runners, &layout.root);
+                    c.outcome.errors.extend(
+                        findings
+                            .iter()
+                            .map(|f| format!("{}: {f}", f.problem.code())),
+                    );
+                }
+            }
             print!("{}", super::compile::validate_text(&c));
             i32::from(!c.outcome.errors.is_empty())
         }

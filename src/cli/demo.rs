@@ -1,8 +1,9 @@
 //! `millrace demo`: the main job on the embedded default, with no agent
 //! installed. It creates a workspace (a fresh temporary directory unless
-//! `--workspace` is given), queues the shipped sample work, runs the `demo`
-//! mode (the default loops on the deterministic `script` runner) until no
-//! work is left, and prints the final status.
+//! `--workspace` names a new or empty one; an existing workspace or any
+//! non-empty directory is refused untouched), queues the shipped sample
+//! work, runs the `demo` mode (the default loops on the deterministic
+//! `script` runner) until no work is left, and prints the final status.
 
 use super::workspace_arg::fail;
 use crate::runtime::daemon::{self, RunOptions};
@@ -11,7 +12,7 @@ use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::layout::Layout;
 use crate::workspace::{init, queue};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -21,6 +22,27 @@ pub struct DemoArgs {
     /// Do not print the monitor lines while it runs.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// The mode the demo runs (the default loops on the `script` runner).
+const DEMO_MODE: &str = "demo";
+
+/// Why `root` cannot hold a demo workspace: it is something other than an
+/// empty directory (an operator's workspace, or any other files).
+fn occupied(root: &Path) -> Option<String> {
+    match std::fs::symlink_metadata(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(e.to_string()),
+        Ok(m) if !m.is_dir() => Some("exists and is not a directory".into()),
+        Ok(_) => match std::fs::read_dir(root).map(|mut d| d.next().is_some()) {
+            Err(e) => Some(e.to_string()),
+            Ok(false) => None,
+            Ok(true) if root.join("millrace-agents").exists() => {
+                Some("is an existing Millrace workspace".into())
+            }
+            Ok(true) => Some("is not empty".into()),
+        },
+    }
 }
 
 fn demo_dir() -> PathBuf {
@@ -41,6 +63,12 @@ fn shipped(prefix: &str) -> Vec<(&'static str, &'static str)> {
 
 pub fn run(args: DemoArgs) -> i32 {
     let root = args.workspace.clone().unwrap_or_else(demo_dir);
+    if let Some(problem) = occupied(&root) {
+        return fail(&format!(
+            "{}: {problem}; the demo runs only in a new or empty directory (omit --workspace for a temporary one)",
+            root.display()
+        ));
+    }
     let layout = Layout::new(&root);
     if let Err(e) = init::initialize(&layout) {
         return fail(&e);
@@ -87,7 +115,8 @@ pub fn run(args: DemoArgs) -> i32 {
         Monitor::new(Sink::Stdout)
     };
     let opts = RunOptions {
-        mode: None,
+        // Always the demo mode: never a real agent, whatever the config says.
+        mode: Some(DEMO_MODE.to_string()),
         max_ticks: None,
         once: false,
         until_idle: true,

@@ -8,14 +8,16 @@ mod config;
 mod control;
 mod demo;
 mod doctor;
+mod fmt;
 mod init;
 mod lint;
 mod modes;
 mod queue;
 mod run;
-mod runs;
-mod status;
+pub(crate) mod runs;
+pub(crate) mod status;
 mod upgrade;
+mod web;
 mod workspace_arg;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +34,8 @@ pub struct Cli {
 pub enum Command {
     /// Check .mill files and report coded diagnostics.
     Lint(lint::LintArgs),
+    /// Rewrite .mill files in the canonical layout; `--check` reports instead (exit 1).
+    Fmt(fmt::FmtArgs),
     /// Print the Millrace version.
     Version,
     /// Create (or complete) a workspace; idempotent.
@@ -76,6 +80,8 @@ pub enum Command {
     ClearStaleState(control::ReasonFlags),
     /// Same as `control reload-config`.
     ReloadConfig(control::ControlFlags),
+    /// Serve a read-only dashboard (Detail and Flow views) over workspaces.
+    Web(web::WebArgs),
 }
 
 /// Parse the process arguments, run the command, and return the exit code.
@@ -90,6 +96,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Lint(args) => lint::run(args),
+        Command::Fmt(args) => fmt::run(args),
         Command::Version => {
             println!("millrace {}", env!("CARGO_PKG_VERSION"));
             0
@@ -115,5 +122,6 @@ pub fn main() -> i32 {
         Command::RetryActive(f) => control::run(control::ControlCommand::RetryActive(f)),
         Command::ClearStaleState(f) => control::run(control::ControlCommand::ClearStaleState(f)),
         Command::ReloadConfig(f) => control::run(control::ControlCommand::ReloadConfig(f)),
+        Command::Web(args) => web::run(args),
     }
 }

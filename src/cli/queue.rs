@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::runtime::control::{self, Added, Work};
+
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
 use super::workspace_arg::{fail, WorkspaceArg};
 use crate::workspace::documents::{DocKind, IdeaDocument, WorkDocument};
-use crate::workspace::layout::Layout;
 use crate::workspace::queue::{self, count_items, state_dir};
 
 #[derive(Debug, Args)]
@@ -106,16 +107,42 @@ fn ls(args: LsArgs) -> i32 {
         ("active_incident_count", incidents as u64),
         ("active_learning_request_count", requests as u64),
     ];
+    // Ours, after the reference's lines: tasks whose dependencies are not done.
+    let waiting = crate::runtime::scheduler::Scheduler::new().waiting(&layout);
     if args.json {
-        let map: Map<String, Value> = rows
+        let mut map: Map<String, Value> = rows
             .iter()
             .map(|(k, v)| (k.to_string(), json!(v)))
             .collect();
+        let waiting: Vec<Value> = waiting
+            .iter()
+            .map(|w| {
+                let deps: Vec<Value> = w
+                    .waits_for
+                    .iter()
+                    .map(|(id, state)| json!({"id": id, "state": state}))
+                    .collect();
+                json!({"task_id": w.task_id, "waits_for": deps})
+            })
+            .collect();
+        map.insert("waiting_on_dependencies".into(), Value::Array(waiting));
         println!("{}", Value::Object(map));
     } else {
         let mut out = String::new();
         for (k, v) in rows {
             out.push_str(&format!("{k}: {v}\n"));
+        }
+        for w in &waiting {
+            let deps: Vec<String> = w
+                .waits_for
+                .iter()
+                .map(|(id, state)| format!("{id} ({state})"))
+                .collect();
+            out.push_str(&format!(
+                "waiting: {} depends on {}\n",
+                w.task_id,
+                deps.join(", ")
+            ));
         }
         print!("{out}");
     }
@@ -175,16 +202,22 @@ fn add(args: AddArgs, kind: Option<DocKind>) -> i32 {
         Err(code) => return code,
     };
     let what = kind.map_or("idea", DocKind::tag);
-    match add_file(&layout, &args.file, kind) {
-        Ok(path) => {
+    let added = read_work(&args.file, kind).and_then(|work| control::add(&layout, &work));
+    match added {
+        Ok(Added::Direct(path)) => {
             println!("enqueued_{what}: {}", path.display());
+            0
+        }
+        Ok(Added::Mailbox(outcome)) => {
+            print!("{}", outcome.lines());
             0
         }
         Err(e) => fail(&format!("failed to add {what}: {e}")),
     }
 }
 
-fn add_file(layout: &Layout, file: &Path, kind: Option<DocKind>) -> Result<PathBuf, String> {
+/// Read and check the file to add.
+fn read_work(file: &Path, kind: Option<DocKind>) -> Result<Work, String> {
     let raw = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let name = file.display().to_string();
     let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
@@ -194,7 +227,7 @@ fn add_file(layout: &Layout, file: &Path, kind: Option<DocKind>) -> Result<PathB
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let idea = IdeaDocument::parse(&file_name, &raw).map_err(|e| e.to_string())?;
-        return queue::add_idea(layout, &idea).map_err(|e| e.to_string());
+        return Ok(Work::Idea(idea));
     };
     let doc = match ext {
         "md" => WorkDocument::parse_as(kind, &raw, &name),
@@ -206,5 +239,5 @@ fn add_file(layout: &Layout, file: &Path, kind: Option<DocKind>) -> Result<PathB
         }
     }
     .map_err(|e| e.to_string())?;
-    queue::enqueue(layout, &doc).map_err(|e| e.to_string())
+    Ok(Work::Item(doc))
 }

@@ -121,6 +121,10 @@ pub struct StatusReport {
     pub runtime_ownership_lock: &'static str,
     pub paused: bool,
     pub pause_sources: Vec<String>,
+    /// Why the runtime paused itself (`runner_unavailable`): the runner and
+    /// the cause. Ours; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause_reason: Option<String>,
     pub stop_requested: bool,
     pub active_mode_id: String,
     pub compiled_plan_id: String,
@@ -157,6 +161,8 @@ pub struct StatusReport {
     pub closure_target_open: Option<bool>,
     pub closure_target_blocked_by_lineage_work: Option<bool>,
     pub planning_root_specs_deferred_by_closure_target: u64,
+    /// Ours: queued tasks whose `Depends-On` items are not all done.
+    pub tasks_waiting_on_dependencies: u64,
     pub closure_target_latest_verdict_path: Option<String>,
     pub closure_target_latest_report_path: Option<String>,
     pub current_failure_class: Option<String>,
@@ -237,17 +243,23 @@ impl StatusReport {
             };
         let [execution_status_marker, planning_status_marker, learning_status_marker]: [String; 3] =
             markers.try_into().expect("three planes");
+        let pause_reason = crate::runtime::runner_health::pause_record(layout, &snap)
+            .map(|r| format!("runner {}: {}", r.runner, r.cause));
         let mut pause_sources: Vec<String> = snap.pause_sources.iter().map(value_label).collect();
         if pause_sources.is_empty() && snap.paused {
             pause_sources.push("operator".into());
         }
-        // The open closure target, else the most recently opened one.
-        let targets = crate::runtime::closure::all(layout);
-        let closure = targets
-            .iter()
-            .find(|t| t.closure_open)
-            .or_else(|| targets.iter().max_by(|a, b| a.opened_at.cmp(&b.opened_at)))
-            .cloned();
+        // As the reference: the actionable open target, else the first open one.
+        let closure = crate::runtime::closure::actionable(layout).or_else(|| {
+            crate::runtime::closure::all(layout)
+                .into_iter()
+                .find(|t| t.closure_open)
+        });
+        let mut scheduler = crate::runtime::scheduler::Scheduler::new();
+        let deferred = closure.as_ref().map_or(0, |t| {
+            scheduler.deferred_root_specs(layout, &t.root_spec_id).len() as u64
+        });
+        let waiting_on_dependencies = scheduler.waiting(layout).len() as u64;
         Ok(StatusReport {
             workspace: layout.root.display().to_string(),
             runtime_mode: snap.runtime_mode,
@@ -255,6 +267,7 @@ impl StatusReport {
             runtime_ownership_lock: lock.label(),
             paused: snap.paused,
             pause_sources,
+            pause_reason,
             stop_requested: snap.stop_requested,
             active_mode_id: snap.active_mode_id,
             compiled_plan_id: snap.compiled_plan_id,
@@ -291,7 +304,8 @@ impl StatusReport {
             closure_target_blocked_by_lineage_work: closure
                 .as_ref()
                 .map(|t| t.closure_blocked_by_lineage_work),
-            planning_root_specs_deferred_by_closure_target: 0,
+            planning_root_specs_deferred_by_closure_target: deferred,
+            tasks_waiting_on_dependencies: waiting_on_dependencies,
             closure_target_latest_verdict_path: closure
                 .as_ref()
                 .and_then(|t| t.latest_verdict_path.clone()),
@@ -349,6 +363,9 @@ impl StatusReport {
                 self.pause_sources.join(",")
             },
         );
+        if let Some(reason) = &self.pause_reason {
+            line("pause_reason", reason);
+        }
         line("stop_requested", b(self.stop_requested));
         line("active_mode_id", &self.active_mode_id);
         line("compiled_plan_id", &self.compiled_plan_id);
@@ -478,6 +495,13 @@ impl StatusReport {
                     line(k, &v.to_string());
                 }
             }
+        }
+        // Ours, after the reference's lines.
+        if self.tasks_waiting_on_dependencies > 0 {
+            line(
+                "tasks_waiting_on_dependencies",
+                &self.tasks_waiting_on_dependencies.to_string(),
+            );
         }
         out
     }

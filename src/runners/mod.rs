@@ -7,7 +7,8 @@
 //! `prompt` (the stage-request prompt text), `marker` (terminal-marker and
 //! metadata extraction), `tokens` (token usage from Codex JSON events),
 //! `artifacts` (the run-directory files and their JSON records), `process`
-//! (spawning an agent in its own process group with a timeout), `exec` (the
+//! (spawning an agent in its own process group with a timeout), `preflight`
+//! (whether a runner can start at all, from its settings), `exec` (the
 //! file-based run shared by codex and command), `verdict`
 //! (turning a runner output into a legal outcome or a failure class), and one
 //! file per adapter: `codex`, `pi`, `command`, `script`.
@@ -27,6 +28,7 @@ pub mod command;
 pub mod exec;
 pub mod marker;
 pub mod pi;
+pub mod preflight;
 pub mod process;
 pub mod prompt;
 pub mod script;

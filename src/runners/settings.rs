@@ -1,8 +1,9 @@
 //! Runner settings: the `[runners]` table of `millrace.toml`.
 //!
 //! `[runners]` (`default_runner`), `[runners.codex]` and `[runners.pi]` have
-//! the reference's keys and defaults; `[runners.command]` and
-//! `[runners.script]` are ours (the reference rejects them as unknown keys).
+//! the reference's keys and defaults; `runners.start_failures_before_pause`,
+//! `[runners.command]` and `[runners.script]` are ours (the reference rejects
+//! them as unknown keys).
 //! Unknown keys are rejected in every table, as the reference does.
 
 use std::collections::BTreeMap;
@@ -19,6 +20,10 @@ pub struct RunnerSettings {
     pub pi: PiSettings,
     pub command: CommandSettings,
     pub script: ScriptSettings,
+    /// Ours: after this many consecutive stages whose agent could not be
+    /// started (binary missing, not executable, empty argv, missing script),
+    /// the daemon pauses itself (pause source `runner_unavailable`). At least 1.
+    pub start_failures_before_pause: u32,
     /// Bytes of each output stream kept per stage (`[runtime]
     /// max_stage_output_bytes`, copied here by the config loader).
     #[serde(skip)]
@@ -28,6 +33,7 @@ pub struct RunnerSettings {
 impl Default for RunnerSettings {
     fn default() -> Self {
         RunnerSettings {
+            start_failures_before_pause: 3,
             default_runner: "codex_cli".into(),
             codex: CodexSettings::default(),
             pi: PiSettings::default(),
@@ -216,6 +222,12 @@ impl RunnerSettings {
 
     /// Checks serde cannot express.
     pub fn validate(&self) -> Result<(), String> {
+        if !(1..=1000).contains(&self.start_failures_before_pause) {
+            return Err(format!(
+                "runners.start_failures_before_pause must be between 1 and 1000, not {}",
+                self.start_failures_before_pause
+            ));
+        }
         if let Some(effort) = &self.codex.model_reasoning_effort {
             if !REASONING_EFFORTS.contains(&effort.as_str()) {
                 return Err(format!(

@@ -96,17 +96,18 @@ pub fn open_for_spec(layout: &Layout, spec: &WorkDocument) -> Result<bool, Strin
     safe_fs::create_dir_all(&contracts.join("root-specs")).map_err(|e| e.to_string())?;
     atomic::write_atomic(&spec_path, spec.to_markdown().as_bytes())
         .map_err(|e| format!("{}: {e}", spec_path.display()))?;
-    // The seed idea, when the operator staged it in the ideas inbox.
-    let inbox = layout.ideas_inbox().join(format!("{idea}.md"));
+    // The seed idea, found as the reference finds it (the spec's references,
+    // then `ideas/inbox/<source id>.md`, then `ideas/inbox/<root idea id>.md`),
+    // but only inside the workspace and only a regular file of bounded size.
     let idea_rel = format!("arbiter/contracts/ideas/{idea}.md");
-    let idea_path = match safe_fs::read_capped(&inbox, safe_fs::MAX_DOCUMENT_BYTES) {
-        Ok(bytes) => {
+    let idea_path = match seed_idea(layout, spec, &idea) {
+        Some(bytes) => {
             safe_fs::create_dir_all(&contracts.join("ideas")).map_err(|e| e.to_string())?;
             let dest = layout.runtime.join(&idea_rel);
             atomic::write_atomic(&dest, &bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
             Some(format!("millrace-agents/{idea_rel}"))
         }
-        Err(_) => None,
+        None => None,
     };
     save(
         layout,
@@ -131,6 +132,47 @@ pub fn open_for_spec(layout: &Layout, spec: &WorkDocument) -> Result<bool, Strin
         },
     )?;
     Ok(true)
+}
+
+/// The open target that restricts claims to its lineage: open, not
+/// suppressed, and not waiting on lineage work that cannot progress
+/// (`closure_blocked_by_lineage_work`, as `ready` last found it). The
+/// first by root id when, unusually, there are several.
+pub fn actionable(layout: &Layout) -> Option<TargetState> {
+    all(layout)
+        .into_iter()
+        .find(|t| t.closure_open && !t.suppressed && !t.closure_blocked_by_lineage_work)
+}
+
+/// The seed idea's markdown for a root spec, if one of the places the
+/// reference looks holds it.
+fn seed_idea(layout: &Layout, spec: &WorkDocument, idea: &str) -> Option<Vec<u8>> {
+    let inbox = |name: &str| layout.ideas_inbox().join(format!("{name}.md"));
+    let mut candidates: Vec<PathBuf> = spec
+        .list("References")
+        .iter()
+        .map(|r| layout.root.join(r))
+        .collect();
+    if let Some(source) = spec.scalar("Source-ID") {
+        candidates.push(inbox(source));
+    }
+    candidates.push(inbox(idea));
+    candidates
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .find_map(|p| read_within(layout, p))
+}
+
+/// A regular file inside the workspace, at most 1 MiB; never through a link.
+fn read_within(layout: &Layout, path: &std::path::Path) -> Option<Vec<u8>> {
+    let rel = path.strip_prefix(&layout.root).ok()?;
+    if rel
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return None;
+    }
+    safe_fs::read_capped(path, 1 << 20).ok()
 }
 
 /// Ids of open work (queued or active; blocked too when `include_blocked`) of a root's lineage.

@@ -7,7 +7,9 @@
 
 use super::engine::{Engine, Step};
 use super::monitor::Monitor;
+use crate::workspace::config::MAX_IDLE_SLEEP_SECONDS;
 use crate::workspace::layout::Layout;
+use crate::workspace::mailbox;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,8 +88,13 @@ async fn run_async(
         interrupted: false,
         failed: false,
     };
-    let idle_sleep =
-        Duration::from_secs_f64(engine.config.runtime.idle_sleep_seconds.clamp(0.01, 3600.0));
+    let idle_sleep = Duration::from_secs_f64(
+        engine
+            .config
+            .runtime
+            .idle_sleep_seconds
+            .clamp(0.01, MAX_IDLE_SLEEP_SECONDS),
+    );
     let mut stop_reason = "completed";
     loop {
         if signals.load(Ordering::SeqCst) > 0 {
@@ -143,13 +150,29 @@ async fn run_async(
             break;
         }
         if matches!(step, Step::Idle(_) | Step::Paused) {
-            // Wake early on a signal.
-            let deadline = tokio::time::Instant::now() + idle_sleep;
-            while tokio::time::Instant::now() < deadline && signals.load(Ordering::SeqCst) == 0 {
-                tokio::time::sleep(Duration::from_millis(20).min(idle_sleep)).await;
-            }
+            idle_wait(&engine.layout, idle_sleep, &signals).await;
         }
     }
     engine.shutdown(stop_reason)?;
     Ok(summary)
+}
+
+/// Sleep between idle ticks in short slices: wake early on a signal, and on
+/// a command in the mailbox (looked at every `MAILBOX_POLL`, so a `stop`
+/// reaches an idle daemon within a second whatever `idle_sleep_seconds` is).
+async fn idle_wait(layout: &Layout, idle_sleep: Duration, signals: &AtomicU8) {
+    const SLICE: Duration = Duration::from_millis(20);
+    const MAILBOX_POLL: Duration = Duration::from_millis(250);
+    let start = tokio::time::Instant::now();
+    let deadline = start + idle_sleep;
+    let mut next_poll = start + MAILBOX_POLL;
+    while tokio::time::Instant::now() < deadline && signals.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(SLICE.min(idle_sleep)).await;
+        if tokio::time::Instant::now() >= next_poll {
+            if mailbox::has_pending(layout) {
+                return;
+            }
+            next_poll += MAILBOX_POLL;
+        }
+    }
 }

@@ -5,7 +5,10 @@
 //! stage leaves), `monitor` (the basic line stream), `daemon` (the tokio
 //! loop, signals, `--max-ticks`), `control` (operator commands, direct or
 //! through the mailbox), `closure` (completion behaviour: closure targets
-//! judged by the arbiter), `ids`.
+//! judged by the arbiter), `intake` (the ideas inbox turned into specs),
+//! `mailbox_intake` (mailbox addressing and work intake), `runner_health`
+//! (runners that cannot start: the preflight refusal, put-back and
+//! self-pause), `ids`.
 
 pub mod closure;
 pub mod control;
@@ -13,8 +16,11 @@ pub mod counters;
 pub mod daemon;
 pub mod engine;
 pub mod ids;
+pub mod intake;
+pub mod mailbox_intake;
 pub mod monitor;
 pub mod router;
+pub mod runner_health;
 pub mod scheduler;
 pub mod stage_result;
 pub mod trace;

@@ -1,15 +1,24 @@
-//! The scheduler: which work item runs next. Planning work (incoming
-//! incidents, then queued specs) comes before execution (queued tasks),
-//! then learning requests, as in the reference; within a queue, the lowest
-//! id first. The queue directories are indexed in memory and re-read only
-//! when an index runs dry, after intake, or when a directory's modification
-//! time shows that someone else changed it, so claiming from a queue of
-//! 10,000 tasks does not list the directory at every stage.
+//! The scheduler: which queued work item runs next, by the reference's
+//! rules. Planning work (incoming incidents, then queued specs) comes
+//! before execution (queued tasks), then learning requests. Within a queue
+//! the oldest item runs first (`Created-At`; `Opened-At` for incidents),
+//! ties broken by id. A task runs only once every task it `Depends-On` is
+//! done: a dependency that is queued, active, blocked or missing keeps it
+//! waiting (the reference never claims it either), and `waiting` says why.
+//! While a closure target is open, only work of its lineage is claimable
+//! (`lineage_root`), and `deferred_root_specs` names the root specs held back.
+//!
+//! The queue directories are indexed in memory: a document is parsed once
+//! and again only when its file changes, and a directory is re-listed only
+//! when its modification time shows that someone else changed it, so
+//! claiming from a queue of 10,000 tasks does not re-read it at every stage.
 
-use crate::workspace::documents::DocKind;
+use crate::workspace::clock;
+use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::layout::Layout;
 use crate::workspace::queue;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::SystemTime;
 
 /// Claim order: kind and the plane its work runs on.
 pub const ORDER: [(DocKind, &str); 4] = [
@@ -19,21 +28,115 @@ pub const ORDER: [(DocKind, &str); 4] = [
     (DocKind::LearningRequest, "learning"),
 ];
 
-#[derive(Debug, Default)]
-pub struct Scheduler {
-    /// Queued ids per kind, as last read from disk.
-    index: BTreeMap<&'static str, BTreeSet<String>>,
-    /// Kinds whose index must be re-read before use.
-    stale: BTreeSet<&'static str>,
-    /// Each queue directory's modification time when the index last matched
-    /// it: a different time means someone else added (or removed) items.
-    seen: BTreeMap<&'static str, Option<std::time::SystemTime>>,
+/// Claim order while a closure target is open: its lineage's tasks first,
+/// then its planning work; learning waits (as in the reference).
+pub const LINEAGE_ORDER: [(DocKind, &str); 3] = [
+    (DocKind::Task, "execution"),
+    (DocKind::Incident, "planning"),
+    (DocKind::Spec, "planning"),
+];
+
+/// `Depends-On` items that stand for "no dependency", as the reference reads them.
+const NO_DEPENDENCY: [&str; 3] = ["none", "n/a", "-"];
+
+/// What the scheduler knows of one queued document.
+#[derive(Debug, Clone)]
+struct Meta {
+    /// Sort key: microseconds since the epoch of its creation (an
+    /// unparsable document sorts first, so the claim sets it aside at once).
+    at: i64,
+    depends_on: Vec<String>,
+    /// The root spec whose lineage it belongs to, as the reference derives it.
+    root: Option<String>,
+    /// A spec that starts a lineage of its own.
+    root_spec: bool,
+    /// The file's (modification time, length) when it was parsed.
+    file: Option<(SystemTime, u64)>,
 }
 
-fn mtime(layout: &Layout, kind: DocKind) -> Option<std::time::SystemTime> {
-    std::fs::metadata(queue::state_dir(layout, kind, queue::states(kind)[0]))
-        .and_then(|m| m.modified())
-        .ok()
+impl Meta {
+    fn of(kind: DocKind, doc: Option<&WorkDocument>, file: Option<(SystemTime, u64)>) -> Meta {
+        let Some(doc) = doc else {
+            return Meta {
+                at: i64::MIN,
+                depends_on: vec![],
+                root: None,
+                root_spec: false,
+                file,
+            };
+        };
+        let stamp = if kind == DocKind::Incident {
+            "Opened-At"
+        } else {
+            "Created-At"
+        };
+        let l = doc.lineage();
+        let manual = matches!(doc.scalar("Source-Type"), Some("idea" | "manual"));
+        let root = match kind {
+            _ if l.root_spec_id.is_some() => l.root_spec_id.clone(),
+            DocKind::Task => l.spec_id.clone(),
+            DocKind::Incident => l.source_spec_id.clone(),
+            DocKind::Spec if manual => Some(doc.id().to_string()),
+            _ => None,
+        };
+        let root_spec = kind == DocKind::Spec
+            && match (&l.root_spec_id, &l.parent_spec_id) {
+                (Some(r), _) => r == doc.id(),
+                (None, Some(p)) if !p.trim().eq_ignore_ascii_case("none") => false,
+                _ => manual,
+            };
+        Meta {
+            at: doc
+                .scalar(stamp)
+                .and_then(clock::parse_micros)
+                .unwrap_or(i64::MIN),
+            depends_on: if kind == DocKind::Task {
+                doc.list("Depends-On")
+                    .iter()
+                    .filter(|d| !NO_DEPENDENCY.contains(&d.trim().to_lowercase().as_str()))
+                    .cloned()
+                    .collect()
+            } else {
+                vec![]
+            },
+            root,
+            root_spec,
+            file,
+        }
+    }
+}
+
+/// The queue of one kind, in claim order.
+#[derive(Debug, Default)]
+struct KindIndex {
+    order: BTreeSet<(i64, String)>,
+    meta: HashMap<String, Meta>,
+    /// The directory's modification time when the index last matched it.
+    seen: Option<SystemTime>,
+    stale: bool,
+}
+
+/// A queued task that cannot run yet, and the dependencies it waits for
+/// with the state each is in (`queue`, `active`, `blocked`, `missing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub task_id: String,
+    pub waits_for: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    kinds: BTreeMap<&'static str, KindIndex>,
+    /// Ids in `tasks/done/`, and that directory's time when listed.
+    done_tasks: (HashSet<String>, Option<SystemTime>),
+}
+
+fn dir_mtime(dir: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(dir).and_then(|m| m.modified()).ok()
+}
+
+fn queue_dir(layout: &Layout, kind: DocKind) -> std::path::PathBuf {
+    queue::state_dir(layout, kind, queue::states(kind)[0])
 }
 
 impl Scheduler {
@@ -43,58 +146,159 @@ impl Scheduler {
         s
     }
 
-    /// Forget what is indexed (after intake or a control command).
+    /// Re-list every queue before its next use (after intake or a control command).
     pub fn invalidate_all(&mut self) {
         for (k, _) in ORDER {
-            self.stale.insert(k.tag());
+            self.kinds.entry(k.tag()).or_default().stale = true;
         }
+        self.done_tasks.1 = None;
     }
 
     fn refresh(&mut self, layout: &Layout, kind: DocKind) {
-        let entry = queue::states(kind)[0];
-        let before = mtime(layout, kind);
-        let ids = queue::list_ids(layout, kind, entry);
-        self.index.insert(kind.tag(), ids.into_iter().collect());
-        self.stale.remove(kind.tag());
-        self.seen.insert(kind.tag(), before);
+        let dir = queue_dir(layout, kind);
+        let before = dir_mtime(&dir);
+        let ids = queue::list_ids(layout, kind, queue::states(kind)[0]);
+        let index = self.kinds.entry(kind.tag()).or_default();
+        let mut meta = HashMap::with_capacity(ids.len());
+        for id in ids {
+            let path = dir.join(format!("{id}.md"));
+            let file = std::fs::metadata(&path)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())));
+            let known = index
+                .meta
+                .remove(&id)
+                .filter(|m| file.is_some() && m.file == file);
+            let m = known.unwrap_or_else(|| {
+                let doc = queue::read_item(kind, &path).ok();
+                Meta::of(kind, doc.as_ref(), file)
+            });
+            meta.insert(id, m);
+        }
+        index.order = meta.iter().map(|(id, m)| (m.at, id.clone())).collect();
+        index.meta = meta;
+        index.seen = before;
+        index.stale = false;
     }
 
-    /// The next queued item of a kind (lowest id first), re-reading the
-    /// directory when the index is stale or empty, or when the directory
-    /// changed since it was read (items added while the daemon runs).
-    pub fn peek(&mut self, layout: &Layout, kind: DocKind) -> Option<String> {
-        let tag = kind.tag();
-        let changed = self.seen.get(tag).is_none_or(|t| *t != mtime(layout, kind));
-        if changed || self.stale.contains(tag) || self.index.get(tag).is_none_or(BTreeSet::is_empty)
-        {
+    /// The index of a kind, re-read when stale, empty, or changed on disk
+    /// by someone else (items added while the daemon runs).
+    fn index(&mut self, layout: &Layout, kind: DocKind) -> &KindIndex {
+        let current = dir_mtime(&queue_dir(layout, kind));
+        let needs = self
+            .kinds
+            .get(kind.tag())
+            .is_none_or(|i| i.stale || i.order.is_empty() || i.seen != current);
+        if needs {
             self.refresh(layout, kind);
         }
-        self.index.get(tag).and_then(|s| s.iter().next().cloned())
+        &self.kinds[kind.tag()]
+    }
+
+    fn done_tasks(&mut self, layout: &Layout) -> &HashSet<String> {
+        let dir = queue::state_dir(layout, DocKind::Task, "done");
+        let current = dir_mtime(&dir);
+        if self.done_tasks.1.is_none() || self.done_tasks.1 != current {
+            let ids = queue::list_ids(layout, DocKind::Task, "done");
+            self.done_tasks = (ids.into_iter().collect(), current);
+        }
+        &self.done_tasks.0
+    }
+
+    /// The next claimable item of a kind: the oldest whose dependencies are
+    /// done and, with `lineage_root`, that belongs to that root's lineage.
+    pub fn next(
+        &mut self,
+        layout: &Layout,
+        kind: DocKind,
+        lineage_root: Option<&str>,
+    ) -> Option<String> {
+        let index = self.index(layout, kind);
+        let candidates: Vec<(String, Vec<String>)> = index
+            .order
+            .iter()
+            .filter_map(|(_, id)| {
+                let m = &index.meta[id];
+                let in_lineage = lineage_root.is_none_or(|r| m.root.as_deref() == Some(r));
+                in_lineage.then(|| (id.clone(), m.depends_on.clone()))
+            })
+            .collect();
+        if candidates.iter().all(|(_, deps)| deps.is_empty()) {
+            return candidates.into_iter().next().map(|(id, _)| id);
+        }
+        let done = self.done_tasks(layout);
+        candidates
+            .into_iter()
+            .find(|(_, deps)| deps.iter().all(|d| done.contains(d)))
+            .map(|(id, _)| id)
     }
 
     /// Drop an id from the index (it is being claimed, or is gone).
     pub fn take(&mut self, kind: DocKind, id: &str) {
-        if let Some(s) = self.index.get_mut(kind.tag()) {
-            s.remove(id);
+        if let Some(index) = self.kinds.get_mut(kind.tag()) {
+            if let Some(m) = index.meta.remove(id) {
+                index.order.remove(&(m.at, id.to_string()));
+            }
         }
     }
 
     /// The runtime itself just moved an item out of a queue: that change of
     /// the directory's time is not news.
     pub fn own_change(&mut self, layout: &Layout, kind: DocKind) {
-        if !self.stale.contains(kind.tag()) {
-            self.seen.insert(kind.tag(), mtime(layout, kind));
+        let current = dir_mtime(&queue_dir(layout, kind));
+        if let Some(index) = self.kinds.get_mut(kind.tag()) {
+            if !index.stale {
+                index.seen = current;
+            }
         }
+    }
+
+    /// Queued tasks that wait for a dependency, oldest first.
+    pub fn waiting(&mut self, layout: &Layout) -> Vec<Waiting> {
+        let index = self.index(layout, DocKind::Task);
+        let tasks: Vec<(String, Vec<String>)> = index
+            .order
+            .iter()
+            .map(|(_, id)| (id.clone(), index.meta[id].depends_on.clone()))
+            .filter(|(_, deps)| !deps.is_empty())
+            .collect();
+        let done = self.done_tasks(layout).clone();
+        tasks
+            .into_iter()
+            .filter_map(|(task_id, deps)| {
+                let waits_for: Vec<(String, String)> = deps
+                    .into_iter()
+                    .filter(|d| !done.contains(d))
+                    .map(|d| {
+                        let state = dependency_state(layout, &d);
+                        (d, state)
+                    })
+                    .collect();
+                (!waits_for.is_empty()).then_some(Waiting { task_id, waits_for })
+            })
+            .collect()
+    }
+
+    /// Queued root specs of lineages other than `open_root`, oldest first:
+    /// the specs an open closure target holds back.
+    pub fn deferred_root_specs(&mut self, layout: &Layout, open_root: &str) -> Vec<String> {
+        let index = self.index(layout, DocKind::Spec);
+        index
+            .order
+            .iter()
+            .filter(|(_, id)| {
+                let m = &index.meta[id];
+                m.root_spec && m.root.as_deref().is_some_and(|r| r != open_root)
+            })
+            .map(|(_, id)| id.clone())
+            .collect()
     }
 
     /// Queue depths per plane (execution, planning, learning) from the index.
     pub fn depths(&mut self, layout: &Layout) -> [u64; 3] {
         let mut d = [0u64; 3];
         for (kind, plane) in ORDER {
-            if self.stale.contains(kind.tag()) {
-                self.refresh(layout, kind);
-            }
-            let n = self.index.get(kind.tag()).map_or(0, BTreeSet::len) as u64;
+            let n = self.index(layout, kind).order.len() as u64;
             let i = match plane {
                 "execution" => 0,
                 "planning" => 1,
@@ -106,33 +310,83 @@ impl Scheduler {
     }
 }
 
+/// Where a dependency is: the queue state holding it, or `missing`.
+fn dependency_state(layout: &Layout, id: &str) -> String {
+    match queue::locate(layout, id) {
+        Ok(Some(found)) if found.kind == DocKind::Task => found.state.to_string(),
+        Ok(Some(found)) => format!("{} {}", found.kind.tag(), found.state),
+        _ => "missing".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn add(layout: &Layout, id: &str) {
+    fn add(layout: &Layout, id: &str, created: &str, deps: &[&str]) {
         let dir = queue::state_dir(layout, DocKind::Task, "queue");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{id}.md")), "x").unwrap();
+        let mut text = format!(
+            "# {id}\n\nTask-ID: {id}\nTitle: {id}\nCreated-At: {created}\nCreated-By: test\n\nDepends-On:\n"
+        );
+        for d in deps.iter().chain(&["none"]) {
+            text.push_str(&format!("- {d}\n"));
+        }
+        text.push_str("\nTarget-Paths:\n- src\n\nAcceptance:\n- ok\n\nRequired-Checks:\n- true\n\nReferences:\n- x\n\nRisk:\n- low\n");
+        std::fs::write(dir.join(format!("{id}.md")), text).unwrap();
+    }
+
+    fn finish(layout: &Layout, id: &str) {
+        let from = queue::state_dir(layout, DocKind::Task, "queue").join(format!("{id}.md"));
+        let done = queue::state_dir(layout, DocKind::Task, "done");
+        std::fs::create_dir_all(&done).unwrap();
+        std::fs::rename(from, done.join(format!("{id}.md"))).unwrap();
     }
 
     #[test]
-    fn items_added_while_running_are_taken_in_id_order() {
+    fn oldest_first_then_id_and_dependencies_wait() {
         let tmp = tempfile::tempdir().unwrap();
         let layout = Layout::new(tmp.path());
-        for id in ["b-1", "b-2", "b-3"] {
-            add(&layout, id);
-        }
+        add(&layout, "a-late", "2026-03-01T12:00:02Z", &[]);
+        add(&layout, "z-early", "2026-03-01T12:00:00Z", &["a-late"]);
+        add(&layout, "m-mid", "2026-03-01T12:00:01Z", &[]);
         let mut s = Scheduler::new();
-        assert_eq!(s.peek(&layout, DocKind::Task).as_deref(), Some("b-1"));
-        s.take(DocKind::Task, "b-1");
-        std::fs::remove_file(queue::state_dir(&layout, DocKind::Task, "queue").join("b-1.md"))
-            .unwrap();
+        assert_eq!(
+            s.next(&layout, DocKind::Task, None).as_deref(),
+            Some("m-mid"),
+            "z-early is oldest but waits for a-late"
+        );
+        let waiting = s.waiting(&layout);
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(
+            waiting[0].waits_for,
+            vec![("a-late".to_string(), "queue".to_string())]
+        );
+        s.take(DocKind::Task, "m-mid");
+        finish(&layout, "m-mid");
         s.own_change(&layout, DocKind::Task);
-        assert_eq!(s.peek(&layout, DocKind::Task).as_deref(), Some("b-2"));
-        // Someone adds an item that sorts first.
+        assert_eq!(
+            s.next(&layout, DocKind::Task, None).as_deref(),
+            Some("a-late")
+        );
+        s.take(DocKind::Task, "a-late");
+        finish(&layout, "a-late");
+        s.own_change(&layout, DocKind::Task);
+        assert_eq!(
+            s.next(&layout, DocKind::Task, None).as_deref(),
+            Some("z-early")
+        );
+    }
+
+    #[test]
+    fn items_added_while_running_are_seen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::new(tmp.path());
+        add(&layout, "b-1", "2026-03-01T12:00:01Z", &[]);
+        let mut s = Scheduler::new();
+        assert_eq!(s.next(&layout, DocKind::Task, None).as_deref(), Some("b-1"));
         std::thread::sleep(std::time::Duration::from_millis(20));
-        add(&layout, "a-0");
-        assert_eq!(s.peek(&layout, DocKind::Task).as_deref(), Some("a-0"));
+        add(&layout, "b-0", "2026-03-01T12:00:00Z", &[]);
+        assert_eq!(s.next(&layout, DocKind::Task, None).as_deref(), Some("b-0"));
     }
 }

@@ -18,18 +18,19 @@ fn existing(p: &std::path::Path) -> Value {
     }
 }
 
-/// Write a stage result below the workspace (no link followed; a planted
-/// link or FIFO is a `safe_fs` refusal).
+/// Write a stage result durably below the workspace (no link followed: a
+/// link planted for the run directory or `stage_results/` is a `safe_fs`
+/// refusal). The directory is created when the write finds it missing.
 pub fn write(path: &std::path::Path, doc: &Value) -> std::io::Result<()> {
-    use crate::workspace::safe_fs;
+    use crate::workspace::{atomic, safe_fs};
     let mut text = serde_json::to_string_pretty(doc).expect("result serializes");
     text.push('\n');
-    match safe_fs::write_plain(path, text.as_bytes()) {
+    match atomic::write_atomic(path, text.as_bytes()) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent() {
                 safe_fs::create_dir_all(dir)?;
             }
-            safe_fs::write_plain(path, text.as_bytes())
+            atomic::write_atomic(path, text.as_bytes())
         }
         r => r,
     }

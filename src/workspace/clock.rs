@@ -153,3 +153,59 @@ mod parse_tests {
         assert_eq!(parse_seconds(&text), Some(1_763_700_000.25));
     }
 }
+
+/// Microseconds since the epoch of any timestamp `is_datetime` accepts
+/// (`T` or space, optional seconds and fraction, `Z`, `±HH:MM` or no zone,
+/// which is read as UTC). Orders work items by `Created-At`.
+pub fn parse_micros(s: &str) -> Option<i64> {
+    if !is_datetime(s) {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let days = days_from_civil(num(0..4)?, num(5..7)? as u32, num(8..10)? as u32);
+    let mut micros = (days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60) * 1_000_000;
+    let mut rest = &s[16..];
+    if let Some(r) = rest.strip_prefix(':') {
+        micros += r.get(0..2)?.parse::<i64>().ok()? * 1_000_000;
+        rest = &r[2..];
+        if let Some(r) = rest.strip_prefix('.') {
+            let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+            let frac: String = r[..digits]
+                .chars()
+                .chain("000000".chars())
+                .take(6)
+                .collect();
+            micros += frac.parse::<i64>().ok()?;
+            rest = &r[digits..];
+        }
+    }
+    if let Some(sign) = rest.chars().next().filter(|c| matches!(c, '+' | '-')) {
+        let offset = (rest.get(1..3)?.parse::<i64>().ok()? * 60
+            + rest.get(4..6)?.parse::<i64>().ok()?)
+            * 60_000_000;
+        micros -= if sign == '+' { offset } else { -offset };
+    }
+    Some(micros)
+}
+
+#[cfg(test)]
+mod micros_tests {
+    use super::*;
+
+    #[test]
+    fn orders_across_zones_and_precisions() {
+        let a = parse_micros("2026-03-01T12:30:00.5Z").unwrap();
+        assert_eq!(a % 1_000_000, 500_000);
+        assert_eq!(
+            parse_micros("2026-03-01T14:30:00.500000+02:00"),
+            Some(a),
+            "an offset is the same instant"
+        );
+        assert_eq!(parse_micros("2026-03-01 12:30"), Some(a - 500_000));
+        assert!(
+            parse_micros("2026-03-01T12:29:59Z").unwrap()
+                < parse_micros("2026-03-01T12:30Z").unwrap()
+        );
+        assert_eq!(parse_micros("soon"), None);
+    }
+}

@@ -372,15 +372,20 @@ pub fn load_config(path: &Path) -> Result<Config, String> {
 /// Smallest `runtime.max_stage_output_bytes` (room for a final message).
 pub const MIN_STAGE_OUTPUT_BYTES: u64 = 4096;
 
+/// The longest idle sleep a config may ask for (an hour): a daemon must stay
+/// reachable, and its mailbox is read at least every second while it sleeps.
+pub const MAX_IDLE_SLEEP_SECONDS: f64 = 3600.0;
+
 fn validate(c: &Config, text: &str) -> Result<(), String> {
     let at = |table: &str, key: &str| {
         line_of(text, table, key)
             .map(|n| format!("line {n}: "))
             .unwrap_or_default()
     };
-    if !(c.runtime.idle_sleep_seconds > 0.0 && c.runtime.idle_sleep_seconds.is_finite()) {
+    let idle = c.runtime.idle_sleep_seconds;
+    if !(idle > 0.0 && idle <= MAX_IDLE_SLEEP_SECONDS) {
         return Err(format!(
-            "{}`runtime.idle_sleep_seconds` must be a number above 0",
+            "{}`runtime.idle_sleep_seconds` is {idle:?}; it must be above 0 and at most {MAX_IDLE_SLEEP_SECONDS}",
             at("runtime", "idle_sleep_seconds")
         ));
     }

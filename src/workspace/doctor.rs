@@ -115,8 +115,8 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
             Severity::Warning,
             "stale_runtime_lock",
             lock_path,
-            format!("owner pid {} is not running", r.owner_pid),
-            "nothing: the next daemon reclaims it automatically".into(),
+            lock::stale_reason(r),
+            "run `millrace doctor --repair` or `millrace clear-stale-state` (the next daemon also reclaims it)".into(),
         ),
         lock::LockStatus::Invalid(detail) => add(
             Severity::Error,
@@ -271,6 +271,53 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
                     );
                 }
             }
+        }
+    }
+    out.extend(stage_result_findings(layout));
+    out
+}
+
+/// Stage results (`runs/<run>/stage_results/*.json`) that are empty or do
+/// not parse: the record of what a stage returned is lost or torn (a full
+/// disk, or a writer that bypassed the atomic write).
+fn stage_result_findings(layout: &Layout) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let runs = layout.path("runs");
+    let Ok(run_dirs) = fs::read_dir(&runs) else {
+        return out;
+    };
+    let mut paths: Vec<std::path::PathBuf> = run_dirs
+        .filter_map(Result::ok)
+        .filter_map(|run| fs::read_dir(run.path().join("stage_results")).ok())
+        .flat_map(|d| d.filter_map(Result::ok).map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    paths.sort();
+    for path in paths {
+        let problem = match safe_fs::read_capped(&path, safe_fs::MAX_STATE_BYTES) {
+            Err(e) => Some(("unreadable_stage_result", e.to_string())),
+            Ok(bytes) if bytes.is_empty() => {
+                Some(("empty_stage_result", "is empty (0 bytes)".to_string()))
+            }
+            Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(v) if v.is_object() => None,
+                Ok(_) => Some(("invalid_stage_result", "is not a JSON object".to_string())),
+                Err(e) => Some(("invalid_stage_result", format!("is not JSON: {e}"))),
+            },
+        };
+        if let Some((code, message)) = problem {
+            out.push(Finding {
+                severity: Severity::Error,
+                code,
+                path: path.display().to_string(),
+                message,
+                fix: "the stage's result is lost: inspect the run (`millrace runs show`), then delete the file and retry the work item".into(),
+            });
         }
     }
     out

@@ -124,23 +124,6 @@ const SEVERITY: &[&str] = &["low", "medium", "high", "critical"];
 const DECISION: &[&str] = &["needs_planning", "blocked"];
 const SOURCE_TYPE: &[&str] = &["idea", "incident", "manual", "derived_spec"];
 const PLANE: &[&str] = &["execution", "planning", "learning"];
-const STAGE: &[&str] = &[
-    "builder",
-    "checker",
-    "fixer",
-    "doublechecker",
-    "updater",
-    "troubleshooter",
-    "consultant",
-    "planner",
-    "manager",
-    "mechanic",
-    "auditor",
-    "arbiter",
-    "analyst",
-    "professor",
-    "curator",
-];
 const LEARNING_STAGE: &[&str] = &["analyst", "professor", "curator"];
 const LEARNING_ACTION: &[&str] = &["create", "improve", "promote", "export", "install"];
 
@@ -211,7 +194,9 @@ static INCIDENT: &[Field] = &[
     s("Root-Spec-ID", "root_spec_id", false, Check::Id),
     s("Source-Task-ID", "source_task_id", false, Check::Id),
     s("Source-Spec-ID", "source_spec_id", false, Check::Id),
-    s("Source-Stage", "source_stage", true, Check::OneOf(STAGE)),
+    // Any node of the plan may escalate, custom stage kinds included; the
+    // plane check below applies to the shipped stage names.
+    s("Source-Stage", "source_stage", true, Check::Id),
     s("Source-Plane", "source_plane", true, Check::OneOf(PLANE)),
     s("Failure-Class", "failure_class", true, Check::Text),
     s(
@@ -314,6 +299,29 @@ fn err(file: &str, field: Option<&str>, message: impl Into<String>) -> DocError 
     }
 }
 
+/// A control character (a newline above all) in an imported value would
+/// start a new markdown line, i.e. smuggle a field into the document.
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
+/// `text` with each control character replaced by a space: for values the
+/// runtime itself puts into a document (an agent's notes), which must not
+/// break the document's lines either.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn control_message(text: &str) -> String {
+    let c = text.chars().find(|c| c.is_control()).unwrap_or('\0');
+    format!(
+        "contains the control character U+{:04X}; a value must be one line of text",
+        c as u32
+    )
+}
+
 /// Lineage of a work item: where it came from. Every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lineage {
@@ -399,8 +407,8 @@ impl WorkDocument {
     /// Build a document from the reference's JSON import shape (snake_case
     /// field names, lists as arrays).
     pub fn from_json(kind: DocKind, raw: &str, file: &str) -> Result<WorkDocument, DocError> {
-        let value: serde_json::Value =
-            serde_json::from_str(raw).map_err(|e| err(file, None, format!("invalid JSON: {e}")))?;
+        let value = super::strict_json::parse(raw)
+            .map_err(|e| err(file, None, format!("invalid JSON: {e}")))?;
         let object = value
             .as_object()
             .ok_or_else(|| err(file, None, "a JSON import must be an object"))?;
@@ -448,7 +456,10 @@ impl WorkDocument {
                             .map(|v| v.as_str().map(str::to_string))
                             .collect::<Option<Vec<_>>>()
                     })
-                    .ok_or_else(|| err(file, Some(field.label), "must be a list of strings"))?;
+                    .ok_or_else(|| err(file, Some(key), "must be a list of strings"))?;
+                if let Some(item) = items.iter().find(|i| has_control(i)) {
+                    return Err(err(file, Some(key), control_message(item)));
+                }
                 // Like the reference, JSON imports keep placeholders verbatim.
                 doc.lists.insert(field.label, items);
             } else {
@@ -459,8 +470,11 @@ impl WorkDocument {
                     }
                     (Check::DateTime, serde_json::Value::String(t)) => normalize_utc(t),
                     (_, serde_json::Value::String(t)) => t.clone(),
-                    _ => return Err(err(file, Some(field.label), "has the wrong JSON type")),
+                    _ => return Err(err(file, Some(key), "has the wrong JSON type")),
                 };
+                if has_control(&text) {
+                    return Err(err(file, Some(key), control_message(&text)));
+                }
                 if field.label == "Title" {
                     doc.title = text.trim().to_string();
                 }
@@ -468,10 +482,46 @@ impl WorkDocument {
             }
         }
         if doc.title.is_empty() {
-            return Err(err(file, Some("Title"), "is required"));
+            return Err(err(file, Some("title"), "is required"));
         }
-        doc.validate(file)?;
+        // Errors of an import name its JSON keys, not the markdown labels.
+        doc.validate(file).map_err(|mut e| {
+            if let Some(f) = e.field.as_deref().and_then(|l| kind.field(l)) {
+                e.field = Some(f.json.to_string());
+            }
+            e
+        })?;
         Ok(doc)
+    }
+
+    /// The reference's JSON shape of this document (what `from_json`
+    /// reads): `schema_version`, `kind`, then each present field by its
+    /// snake_case name. The body is not part of it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        map.insert("schema_version".into(), "1.0".into());
+        map.insert("kind".into(), self.kind.tag().into());
+        for field in self.kind.schema() {
+            if field.list {
+                if let Some(items) = self.lists.get(field.label).filter(|l| !l.is_empty()) {
+                    map.insert(field.json.into(), items.clone().into());
+                }
+                continue;
+            }
+            let Some(value) = self.scalars.get(field.label) else {
+                continue;
+            };
+            let json = match field.check {
+                Check::Bool => serde_json::Value::Bool(matches!(
+                    value.to_lowercase().as_str(),
+                    "true" | "yes" | "1" | "on"
+                )),
+                Check::JsonObject => serde_json::from_str(value).unwrap_or_default(),
+                _ => value.clone().into(),
+            };
+            map.insert(field.json.into(), json);
+        }
+        serde_json::Value::Object(map)
     }
 
     fn validate(&self, file: &str) -> Result<(), DocError> {
@@ -512,7 +562,7 @@ impl WorkDocument {
         if self.kind == DocKind::Incident {
             let stage = self.scalar("Source-Stage").unwrap_or_default();
             let plane = self.scalar("Source-Plane").unwrap_or_default();
-            if stage_plane(stage) != Some(plane) {
+            if stage_plane(stage).is_some_and(|p| p != plane) {
                 return Err(err(
                     file,
                     Some("Source-Stage"),
@@ -889,6 +939,14 @@ mod tests {
     }
 
     #[test]
+    fn json_shape_round_trips() {
+        let doc = WorkDocument::parse_as(DocKind::Task, TASK_MD, "t-1.md").unwrap();
+        let json = doc.to_json().to_string();
+        let back = WorkDocument::from_json(DocKind::Task, &json, "t.json").unwrap();
+        assert_eq!(back.render_canonical(), TASK_MD);
+    }
+
+    #[test]
     fn hand_written_layout_is_kept_until_modified() {
         let raw = "#   Do it  \nTask-ID:   t-1\nCreated-At: 2026-03-01T12:30:00Z\nCreated-By: me\nOwner: bob\nTarget-Paths: a\nAcceptance:\n  - b\nRequired-Checks:\n- c\nReferences:\n- d\nRisk:\n- e\n";
         let mut doc = WorkDocument::parse(raw, "t-1.md").unwrap();
@@ -961,7 +1019,7 @@ mod tests {
         assert_eq!(doc.to_markdown(), TASK_MD);
         let bad = json.replace("\"created_by\":\"me\",", "");
         let e = WorkDocument::from_json(DocKind::Task, &bad, "t.json").unwrap_err();
-        assert_eq!(e.to_string(), "t.json: field `Created-By`: is required");
+        assert_eq!(e.to_string(), "t.json: field `created_by`: is required");
         let extra = json.replace("\"kind\"", "\"colour\"");
         assert!(WorkDocument::from_json(DocKind::Task, &extra, "t.json").is_err());
     }

@@ -1,15 +1,36 @@
-//! Daemon ownership: `state/runtime_daemon.lock.json` names the one process
-//! allowed to run the workspace. A second daemon fails fast with the owner's
-//! pid; a lock whose process is dead on this host is reclaimed automatically
-//! and the reclaim is logged. Record fields match the reference.
+//! Daemon ownership. The authority is a kernel lock: the daemon holds an
+//! exclusive `flock` on `state/runtime_daemon.flock` for its whole life, and
+//! the kernel drops it when the process dies (crash, SIGKILL, reboot,
+//! container restart), so a dead owner can never wedge the workspace. The
+//! lock file is never deleted (deleting it would let two processes lock two
+//! different files) and is opened close-on-exec, so agents never inherit it.
+//!
+//! Beside it, `state/runtime_daemon.lock.json` names the owner (pid, host,
+//! session) in the reference's schema, for operators and for the reference's
+//! own tools. It is trusted only while someone holds the flock: a JSON lock
+//! without a holder is stale whatever its pid (a reused pid after a reboot,
+//! another hostname after a container restart), and is removed by the next
+//! daemon (logged), `doctor --repair` or `clear-stale-state`. One exception
+//! keeps interoperability safe: a JSON lock whose owner is a live `millrace`
+//! process of this host (the reference's daemon takes no flock) is active.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{atomic, clock, events, layout::Layout};
+
+/// The kernel lock file, relative to `millrace-agents/`.
+pub const FLOCK_FILE: &str = "state/runtime_daemon.flock";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockRecord {
@@ -20,14 +41,14 @@ pub struct LockRecord {
     pub acquired_at: String,
 }
 
-/// The state of the lock file.
+/// The state of the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockStatus {
     Absent,
-    /// Held by a live process, or by a process on another host (which we
-    /// cannot check, so we assume it lives).
+    /// The owner holds the kernel lock (or is a live reference daemon of
+    /// this host, which takes none).
     Active(LockRecord),
-    /// Held by a process of this host that no longer runs.
+    /// A JSON lock that no process holds.
     Stale(LockRecord),
     /// Unreadable, or written for another workspace root.
     Invalid(String),
@@ -108,28 +129,169 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
-/// Classify the current lock file.
-pub fn inspect(layout: &Layout) -> LockStatus {
+/// Is `pid` a running `millrace` process (ours or the reference's) other
+/// than this one? Read from its command line; `false` when unknown.
+fn is_millrace_process(pid: u32) -> bool {
+    if pid == std::process::id() || !pid_alive(pid) {
+        return false;
+    }
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    cmdline
+        .split(|b| *b == 0)
+        .take(3)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .any(|arg| {
+            let base = arg.rsplit('/').next().unwrap_or("");
+            base == "millrace" || arg == "millrace_ai" || arg.starts_with("millrace_ai.")
+        })
+}
+
+// ---------------------------------------------------------------- the kernel lock
+
+/// Kernel locks this process holds, by lock-file path, with the session
+/// they belong to. Dropping the `File` releases the lock.
+static HELD: Mutex<Option<HashMap<PathBuf, (String, File)>>> = Mutex::new(None);
+
+fn flock_path(layout: &Layout) -> PathBuf {
+    layout.path(FLOCK_FILE)
+}
+
+/// Open (creating it if needed) the kernel lock file: never through a
+/// symbolic link, never blocking on a FIFO, and only a regular file.
+fn open_flock_file(path: &Path, create: bool) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    if create {
+        options.write(true).create(true).mode(0o644);
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
+/// Is something other than a regular file or a directory at `path`?
+fn planted(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// `flock(2)` without waiting; `Ok(false)` when another holder has it.
+fn try_flock(file: &File, operation: libc::c_int) -> io::Result<bool> {
+    // SAFETY: flock(2) on a descriptor we own; no memory is passed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), operation | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Does some process (this one included) hold the daemon's kernel lock?
+/// Probed with a shared lock that is dropped at once.
+pub fn kernel_lock_held(layout: &Layout) -> bool {
+    let Ok(file) = open_flock_file(&flock_path(layout), false) else {
+        return false;
+    };
+    matches!(try_flock(&file, libc::LOCK_SH), Ok(false))
+}
+
+/// Take the kernel lock, retrying briefly: a concurrent `kernel_lock_held`
+/// probe holds a shared lock for a few microseconds.
+fn take_kernel_lock(layout: &Layout) -> Result<Option<File>, LockError> {
+    let path = flock_path(layout);
+    let file = match open_flock_file(&path, true) {
+        Ok(f) => Ok(f),
+        // A link, FIFO or other non-file planted in its place: no process can
+        // hold a lock through it (we never open one), so it is replaced.
+        Err(_) if planted(&path) => {
+            let _ = std::fs::remove_file(&path);
+            let _ = events::record(
+                layout,
+                "runtime_lock_reclaimed",
+                json!({"reason": "the kernel lock file was not a regular file", "path": path.display().to_string()}),
+            );
+            open_flock_file(&path, true)
+        }
+        Err(e) => Err(e),
+    }
+    .map_err(|error| LockError::Io {
+        path: path.clone(),
+        error,
+    })?;
+    for _ in 0..25 {
+        match try_flock(&file, libc::LOCK_EX) {
+            Ok(true) => return Ok(Some(file)),
+            Ok(false) => std::thread::sleep(Duration::from_millis(10)),
+            Err(error) => return Err(LockError::Io { path, error }),
+        }
+    }
+    Ok(None)
+}
+
+fn read_record(layout: &Layout) -> Result<Option<LockRecord>, String> {
     let path = layout.lock_file();
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return LockStatus::Absent,
-        Err(e) => return LockStatus::Invalid(e.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
     };
-    let record: LockRecord = match serde_json::from_str(&text) {
-        Ok(r) => r,
-        Err(e) => return LockStatus::Invalid(format!("unreadable lock: {e}")),
-    };
+    let record: LockRecord =
+        serde_json::from_str(&text).map_err(|e| format!("unreadable lock: {e}"))?;
     if record.workspace_root != layout.root.display().to_string() {
-        return LockStatus::Invalid(format!(
+        return Err(format!(
             "lock names another workspace root ({})",
             record.workspace_root
         ));
     }
-    if record.owner_hostname != hostname() || pid_alive(record.owner_pid) {
-        LockStatus::Active(record)
+    Ok(Some(record))
+}
+
+/// A JSON lock held without our kernel lock: a live millrace process of this host.
+fn foreign_daemon(record: &LockRecord) -> bool {
+    record.owner_hostname == hostname() && is_millrace_process(record.owner_pid)
+}
+
+/// Classify the current lock.
+pub fn inspect(layout: &Layout) -> LockStatus {
+    match read_record(layout) {
+        Err(detail) => LockStatus::Invalid(detail),
+        Ok(None) => LockStatus::Absent,
+        Ok(Some(record)) => {
+            if kernel_lock_held(layout) || foreign_daemon(&record) {
+                LockStatus::Active(record)
+            } else {
+                LockStatus::Stale(record)
+            }
+        }
+    }
+}
+
+/// Why a stale record is stale, for logs and `doctor`.
+pub fn stale_reason(record: &LockRecord) -> String {
+    if record.owner_hostname != hostname() {
+        format!(
+            "no process holds the daemon lock (owner pid {} was on host {})",
+            record.owner_pid, record.owner_hostname
+        )
+    } else if pid_alive(record.owner_pid) {
+        format!(
+            "no process holds the daemon lock (pid {} is alive but is not a millrace daemon)",
+            record.owner_pid
+        )
     } else {
-        LockStatus::Stale(record)
+        format!(
+            "no process holds the daemon lock (owner pid {} is not running)",
+            record.owner_pid
+        )
     }
 }
 
@@ -142,10 +304,51 @@ fn session_id(pid: u32) -> String {
     blake3::hash(seed.as_bytes()).to_hex()[..32].to_string()
 }
 
-/// Take ownership of the workspace for process `pid`. Fails fast when a
-/// live daemon holds it; reclaims (and logs) a lock left by a dead process.
+fn remove_record(path: &Path) -> Result<(), LockError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(LockError::Io {
+            path: path.to_path_buf(),
+            error,
+        }),
+    }
+}
+
+/// Take ownership of the workspace for process `pid`: the kernel lock, then
+/// the JSON record. Fails fast when a live daemon holds it; a stale JSON
+/// lock is replaced and the reclaim logged.
 pub fn acquire(layout: &Layout, pid: u32) -> Result<LockRecord, LockError> {
     let path = layout.lock_file();
+    let Some(kernel) = take_kernel_lock(layout)? else {
+        let owner = read_record(layout).ok().flatten().unwrap_or(LockRecord {
+            workspace_root: layout.root.display().to_string(),
+            owner_pid: 0,
+            owner_hostname: "unknown".into(),
+            owner_session_id: "unknown".into(),
+            acquired_at: "unknown".into(),
+        });
+        return Err(LockError::Held(owner));
+    };
+    // From here on no daemon of ours can hold the workspace.
+    match read_record(layout) {
+        Err(detail) => return Err(LockError::Invalid { path, detail }),
+        Ok(None) => {}
+        Ok(Some(previous)) if foreign_daemon(&previous) => return Err(LockError::Held(previous)),
+        Ok(Some(previous)) => {
+            remove_record(&path)?;
+            let _ = events::record(
+                layout,
+                "runtime_lock_reclaimed",
+                json!({
+                    "previous_owner_pid": previous.owner_pid,
+                    "previous_owner_hostname": previous.owner_hostname,
+                    "previous_owner_session_id": previous.owner_session_id,
+                    "reason": stale_reason(&previous),
+                }),
+            );
+        }
+    }
     let record = LockRecord {
         workspace_root: layout.root.display().to_string(),
         owner_pid: pid,
@@ -155,63 +358,84 @@ pub fn acquire(layout: &Layout, pid: u32) -> Result<LockRecord, LockError> {
     };
     let mut text = serde_json::to_string_pretty(&record).expect("lock serializes");
     text.push('\n');
-    for _ in 0..2 {
-        match atomic::create_atomic(&path, text.as_bytes()) {
-            Ok(()) => {
-                let _ = events::record(
-                    layout,
-                    "runtime_lock_acquired",
-                    json!({"owner_pid": pid, "owner_session_id": record.owner_session_id}),
-                );
-                return Ok(record);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match inspect(layout) {
-                LockStatus::Absent => continue,
-                LockStatus::Active(owner) => return Err(LockError::Held(owner)),
-                LockStatus::Invalid(detail) => return Err(LockError::Invalid { path, detail }),
-                LockStatus::Stale(dead) => {
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(error) => return Err(LockError::Io { path, error }),
-                    }
-                    let _ = events::record(
-                        layout,
-                        "runtime_lock_reclaimed",
-                        json!({
-                            "previous_owner_pid": dead.owner_pid,
-                            "previous_owner_session_id": dead.owner_session_id,
-                            "reason": "owner process is not running",
-                        }),
-                    );
-                }
-            },
-            Err(error) => return Err(LockError::Io { path, error }),
+    match atomic::create_atomic(&path, text.as_bytes()) {
+        Ok(()) => {}
+        // Only a process that takes no kernel lock (the reference) can race us here.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(match read_record(layout) {
+                Ok(Some(owner)) => LockError::Held(owner),
+                _ => LockError::Io { path, error: e },
+            })
         }
+        Err(error) => return Err(LockError::Io { path, error }),
     }
-    match inspect(layout) {
-        LockStatus::Active(owner) => Err(LockError::Held(owner)),
-        _ => Err(LockError::Io {
-            path,
-            error: std::io::Error::other("lock contended while reclaiming"),
-        }),
+    if let Ok(mut held) = HELD.lock() {
+        held.get_or_insert_with(HashMap::new).insert(
+            flock_path(layout),
+            (record.owner_session_id.clone(), kernel),
+        );
     }
+    let _ = events::record(
+        layout,
+        "runtime_daemon_lock_acquired",
+        json!({"session_id": record.owner_session_id, "owner_pid": pid}),
+    );
+    Ok(record)
 }
 
-/// Give up ownership, if `session` still owns the workspace.
+/// Give up ownership, if `session` still owns the workspace: remove the
+/// JSON record, then drop the kernel lock.
 pub fn release(layout: &Layout, session: &str) -> std::io::Result<bool> {
-    match inspect(layout) {
-        LockStatus::Active(r) | LockStatus::Stale(r) if r.owner_session_id == session => {
+    let removed = match read_record(layout) {
+        Ok(Some(r)) if r.owner_session_id == session => {
             std::fs::remove_file(layout.lock_file())?;
             let _ = events::record(
                 layout,
-                "runtime_lock_released",
-                json!({"owner_session_id": session}),
+                "runtime_daemon_lock_released",
+                json!({"session_id": session}),
             );
-            Ok(true)
+            true
         }
-        _ => Ok(false),
+        _ => false,
+    };
+    if let Ok(mut held) = HELD.lock() {
+        if let Some(map) = held.as_mut() {
+            let path = flock_path(layout);
+            if map.get(&path).is_some_and(|(s, _)| s == session) {
+                map.remove(&path);
+            }
+        }
     }
+    Ok(removed)
+}
+
+/// Remove a stale JSON lock (one no process holds); `Ok(None)` when the
+/// lock is absent, active or invalid. The removal is logged.
+pub fn clear_stale(layout: &Layout, by: &str) -> Result<Option<LockRecord>, LockError> {
+    let LockStatus::Stale(record) = inspect(layout) else {
+        return Ok(None);
+    };
+    // Hold the kernel lock while removing, so a starting daemon cannot lose its record.
+    let Some(_kernel) = take_kernel_lock(layout)? else {
+        return Ok(None);
+    };
+    match read_record(layout) {
+        Ok(Some(r)) if r == record => {}
+        _ => return Ok(None),
+    }
+    remove_record(&layout.lock_file())?;
+    let _ = events::record(
+        layout,
+        "runtime_lock_reclaimed",
+        json!({
+            "previous_owner_pid": record.owner_pid,
+            "previous_owner_hostname": record.owner_hostname,
+            "previous_owner_session_id": record.owner_session_id,
+            "reason": stale_reason(&record),
+            "by": by,
+        }),
+    );
+    Ok(Some(record))
 }
 
 #[cfg(test)]
@@ -236,21 +460,86 @@ mod tests {
         assert_eq!(inspect(&layout), LockStatus::Absent);
     }
 
+    fn write_record(layout: &Layout, pid: u32, host: &str) {
+        let record = LockRecord {
+            workspace_root: layout.root.display().to_string(),
+            owner_pid: pid,
+            owner_hostname: host.into(),
+            owner_session_id: "s-old".into(),
+            acquired_at: clock::now_rfc3339(),
+        };
+        std::fs::write(layout.lock_file(), serde_json::to_string(&record).unwrap()).unwrap();
+    }
+
     #[test]
     fn dead_owner_is_reclaimed_and_logged() {
         let (_d, layout) = layout();
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead_pid = child.id();
         child.wait().unwrap();
-        acquire(&layout, dead_pid).unwrap();
+        write_record(&layout, dead_pid, &hostname());
         assert_eq!(inspect(&layout).label(), "stale");
         let mine = acquire(&layout, std::process::id()).unwrap();
         assert_eq!(mine.owner_pid, std::process::id());
+        assert_eq!(inspect(&layout).label(), "active");
         let events = events::read_all(&layout).unwrap();
         assert!(events
             .iter()
             .any(|e| e["event_type"] == "runtime_lock_reclaimed"
                 && e["data"]["previous_owner_pid"] == dead_pid));
+    }
+
+    #[test]
+    fn a_record_nobody_holds_is_stale_whatever_its_pid_or_host() {
+        let (_d, layout) = layout();
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        write_record(&layout, sleeper.id(), &hostname());
+        assert_eq!(inspect(&layout).label(), "stale");
+        write_record(&layout, 1, "some-old-container");
+        assert_eq!(inspect(&layout).label(), "stale");
+        let cleared = clear_stale(&layout, "test").unwrap().unwrap();
+        assert_eq!(cleared.owner_hostname, "some-old-container");
+        assert_eq!(inspect(&layout), LockStatus::Absent);
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+    }
+
+    #[test]
+    fn release_drops_the_kernel_lock() {
+        let (_d, layout) = layout();
+        let first = acquire(&layout, std::process::id()).unwrap();
+        assert!(kernel_lock_held(&layout));
+        assert_eq!(clear_stale(&layout, "test").unwrap(), None);
+        assert!(release(&layout, &first.owner_session_id).unwrap());
+        assert!(!kernel_lock_held(&layout));
+        assert!(layout.path(FLOCK_FILE).is_file());
+        let second = acquire(&layout, std::process::id()).unwrap();
+        assert!(release(&layout, &second.owner_session_id).unwrap());
+    }
+
+    #[test]
+    fn a_link_or_fifo_planted_as_the_kernel_lock_file_is_replaced() {
+        let (d, layout) = layout();
+        let outside = d.path().join("outside.txt");
+        std::fs::write(&outside, "keep").unwrap();
+        std::os::unix::fs::symlink(&outside, layout.path(FLOCK_FILE)).unwrap();
+        let first = acquire(&layout, std::process::id()).unwrap();
+        assert!(std::fs::symlink_metadata(layout.path(FLOCK_FILE))
+            .unwrap()
+            .is_file());
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+        assert!(release(&layout, &first.owner_session_id).unwrap());
+
+        std::fs::remove_file(layout.path(FLOCK_FILE)).unwrap();
+        let fifo = std::ffi::CString::new(layout.path(FLOCK_FILE).to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        assert!(!kernel_lock_held(&layout));
+        let second = acquire(&layout, std::process::id()).unwrap();
+        assert!(kernel_lock_held(&layout));
+        assert!(release(&layout, &second.owner_session_id).unwrap());
     }
 
     #[test]

@@ -81,6 +81,17 @@ pub fn submit(
     Ok(path)
 }
 
+/// Is there a command waiting in `incoming/`?
+pub fn has_pending(layout: &Layout) -> bool {
+    fs::read_dir(layout.mailbox_dir("incoming")).is_ok_and(|entries| {
+        entries.filter_map(Result::ok).any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".json") && !name.starts_with('.')
+        })
+    })
+}
+
 /// The outcome of one drained envelope.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Drained {

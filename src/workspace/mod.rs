@@ -6,7 +6,11 @@
 //! `state` (snapshot, counters, status markers), `events` (the append-only
 //! event log), `lock` (daemon ownership), `mailbox` (control envelopes),
 //! `manifest` and `upgrade` (managed files), `doctor` (integrity checks),
-//! `config` (`millrace.toml`), `init` (creating a workspace), `clock` (timestamps).
+//! `config` (`millrace.toml`), `init` (creating a workspace), `clock` (timestamps),
+//! `flock` (kernel lock guards), `reserve` (unique ids across queue states),
+//! `state_lock` (direct control commands vs a daemon), `strict_json`
+//! (imports that refuse repeated keys), `safe_fs` (file access below the
+//! root that follows no link and never blocks on a special file).
 
 pub mod atomic;
 pub mod clock;
@@ -14,6 +18,7 @@ pub mod config;
 pub mod doctor;
 pub mod documents;
 pub mod events;
+pub mod flock;
 pub mod ids;
 pub mod init;
 pub mod layout;
@@ -21,6 +26,9 @@ pub mod lock;
 pub mod mailbox;
 pub mod manifest;
 pub mod queue;
+pub mod reserve;
 pub mod safe_fs;
 pub mod state;
+pub mod state_lock;
+pub mod strict_json;
 pub mod upgrade;

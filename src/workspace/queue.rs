@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::documents::{DocError, DocKind, IdeaDocument, WorkDocument};
+use super::reserve::{self, Created, ReserveError};
 use super::{atomic, events, ids, layout::Layout, state};
 
 /// The states of a kind, in lifecycle order: entry, active, then the two ends.
@@ -51,6 +52,10 @@ pub enum QueueError {
         id: String,
         path: PathBuf,
     },
+    DuplicateIdea {
+        id: String,
+        path: PathBuf,
+    },
     NotFound {
         kind: DocKind,
         id: String,
@@ -74,6 +79,9 @@ impl fmt::Display for QueueError {
             QueueError::Id(e) => write!(f, "{e}"),
             QueueError::Duplicate { kind, id, path } => {
                 write!(f, "{kind} {id} already exists at {}", path.display())
+            }
+            QueueError::DuplicateIdea { id, path } => {
+                write!(f, "idea {id} already exists at {}", path.display())
             }
             QueueError::NotFound { kind, id, state } => write!(f, "{kind} {id} is not in {state}"),
             QueueError::IllegalTransition { kind, from, to } => {
@@ -214,35 +222,45 @@ pub fn read_item(kind: DocKind, path: &Path) -> Result<WorkDocument, QueueError>
 
 /// Add a document to the entry state of its kind (`queue`, or `incoming`
 /// for incidents). Refused, with nothing written, when the id exists in any
-/// state of that kind.
+/// state of that kind (see `reserve`: unique even while the daemon moves
+/// items).
 ///
 /// Steps: 1 create the file, 2 refresh snapshot depths, 3 log the event.
 pub fn enqueue(layout: &Layout, doc: &WorkDocument) -> Result<PathBuf, QueueError> {
+    enqueue_as(layout, doc, None).map(|c| c.path)
+}
+
+/// `enqueue` on behalf of mailbox command `command_id`: applying the same
+/// command again finds the item it created (`repeated`) instead of a
+/// duplicate.
+pub fn enqueue_as(
+    layout: &Layout,
+    doc: &WorkDocument,
+    command_id: Option<&str>,
+) -> Result<Created, QueueError> {
     let kind = doc.kind();
     let id = ids::validate_id(doc.id()).map_err(QueueError::Id)?;
-    if let Some(found) = locate_kind(layout, kind, id) {
-        return Err(QueueError::Duplicate {
-            kind,
-            id: id.to_string(),
-            path: found.path,
-        });
-    }
     let entry = states(kind)[0];
     let dest = state_dir(layout, kind, entry).join(format!("{id}.md"));
-    atomic::create_atomic(&dest, doc.to_markdown().as_bytes()).map_err(|error| {
-        if error.kind() == std::io::ErrorKind::AlreadyExists {
-            QueueError::Duplicate {
-                kind,
-                id: id.to_string(),
-                path: dest.clone(),
-            }
-        } else {
-            QueueError::Io {
-                path: dest.clone(),
-                error,
-            }
-        }
-    })?;
+    let created = reserve::create_unique(
+        layout,
+        kind.tag(),
+        id,
+        command_id,
+        || locate_kind(layout, kind, id).map(|l| l.path),
+        || {
+            atomic::create_atomic(&dest, doc.to_markdown().as_bytes())
+                .map(|()| dest.clone())
+                .map_err(|error| QueueError::Io {
+                    path: dest.clone(),
+                    error,
+                })
+        },
+    )
+    .map_err(|e| reserve_err(e, kind, id))?;
+    if created.repeated {
+        return Ok(created);
+    }
     atomic::crash_point("queue.enqueue", 1);
     refresh_snapshot_depths(layout)?;
     atomic::crash_point("queue.enqueue", 2);
@@ -252,7 +270,19 @@ pub fn enqueue(layout: &Layout, doc: &WorkDocument) -> Result<PathBuf, QueueErro
         json!({"work_item_kind": kind.tag(), "work_item_id": id, "state": entry}),
     )
     .map_err(io_err(&layout.event_log()))?;
-    Ok(dest)
+    Ok(created)
+}
+
+fn reserve_err(e: ReserveError<QueueError>, kind: DocKind, id: &str) -> QueueError {
+    match e {
+        ReserveError::Taken { path } => QueueError::Duplicate {
+            kind,
+            id: id.to_string(),
+            path,
+        },
+        ReserveError::Io { path, error } => QueueError::Io { path, error },
+        ReserveError::Create(e) => e,
+    }
 }
 
 /// Is `from → to` a legal transition for `kind`?
@@ -326,26 +356,45 @@ pub fn claim_next(layout: &Layout, kind: DocKind) -> Result<Option<String>, Queu
 
 /// Stage an idea in `<workspace>/ideas/inbox/<id>.md` (no-clobber).
 pub fn add_idea(layout: &Layout, idea: &IdeaDocument) -> Result<PathBuf, QueueError> {
+    add_idea_as(layout, idea, None).map(|c| c.path)
+}
+
+/// `add_idea` on behalf of mailbox command `command_id` (see `enqueue_as`).
+pub fn add_idea_as(
+    layout: &Layout,
+    idea: &IdeaDocument,
+    command_id: Option<&str>,
+) -> Result<Created, QueueError> {
     let dir = layout.ideas_inbox();
     super::safe_fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let dest = dir.join(format!("{}.md", idea.id));
-    atomic::create_atomic(&dest, idea.markdown.as_bytes()).map_err(|error| {
-        if error.kind() == std::io::ErrorKind::AlreadyExists {
-            QueueError::Duplicate {
-                kind: DocKind::Spec,
-                id: idea.id.clone(),
-                path: dest.clone(),
-            }
-        } else {
-            QueueError::Io {
-                path: dest.clone(),
-                error,
-            }
-        }
+    let created = reserve::create_unique(
+        layout,
+        "idea",
+        &idea.id,
+        command_id,
+        || dest.is_file().then(|| dest.clone()),
+        || {
+            atomic::create_atomic(&dest, idea.markdown.as_bytes())
+                .map(|()| dest.clone())
+                .map_err(|error| QueueError::Io {
+                    path: dest.clone(),
+                    error,
+                })
+        },
+    )
+    .map_err(|e| match e {
+        ReserveError::Taken { path } => QueueError::DuplicateIdea {
+            id: idea.id.clone(),
+            path,
+        },
+        other => reserve_err(other, DocKind::Spec, &idea.id),
     })?;
-    events::record(layout, "idea_staged", json!({"idea_id": idea.id}))
-        .map_err(io_err(&layout.event_log()))?;
-    Ok(dest)
+    if !created.repeated {
+        events::record(layout, "idea_staged", json!({"idea_id": idea.id}))
+            .map_err(io_err(&layout.event_log()))?;
+    }
+    Ok(created)
 }
 
 /// An item found in more than one state directory.

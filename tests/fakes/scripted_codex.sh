@@ -5,8 +5,12 @@
 # call of a stage answers its Nth token (the last one repeats). Stages not in
 # the file answer their happy-path token. `NONE` answers with no marker;
 # `CRASH` exits 3; `TWO` prints two different markers; `SLEEP` sleeps 30 s
-# (an agent still working when its daemon dies). Every call appends
-# `<stage> <TOKEN>` to "$FAKE_SCRIPT.log".
+# (an agent still working when its daemon dies); `PLANT` puts a regular
+# file where the run's `stage_results/` directory goes (so the runtime
+# cannot record the result) and `UNPLANT` removes it, both then answering
+# the stage's happy token. Every call appends `<stage> <TOKEN>` to
+# "$FAKE_SCRIPT.log". `FAKE_DELAY` (seconds) makes every call that slow;
+# `FAKE_TOKENS=N` reports N input and N/10 output tokens (a `token_count` event).
 out=""
 prev=""
 prompt=""
@@ -34,6 +38,8 @@ case "$stage" in
   curator) token=CURATOR_NOOP ;;
   *) token=BLOCKED ;;
 esac
+happy=$token
+[ -n "$FAKE_DELAY" ] && sleep "$FAKE_DELAY"
 if [ -n "$FAKE_SCRIPT" ]; then
   count_file="$FAKE_SCRIPT.count.$stage"
   n=0
@@ -52,6 +58,11 @@ if [ -n "$FAKE_SCRIPT" ]; then
   fi
   echo "$stage $token" >> "$FAKE_SCRIPT.log"
 fi
+run_dir=$(dirname "$out")
+case "$token" in
+  PLANT) [ -e "$run_dir/stage_results" ] || : > "$run_dir/stage_results"; token=$happy ;;
+  UNPLANT) [ -f "$run_dir/stage_results" ] && rm -f "$run_dir/stage_results"; token=$happy ;;
+esac
 case "$token" in
   NONE) printf 'I am not sure what to do.\n' > "$out" ;;
   CRASH) echo "scripted crash" >&2; exit 3 ;;
@@ -59,5 +70,10 @@ case "$token" in
   TWO) printf '### BUILDER_COMPLETE\n### BLOCKED\n' > "$out" ;;
   *) printf 'done\n### %s\n' "$token" > "$out" ;;
 esac
+if [ -n "$FAKE_TOKENS" ]; then
+  out_tokens=$((FAKE_TOKENS / 10))
+  printf '{"type":"event_msg","payload":{"type":"token_count","info":{"total_token_usage":{"input_tokens":%s,"cached_input_tokens":0,"output_tokens":%s,"reasoning_output_tokens":0,"total_tokens":%s}}}}\n' \
+    "$FAKE_TOKENS" "$out_tokens" $((FAKE_TOKENS + out_tokens))
+fi
 printf '### %s\n' "$token"
 exit 0

@@ -1,0 +1,188 @@
+//! Commands: control commands applied to the running engine, from the
+//! mailbox (drained at the start of every tick) or from the CLI's direct
+//! path (`stop`, `pause`, `resume`, `retry_active`, `clear_stale_state`,
+//! `reload_config`, intake notices), and the config reload they trigger.
+
+use super::{kind_of, Engine};
+use crate::plan::persist;
+use crate::runtime::mailbox_intake as intake;
+use crate::workspace::config;
+use crate::workspace::state::IDLE_MARKER;
+use crate::workspace::{atomic, events, mailbox, queue};
+use serde_json::{json, Map, Value};
+
+impl Engine {
+    /// Apply each waiting command in order; each is archived with its
+    /// outcome only after it was applied (or refused), so a crash repeats a
+    /// command rather than losing it (work intake is idempotent per id).
+    pub(super) fn drain_mailbox(&mut self) -> Result<(), String> {
+        if !mailbox::has_pending(&self.layout) {
+            return Ok(());
+        }
+        let layout = self.layout.clone();
+        mailbox::drain(&layout, |env| self.apply_envelope(env))?;
+        Ok(())
+    }
+
+    fn apply_envelope(&mut self, env: &mailbox::Envelope) -> Result<Value, String> {
+        if let Some(why) = intake::expired(env, &self.session, &self.owned_since) {
+            let _ = events::record(
+                &self.layout,
+                "mailbox_command_expired",
+                json!({"command_id": env.command_id, "command": env.command, "reason": why}),
+            );
+            return Err(why);
+        }
+        let mut result = if intake::is_intake(&env.command) {
+            intake::apply_intake(&self.layout, env)?
+        } else {
+            json!({})
+        };
+        result["detail"] = json!(self.apply_command(&env.command, &env.payload)?);
+        Ok(result)
+    }
+
+    /// Apply one control command to the running engine.
+    pub fn apply_command(
+        &mut self,
+        command: &str,
+        payload: &Map<String, Value>,
+    ) -> Result<String, String> {
+        let reason = payload
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or("operator requested")
+            .to_string();
+        let detail = match command {
+            "stop" => {
+                self.snapshot.stop_requested = true;
+                "stop requested".to_string()
+            }
+            "pause" => {
+                self.snapshot.paused = true;
+                if !self.snapshot.pause_sources.iter().any(|v| v == "operator") {
+                    self.snapshot.pause_sources.push(json!("operator"));
+                }
+                "paused".to_string()
+            }
+            "resume" => {
+                self.snapshot.paused = false;
+                self.snapshot.pause_sources.clear();
+                self.runner_health.reset();
+                crate::runtime::runner_health::clear(&self.layout);
+                "resumed".to_string()
+            }
+            "retry_active" | "clear_stale_state" => {
+                let runs = self.active_runs();
+                for run in &runs {
+                    if let (Some(kind), Some(id)) = (
+                        run.work_item_kind.as_deref().and_then(kind_of),
+                        run.work_item_id.as_deref(),
+                    ) {
+                        let [entry, active, ..] = queue::states(kind);
+                        let from =
+                            queue::state_dir(&self.layout, kind, active).join(format!("{id}.md"));
+                        let to =
+                            queue::state_dir(&self.layout, kind, entry).join(format!("{id}.md"));
+                        if from.is_file() {
+                            self.io("requeue", atomic::rename_durable(&from, &to))?;
+                        }
+                        self.counters.clear_item(kind.tag(), id);
+                    }
+                    self.clear_active(&run.plane);
+                    self.set_marker(&run.plane, IDLE_MARKER);
+                }
+                if command == "clear_stale_state" {
+                    self.counters.clear_all();
+                }
+                self.traces.clear();
+                self.scheduler.invalidate_all();
+                format!("{} active run(s) requeued: {reason}", runs.len())
+            }
+            "reload_config" if !self.snapshot.active_runs_by_plane.is_empty() => {
+                self.defer_reload(payload)?
+            }
+            "reload_config" => match self.reload() {
+                Ok(d) => {
+                    let _ = events::record(
+                        &self.layout,
+                        "runtime_config_reloaded",
+                        json!({"compiled_plan_id": self.plan.compiled_plan_id, "mode_id": self.plan.mode_id}),
+                    );
+                    self.monitor.line(&format!(
+                        "config reloaded plan={}",
+                        self.plan.compiled_plan_id
+                    ));
+                    d
+                }
+                Err(e) => {
+                    self.snapshot.last_reload_outcome = json!("failed_retained_previous_plan");
+                    self.snapshot.last_reload_error = Some(e.clone());
+                    let _ = events::record(
+                        &self.layout,
+                        "runtime_config_reload_failed",
+                        json!({"error": e, "retained_previous_plan": true, "compiled_plan_id": self.plan.compiled_plan_id}),
+                    );
+                    e
+                }
+            },
+            "add_task" | "add_spec" | "add_idea" => {
+                self.scheduler.invalidate_all();
+                let depths = self.scheduler.depths(&self.layout);
+                self.snapshot.set_queue_depths(depths);
+                "work added".to_string()
+            }
+            other => return Err(format!("unknown command {other}")),
+        };
+        let r = self.counters.save_if_dirty(&self.layout);
+        self.io("state/recovery_counters.json", r)?;
+        self.save_snapshot()?;
+        let _ = events::record(
+            &self.layout,
+            "control_command_applied",
+            json!({"command": command, "detail": detail}),
+        );
+        Ok(detail)
+    }
+
+    /// A reload while a work item is in flight waits, as in the reference:
+    /// the command goes back to the mailbox (addressed to this daemon) and
+    /// is tried again at the next tick, until no plane has an active run,
+    /// so an item never changes plan (model, runner, routes) halfway.
+    fn defer_reload(&mut self, payload: &Map<String, Value>) -> Result<String, String> {
+        let planes: Vec<String> = self.snapshot.active_runs_by_plane.keys().cloned().collect();
+        let mut again = payload.clone();
+        again.insert(intake::SESSION_KEY.into(), json!(self.session));
+        mailbox::submit(&self.layout, "reload_config", "runtime", again)?;
+        let why = "deferred until active planes drain".to_string();
+        self.snapshot.last_reload_error = Some(why.clone());
+        let _ = events::record(
+            &self.layout,
+            "runtime_config_reload_deferred",
+            json!({"reason": "active_planes", "active_planes": planes}),
+        );
+        self.monitor.line(&format!(
+            "reload deferred reason=active_planes active={}",
+            planes.join(",")
+        ));
+        Ok(why)
+    }
+
+    /// Re-read the config and recompile; the new plan applies between items.
+    fn reload(&mut self) -> Result<String, String> {
+        let config = config::load_config(&self.layout.config_file())?;
+        let plan = persist::authoritative_plan(&self.layout, self.mode_override.as_deref())?;
+        crate::runtime::runner_health::refuse_unavailable(
+            &plan,
+            &config.runners,
+            &self.layout.root,
+        )?;
+        self.config = config;
+        self.snapshot.config_version = plan.compile_input_fingerprint.config_fingerprint.clone();
+        self.snapshot.compiled_plan_id = plan.compiled_plan_id.clone();
+        self.plan = plan;
+        self.snapshot.last_reload_outcome = json!("applied");
+        self.snapshot.last_reload_error = None;
+        Ok(format!("applied plan {}", self.plan.compiled_plan_id))
+    }
+}

@@ -1,0 +1,22 @@
+//! Shared test support: the binary with fake agents on `PATH`, and a
+//! workspace harness for behaviour tests. Each test binary uses part of it.
+#![allow(dead_code)]
+
+pub mod harness;
+
+use assert_cmd::cargo::CommandCargoExt;
+use std::process::Command;
+
+/// The `millrace` binary with `tests/fakes/bin` (a fake `codex`) first on
+/// `PATH`, so a default workspace's runner resolves as it would for a user.
+pub fn millrace_cmd() -> Command {
+    let fakes = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes/bin");
+    let path = format!(
+        "{}:{}",
+        fakes.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::cargo_bin("millrace").unwrap();
+    cmd.env("PATH", path);
+    cmd
+}
