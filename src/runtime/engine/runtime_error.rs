@@ -69,7 +69,10 @@ impl Engine {
     }
 
     fn load_error_context(&self) -> Option<Context> {
-        let text = std::fs::read_to_string(self.error_context_file()).ok()?;
+        use crate::workspace::safe_fs;
+        let text =
+            safe_fs::read_to_string_capped(&self.error_context_file(), safe_fs::MAX_DOCUMENT_BYTES)
+                .ok()?;
         serde_json::from_str(&text).ok()
     }
 
