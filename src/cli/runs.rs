@@ -18,8 +18,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::workspace_arg::{fail, WorkspaceArg};
-use crate::workspace::clock;
 use crate::workspace::layout::Layout;
+use crate::workspace::{clock, safe_fs};
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {
@@ -189,7 +189,7 @@ fn read_json(path: &Path) -> Result<Option<Value>, String> {
         if attempt > 0 {
             std::thread::sleep(Duration::from_millis(5 * attempt));
         }
-        match std::fs::read(path) {
+        match safe_fs::read_capped(path, safe_fs::MAX_STATE_BYTES) {
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
                 Ok(v) => return Ok(Some(v)),
                 Err(e) => last = format!("invalid JSON: {e}"),
@@ -693,7 +693,19 @@ fn tail(layout: &Layout, given: &str, lines: Option<usize>, json: bool) -> i32 {
         return not_found(&format!("no tailable artifact found for run: {given}"));
     };
     let path = dir.join(&rel); // an absolute `rel` replaces `dir`
-    let text = match std::fs::read(&path) {
+                               // The artifact path comes from a file an agent can write: never read
+                               // outside the workspace.
+    let inside = path.starts_with(&layout.root)
+        && path
+            .components()
+            .all(|c| !matches!(c, std::path::Component::ParentDir));
+    if !inside {
+        return fail(&format!(
+            "{}: refused: the artifact path leaves the workspace",
+            path.display()
+        ));
+    }
+    let text = match safe_fs::read_capped(&path, safe_fs::MAX_STATE_BYTES) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) => return fail(&format!("{}: {e}", path.display())),
     };
@@ -729,7 +741,7 @@ pub(crate) fn load_trace(id: &str, dir: &Path) -> (Value, Option<String>) {
         if attempt > 0 {
             std::thread::sleep(Duration::from_millis(5 * attempt));
         }
-        match std::fs::read_to_string(&path) {
+        match safe_fs::read_to_string_capped(&path, safe_fs::MAX_STATE_BYTES) {
             Ok(text) => match serde_json::from_str::<Value>(&text) {
                 Ok(v) if v.is_object() => return (v, Some(text)),
                 Ok(_) => last_error = "not a JSON object".into(),

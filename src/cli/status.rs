@@ -205,9 +205,12 @@ impl StatusReport {
                 .map_err(|e| format!("{}: {e}", layout.status_file(plane).display()))?;
             markers.push(marker);
         }
-        let manifest: Option<ManifestHead> = std::fs::read(layout.manifest_file())
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let manifest: Option<ManifestHead> = crate::workspace::safe_fs::read_capped(
+            &layout.manifest_file(),
+            crate::workspace::safe_fs::MAX_STATE_BYTES,
+        )
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
         let currentness = persist::status(layout, None);
         // Governance: the switch from the config, the rest from its last evaluation.
         let governance = crate::runtime::governance::load_state(layout).unwrap_or_default();

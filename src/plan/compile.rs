@@ -10,8 +10,8 @@ use crate::language::check::{self, Checked};
 use crate::language::diagnostic::Severity;
 use crate::language::load::{self, Loader, Program, StdRoot};
 use crate::language::source::Origin;
-use crate::workspace::config;
 use crate::workspace::layout::Layout;
+use crate::workspace::{config, safe_fs};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -36,7 +36,10 @@ impl AssetRoot {
                 };
                 crate::assets::get(&shipped).map(<[u8]>::to_vec)
             }
-            AssetRoot::Workspace(l) => std::fs::read(l.runtime.join(rel)).ok(),
+            AssetRoot::Workspace(l) => {
+                let path = l.runtime.join(rel);
+                safe_fs::read_capped(&path, safe_fs::MAX_STATE_BYTES).ok()
+            }
         }
     }
 }

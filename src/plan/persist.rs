@@ -10,7 +10,7 @@
 use super::compile::{self, AssetRoot, CompileOutcome};
 use super::fingerprint;
 use super::ir::{CompileInput, CompiledPlan};
-use crate::workspace::{atomic, clock, layout::Layout};
+use crate::workspace::{atomic, clock, layout::Layout, safe_fs};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -33,7 +33,12 @@ pub fn plan_bytes(plan: &CompiledPlan) -> Vec<u8> {
 pub fn load_plan(l: &Layout) -> Result<CompiledPlan, String> {
     let path = plan_path(l);
     let bytes =
-        std::fs::read(&path).map_err(|_| format!("{}: no compiled plan", path.display()))?;
+        safe_fs::read_capped(&path, safe_fs::MAX_STATE_BYTES).map_err(
+            |e| match safe_fs::refusal(&e) {
+                Some(r) => r.to_string(),
+                None => format!("{}: no compiled plan", path.display()),
+            },
+        )?;
     serde_json::from_slice(&bytes)
         .map_err(|e| format!("{}: not a compiled plan: {e}", path.display()))
 }
@@ -208,7 +213,11 @@ pub fn compile_and_persist(l: &Layout, mode: Option<&str>) -> std::io::Result<Pe
     if let Some(plan) = &outcome.plan {
         let bytes = plan_bytes(plan);
         let path = plan_path(l);
-        if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+        if safe_fs::read_capped(&path, safe_fs::MAX_STATE_BYTES)
+            .ok()
+            .as_deref()
+            != Some(bytes.as_slice())
+        {
             atomic::write_atomic(&path, &bytes)?;
         }
     }

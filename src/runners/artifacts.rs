@@ -3,17 +3,21 @@
 //! the agent starts) and `runner_completion.<req>.json` (written after it
 //! ends), with the reference's field names and order.
 //!
+//! Every file here is opened through `workspace::safe_fs`: a link or FIFO
+//! the agent planted in the run directory is refused, never followed.
+//!
 //! These files are evidence, not state: they are written plainly (no fsync),
 //! so a stage handoff does not pay for durable writes the runtime's own state
 //! files already make.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::{io_err, RunnerError, StageRequest, TokenUsage};
+use crate::workspace::safe_fs;
 
 /// Paths of one request's files. `stdout`, `events` and `last_message` are
 /// `Some` only when the file exists after the run.
@@ -209,33 +213,53 @@ pub fn write_json<T: Serialize>(path: &Path, record: &T) -> Result<(), RunnerErr
         error: io::Error::other(e),
     })?;
     text.push('\n');
-    fs::write(path, text).map_err(io_err(path))
+    write_text(path, &text)
 }
 
-/// Create the run directory.
+/// Create the run directory (no link followed below the workspace root).
 pub fn ensure_dir(dir: &Path) -> Result<(), RunnerError> {
-    fs::create_dir_all(dir).map_err(io_err(dir))
+    safe_fs::create_dir_all(dir).map_err(io_err(dir))
 }
 
-/// Create (truncate) a file for the agent to write into.
+/// Create (truncate) a file for the agent to write into; a link or special
+/// file planted at that name is refused.
 pub fn create(path: &Path) -> Result<File, RunnerError> {
-    File::create(path).map_err(io_err(path))
+    safe_fs::create_truncate(path).map_err(io_err(path))
 }
 
-/// Copy `from` over `to` (streamed).
-pub fn copy(from: &Path, to: &Path) -> Result<(), RunnerError> {
-    fs::copy(from, to).map(|_| ()).map_err(io_err(to))
+/// Open a file the agent wrote (a regular file, not a link) for reading.
+pub fn open_agent_file(path: &Path) -> Result<File, RunnerError> {
+    safe_fs::open_regular(path, None).map_err(io_err(path))
+}
+
+/// Open the prompt file as an agent's stdin.
+pub fn open_stdin(path: &Path) -> Result<File, RunnerError> {
+    let file = open_agent_file(path)?;
+    safe_fs::set_blocking(&file);
+    Ok(file)
+}
+
+/// Copy at most `limit` bytes of `from` over `to` (streamed); `from` must
+/// be a regular file, not a link. Returns how many bytes of `from` were
+/// left out (0 when it fit).
+pub fn copy(from: &Path, to: &Path, limit: u64) -> Result<u64, RunnerError> {
+    let src = open_agent_file(from)?;
+    let len = src.metadata().map_err(io_err(from))?.len();
+    let mut dst = create(to)?;
+    let copied = io::copy(&mut src.take(limit), &mut dst).map_err(io_err(to))?;
+    Ok(len.saturating_sub(copied))
 }
 
 /// The last `limit` bytes of a file as text (cut at a character boundary,
-/// invalid UTF-8 replaced); `None` if the file does not exist.
+/// invalid UTF-8 replaced); `None` if the file does not exist or is not a
+/// regular file.
 pub fn read_tail(path: &Path, limit: usize) -> Option<String> {
-    let mut file = File::open(path).ok()?;
+    let mut file = safe_fs::open_regular(path, None).ok()?;
     let len = file.metadata().ok()?.len();
     let start = len.saturating_sub(limit as u64);
     file.seek(SeekFrom::Start(start)).ok()?;
     let mut bytes = Vec::with_capacity((len - start) as usize);
-    file.read_to_end(&mut bytes).ok()?;
+    file.take(limit as u64).read_to_end(&mut bytes).ok()?;
     let mut skip = 0;
     if start > 0 {
         // Drop continuation bytes of a character cut in half.
@@ -248,18 +272,20 @@ pub fn read_tail(path: &Path, limit: usize) -> Option<String> {
 
 /// Replace the contents of `path` with `text`.
 pub fn write_text(path: &Path, text: &str) -> Result<(), RunnerError> {
-    fs::write(path, text).map_err(io_err(path))
+    safe_fs::write_plain(path, text.as_bytes()).map_err(io_err(path))
 }
 
 /// Append a line to a text file (used for the timeout note in stderr).
 pub fn append_text(path: &Path, text: &str) -> Result<(), RunnerError> {
     use std::io::Write;
-    let mut f = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(io_err(path))?;
+    let mut f = safe_fs::open_append(path).map_err(io_err(path))?;
     f.write_all(text.as_bytes()).map_err(io_err(path))
+}
+
+/// Remove a stale file of an earlier attempt (a link is removed, never
+/// its target); a missing file is fine.
+pub fn remove_stale(path: &Path) {
+    let _ = safe_fs::remove_file(path);
 }
 
 pub fn path_string(p: &Path) -> String {
@@ -283,6 +309,7 @@ mod tests {
 
     #[test]
     fn tail_is_bounded_and_valid() {
+        use std::fs;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.txt");
         fs::write(&p, "ééééé\n### DONE\n").unwrap();

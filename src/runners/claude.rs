@@ -27,6 +27,7 @@ pub const RUNNER_NAME: &str = "claude_code";
 pub fn run(
     request: &StageRequest,
     settings: &ClaudeSettings,
+    max_output_bytes: u64,
     cancel: Cancel<'_>,
 ) -> Result<RunnerOutput, RunnerError> {
     let names = FileNames::new(&request.run_dir, &request.request_id);
@@ -42,6 +43,7 @@ pub fn run(
             env: settings.env.clone(),
             stdin: StdinFrom::Null,
             usage: UsageFormat::ClaudeStreamJson,
+            max_output_bytes,
         },
         cancel,
     )

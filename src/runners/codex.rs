@@ -22,6 +22,7 @@ pub const RUNNER_NAME: &str = "codex_cli";
 pub fn run(
     request: &StageRequest,
     settings: &CodexSettings,
+    max_output_bytes: u64,
     cancel: Cancel<'_>,
 ) -> Result<RunnerOutput, RunnerError> {
     let names = FileNames::new(&request.run_dir, &request.request_id);
@@ -37,6 +38,7 @@ pub fn run(
             env: settings.env.clone(),
             stdin: StdinFrom::Null,
             usage: UsageFormat::CodexJson,
+            max_output_bytes,
         },
         cancel,
     )

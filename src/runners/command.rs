@@ -28,6 +28,7 @@ pub const RUNNER_NAME: &str = "command";
 pub fn run(
     request: &StageRequest,
     settings: &CommandSettings,
+    max_output_bytes: u64,
     cancel: Cancel<'_>,
 ) -> Result<RunnerOutput, RunnerError> {
     if settings.argv.is_empty() {
@@ -53,6 +54,7 @@ pub fn run(
                 PromptMode::Argument => StdinFrom::Null,
             },
             usage: settings.usage_format,
+            max_output_bytes,
         },
         cancel,
     )

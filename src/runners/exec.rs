@@ -10,18 +10,19 @@
 //! reconciliation, and the completion record.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::artifacts::{self, CompletionRecord, FileNames, InvocationRecord};
+use super::capture;
 use super::process::{self, Ended, Spawn, SpawnError};
 use super::settings::UsageFormat;
 use super::{
     claude, io_err, marker, tokens, Cancel, ExitKind, RunnerError, RunnerOutput, StageRequest,
 };
 use crate::workspace::clock::now_rfc3339;
+use crate::workspace::safe_fs;
 
 /// Final-message files larger than this are not considered for reconciliation.
 const RECONCILE_LIMIT: u64 = 4 * 1024 * 1024;
@@ -44,6 +45,8 @@ pub struct CliRun<'a> {
     pub stdin: StdinFrom,
     /// How token usage is read from stdout.
     pub usage: UsageFormat,
+    /// Bytes kept of each output stream (`[runtime] max_stage_output_bytes`).
+    pub max_output_bytes: u64,
 }
 
 pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerError> {
@@ -61,15 +64,13 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     artifacts::write_json(&names.invocation, &invocation)?;
     let invocation_value = serde_json::to_value(&invocation).unwrap_or_default();
     // A stale final message from an earlier attempt must not be read as this one's.
-    let _ = std::fs::remove_file(&names.last_message);
+    artifacts::remove_stale(&names.last_message);
 
     let events = artifacts::create(&names.events)?;
     let stderr = artifacts::create(&names.stderr)?;
     let stdin = match cli.stdin {
         StdinFrom::Null => Stdio::null(),
-        StdinFrom::PromptFile => {
-            Stdio::from(File::open(&names.prompt).map_err(io_err(&names.prompt))?)
-        }
+        StdinFrom::PromptFile => Stdio::from(artifacts::open_stdin(&names.prompt)?),
     };
     let timeout = request.effective_timeout_seconds();
     let started_at = now_rfc3339();
@@ -79,8 +80,25 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
         cwd: &request.workspace_root,
         env: &cli.env,
         stdin,
-        stdout: Stdio::from(events),
-        stderr: Stdio::from(stderr),
+        stdout: Stdio::piped(),
+        stderr: Stdio::piped(),
+    });
+    let limit = cli.max_output_bytes;
+    let mut dropped = (0, 0);
+    let spawned = spawned.map(|mut child| {
+        let mut streams: Vec<(Box<dyn capture::Source>, std::fs::File)> = Vec::new();
+        if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
+            streams.push((Box::new(out), events));
+            streams.push((Box::new(err), stderr));
+        }
+        let streams = capture::Streams::new(streams, limit);
+        let (ended, counts) =
+            process::wait_capturing(child, streams, Duration::from_secs(timeout), cancel);
+        dropped = (
+            counts.first().copied().unwrap_or(0),
+            counts.get(1).copied().unwrap_or(0),
+        );
+        ended
     });
 
     let mut notes: Vec<String> = Vec::new();
@@ -92,7 +110,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
                 &names.stderr,
                 &format!("runner binary not found: {program}\n"),
             )?;
-            let _ = std::fs::remove_file(&names.events);
+            artifacts::remove_stale(&names.events);
             artifacts::write_text(&names.stdout, "")?;
             failure_class = Some("runner_binary_not_found".into());
             notes.push("runner executable missing".into());
@@ -100,13 +118,13 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
         }
         Err(SpawnError::Other(e)) => {
             artifacts::write_text(&names.stderr, &format!("runner process error: {e}\n"))?;
-            let _ = std::fs::remove_file(&names.events);
+            artifacts::remove_stale(&names.events);
             artifacts::write_text(&names.stdout, "")?;
             failure_class = Some("runner_transport_failure".into());
             notes.push(e.to_string());
             (ExitKind::SpawnFailed, 1)
         }
-        Ok(child) => match process::wait(child, Duration::from_secs(timeout), cancel) {
+        Ok(ended) => match ended {
             Ended::Exited(0) => (ExitKind::Completed, 0),
             Ended::Exited(code) => {
                 failure_class = Some("runner_non_zero_exit".into());
@@ -131,6 +149,16 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
         },
     };
     let spawned_ok = !matches!(exit_kind, ExitKind::SpawnFailed);
+    let mut truncation_notes = Vec::new();
+    for (stream, n) in [("stdout", dropped.0), ("stderr", dropped.1)] {
+        if n > 0 {
+            truncation_notes.push(format!(
+                "{} agent {stream}: {}",
+                capture::NOTE_PREFIX,
+                capture::truncation_note(limit, n)
+            ));
+        }
+    }
 
     let (mut exit_kind, mut exit_code) = (exit_kind, exit_code);
     let claude_result = match cli.usage {
@@ -176,10 +204,20 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
         }
     }
     if spawned_ok {
-        if names.last_message.exists() {
-            artifacts::copy(&names.last_message, &names.stdout)?;
-        } else if names.events.exists() {
-            artifacts::copy(&names.events, &names.stdout)?;
+        let source = if names.last_message.symlink_metadata().is_ok() {
+            Some(&names.last_message)
+        } else if names.events.symlink_metadata().is_ok() {
+            Some(&names.events)
+        } else {
+            None
+        };
+        if let Some(source) = source {
+            let left_out = artifacts::copy(source, &names.stdout, limit)?;
+            if left_out > 0 {
+                let note = capture::truncation_note(limit, left_out);
+                artifacts::append_text(&names.stdout, &format!("\n{note}\n"))?;
+                truncation_notes.push(format!("{} final message: {note}", capture::NOTE_PREFIX));
+            }
         }
     }
 
@@ -196,6 +234,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
         }
     }
     notes.extend(agent_notes);
+    notes.extend(truncation_notes);
     let ended_at = now_rfc3339();
     let duration_seconds = clock.elapsed().as_secs_f64();
 
@@ -252,10 +291,6 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
 
 /// The reconciled final marker of a final-message file, if any.
 fn reconcile(last_message: &Path, legal: &[&str]) -> Option<String> {
-    let meta = std::fs::metadata(last_message).ok()?;
-    if meta.len() > RECONCILE_LIMIT {
-        return None;
-    }
-    let bytes = std::fs::read(last_message).ok()?;
+    let bytes = safe_fs::read_capped(last_message, RECONCILE_LIMIT).ok()?;
     marker::reconciled_final_marker(&String::from_utf8_lossy(&bytes), legal)
 }

@@ -150,24 +150,73 @@ pub fn scan_text(text: &str) -> MarkerScan {
     scan
 }
 
+/// Longest line the scanners look at. A longer line cannot be a marker,
+/// a metadata line or a token-count event; it is skipped without being
+/// held in memory, so one huge line costs no more than this.
+pub const MAX_SCANNED_LINE_BYTES: usize = 1024 * 1024;
+
+/// Read the next line into `buf` (cleared first), keeping at most
+/// `max` bytes. `Ok(None)` at the end of the input,
+/// `Ok(Some(false))` for a line that was too long (its bytes are consumed
+/// and `buf` is left empty), `Ok(Some(true))` for a line.
+pub fn read_bounded_line<R: BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<bool>> {
+    buf.clear();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        any = true;
+        let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..=i], true),
+            None => (chunk, false),
+        };
+        if !too_long {
+            if buf.len() + part.len() > max {
+                too_long = true;
+                buf.clear();
+                buf.shrink_to(max.min(MAX_SCANNED_LINE_BYTES));
+            } else {
+                buf.extend_from_slice(part);
+            }
+        }
+        let n = part.len();
+        reader.consume(n);
+        if done {
+            break;
+        }
+    }
+    Ok(any.then_some(!too_long))
+}
+
 /// Scan a reader line by line (files may be large; nothing is kept but the
-/// tokens). Invalid UTF-8 is replaced, not an error.
+/// tokens, and lines longer than `MAX_SCANNED_LINE_BYTES` are skipped).
+/// Invalid UTF-8 is replaced, not an error.
 pub fn scan_reader<R: BufRead>(mut reader: R) -> io::Result<MarkerScan> {
     let mut scan = MarkerScan::default();
     let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
+    while let Some(kept) = read_bounded_line(&mut reader, &mut buf, MAX_SCANNED_LINE_BYTES)? {
+        if kept {
+            scan.push_line(&String::from_utf8_lossy(&buf));
         }
-        scan.push_line(&String::from_utf8_lossy(&buf));
     }
     Ok(scan)
 }
 
-/// Scan a file; a missing file scans as empty.
+/// Scan a file; a missing file scans as empty. A link or special file is
+/// refused (`workspace::safe_fs`).
 pub fn scan_file(path: &std::path::Path) -> io::Result<MarkerScan> {
-    match std::fs::File::open(path) {
+    match crate::workspace::safe_fs::open_regular(path, None) {
         Ok(f) => scan_reader(io::BufReader::new(f)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(MarkerScan::default()),
         Err(e) => Err(e),
@@ -202,6 +251,31 @@ pub fn reconciled_final_marker<S: AsRef<str>>(message: &str, legal: &[S]) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_line_is_skipped_without_being_held() {
+        let huge = "a".repeat(MAX_SCANNED_LINE_BYTES * 3);
+        let text = format!("{huge}\n### BLOCKED\n{huge}");
+        let scan = scan_reader(io::BufReader::new(text.as_bytes())).unwrap();
+        assert_eq!(scan.distinct, vec!["BLOCKED"]);
+        let mut reader = io::BufReader::new(text.as_bytes());
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut buf, 64).unwrap(),
+            Some(false)
+        );
+        assert!(buf.capacity() <= MAX_SCANNED_LINE_BYTES);
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut buf, 64).unwrap(),
+            Some(true)
+        );
+        assert_eq!(buf, b"### BLOCKED\n");
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut buf, 64).unwrap(),
+            Some(false)
+        );
+        assert_eq!(read_bounded_line(&mut reader, &mut buf, 64).unwrap(), None);
+    }
 
     const LEGAL: [&str; 2] = ["BUILDER_COMPLETE", "BLOCKED"];
 

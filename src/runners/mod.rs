@@ -22,6 +22,7 @@
 //! streamed to files, never held whole in memory.
 
 pub mod artifacts;
+pub mod capture;
 pub mod claude;
 pub mod codex;
 pub mod command;
@@ -371,6 +372,24 @@ impl fmt::Display for RunnerError {
 
 impl std::error::Error for RunnerError {}
 
+/// Failure class of a stage whose files the runtime refused to touch: a
+/// link (or FIFO, device) planted where the runtime reads or writes.
+pub const UNSAFE_PATH_FAILURE: &str = "unsafe_workspace_path";
+
+impl RunnerError {
+    /// The failure class a stage that hit this error is routed with.
+    pub fn failure_class(&self) -> &'static str {
+        match self {
+            RunnerError::Io { error, .. }
+                if crate::workspace::safe_fs::refusal(error).is_some() =>
+            {
+                UNSAFE_PATH_FAILURE
+            }
+            _ => "runner_error",
+        }
+    }
+}
+
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunnerError + '_ {
     move |error| RunnerError::Io {
         path: path.to_path_buf(),
@@ -454,10 +473,19 @@ pub fn run_with_cancel(
     cancel: Cancel<'_>,
 ) -> Result<RunnerOutput, RunnerError> {
     match RunnerKind::for_request(request, settings)? {
-        RunnerKind::CodexCli => codex::run(request, &settings.codex, cancel),
-        RunnerKind::PiRpc => pi::run(request, &settings.pi, cancel),
-        RunnerKind::ClaudeCode => claude::run(request, &settings.claude, cancel),
-        RunnerKind::Command => command::run(request, &settings.command, cancel),
+        RunnerKind::CodexCli => {
+            codex::run(request, &settings.codex, settings.max_output_bytes, cancel)
+        }
+        RunnerKind::PiRpc => pi::run(request, &settings.pi, settings.max_output_bytes, cancel),
+        RunnerKind::ClaudeCode => {
+            claude::run(request, &settings.claude, settings.max_output_bytes, cancel)
+        }
+        RunnerKind::Command => command::run(
+            request,
+            &settings.command,
+            settings.max_output_bytes,
+            cancel,
+        ),
         RunnerKind::Script => script::run(request, &settings.script),
     }
 }

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 
 use super::artifacts::{self, CompletionRecord, FileNames, InvocationRecord};
+use super::capture;
 use super::process::{self, Spawn, SpawnError};
 use super::settings::{PiEventLogPolicy, PiSettings};
 use super::{
@@ -107,6 +108,9 @@ struct Session<'a> {
     lines: Receiver<String>,
     events: BufWriter<File>,
     events_written: usize,
+    /// Bytes kept in the events file, and the most it may hold.
+    events_bytes: u64,
+    events_limit: u64,
     cancel: Cancel<'a>,
 }
 
@@ -157,8 +161,19 @@ impl Session<'_> {
         if map.get("type").and_then(Value::as_str) == Some("message_update") {
             return;
         }
+        let size = raw.len() as u64 + 1;
+        if self.events_bytes + size > self.events_limit {
+            if self.events_bytes <= self.events_limit {
+                // Once, then nothing more: the file stays bounded.
+                let note = capture::truncation_note(self.events_limit, size);
+                let _ = writeln!(self.events, "{note}");
+                self.events_bytes = self.events_limit + 1;
+            }
+            return;
+        }
         if writeln!(self.events, "{raw}").is_ok() {
             self.events_written += 1;
+            self.events_bytes += size;
         }
     }
 
@@ -200,6 +215,7 @@ impl Session<'_> {
 pub fn run(
     request: &StageRequest,
     settings: &PiSettings,
+    max_output_bytes: u64,
     cancel: Cancel<'_>,
 ) -> Result<RunnerOutput, RunnerError> {
     let names = FileNames::new(&request.run_dir, &request.request_id);
@@ -212,7 +228,7 @@ pub fn run(
     artifacts::write_json(&names.invocation, &invocation)?;
     let invocation_value = serde_json::to_value(&invocation).unwrap_or_default();
     for stale in [&names.stdout, &names.events] {
-        let _ = std::fs::remove_file(stale);
+        artifacts::remove_stale(stale);
     }
     let timeout = request.effective_timeout_seconds();
     let started_at = now_rfc3339();
@@ -226,7 +242,8 @@ pub fn run(
         stdout: Stdio::piped(),
         stderr: Stdio::piped(),
     });
-    let end = match spawned {
+    let mut stderr_dropped = 0;
+    let mut end = match spawned {
         Err(SpawnError::NotFound) => {
             let program = argv.first().map(String::as_str).unwrap_or("");
             artifacts::write_text(
@@ -253,17 +270,15 @@ pub fn run(
             let pid = child.id();
             let stderr_file = artifacts::create(&names.stderr)?;
             let mut child_stderr = child.stderr.take();
-            let stderr_thread = std::thread::spawn(move || {
-                if let Some(err) = child_stderr.as_mut() {
-                    let mut out = stderr_file;
-                    let _ = io::copy(err, &mut out);
-                }
+            let stderr_thread = std::thread::spawn(move || match child_stderr.as_mut() {
+                Some(err) => capture::copy_bounded(err, stderr_file, max_output_bytes).unwrap_or(0),
+                None => 0,
             });
             let (tx, rx) = mpsc::channel();
             let child_stdout = child.stdout.take();
             let stdout_thread = std::thread::spawn(move || {
                 if let Some(out) = child_stdout {
-                    read_lines(BufReader::new(out), tx);
+                    read_lines(BufReader::new(out), tx, max_output_bytes);
                 }
             });
             let events = BufWriter::new(artifacts::create(&names.events)?);
@@ -272,6 +287,8 @@ pub fn run(
                 lines: rx,
                 events,
                 events_written: 0,
+                events_bytes: 0,
+                events_limit: max_output_bytes,
                 cancel,
             };
             let deadline = clock + Duration::from_secs(timeout);
@@ -305,12 +322,12 @@ pub fn run(
                 process::kill_group(pid);
             }
             let _ = stdout_thread.join();
-            let _ = stderr_thread.join();
+            stderr_dropped = stderr_thread.join().unwrap_or(0);
             let keep = written > 0
                 && (settings.event_log_policy == PiEventLogPolicy::Full
                     || end.exit_kind != ExitKind::Completed);
             if !keep {
-                let _ = std::fs::remove_file(&names.events);
+                artifacts::remove_stale(&names.events);
             }
             if let Some(text) = &end.assistant_text {
                 artifacts::write_text(&names.stdout, text)?;
@@ -318,6 +335,13 @@ pub fn run(
             end
         }
     };
+    if stderr_dropped > 0 {
+        end.notes.push(format!(
+            "{} agent stderr: {}",
+            capture::NOTE_PREFIX,
+            capture::truncation_note(max_output_bytes, stderr_dropped)
+        ));
+    }
     let ended_at = now_rfc3339();
     let duration_seconds = clock.elapsed().as_secs_f64();
 
@@ -554,14 +578,17 @@ fn usage_from_stats(data: &Value) -> Option<TokenUsage> {
     })
 }
 
-/// Forward stdout lines (without `\n` / `\r\n`) until EOF; the channel closes at EOF.
-fn read_lines<R: BufRead>(mut reader: R, tx: mpsc::Sender<String>) {
+/// Forward stdout lines (without `\n` / `\r\n`) until EOF; the channel
+/// closes at EOF. A line longer than `max` bytes is dropped unread (never
+/// held in memory); the conversation then misses that record.
+fn read_lines<R: BufRead>(mut reader: R, tx: mpsc::Sender<String>, max: u64) {
     let mut buf = Vec::new();
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
     loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        match super::marker::read_bounded_line(&mut reader, &mut buf, max) {
+            Ok(None) | Err(_) => return,
+            Ok(Some(false)) => continue,
+            Ok(Some(true)) => {}
         }
         if buf.last() == Some(&b'\n') {
             buf.pop();
@@ -578,6 +605,15 @@ fn read_lines<R: BufRead>(mut reader: R, tx: mpsc::Sender<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlong_rpc_lines_are_dropped_unread() {
+        let input = format!("{{\"a\":1}}\n{}\n{{\"b\":2}}\r\n", "x".repeat(10_000));
+        let (tx, rx) = mpsc::channel();
+        read_lines(io::Cursor::new(input.into_bytes()), tx, 100);
+        let got: Vec<String> = rx.iter().collect();
+        assert_eq!(got, vec!["{\"a\":1}", "{\"b\":2}"]);
+    }
     use crate::runners::test_support::updater_request;
     use std::path::Path;
 

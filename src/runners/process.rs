@@ -15,7 +15,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::capture::{self, Streams};
 use super::Cancel;
+use crate::workspace::safe_fs;
 
 /// Exit code the runtime records for a timeout (as `timeout(1)` does).
 pub const TIMEOUT_EXIT_CODE: i32 = 124;
@@ -55,9 +57,20 @@ pub enum Ended {
 }
 
 /// Where to note each agent process this process starts (`<pid> <start
-/// time>`), so that a later process can stop an agent whose daemon was
-/// killed. Set by the interpreter; `None` records nothing.
+/// time> <token>`), so that a later process can stop an agent whose daemon
+/// was killed. Set by the interpreter; `None` records nothing.
 static AGENT_RECORD: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+
+/// Environment variable carrying the token of the note, set in every agent
+/// this process starts: a process is only ever killed from a note when its
+/// own environment carries the note's token.
+pub const AGENT_TOKEN_ENV: &str = "MILLRACE_AGENT_TOKEN";
+
+/// This process's agent token (one per process).
+fn agent_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(crate::runtime::ids::hex32)
+}
 
 pub fn record_agents_in(path: Option<std::path::PathBuf>) {
     if let Ok(mut slot) = AGENT_RECORD.lock() {
@@ -80,34 +93,87 @@ fn note_agent(pid: u32) {
     };
     // Appended: a learning agent may run beside a foreground one.
     if let (Some(path), Some(start)) = (slot.as_ref(), start_time(pid)) {
+        // Appended (a learning agent may run beside a foreground one), and
+        // never through a planted link (`safe_fs` refuses one).
         use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = f.write_all(format!("{pid} {start}\n").as_bytes());
+        if let Ok(mut f) = safe_fs::open_append(path) {
+            let _ = f.write_all(format!("{pid} {start} {}\n", agent_token()).as_bytes());
         }
     }
 }
 
+/// Remove the note (a link planted there is removed, never followed).
+pub fn clear_agent_note(path: &Path) {
+    let _ = safe_fs::remove_file(path);
+}
+
+/// Why a noted process was not signalled.
+fn verify_noted(pid: u32, start: u64, token: &str) -> Result<(), &'static str> {
+    if pid <= 1 || pid > i32::MAX as u32 || pid == std::process::id() {
+        return Err("the pid cannot be an agent");
+    }
+    if start_time(pid) != Some(start) {
+        return Err("no process with that pid and start time");
+    }
+    // SAFETY: getpgid has no memory-safety preconditions.
+    let pgid = unsafe { libc::getpgid(pid as libc::pid_t) };
+    if pgid != pid as libc::pid_t {
+        return Err("the process does not lead its own process group");
+    }
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let wanted = format!("{AGENT_TOKEN_ENV}={token}");
+    if token.is_empty() || !environ.split(|&b| b == 0).any(|v| v == wanted.as_bytes()) {
+        return Err("the process is not an agent started by millrace");
+    }
+    Ok(())
+}
+
+/// What `kill_recorded_agents` did with one noted agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotedAgent {
+    /// The noted agent was still running; its process group was killed.
+    Killed(u32),
+    /// The note named a process that is not that agent (stale or planted);
+    /// nothing was signalled.
+    Refused { pid: Option<u32>, reason: String },
+}
+
 /// Kill the process groups of the agents noted in `path` by a previous
-/// process (one `pid start-time` line each), those that still run as that
-/// very process; remove the note. Returns the pids that were killed.
-pub fn kill_recorded_agents(path: &Path) -> Vec<u32> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+/// process (one `<pid> <start time> <token>` line each), each only if that
+/// very process still runs: same start time, leader of its own process
+/// group, carrying the note's token in its environment. The note is
+/// removed. Empty when there was no note.
+pub fn kill_recorded_agents(path: &Path) -> Vec<NotedAgent> {
+    let read = safe_fs::read_to_string_capped(path, 64 * 1024);
+    if matches!(&read, Err(e) if e.kind() == io::ErrorKind::NotFound) {
         return Vec::new();
+    }
+    clear_agent_note(path);
+    let refused = |pid, reason: &str| NotedAgent::Refused {
+        pid,
+        reason: reason.to_string(),
     };
-    let _ = std::fs::remove_file(path);
+    let text = match read {
+        Ok(t) => t,
+        Err(e) => return vec![refused(None, &e.to_string())],
+    };
     text.lines()
-        .filter_map(|line| {
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
             let mut parts = line.split_whitespace();
-            let pid: u32 = parts.next()?.parse().ok()?;
-            let start: u64 = parts.next()?.parse().ok()?;
-            (start_time(pid) == Some(start)).then(|| {
-                kill_group(pid);
-                pid
-            })
+            let (Some(pid), Some(start)) = (
+                parts.next().and_then(|p| p.parse::<u32>().ok()),
+                parts.next().and_then(|s| s.parse::<u64>().ok()),
+            ) else {
+                return refused(None, "a line is not `<pid> <start time> <token>`");
+            };
+            match verify_noted(pid, start, parts.next().unwrap_or("")) {
+                Ok(()) => {
+                    kill_group(pid);
+                    NotedAgent::Killed(pid)
+                }
+                Err(reason) => refused(Some(pid), reason),
+            }
         })
         .collect()
 }
@@ -125,6 +191,7 @@ pub fn spawn(spec: Spawn<'_>) -> Result<Child, SpawnError> {
         .stdin(spec.stdin)
         .stdout(spec.stdout)
         .stderr(spec.stderr)
+        .env(AGENT_TOKEN_ENV, agent_token())
         .process_group(0);
     let child = cmd.spawn().map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => SpawnError::NotFound,
@@ -203,6 +270,79 @@ pub fn wait(child: Child, timeout: Duration, cancel: Cancel<'_>) -> Ended {
     ended.unwrap_or(Ended::TimedOut)
 }
 
+/// A pidfd for `pid` (readable once the process exits), where the kernel
+/// has them.
+#[cfg(target_os = "linux")]
+fn pidfd(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes two integers and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: a non-negative result is a fresh fd owned by nobody else.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pidfd(_: u32) -> Option<std::os::fd::OwnedFd> {
+    None
+}
+
+/// `wait`, copying the child's output `streams` meanwhile on this thread
+/// (one `poll` on the pipes and the child's pidfd: no helper thread, no
+/// hand-over latency). After the exit, the streams get `capture::DRAIN_GRACE`
+/// to reach their end (a process that left the group may hold them open),
+/// then the files are closed, with a truncation note where output was
+/// discarded. Returns how it ended and the bytes discarded per stream.
+pub fn wait_capturing(
+    mut child: Child,
+    mut streams: Streams,
+    timeout: Duration,
+    cancel: Cancel<'_>,
+) -> (Ended, Vec<u64>) {
+    use std::os::fd::AsRawFd;
+    let pid = child.id();
+    let Some(exit_fd) = pidfd(pid) else {
+        let capture = capture::start(streams);
+        let ended = wait(child, timeout, cancel);
+        return (ended, capture.finish(capture::DRAIN_GRACE));
+    };
+    let deadline = Instant::now() + timeout;
+    let ended = loop {
+        let now = Instant::now();
+        if now >= deadline {
+            break None;
+        }
+        if cancel.is_set() {
+            break Some(Ended::Interrupted);
+        }
+        let mut slice = deadline - now;
+        if cancel.0.is_some() {
+            slice = slice.min(Duration::from_millis(100));
+        }
+        let ms = slice.as_millis().clamp(1, i32::MAX as u128) as i32;
+        if streams.pump(Some(exit_fd.as_raw_fd()), ms) {
+            break Some(Ended::Exited(child.wait().map(exit_code).unwrap_or(-1)));
+        }
+    };
+    let ended = match ended {
+        Some(Ended::Exited(code)) => Ended::Exited(code),
+        other => {
+            // Not reaped yet, so the pid still names our process group.
+            kill_group(pid);
+            let _ = child.wait();
+            other.unwrap_or(Ended::TimedOut)
+        }
+    };
+    let grace = Instant::now() + capture::DRAIN_GRACE;
+    while streams.open() {
+        let left = grace.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        streams.pump(None, left.as_millis().clamp(1, i32::MAX as u128) as i32);
+    }
+    (ended, streams.finish())
+}
+
 /// Poll `child` for up to `limit`; `Some(status)` when it exited.
 pub fn wait_briefly(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
@@ -250,6 +390,49 @@ mod tests {
         assert_eq!(
             wait(child, Duration::from_secs(30), Cancel::none()),
             Ended::Exited(-15)
+        );
+    }
+
+    #[test]
+    fn wait_capturing_copies_both_streams_and_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |script: &str, timeout: Duration| {
+            let (o, e) = (dir.path().join("o"), dir.path().join("e"));
+            let mut child = spawn(Spawn {
+                argv: &sh(script),
+                cwd: Path::new("/"),
+                env: &BTreeMap::new(),
+                stdin: Stdio::null(),
+                stdout: Stdio::piped(),
+                stderr: Stdio::piped(),
+            })
+            .unwrap();
+            let streams: Vec<(Box<dyn capture::Source>, std::fs::File)> = vec![
+                (
+                    Box::new(child.stdout.take().unwrap()),
+                    std::fs::File::create(&o).unwrap(),
+                ),
+                (
+                    Box::new(child.stderr.take().unwrap()),
+                    std::fs::File::create(&e).unwrap(),
+                ),
+            ];
+            let (ended, dropped) =
+                wait_capturing(child, Streams::new(streams, 5), timeout, Cancel::none());
+            let read = |p| std::fs::read_to_string(p).unwrap();
+            (ended, dropped, read(&o), read(&e))
+        };
+        let (ended, dropped, out, err) =
+            run("echo hi; echo oops >&2; exit 3", Duration::from_secs(30));
+        assert_eq!(ended, Ended::Exited(3));
+        assert_eq!(dropped, vec![0, 0]);
+        assert_eq!((out.as_str(), err.as_str()), ("hi\n", "oops\n"));
+        let (ended, dropped, out, _) = run("echo 0123456789; sleep 30", Duration::from_millis(300));
+        assert_eq!(ended, Ended::TimedOut);
+        assert_eq!(dropped, vec![6, 0]);
+        assert!(
+            out.starts_with("01234\n[millrace: output truncated"),
+            "{out}"
         );
     }
 

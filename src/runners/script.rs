@@ -38,6 +38,7 @@ use super::{io_err, marker, process, prompt, ExitKind, RunnerError, RunnerOutput
 use crate::workspace::atomic::write_atomic;
 use crate::workspace::clock::now_rfc3339;
 use crate::workspace::layout::RUNTIME_DIR;
+use crate::workspace::safe_fs;
 
 pub const RUNNER_NAME: &str = "script";
 
@@ -209,7 +210,7 @@ fn next_entry(request: &StageRequest, settings: &ScriptSettings) -> Result<Entry
     let state_path = request.workspace_root.join(RUNTIME_DIR).join(STATE_FILE);
     let _guard = STATE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
-    let mut state: State = std::fs::read(&state_path)
+    let mut state: State = safe_fs::read_capped(&state_path, safe_fs::MAX_DOCUMENT_BYTES)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
@@ -223,7 +224,7 @@ fn next_entry(request: &StageRequest, settings: &ScriptSettings) -> Result<Entry
     let entry = script.entry(Some(key), position);
     state.positions.insert(key.to_string(), position + 1);
     if let Some(dir) = state_path.parent() {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        safe_fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
     let bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
     write_atomic(&state_path, &bytes).map_err(io_err(&state_path))?;
@@ -249,7 +250,7 @@ pub fn run(request: &StageRequest, settings: &ScriptSettings) -> Result<RunnerOu
     artifacts::write_json(&names.invocation, &invocation)?;
     let invocation_value = serde_json::to_value(&invocation).unwrap_or_default();
     for stale in [&names.stdout, &names.events, &names.last_message] {
-        let _ = std::fs::remove_file(stale);
+        artifacts::remove_stale(stale);
     }
 
     let entry = next_entry(request, settings)?;

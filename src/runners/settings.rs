@@ -26,6 +26,10 @@ pub struct RunnerSettings {
     /// started (binary missing, not executable, empty argv, missing script),
     /// the daemon pauses itself (pause source `runner_unavailable`). At least 1.
     pub start_failures_before_pause: u32,
+    /// Bytes of each output stream kept per stage (`[runtime]
+    /// max_stage_output_bytes`, copied here by the config loader).
+    #[serde(skip)]
+    pub max_output_bytes: u64,
 }
 
 impl Default for RunnerSettings {
@@ -38,6 +42,7 @@ impl Default for RunnerSettings {
             command: CommandSettings::default(),
             script: ScriptSettings::default(),
             claude: ClaudeSettings::default(),
+            max_output_bytes: super::capture::DEFAULT_MAX_STAGE_OUTPUT_BYTES,
         }
     }
 }

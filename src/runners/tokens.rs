@@ -23,7 +23,7 @@ use super::TokenUsage;
 
 /// Best usage in an events file; `None` when the file is missing or has none.
 pub fn from_events_file(path: &Path) -> Option<TokenUsage> {
-    let file = std::fs::File::open(path).ok()?;
+    let file = crate::workspace::safe_fs::open_regular(path, None).ok()?;
     from_events_reader(io::BufReader::new(file))
 }
 
@@ -33,10 +33,14 @@ pub fn from_events_reader<R: BufRead>(mut reader: R) -> Option<TokenUsage> {
     let mut turns: Option<TokenUsage> = None;
     let mut buf = Vec::new();
     loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+        match super::marker::read_bounded_line(
+            &mut reader,
+            &mut buf,
+            super::marker::MAX_SCANNED_LINE_BYTES,
+        ) {
+            Ok(None) | Err(_) => break,
+            Ok(Some(false)) => continue,
+            Ok(Some(true)) => {}
         }
         let Ok(line) = std::str::from_utf8(&buf) else {
             continue;

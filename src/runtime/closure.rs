@@ -10,7 +10,7 @@
 
 use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::layout::Layout;
-use crate::workspace::{atomic, clock, queue};
+use crate::workspace::{atomic, clock, queue, safe_fs};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -50,7 +50,7 @@ fn targets_dir(layout: &Layout) -> PathBuf {
 
 fn save(layout: &Layout, t: &TargetState) -> Result<(), String> {
     let dir = targets_dir(layout);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    safe_fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = dir.join(format!("{}.json", t.root_spec_id));
     let mut text = serde_json::to_string_pretty(t).expect("target serializes");
     text.push('\n');
@@ -58,7 +58,8 @@ fn save(layout: &Layout, t: &TargetState) -> Result<(), String> {
 }
 
 pub fn load(layout: &Layout, root: &str) -> Option<TargetState> {
-    let text = std::fs::read_to_string(targets_dir(layout).join(format!("{root}.json"))).ok()?;
+    let path = targets_dir(layout).join(format!("{root}.json"));
+    let text = safe_fs::read_to_string_capped(&path, safe_fs::MAX_DOCUMENT_BYTES).ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -92,7 +93,7 @@ pub fn open_for_spec(layout: &Layout, spec: &WorkDocument) -> Result<bool, Strin
     let contracts = layout.runtime.join("arbiter/contracts");
     let spec_rel = format!("arbiter/contracts/root-specs/{id}.md");
     let spec_path = layout.runtime.join(&spec_rel);
-    std::fs::create_dir_all(contracts.join("root-specs")).map_err(|e| e.to_string())?;
+    safe_fs::create_dir_all(&contracts.join("root-specs")).map_err(|e| e.to_string())?;
     atomic::write_atomic(&spec_path, spec.to_markdown().as_bytes())
         .map_err(|e| format!("{}: {e}", spec_path.display()))?;
     // The seed idea, found as the reference finds it (the spec's references,
@@ -101,7 +102,7 @@ pub fn open_for_spec(layout: &Layout, spec: &WorkDocument) -> Result<bool, Strin
     let idea_rel = format!("arbiter/contracts/ideas/{idea}.md");
     let idea_path = match seed_idea(layout, spec, &idea) {
         Some(bytes) => {
-            std::fs::create_dir_all(contracts.join("ideas")).map_err(|e| e.to_string())?;
+            safe_fs::create_dir_all(&contracts.join("ideas")).map_err(|e| e.to_string())?;
             let dest = layout.runtime.join(&idea_rel);
             atomic::write_atomic(&dest, &bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
             Some(format!("millrace-agents/{idea_rel}"))
@@ -164,8 +165,6 @@ fn seed_idea(layout: &Layout, spec: &WorkDocument, idea: &str) -> Option<Vec<u8>
 
 /// A regular file inside the workspace, at most 1 MiB; never through a link.
 fn read_within(layout: &Layout, path: &std::path::Path) -> Option<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     let rel = path.strip_prefix(&layout.root).ok()?;
     if rel
         .components()
@@ -173,18 +172,7 @@ fn read_within(layout: &Layout, path: &std::path::Path) -> Option<Vec<u8>> {
     {
         return None;
     }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() > 1 << 20 {
-        return None;
-    }
-    let mut bytes = Vec::new();
-    file.take(1 << 20).read_to_end(&mut bytes).ok()?;
-    Some(bytes)
+    safe_fs::read_capped(path, 1 << 20).ok()
 }
 
 /// Ids of open work (queued or active; blocked too when `include_blocked`) of a root's lineage.

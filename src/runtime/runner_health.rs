@@ -226,7 +226,9 @@ pub fn pause_record(layout: &Layout, snapshot: &RuntimeSnapshot) -> Option<Pause
     if !snapshot.pause_sources.iter().any(|v| v == PAUSE_SOURCE) {
         return None;
     }
-    let bytes = std::fs::read(layout.path(HEALTH_FILE)).ok()?;
+    use crate::workspace::safe_fs;
+    let bytes =
+        safe_fs::read_capped(&layout.path(HEALTH_FILE), safe_fs::MAX_DOCUMENT_BYTES).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 

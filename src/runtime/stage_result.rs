@@ -18,6 +18,24 @@ fn existing(p: &std::path::Path) -> Value {
     }
 }
 
+/// Write a stage result durably below the workspace (no link followed: a
+/// link planted for the run directory or `stage_results/` is a `safe_fs`
+/// refusal). The directory is created when the write finds it missing.
+pub fn write(path: &std::path::Path, doc: &Value) -> std::io::Result<()> {
+    use crate::workspace::{atomic, safe_fs};
+    let mut text = serde_json::to_string_pretty(doc).expect("result serializes");
+    text.push('\n');
+    match atomic::write_atomic(path, text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                safe_fs::create_dir_all(dir)?;
+            }
+            atomic::write_atomic(path, text.as_bytes())
+        }
+        r => r,
+    }
+}
+
 pub fn build(req: &StageRequest, out: &RunnerOutput, v: &Verdict) -> Value {
     let work = req.work_item.as_ref();
     let artifact_paths: Vec<String> = out
@@ -33,6 +51,16 @@ pub fn build(req: &StageRequest, out: &RunnerOutput, v: &Verdict) -> Value {
         .map(|p| path_str(p))
         .collect();
     let success = v.valid && v.result_class == "success";
+    // Truncated output is part of what the stage result must say.
+    let notes: Vec<&String> = v
+        .notes
+        .iter()
+        .chain(
+            out.notes
+                .iter()
+                .filter(|n| n.starts_with(crate::runners::capture::NOTE_PREFIX)),
+        )
+        .collect();
     json!({
         "schema_version": "1.0",
         "kind": "stage_result",
@@ -61,7 +89,7 @@ pub fn build(req: &StageRequest, out: &RunnerOutput, v: &Verdict) -> Value {
         "thinking_level": req.thinking_level,
         "model_reasoning_effort": req.model_reasoning_effort,
         "token_usage": out.token_usage,
-        "notes": v.notes,
+        "notes": notes,
         "metadata": {
             "request_id": req.request_id,
             "request_kind": req.request_kind,

@@ -41,7 +41,9 @@ pub fn new_trace(
 
 /// Load a run's trace, or `None` when absent or unreadable.
 pub fn load(run_dir: &Path) -> Option<Value> {
-    let text = std::fs::read_to_string(run_dir.join("run_trace.json")).ok()?;
+    use crate::workspace::safe_fs;
+    let path = run_dir.join("run_trace.json");
+    let text = safe_fs::read_to_string_capped(&path, safe_fs::MAX_STATE_BYTES).ok()?;
     serde_json::from_str(&text).ok()
 }
 

@@ -2,11 +2,18 @@
 //! fsync of the directory, so a crash leaves either the old bytes or the new
 //! bytes, never a torn file. Also owns the crash-injection hook used by tests
 //! to stop a process between two steps of a multi-step operation.
+//!
+//! Every write goes through `safe_fs`: directories are opened below the
+//! workspace root without following links, so a link planted by an agent
+//! never redirects a write outside the workspace.
 
-use std::fs::{self, File, OpenOptions};
+use std::ffi::CString;
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::safe_fs::{self, Dir};
 
 /// Suffix of the temporary files written before a rename. `doctor` and the
 /// queue reconciler treat leftovers with this suffix as debris of a crash.
@@ -52,7 +59,66 @@ pub fn temp_owner_pid(file_name: &str) -> Option<u32> {
 
 /// fsync a directory so that a rename or create inside it survives a crash.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    Dir::open(dir, false)?.sync()
+}
+
+/// The temp name beside `name` in the same directory.
+fn temp_name(path: &Path) -> io::Result<CString> {
+    let tmp = temp_path_for(path);
+    CString::new(tmp.file_name().unwrap_or_default().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// Write `bytes` to a fresh temp file in `dir` and fsync it.
+fn write_temp(dir: &Dir, path: &Path, bytes: &[u8]) -> io::Result<CString> {
+    let tmp = temp_name(path)?;
+    let result = (|| {
+        let mut file = dir.create_new(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = dir.unlink(&tmp);
+        return Err(e);
+    }
+    Ok(tmp)
+}
+
+/// Replace `path` with `bytes` durably (temp, fsync, rename, fsync dir).
+/// A link planted at `path` is replaced, never followed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let (dir, name) = Dir::parent_of(path, false)?;
+    let tmp = write_temp(&dir, path, bytes)?;
+    if let Err(e) = dir.rename_to(&tmp, &dir, &name, false) {
+        let _ = dir.unlink(&tmp);
+        return Err(e);
+    }
+    dir.sync()
+}
+
+/// Create `path` with `bytes` durably, failing with `AlreadyExists` if it
+/// exists. The new file appears complete or not at all (hard link of a
+/// synced temp file, which never replaces an existing name).
+pub fn create_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let (dir, name) = Dir::parent_of(path, false)?;
+    let tmp = write_temp(&dir, path, bytes)?;
+    let linked = dir.link(&tmp, &name);
+    let _ = dir.unlink(&tmp);
+    linked?;
+    dir.sync()
+}
+
+/// Move `from` to `to` atomically and durably: one rename, then fsync of
+/// both directories. Refuses to replace an existing `to` (of any type).
+pub fn rename_durable(from: &Path, to: &Path) -> io::Result<()> {
+    let (a, from_name) = Dir::parent_of(from, false)?;
+    let (b, to_name) = Dir::parent_of(to, false)?;
+    a.rename_to(&from_name, &b, &to_name, true)?;
+    b.sync()?;
+    if parent_of(from) != parent_of(to) {
+        a.sync()?;
+    }
+    Ok(())
 }
 
 fn parent_of(path: &Path) -> &Path {
@@ -62,72 +128,15 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
-/// Write `bytes` to a fresh temp file beside `path` and fsync it.
-fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
-    let tmp = temp_path_for(path);
-    let result = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    Ok(tmp)
-}
-
-/// Replace `path` with `bytes` durably (temp, fsync, rename, fsync dir).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = write_temp(path, bytes)?;
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    sync_dir(parent_of(path))
-}
-
-/// Create `path` with `bytes` durably, failing with `AlreadyExists` if it
-/// exists. The new file appears complete or not at all (hard link of a
-/// synced temp file, which never replaces an existing name).
-pub fn create_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = write_temp(path, bytes)?;
-    let linked = fs::hard_link(&tmp, path);
-    let _ = fs::remove_file(&tmp);
-    linked?;
-    sync_dir(parent_of(path))
-}
-
-/// Move `from` to `to` atomically and durably: one rename, then fsync of
-/// both directories. Refuses to replace an existing `to`.
-pub fn rename_durable(from: &Path, to: &Path) -> io::Result<()> {
-    if to.exists() {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{} already exists", to.display()),
-        ));
-    }
-    fs::rename(from, to)?;
-    let (a, b) = (parent_of(from), parent_of(to));
-    sync_dir(b)?;
-    if a != b {
-        sync_dir(a)?;
-    }
-    Ok(())
-}
-
 /// Replace a file's content without creating a new file: write at offset
 /// 0, then cut the file to the new length. No inode is allocated per update
 /// (allocation dominates the cost of frequent small writes on a busy ext4
 /// volume). Not atomic for large files and not fsynced: for derived views
 /// and records that are rebuilt or re-read (status markers, run traces).
+/// A link or special file at `path` is refused.
 pub fn overwrite_in_place(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::{Seek, SeekFrom};
-    let mut f = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(path)?;
+    let mut f = safe_fs::open_write(path)?;
     f.seek(SeekFrom::Start(0))?;
     f.write_all(bytes)?;
     f.set_len(bytes.len() as u64)
@@ -135,9 +144,10 @@ pub fn overwrite_in_place(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Append one line to a log file in one `write` (so concurrent appenders
 /// never interleave within a line). Not fsynced: logs are history, not
-/// state; the state files they describe are durable on their own.
+/// state; the state files they describe are durable on their own. A link
+/// or special file at `path` is refused.
 pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
-    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut file = safe_fs::open_append(path)?;
     let mut buf = String::with_capacity(line.len() + 1);
     buf.push_str(line);
     buf.push('\n');
@@ -147,6 +157,7 @@ pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn temp_names_carry_their_owner() {

@@ -117,6 +117,10 @@ pub struct RuntimeSection {
     pub default_mode: String,
     pub run_style: RunStyle,
     pub idle_sleep_seconds: f64,
+    /// Bytes of each agent output stream kept per stage (ours; the
+    /// reference has no such key). Output beyond it is discarded and a
+    /// truncation note is written.
+    pub max_stage_output_bytes: u64,
 }
 
 impl Default for RuntimeSection {
@@ -125,6 +129,7 @@ impl Default for RuntimeSection {
             default_mode: "default_codex".into(),
             run_style: RunStyle::Daemon,
             idle_sleep_seconds: 1.0,
+            max_stage_output_bytes: crate::runners::capture::DEFAULT_MAX_STAGE_OUTPUT_BYTES,
         }
     }
 }
@@ -352,7 +357,9 @@ pub fn parse_config(text: &str) -> Result<Config, String> {
             None => message,
         }
     })?;
+    let mut config = config;
     validate(&config, text)?;
+    config.runners.max_output_bytes = config.runtime.max_stage_output_bytes;
     Ok(config)
 }
 
@@ -361,6 +368,9 @@ pub fn load_config(path: &Path) -> Result<Config, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     parse_config(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
+
+/// Smallest `runtime.max_stage_output_bytes` (room for a final message).
+pub const MIN_STAGE_OUTPUT_BYTES: u64 = 4096;
 
 /// The longest idle sleep a config may ask for (an hour): a daemon must stay
 /// reachable, and its mailbox is read at least every second while it sleeps.
@@ -377,6 +387,12 @@ fn validate(c: &Config, text: &str) -> Result<(), String> {
         return Err(format!(
             "{}`runtime.idle_sleep_seconds` is {idle:?}; it must be above 0 and at most {MAX_IDLE_SLEEP_SECONDS}",
             at("runtime", "idle_sleep_seconds")
+        ));
+    }
+    if c.runtime.max_stage_output_bytes < MIN_STAGE_OUTPUT_BYTES {
+        return Err(format!(
+            "{}`runtime.max_stage_output_bytes` must be at least {MIN_STAGE_OUTPUT_BYTES}",
+            at("runtime", "max_stage_output_bytes")
         ));
     }
     let runners = crate::language::model::RUNNERS;
@@ -477,6 +493,16 @@ mod model_tests {
         let c = parse_config(BOOTSTRAP_TOML).unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.runners.codex.args, vec!["exec"]);
+    }
+
+    #[test]
+    fn stage_output_cap_acts_and_is_checked() {
+        let c = parse_config("[runtime]\nmax_stage_output_bytes = 8192\n").unwrap();
+        assert_eq!(c.runtime.max_stage_output_bytes, 8192);
+        assert_eq!(c.runners.max_output_bytes, 8192);
+        let e = parse_config("[runtime]\nmax_stage_output_bytes = 10\n").unwrap_err();
+        assert!(e.starts_with("line 2:"), "{e}");
+        assert!(e.contains("max_stage_output_bytes"), "{e}");
     }
 
     #[test]

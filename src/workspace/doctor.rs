@@ -7,7 +7,7 @@ use std::fs;
 use super::documents::DocKind;
 use super::layout::{Layout, DIRECTORIES, PLANES};
 use super::manifest::{hash_bytes, Manifest};
-use super::{config, lock, queue, state};
+use super::{config, lock, queue, safe_fs, state};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -125,7 +125,7 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
         Ok(manifest) => {
             for entry in &manifest.entries {
                 let path = layout.path(&entry.relative_path);
-                match fs::read(&path) {
+                match safe_fs::read_capped(&path, safe_fs::MAX_STATE_BYTES) {
                     Err(_) => add(
                         Severity::Error,
                         "baseline_manifest_managed_file_missing",
@@ -264,9 +264,14 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
             for id in queue::list_ids(layout, kind, st) {
                 let path = queue::state_dir(layout, kind, st).join(format!("{id}.md"));
                 if let Err(e) = queue::read_item(kind, &path) {
+                    let refused = matches!(&e, queue::QueueError::Io { error, .. } if safe_fs::refusal(error).is_some());
                     add(
                         Severity::Error,
-                        "queue_artifact_invalid",
+                        if refused {
+                            "unsafe_workspace_file"
+                        } else {
+                            "queue_artifact_invalid"
+                        },
                         path.display().to_string(),
                         e.to_string(),
                         "fix the document (see docs/workspace.md for the format)".into(),
@@ -280,6 +285,39 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
                     if !claimed {
                         add(Severity::Warning, "orphaned_active_item", path.display().to_string(), format!("{kind} {id} is active but no run owns it"), format!("move it back to {} (the runtime's stale-state recovery does this on its next start)", queue::states(kind)[0]));
                     }
+                }
+            }
+        }
+    }
+
+    // Mailbox entries the runtime will not read (links, FIFOs, devices,
+    // directories) and the ones it already set aside.
+    for (which, set_aside) in [("incoming", false), ("failed", true)] {
+        let dir = layout.mailbox_dir(which);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path().display().to_string();
+            if set_aside && name.ends_with(".set-aside") {
+                add(
+                    Severity::Warning,
+                    "mailbox_entry_set_aside",
+                    path,
+                    "a mailbox entry that was not a regular file was set aside unread".into(),
+                    "inspect it and remove it".into(),
+                );
+            } else if !set_aside && name.ends_with(".json") && !name.starts_with('.') {
+                let regular = fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_file());
+                if !regular {
+                    add(
+                        Severity::Error,
+                        "unsafe_workspace_file",
+                        path,
+                        "not a regular file (a link, FIFO, device or directory); the runtime sets it aside unread".into(),
+                        "remove it".into(),
+                    );
                 }
             }
         }
@@ -310,7 +348,7 @@ fn stage_result_findings(layout: &Layout) -> Vec<Finding> {
         .collect();
     paths.sort();
     for path in paths {
-        let problem = match fs::read(&path) {
+        let problem = match safe_fs::read_capped(&path, safe_fs::MAX_STATE_BYTES) {
             Err(e) => Some(("unreadable_stage_result", e.to_string())),
             Ok(bytes) if bytes.is_empty() => {
                 Some(("empty_stage_result", "is empty (0 bytes)".to_string()))

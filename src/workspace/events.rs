@@ -19,16 +19,25 @@ pub fn record(layout: &Layout, event_type: &str, data: Value) -> io::Result<()> 
         "data": data,
     });
     let path = layout.event_log();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+    let line = line.to_string();
+    match atomic::append_line(&path, &line) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                super::safe_fs::create_dir_all(dir)?;
+            }
+            atomic::append_line(&path, &line)
+        }
+        r => r,
     }
-    atomic::append_line(&path, &line.to_string())
 }
 
 /// Every event in the log, oldest first. Lines that are not JSON (a torn
 /// last line after a crash) are skipped.
 pub fn read_all(layout: &Layout) -> io::Result<Vec<Value>> {
-    let text = match std::fs::read_to_string(layout.event_log()) {
+    let text = match super::safe_fs::open_regular(&layout.event_log(), None).and_then(|f| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::BufReader::new(f), &mut text).map(|_| text)
+    }) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),

@@ -134,7 +134,8 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// Resolve a workspace root. The path is made absolute but not required to exist.
+    /// Resolve a workspace root. The path is made absolute (canonical when
+    /// it exists) but not required to exist, and registered as trusted.
     pub fn new(root: impl AsRef<Path>) -> Layout {
         let root = root.as_ref();
         let root = std::fs::canonicalize(root).unwrap_or_else(|_| {
@@ -143,6 +144,9 @@ impl Layout {
                 .unwrap_or_else(|_| root.to_path_buf())
         });
         let runtime = root.join(RUNTIME_DIR);
+        // Below the root, nothing is trusted: files are opened without
+        // following links (`safe_fs`).
+        super::safe_fs::trust_root(&root);
         Layout {
             root,
             runtime,

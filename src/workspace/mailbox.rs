@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{atomic, clock, events, ids, layout::Layout};
+use super::{atomic, clock, events, ids, layout::Layout, safe_fs};
 
 /// The commands the mailbox carries.
 pub const COMMANDS: &[&str] = &[
@@ -122,7 +122,10 @@ pub fn drain(
     let mut out = Vec::new();
     for name in names {
         let source = incoming.join(&name);
-        let parsed = fs::read_to_string(&source)
+        // Never a link, FIFO, device or directory, never an unbounded read.
+        let read = safe_fs::read_to_string_capped(&source, safe_fs::MAX_DOCUMENT_BYTES);
+        let refused = matches!(&read, Err(e) if safe_fs::refusal(e).is_some());
+        let parsed = read
             .map_err(|e| e.to_string())
             .and_then(|t| {
                 serde_json::from_str::<Envelope>(&t).map_err(|e| format!("invalid envelope: {e}"))
@@ -162,7 +165,16 @@ pub fn drain(
         let text = serde_json::to_string_pretty(&archive).expect("archive") + "\n";
         atomic::write_atomic(&archive_path, text.as_bytes())
             .map_err(|e| format!("{}: {e}", archive_path.display()))?;
-        fs::remove_file(&source).map_err(|e| format!("{}: {e}", source.display()))?;
+        if refused {
+            // Set aside as-is (a rename opens nothing) beside its archive.
+            let aside = layout
+                .mailbox_dir("failed")
+                .join(format!("{name}.{}.set-aside", std::process::id()));
+            atomic::rename_durable(&source, &aside)
+                .map_err(|e| format!("{}: {e}", source.display()))?;
+        } else {
+            safe_fs::remove_file(&source).map_err(|e| format!("{}: {e}", source.display()))?;
+        }
         atomic::sync_dir(&incoming).map_err(|e| format!("{}: {e}", incoming.display()))?;
         let command = envelope.map(|e| e.command);
         let _ = events::record(

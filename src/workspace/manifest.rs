@@ -71,8 +71,8 @@ impl Manifest {
 
     pub fn load(layout: &Layout) -> Result<Manifest, String> {
         let path = layout.manifest_file();
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = super::safe_fs::read_to_string_capped(&path, super::safe_fs::MAX_STATE_BYTES)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 

@@ -10,7 +10,8 @@
 //! `flock` (kernel lock guards), `reserve` (unique ids across queue states),
 //! `state_lock` (direct control commands vs a daemon), `strict_json`
 //! (imports that refuse repeated keys), `skills` (installed skills, the index,
-//! export, the remote skills directory).
+//! export, the remote skills directory), `safe_fs` (file access below the
+//! root that follows no link and never blocks on a special file).
 
 pub mod atomic;
 pub mod clock;
@@ -27,6 +28,7 @@ pub mod mailbox;
 pub mod manifest;
 pub mod queue;
 pub mod reserve;
+pub mod safe_fs;
 pub mod skills;
 pub mod state;
 pub mod state_lock;

@@ -197,10 +197,13 @@ pub fn refresh_snapshot_depths(layout: &Layout) -> Result<(), QueueError> {
     Ok(())
 }
 
-/// Read and check a document file in the queue tree: it must parse as
-/// `kind` and its id must equal its file stem.
+/// Read and check a document file in the queue tree: it must be a regular
+/// file (not a link, FIFO or device; never blocks) of at most
+/// `safe_fs::MAX_DOCUMENT_BYTES`, parse as `kind`, and its id must equal
+/// its file stem.
 pub fn read_item(kind: DocKind, path: &Path) -> Result<WorkDocument, QueueError> {
-    let raw = fs::read_to_string(path).map_err(io_err(path))?;
+    let raw = super::safe_fs::read_to_string_capped(path, super::safe_fs::MAX_DOCUMENT_BYTES)
+        .map_err(io_err(path))?;
     let name = path.display().to_string();
     let doc = WorkDocument::parse_as(kind, &raw, &name).map_err(QueueError::Document)?;
     let stem = path
@@ -363,7 +366,7 @@ pub fn add_idea_as(
     command_id: Option<&str>,
 ) -> Result<Created, QueueError> {
     let dir = layout.ideas_inbox();
-    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    super::safe_fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let dest = dir.join(format!("{}.md", idea.id));
     let created = reserve::create_unique(
         layout,
@@ -460,7 +463,7 @@ pub struct ReconcileReport {
 pub fn reconcile(layout: &Layout) -> Result<ReconcileReport, QueueError> {
     let mut report = ReconcileReport::default();
     for path in find_debris(layout) {
-        fs::remove_file(&path).map_err(io_err(&path))?;
+        super::safe_fs::remove_file(&path).map_err(io_err(&path))?;
         report
             .actions
             .push(format!("removed debris {}", path.display()));
@@ -474,7 +477,7 @@ pub fn reconcile(layout: &Layout) -> Result<ReconcileReport, QueueError> {
             .expect("duplicates have states");
         for st in dup.states.iter().filter(|s| **s != keep) {
             let path = state_dir(layout, dup.kind, st).join(format!("{}.md", dup.id));
-            fs::remove_file(&path).map_err(io_err(&path))?;
+            super::safe_fs::remove_file(&path).map_err(io_err(&path))?;
             atomic::sync_dir(&state_dir(layout, dup.kind, st)).map_err(io_err(&path))?;
             report.actions.push(format!(
                 "{} {}: removed copy in {st}, kept {keep}",

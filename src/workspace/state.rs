@@ -10,7 +10,7 @@ use std::io;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{atomic, clock, layout::Layout, layout::PLANES};
+use super::{atomic, clock, layout::Layout, layout::PLANES, safe_fs};
 
 /// The marker of an idle plane.
 pub const IDLE_MARKER: &str = "### IDLE";
@@ -147,11 +147,59 @@ impl RuntimeSnapshot {
     }
 }
 
+/// A state file, read without following a link or blocking on a FIFO.
+fn read_state_file(path: &std::path::Path) -> Result<String, String> {
+    safe_fs::read_to_string_capped(path, safe_fs::MAX_STATE_BYTES).map_err(|e| {
+        match safe_fs::refusal(&e) {
+            Some(_) => e.to_string(),
+            None => format!("{}: {e}", path.display()),
+        }
+    })
+}
+
 /// Read the snapshot. Errors are one line naming the file.
 pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, String> {
     let path = layout.snapshot_file();
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let text = read_state_file(&path)?;
+    let snapshot: RuntimeSnapshot =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    check_snapshot_ids(&snapshot).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(snapshot)
+}
+
+/// Ids read back from the snapshot build paths (run directories, queue
+/// files), so they pass the same check as ids from the command line.
+fn check_snapshot_ids(s: &RuntimeSnapshot) -> Result<(), String> {
+    let check = |field: String, value: Option<&str>| match value {
+        Some(v) => super::ids::validate_id(v)
+            .map(|_| ())
+            .map_err(|e| format!("{field}: {e}")),
+        None => Ok(()),
+    };
+    check("active_run_id".into(), s.active_run_id.as_deref())?;
+    check(
+        "active_work_item_id".into(),
+        s.active_work_item_id.as_deref(),
+    )?;
+    for (plane, run) in &s.active_runs_by_plane {
+        for key in [
+            "run_id",
+            "work_item_id",
+            "closure_target_root_spec_id",
+            "closure_target_root_idea_id",
+        ] {
+            check(
+                format!("active_runs_by_plane.{plane}.{key}"),
+                run.get(key).and_then(Value::as_str),
+            )?;
+        }
+        check(
+            format!("active_runs_by_plane.{plane}.pending_terminal.request_id"),
+            run.pointer("/pending_terminal/request_id")
+                .and_then(Value::as_str),
+        )?;
+    }
+    Ok(())
 }
 
 /// Write the snapshot durably, stamping `updated_at`.
@@ -188,7 +236,7 @@ impl RecoveryCounters {
 
 pub fn load_counters(layout: &Layout) -> Result<RecoveryCounters, String> {
     let path = layout.counters_file();
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = read_state_file(&path)?;
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -208,7 +256,7 @@ pub fn is_marker(marker: &str) -> bool {
 
 /// The marker of a plane (`### IDLE` when the file is missing or empty).
 pub fn read_marker(layout: &Layout, plane: &str) -> io::Result<String> {
-    match std::fs::read_to_string(layout.status_file(plane)) {
+    match safe_fs::read_to_string_capped(&layout.status_file(plane), 4096) {
         Ok(text) => {
             let line = text.lines().next().unwrap_or("").trim();
             Ok(if line.is_empty() {

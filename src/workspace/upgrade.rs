@@ -183,7 +183,8 @@ pub fn apply_with(
             .ok_or_else(|| format!("candidate file is missing: {}", entry.relative_path))?;
         let path = layout.path(&entry.relative_path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            super::safe_fs::create_dir_all(parent)
+                .map_err(|e| format!("{}: {e}", parent.display()))?;
         }
         atomic::write_atomic(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         written += 1;

@@ -10,10 +10,10 @@ use super::dispatch::Dispatched;
 use super::runtime_error::ApplyFailure;
 use super::{ActiveRun, Engine, PendingTerminal, Step};
 use crate::plan::ir::{CompiledGraph, CompiledNode, TransitionTarget};
-use crate::runners::Verdict;
+use crate::runners::{self, Verdict};
 use crate::runtime::router::{self, Decision, ResumeHints};
 use crate::runtime::{ids, monitor, stage_result, trace};
-use crate::workspace::{atomic, events};
+use crate::workspace::{events, safe_fs};
 use serde_json::{json, Value};
 
 /// The stage result as recorded: its path relative to `millrace-agents/`,
@@ -34,7 +34,8 @@ impl Engine {
         node: &CompiledNode,
         stage: Dispatched,
     ) -> Result<Step, ApplyFailure> {
-        let verdict = judge(node, stage.verdict.clone());
+        let mut verdict = judge(node, stage.verdict.clone());
+        let recorded = self.record_result(&run, &stage, &mut verdict);
         let mut failure = ApplyFailure {
             error: String::new(),
             terminal_result: verdict.outcome.clone(),
@@ -42,9 +43,7 @@ impl Engine {
             router_action: None,
         };
         let fail = |f: &ApplyFailure, error: String| ApplyFailure { error, ..f.clone() };
-        let recorded = self
-            .record_result(&run, &stage, &verdict)
-            .map_err(|e| fail(&failure, e))?;
+        let recorded = recorded.map_err(|e| fail(&failure, e))?;
         failure.stage_result_path = Some(format!("millrace-agents/{}", recorded.result_rel));
         let (kind, id) = work_of(&run);
         let report = stage.request.preferred_troubleshoot_report_path.clone();
@@ -128,32 +127,40 @@ impl Engine {
         })
     }
 
-    /// Write the stage result file and add the stage to the run trace.
+    /// Write the stage result file and add the stage to the run trace. A
+    /// link planted where the result goes fails the stage instead
+    /// (`unsafe_workspace_path`, event `workspace_path_refused`): `verdict`
+    /// becomes that failure and no result file is written.
     fn record_result(
         &mut self,
         run: &ActiveRun,
         stage: &Dispatched,
-        verdict: &Verdict,
+        verdict: &mut Verdict,
     ) -> Result<Recorded, String> {
         let request = &stage.request;
         let result_rel = format!(
             "runs/{}/stage_results/{}.json",
             run.run_id, request.request_id
         );
-        let result_doc = match &stage.output {
+        let mut result_doc = match &stage.output {
             Some(out) => stage_result::build(request, out, verdict),
             None => stage_result::build(request, &self.synthetic_output(request), verdict),
         };
         let result_path = self.layout.runtime.join(&result_rel);
-        if let Some(dir) = result_path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+        if let Err(e) = stage_result::write(&result_path, &result_doc) {
+            if safe_fs::refusal(&e).is_none() {
+                return Err(format!("{result_rel}: {e}"));
+            }
+            *verdict = Self::failure_verdict(runners::UNSAFE_PATH_FAILURE, e.to_string());
+            result_doc = stage_result::build(request, &self.synthetic_output(request), verdict);
         }
-        let mut text = serde_json::to_string_pretty(&result_doc).expect("result serializes");
-        text.push('\n');
-        self.io(
-            &result_rel,
-            atomic::write_atomic(&result_path, text.as_bytes()),
-        )?;
+        if verdict.failure_class.as_deref() == Some(runners::UNSAFE_PATH_FAILURE) {
+            let _ = events::record(
+                &self.layout,
+                "workspace_path_refused",
+                json!({"plane": run.plane, "node_id": run.node_id, "run_id": run.run_id, "request_id": request.request_id, "notes": verdict.notes}),
+            );
+        }
         let run_dir = self.run_dir(run);
         let cached = self.traces.remove(&run.run_id);
         let mut tr = cached.or_else(|| trace::load(&run_dir)).unwrap_or_else(|| {

@@ -137,7 +137,7 @@ impl Engine {
         result: Result<RunnerOutput, runners::RunnerError>,
     ) -> Dispatch {
         if !self.stage_in_flight() {
-            let _ = std::fs::remove_file(self.agent_note());
+            runners::process::clear_agent_note(&self.agent_note());
         }
         let limit = self.config.runners.start_failures_before_pause;
         if let Some(failure) = self
@@ -151,7 +151,10 @@ impl Engine {
                 return Dispatch::Interrupted;
             }
             Ok(out) => (out.verdict(&request), Some(out)),
-            Err(e) => (Self::failure_verdict("runner_error", e.to_string()), None),
+            Err(e) => (
+                Self::failure_verdict(e.failure_class(), e.to_string()),
+                None,
+            ),
         };
         run.stage_runs += 1;
         Dispatch::Done(Box::new(Dispatched {

@@ -18,12 +18,16 @@ impl Engine {
     pub(super) fn recover(&mut self) -> Result<(), String> {
         // An agent whose daemon was killed may still be working: stop it
         // before its stage runs again.
-        for pid in runners::process::kill_recorded_agents(&self.agent_note()) {
-            let _ = events::record(
-                &self.layout,
-                "runtime_recovered",
-                json!({"reason": "orphaned_agent_killed", "pid": pid}),
-            );
+        for noted in runners::process::kill_recorded_agents(&self.agent_note()) {
+            let data = match noted {
+                runners::process::NotedAgent::Killed(pid) => {
+                    json!({"reason": "orphaned_agent_killed", "pid": pid})
+                }
+                runners::process::NotedAgent::Refused { pid, reason } => {
+                    json!({"reason": "agent_note_refused", "pid": pid, "detail": reason})
+                }
+            };
+            let _ = events::record(&self.layout, "runtime_recovered", data);
         }
         runners::process::record_agents_in(Some(self.agent_note()));
         for mut run in self.active_runs() {

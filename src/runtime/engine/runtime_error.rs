@@ -69,7 +69,10 @@ impl Engine {
     }
 
     fn load_error_context(&self) -> Option<Context> {
-        let text = std::fs::read_to_string(self.error_context_file()).ok()?;
+        use crate::workspace::safe_fs;
+        let text =
+            safe_fs::read_to_string_capped(&self.error_context_file(), safe_fs::MAX_DOCUMENT_BYTES)
+                .ok()?;
         serde_json::from_str(&text).ok()
     }
 
@@ -114,7 +117,7 @@ impl Engine {
             exception_message: failure.error.clone(),
             captured_at: clock::now_rfc3339(),
         };
-        let _ = std::fs::create_dir_all(self.run_dir(&run));
+        let _ = crate::workspace::safe_fs::create_dir_all(&self.run_dir(&run));
         let _ = atomic::write_atomic(&report, report_text(&context).as_bytes());
         let text = serde_json::to_string_pretty(&context).expect("context serializes") + "\n";
         self.io(
@@ -201,7 +204,7 @@ impl Engine {
             .load_error_context()
             .is_some_and(|c| c.run_id == run_id && c.repair_stage == node_id)
         {
-            let _ = std::fs::remove_file(self.error_context_file());
+            let _ = crate::workspace::safe_fs::remove_file(&self.error_context_file());
         }
     }
 }

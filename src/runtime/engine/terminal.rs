@@ -179,7 +179,7 @@ impl Engine {
             .chars()
             .take(8)
             .collect();
-        let incident_id = format!("{prefix}-{suffix}");
+        let incident_id = crate::workspace::ids::derived_id(prefix, &suffix);
         if queue::states(DocKind::Incident).iter().any(|s| {
             queue::state_dir(&self.layout, DocKind::Incident, s)
                 .join(format!("{incident_id}.md"))
