@@ -409,3 +409,26 @@ mode reviewed extends default_codex {
     .unwrap();
     assert!(text.contains("Source-Stage: security_review"), "{text}");
 }
+
+#[test]
+fn no_agent_process_outlives_its_stage() {
+    let ws = Ws::new("builder ORPHAN\n");
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    ws.run_until_idle();
+    assert_eq!(ws.items("tasks", "done"), ["t-1"]);
+    let runs = std::fs::read_dir(ws.ma().join("runs")).unwrap();
+    let pid_file = runs
+        .filter_map(Result::ok)
+        .map(|d| d.path().join("orphan.pid"))
+        .find(|p| p.exists())
+        .expect("the builder noted its background process");
+    let pid = std::fs::read_to_string(pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    // It may take a moment for init to reap the killed process.
+    ws.wait_for("the agent's background process to be gone", |_| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.is_empty() || stat.contains(") Z ")
+    });
+}

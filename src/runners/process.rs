@@ -320,6 +320,10 @@ pub fn wait_capturing(
         }
         let ms = slice.as_millis().clamp(1, i32::MAX as u128) as i32;
         if streams.pump(Some(exit_fd.as_raw_fd()), ms) {
+            // The agent exited but is not reaped yet, so its pid still names
+            // our process group: whatever it left running in the group dies
+            // with the stage (no agent process outlives its stage).
+            kill_group(pid);
             break Some(Ended::Exited(child.wait().map(exit_code).unwrap_or(-1)));
         }
     };

@@ -8,7 +8,9 @@
 # (an agent still working when its daemon dies); `PLANT` puts a regular
 # file where the run's `stage_results/` directory goes (so the runtime
 # cannot record the result) and `UNPLANT` removes it, both then answering
-# the stage's happy token. Every call appends `<stage> <TOKEN>` to
+# the stage's happy token; `ORPHAN` leaves a `sleep 300` running in the
+# background (its pid in `orphan.pid` in the run directory) and answers the
+# happy token. Every call appends `<stage> <TOKEN>` to
 # "$FAKE_SCRIPT.log". `FAKE_DELAY` (seconds) makes every call that slow;
 # `FAKE_TOKENS=N` reports N input and N/10 output tokens (a `token_count` event).
 # Stages named in FAKE_NAP_STAGES sleep FAKE_NAP seconds first.
@@ -78,6 +80,7 @@ fi
 case "$token" in
   PLANT) [ -e "$run_dir/stage_results" ] || : > "$run_dir/stage_results"; token=$happy ;;
   UNPLANT) [ -f "$run_dir/stage_results" ] && rm -f "$run_dir/stage_results"; token=$happy ;;
+  ORPHAN) sleep 300 > /dev/null 2>&1 & echo $! > "$run_dir/orphan.pid"; token=$happy ;;
 esac
 case "$token" in
   NONE) printf 'I am not sure what to do.\n' > "$out" ;;
