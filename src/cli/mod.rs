@@ -16,6 +16,7 @@ mod queue;
 mod run;
 pub(crate) mod runs;
 pub(crate) mod status;
+mod test;
 mod upgrade;
 mod web;
 mod workspace_arg;
@@ -36,6 +37,8 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Rewrite .mill files in the canonical layout; `--check` reports instead (exit 1).
     Fmt(fmt::FmtArgs),
+    /// Run loops without agents: scenario files, worst-case paths, `--exhaustive`, `--stage` checks.
+    Test(test::TestArgs),
     /// Print the Millrace version.
     Version,
     /// Create (or complete) a workspace; idempotent.
@@ -97,6 +100,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Lint(args) => lint::run(args),
         Command::Fmt(args) => fmt::run(args),
+        Command::Test(args) => test::run(args),
         Command::Version => {
             println!("millrace {}", env!("CARGO_PKG_VERSION"));
             0

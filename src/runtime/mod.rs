@@ -8,7 +8,9 @@
 //! judged by the arbiter), `intake` (the ideas inbox turned into specs),
 //! `mailbox_intake` (mailbox addressing and work intake), `runner_health`
 //! (runners that cannot start: the preflight refusal, put-back and
-//! self-pause), `ids`.
+//! self-pause), `surface` (is a result legal for a node), `simulate` (loops
+//! run in memory through the router, for `millrace test`), `scenario`
+//! (scenario files and their expectations), `ids`.
 
 pub mod closure;
 pub mod control;
@@ -21,6 +23,9 @@ pub mod mailbox_intake;
 pub mod monitor;
 pub mod router;
 pub mod runner_health;
+pub mod scenario;
 pub mod scheduler;
+pub mod simulate;
 pub mod stage_result;
+pub mod surface;
 pub mod trace;
