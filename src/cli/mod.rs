@@ -11,6 +11,7 @@ mod doctor;
 mod fmt;
 mod init;
 mod lint;
+mod lsp;
 mod modes;
 mod queue;
 mod run;
@@ -39,6 +40,8 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Run loops without agents: scenario files, worst-case paths, `--exhaustive`, `--stage` checks.
     Test(test::TestArgs),
+    /// Serve the `.mill` language server on stdio (diagnostics, hover, definition, completion, symbols, formatting).
+    Lsp(lsp::LspArgs),
     /// Print the Millrace version.
     Version,
     /// Create (or complete) a workspace; idempotent.
@@ -101,6 +104,7 @@ pub fn main() -> i32 {
         Command::Lint(args) => lint::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Test(args) => test::run(args),
+        Command::Lsp(args) => lsp::run(args),
         Command::Version => {
             println!("millrace {}", env!("CARGO_PKG_VERSION"));
             0
