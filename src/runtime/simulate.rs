@@ -406,17 +406,22 @@ struct Explorer<'g> {
     index: HashMap<State, usize>,
     states: Vec<Option<Summary>>,
     keys: Vec<State>,
+    /// The counters of each state, as the router reads them.
+    counters: Vec<Counters>,
+    /// Each node's possible results, computed once.
+    choices: HashMap<String, Vec<Scripted>>,
     transitions: u64,
 }
 
 impl Explorer<'_> {
-    fn intern(&mut self, s: State) -> (usize, bool) {
+    fn intern(&mut self, s: State, counters: Counters) -> (usize, bool) {
         if let Some(&i) = self.index.get(&s) {
             return (i, false);
         }
         let i = self.keys.len();
         self.index.insert(s.clone(), i);
         self.keys.push(s);
+        self.counters.push(counters);
         self.states.push(None);
         (i, true)
     }
@@ -438,17 +443,19 @@ impl Explorer<'_> {
                     }
                     on_stack.resize(self.keys.len().max(on_stack.len()), false);
                     on_stack[i] = true;
-                    let (node, counts) = self.keys[i].clone();
-                    let mut counters = Counters::default();
-                    for (name, v) in &counts {
-                        for _ in 0..*v {
-                            counters.increment(ITEM.0, ITEM.1, name);
+                    let node = self.keys[i].0.clone();
+                    let results = match self.choices.get(&node) {
+                        Some(r) => r.clone(),
+                        None => {
+                            let r = choices(self.graph, &node);
+                            self.choices.insert(node.clone(), r.clone());
+                            r
                         }
-                    }
+                    };
                     let mut children = Vec::new();
                     let mut pending = Vec::new();
-                    for returned in choices(self.graph, &node) {
-                        let mut c = counters.clone();
+                    for returned in results {
+                        let mut c = self.counters[i].clone();
                         self.transitions += 1;
                         let child = match step(self.graph, &mut c, &node, &returned) {
                             Err(e) => Child::End(format!("refused: {e}")),
@@ -458,7 +465,7 @@ impl Explorer<'_> {
                                 }
                                 TransitionTarget::Node(n) => {
                                     let key = (n, c.of_item(ITEM.0, ITEM.1).into_iter().collect());
-                                    let (j, _) = self.intern(key);
+                                    let (j, _) = self.intern(key, c);
                                     on_stack.resize(self.keys.len(), false);
                                     if on_stack[j] {
                                         Child::End(format!(
@@ -547,9 +554,11 @@ pub fn explore(graph: &CompiledGraph, entry: &str) -> Result<Exploration, SimErr
         index: HashMap::new(),
         states: Vec::new(),
         keys: Vec::new(),
+        counters: Vec::new(),
+        choices: HashMap::new(),
         transitions: 0,
     };
-    let (root, _) = ex.intern((start, Vec::new()));
+    let (root, _) = ex.intern((start, Vec::new()), Counters::default());
     ex.explore(root);
     let summary = ex.states[root].as_ref();
     let worst_case = ex.follow(root, |s| {
@@ -675,6 +684,46 @@ mod tests {
         assert!(ex.worst_case.len() as u64 <= ex.bound);
         assert!(ex.worst_case.len() > 5);
         assert!(ex.sequences > 1000);
+    }
+
+    #[test]
+    fn exploration_reports_what_the_runtime_would_refuse() {
+        // A plan with a hole: no route for updater BLOCKED.
+        let mut g = graph("execution");
+        g.transitions
+            .retain(|t| !(t.from_node_id == "updater" && t.on_outcome == "BLOCKED"));
+        let ex = explore(&g, "task").unwrap();
+        let refused: Vec<String> = ex.refusals().into_iter().map(|(k, _)| k).collect();
+        assert!(
+            refused
+                .iter()
+                .any(|r| r.contains("no route for updater BLOCKED")),
+            "{refused:?}"
+        );
+        let witness = &ex.ends[&refused[0]];
+        assert_eq!(witness.last().unwrap().0, "updater");
+
+        // Without its threshold, troubleshooter BLOCKED loops on itself.
+        let mut g = graph("execution");
+        g.threshold_policies
+            .retain(|t| t.counter_name != "troubleshoot_attempt_count");
+        let ex = explore(&g, "task").unwrap();
+        assert!(
+            ex.refusals()
+                .iter()
+                .any(|(k, _)| k.starts_with("cycle: back to troubleshooter")),
+            "{:?}",
+            ex.refusals()
+        );
+
+        // A bound below the longest sequence.
+        let mut g = graph("execution");
+        g.stage_run_bound.per_entry.insert("task".into(), 5);
+        let ex = explore(&g, "task").unwrap();
+        assert!(ex
+            .refusals()
+            .iter()
+            .any(|(k, _)| k.starts_with("over bound: 23")));
     }
 
     #[test]
