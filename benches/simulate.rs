@@ -2,7 +2,9 @@
 //! shipped loops' scenario files run by the simulator, and the exhaustive
 //! exploration of every shipped loop entry, repeated for about two seconds
 //! each. Every transition is a real `surface::check` + `router::route` call.
-//! The target is at least 100,000 transitions per second.
+//! The target is at least 100,000 transitions per second. Last measured
+//! (release, 2-core machine shared with other builds): scenarios 821,307/s,
+//! exhaustive 431,137/s.
 
 use millrace::plan::compile::{compile, AssetRoot};
 use millrace::runtime::{scenario, simulate};

@@ -270,6 +270,29 @@ fn bad_inputs_are_one_line_errors() {
         err.contains("mode default_codex has no node nobody"),
         "{err}"
     );
+    let (code, _, err) = run(&[
+        "test", "--stage", "builder", "--marker", "x", "--format", "github",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--format github is for scenario runs"),
+        "{err}"
+    );
+    let (code, _, _) = run(&[
+        "test",
+        "--stage",
+        "builder",
+        "--marker",
+        "x",
+        "--exhaustive",
+    ]);
+    assert_eq!(code, 2);
+    let (code, _, err) = run(&["test", "--stage", "builder"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--stage needs --marker TEXT or --result JSON"),
+        "{err}"
+    );
     let (code, _, err) = run(&["test", dir.path().join("missing").to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     std::fs::write(

@@ -44,7 +44,7 @@ pub struct TestArgs {
     #[arg(long, value_name = "DIR")]
     pub std: Option<PathBuf>,
     /// Enumerate every outcome sequence; fail on a terminal not in `allow_terminals` or an end the runtime would refuse.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stage")]
     pub exhaustive: bool,
     /// Check one stage output instead: the node that produced it.
     #[arg(long, value_name = "NODE")]
@@ -673,6 +673,12 @@ fn stage_output(args: &TestArgs, legal: &[String]) -> Result<(Scripted, Option<S
 }
 
 fn check_stage(args: &TestArgs, plans: &mut Plans, stage: &str) -> i32 {
+    if args.format == Format::Github {
+        eprintln!(
+            "error: --stage prints human or json output; --format github is for scenario runs"
+        );
+        return 2;
+    }
     let plan = match plans.get(&args.mode) {
         Ok(p) => p.clone(),
         Err(errs) => {
