@@ -22,9 +22,11 @@ struct Client {
 const HANG: Duration = Duration::from_secs(120);
 
 impl Client {
-    fn start() -> Client {
+    /// Start the server; shipped files it opens for the editor go under `cache`.
+    fn start(cache: &std::path::Path) -> Client {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("millrace"))
             .arg("lsp")
+            .env("XDG_CACHE_HOME", cache)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -157,7 +159,7 @@ fn an_unknown_stage_is_published_with_its_code_range_and_help() {
     // The file on disk is empty: the server checks the editor's text.
     let (path, uri) = uri_in(dir.path(), "typo.mill");
     std::fs::write(&path, "").unwrap();
-    let mut c = Client::start();
+    let mut c = Client::start(dir.path());
     let diags = c.open(&uri, TYPO);
     let d = diags
         .as_array()
@@ -200,7 +202,7 @@ fn hover_definition_completion_symbols_and_formatting() {
     let dir = tempfile::tempdir().unwrap();
     let (path, uri) = uri_in(dir.path(), "small.mill");
     std::fs::write(&path, GOOD).unwrap();
-    let mut c = Client::start();
+    let mut c = Client::start(&dir.path().join("cache"));
     let diags = c.open(&uri, GOOD);
     assert_eq!(diags, json!([]), "{diags}");
 
@@ -232,6 +234,8 @@ fn hover_definition_completion_symbols_and_formatting() {
     // Definition of the import: the shipped stage kinds file.
     let loc = c.request("textDocument/definition", Client::at(&uri, 0, 12));
     let target = loc["uri"].as_str().unwrap();
+    let cache = format!("file://{}/millrace/", dir.path().join("cache").display());
+    assert!(target.starts_with(&cache), "{loc}");
     assert!(target.ends_with("/stdlib/stages/execution.mill"), "{loc}");
     let on_disk = std::fs::read_to_string(target.strip_prefix("file://").unwrap()).unwrap();
     assert!(on_disk.contains("stage builder"), "{on_disk}");

@@ -2,8 +2,8 @@
 //! file: the file (with the editor's unsaved text, and the unsaved text of
 //! every other open file it imports), what it imports, the checker's model
 //! and diagnostics. Also where a span lives on disk, for locations; shipped
-//! files embedded in the binary are written once to a read-only cache so an
-//! editor can open them.
+//! files embedded in the binary are copied once to the user's cache
+//! directory so an editor can open them.
 
 use super::documents::{self, Documents};
 use crate::language::check::{self, Checked};
@@ -59,16 +59,36 @@ pub fn analyze(docs: &Documents, uri: &Uri) -> Option<Analysis> {
     })
 }
 
+/// Where shipped files are copied for the editor: the user's cache
+/// directory (`$XDG_CACHE_HOME`, else `~/.cache`), else the temporary one.
+fn cache_root() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("millrace")
+        .join(format!("lsp-{}", env!("CARGO_PKG_VERSION")))
+}
+
 /// A disk copy of a shipped file (`stdlib/...`, `modes/...`), written once
-/// per version under the temporary directory.
+/// per version (a fresh temporary file, never one that exists, renamed
+/// into place).
 pub fn shipped_file(name: &str) -> Option<PathBuf> {
+    use std::io::Write;
     let bytes = crate::assets::get(name)?;
-    let root = std::env::temp_dir().join(format!("millrace-lsp-{}", env!("CARGO_PKG_VERSION")));
-    let path = root.join(name);
+    let path = cache_root().join(name);
     if std::fs::read(&path).ok().as_deref() != Some(bytes) {
         std::fs::create_dir_all(path.parent()?).ok()?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, bytes).ok()?;
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .ok()?;
+        f.write_all(bytes).ok()?;
+        drop(f);
         std::fs::rename(&tmp, &path).ok()?;
     }
     Some(path)
