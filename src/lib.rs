@@ -10,6 +10,7 @@
 pub mod assets;
 pub mod cli;
 pub mod language;
+pub mod lsp;
 pub mod plan;
 pub mod runners;
 pub mod runtime;

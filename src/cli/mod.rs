@@ -11,6 +11,7 @@ mod doctor;
 mod fmt;
 mod init;
 mod lint;
+mod lsp;
 mod modes;
 mod queue;
 mod repair_lineage;
@@ -18,6 +19,7 @@ mod run;
 pub(crate) mod runs;
 mod skills;
 pub(crate) mod status;
+mod test;
 mod upgrade;
 mod web;
 mod workspace_arg;
@@ -38,6 +40,10 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Rewrite .mill files in the canonical layout; `--check` reports instead (exit 1).
     Fmt(fmt::FmtArgs),
+    /// Run loops without agents: scenario files, worst-case paths, `--exhaustive`, `--stage` checks.
+    Test(test::TestArgs),
+    /// Serve the `.mill` language server on stdio (diagnostics, hover, definition, completion, symbols, formatting).
+    Lsp(lsp::LspArgs),
     /// Print the Millrace version.
     Version,
     /// Create (or complete) a workspace; idempotent.
@@ -103,6 +109,8 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Lint(args) => lint::run(args),
         Command::Fmt(args) => fmt::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Lsp(args) => lsp::run(args),
         Command::Version => {
             println!("millrace {}", env!("CARGO_PKG_VERSION"));
             0

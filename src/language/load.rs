@@ -61,6 +61,8 @@ pub struct Loader {
     std: StdRoot,
     program: Program,
     by_key: HashMap<String, FileId>,
+    /// Texts that stand in for disk files (an editor's unsaved buffers).
+    overlays: HashMap<PathBuf, String>,
 }
 
 /// A file's identity: its embedded path or its absolute disk path.
@@ -122,6 +124,7 @@ impl Loader {
             std,
             program: Program::default(),
             by_key: HashMap::new(),
+            overlays: HashMap::new(),
         }
     }
 
@@ -150,8 +153,10 @@ impl Loader {
     /// Load a file from disk as a root. A missing or unreadable root is a
     /// [`LoadError`]; problems in what it imports are diagnostics.
     pub fn load_path(&mut self, path: &Path) -> Result<FileId, LoadError> {
-        read_source(path).map_err(|e| LoadError(format!("{}: {e}", path.display())))?;
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        if !self.overlays.contains_key(&normalize_disk(&abs)) {
+            read_source(path).map_err(|e| LoadError(format!("{}: {e}", path.display())))?;
+        }
         let id = self
             .load_key_named(
                 Key::Disk(normalize_disk(&abs)),
@@ -163,6 +168,14 @@ impl Loader {
             self.program.roots.push(id);
         }
         Ok(id)
+    }
+
+    /// Read `path` as `text` instead of its bytes on disk, wherever it is
+    /// loaded (as a root or through an import): `millrace lsp` checks the
+    /// buffers an editor has open.
+    pub fn overlay(&mut self, path: &Path, text: String) {
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        self.overlays.insert(normalize_disk(&abs), text);
     }
 
     pub fn finish(self) -> Program {
@@ -189,6 +202,10 @@ impl Loader {
                     Ok(t) => (p.clone(), t.to_string(), Origin::Embedded),
                     Err(_) => return None,
                 }
+            }
+            Key::Disk(p) if self.overlays.contains_key(p) => {
+                let name = display.unwrap_or_else(|| display_path(p));
+                (name, self.overlays[p].clone(), Origin::Disk(p.clone()))
             }
             Key::Disk(p) => {
                 let name = display.unwrap_or_else(|| display_path(p));

@@ -173,6 +173,19 @@ pub fn compile(root: &AssetRoot, mode: Option<&str>) -> CompileOutcome {
             return out;
         }
     };
+    compile_program(root, program, cfg, &requested)
+}
+
+/// Compile one mode of an already loaded program (`millrace test` loads
+/// edited copies of the stdlib this way); `root` resolves the files the
+/// plan names.
+pub fn compile_program(
+    root: &AssetRoot,
+    program: Program,
+    cfg: EffectiveConfig,
+    requested: &str,
+) -> CompileOutcome {
+    let requested = requested.to_string();
     let checked = check::check(&program);
     let mut out = CompileOutcome {
         mode_id: requested.clone(),

@@ -10,7 +10,10 @@
 //! (runners that cannot start: the preflight refusal, put-back and
 //! self-pause), `governance` (usage governance: ledger, rules, state),
 //! `skill_evidence` (skill revision evidence of learning-mode requests),
-//! `subscription_quota` (Codex rate-limit telemetry for governance), `ids`.
+//! `subscription_quota` (Codex rate-limit telemetry for governance),
+//! `surface` (is a result legal for a node), `simulate` (loops run in memory
+//! through the router, for `millrace test`), `scenario` (scenario files and
+//! their expectations), `ids`.
 
 pub mod closure;
 pub mod control;
@@ -25,8 +28,11 @@ pub mod mailbox_intake;
 pub mod monitor;
 pub mod router;
 pub mod runner_health;
+pub mod scenario;
 pub mod scheduler;
+pub mod simulate;
 pub mod skill_evidence;
 pub mod stage_result;
 pub mod subscription_quota;
+pub mod surface;
 pub mod trace;

@@ -12,7 +12,7 @@ use super::{ActiveRun, Engine, PendingTerminal, Step};
 use crate::plan::ir::{CompiledGraph, CompiledNode, TransitionTarget};
 use crate::runners::{self, Verdict};
 use crate::runtime::router::{self, Decision, ResumeHints};
-use crate::runtime::{ids, monitor, stage_result, trace};
+use crate::runtime::{ids, monitor, stage_result, surface, trace};
 use crate::workspace::{events, safe_fs};
 use serde_json::{json, Value};
 
@@ -358,15 +358,9 @@ impl Engine {
 /// The result surface: the verdict's outcome must be one the node can
 /// return, with a class that outcome allows; anything else is a failure.
 fn judge(node: &CompiledNode, verdict: Verdict) -> Verdict {
-    match node.classes_for(&verdict.outcome) {
-        Some(classes) if classes.contains(&verdict.result_class) => verdict,
-        _ => Engine::failure_verdict(
-            "illegal_terminal_result",
-            format!(
-                "{} / {} is not a legal result of {}",
-                verdict.outcome, verdict.result_class, node.node_id
-            ),
-        ),
+    match surface::check(node, &verdict.outcome, &verdict.result_class) {
+        Ok(()) => verdict,
+        Err(note) => Engine::failure_verdict("illegal_terminal_result", note),
     }
 }
 

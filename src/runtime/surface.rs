@@ -1,0 +1,34 @@
+//! The result surface check shared by the engine and the simulator: is an
+//! outcome, with its result class, something this node may return? The
+//! engine turns a refusal into `illegal_terminal_result` (`engine/apply.rs`);
+//! `millrace test` (`runtime/simulate.rs`) applies the same rule.
+
+use crate::plan::ir::CompiledNode;
+
+/// `Ok` when `node` may return `outcome` with `result_class`; otherwise the
+/// note the runtime records.
+pub fn check(node: &CompiledNode, outcome: &str, result_class: &str) -> Result<(), String> {
+    match node.classes_for(outcome) {
+        Some(classes) if classes.iter().any(|c| c == result_class) => Ok(()),
+        _ => Err(format!(
+            "{outcome} / {result_class} is not a legal result of {}",
+            node.node_id
+        )),
+    }
+}
+
+/// The class a stage reports with a legal outcome when it names none: its
+/// only allowed class; of several, `blocked` when allowed, else the first.
+pub fn default_class(node: &CompiledNode, outcome: &str) -> Option<String> {
+    let classes = node.classes_for(outcome)?;
+    match classes {
+        [] => None,
+        [only] => Some(only.clone()),
+        many => Some(
+            many.iter()
+                .find(|c| *c == "blocked")
+                .unwrap_or(&many[0])
+                .clone(),
+        ),
+    }
+}

@@ -1,0 +1,309 @@
+//! `millrace test`: the shipped loops' scenarios, worst-case paths, the
+//! exhaustive mode, edited stdlib copies, output formats and single-stage
+//! checks, all through the real binary.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+fn millrace() -> Command {
+    let mut c = Command::cargo_bin("millrace").unwrap();
+    c.env("NO_COLOR", "1");
+    c
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = millrace().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A copy of the shipped stdlib (with its scenario files).
+fn stdlib_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("stdlib");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("stdlib"), &copy);
+    (dir, copy)
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from:?} not in {}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn the_shipped_scenarios_pass() {
+    let (code, out, err) = run(&["test"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("PASS execution.standard: happy path"), "{out}");
+    assert!(
+        out.contains(
+            "PASS execution.standard: a checker that always asks for fixes ends in planning"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("PASS planning.standard: the arbiter finds a gap"),
+        "{out}"
+    );
+    assert!(
+        out.contains("PASS learning.standard: nothing to learn"),
+        "{out}"
+    );
+    assert!(out.contains("17 of 17 scenarios passed"), "{out}");
+}
+
+#[test]
+fn each_loop_prints_its_worst_case_path_at_the_bound() {
+    let (code, out, _) = run(&["test"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("worst case: execution.standard (default_codex) entry task: 23 stage runs (bound 23), ending terminal:needs_planning"),
+        "{out}"
+    );
+    let path = out
+        .lines()
+        .skip_while(|l| !l.starts_with("worst case: execution.standard"))
+        .nth(1)
+        .unwrap();
+    assert_eq!(path.matches(" -> ").count(), 22, "{path}");
+    assert!(
+        path.trim().starts_with("builder BUILDER_COMPLETE -> "),
+        "{path}"
+    );
+    assert!(out.contains("worst case: planning.standard (default_codex) entry incident: 11 stage runs (bound 11)"), "{out}");
+}
+
+#[test]
+fn the_exhaustive_run_over_the_shipped_loops_passes() {
+    let (code, out, err) = run(&["test", "--exhaustive"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("exhaustive: execution.standard entry task: 112698676 sequences over 270 states, terminals blocked, needs_planning, update_complete"),
+        "{out}"
+    );
+    assert!(out.contains("exhaustive: 5 loop entries"), "{out}");
+    assert!(out.contains("0 failing"), "{out}");
+}
+
+#[test]
+fn an_edited_stdlib_copy_is_what_gets_tested() {
+    let (_d, copy) = stdlib_copy();
+    let c = copy.to_str().unwrap();
+    let (code, out, err) = run(&["test", "--std", c, c]);
+    assert_eq!(code, 0, "{out}{err}");
+    // The copy's loop now sends a passing check to the fixer.
+    edit(
+        &copy.join("loops/execution.mill"),
+        "checker        CHECKER_PASS          -> updater",
+        "checker        CHECKER_PASS          -> fixer",
+    );
+    let (code, out, _) = run(&["test", "--std", c, c]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL execution.standard: happy path"), "{out}");
+    assert!(out.contains("path (- expected, + actual):"), "{out}");
+    assert!(out.contains("        builder\n        checker\n      - updater\n    expected terminal update_complete"), "{out}");
+    assert!(
+        out.contains("fixer ran a 1st time but the scenario gives it 0 outcomes"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_wrong_expectation_fails_with_its_line() {
+    let (_d, copy) = stdlib_copy();
+    let c = copy.to_str().unwrap();
+    edit(
+        &copy.join("loops/planning.scenarios.toml"),
+        "expect = { path = [\"arbiter\"], terminal = \"remediation_needed\" }",
+        "expect = { path = [\"arbiter\"], terminal = \"arbiter_complete\" }",
+    );
+    let (code, out, _) = run(&["test", "--std", c, c]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL planning.standard: the arbiter finds a gap"),
+        "{out}"
+    );
+    assert!(
+        out.contains("expected terminal arbiter_complete, got terminal remediation_needed"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["test", "--std", c, c, "--format", "github"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("planning.scenarios.toml,line=38,title=scenario failed: the arbiter finds a gap::expected terminal arbiter_complete"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_exhaustive_mode_reports_a_terminal_the_author_did_not_allow() {
+    let (_d, copy) = stdlib_copy();
+    let c = copy.to_str().unwrap();
+    edit(
+        &copy.join("loops/execution.scenarios.toml"),
+        "allow_terminals = [\"update_complete\", \"needs_planning\", \"blocked\"]",
+        "allow_terminals = [\"update_complete\", \"needs_planning\"]",
+    );
+    // Scenarios alone still pass; only the exhaustive run looks further.
+    let (code, _, _) = run(&["test", "--std", c, c]);
+    assert_eq!(code, 0);
+    let (code, out, _) = run(&["test", "--std", c, c, "--exhaustive"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL execution.standard entry task: reaches terminal blocked, which allow_terminals does not list"),
+        "{out}"
+    );
+    let witness = out
+        .lines()
+        .skip_while(|l| !l.contains("reaches terminal blocked"))
+        .nth(1)
+        .unwrap();
+    assert!(witness.trim().ends_with("consultant BLOCKED"), "{witness}");
+}
+
+#[test]
+fn json_output_carries_scenarios_and_exhaustive_results() {
+    let (code, out, _) = run(&["test", "--exhaustive", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["scenarios"].as_array().unwrap().len(), 17);
+    let exec = v["loops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["loop"] == "execution.standard")
+        .unwrap();
+    assert_eq!(exec["worst_case_runs"], 23);
+    assert_eq!(exec["bound"], 23);
+    assert_eq!(exec["worst_case"][0]["node"], "builder");
+    assert_eq!(exec["passed"], true);
+    assert!(exec["transitions"].as_u64().unwrap() > 100);
+}
+
+#[test]
+fn a_single_stage_check_prints_verdict_route_counters_and_the_deciding_line() {
+    let (code, out, err) = run(&[
+        "test",
+        "--stage",
+        "troubleshooter",
+        "--marker",
+        "fixed it\nResume-Stage: checker\n### TROUBLESHOOT_COMPLETE\n",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("verdict: TROUBLESHOOT_COMPLETE / success"),
+        "{out}"
+    );
+    assert!(
+        out.contains("route:   troubleshooter -> checker (via resume"),
+        "{out}"
+    );
+    assert!(
+        out.contains("counter: troubleshoot_resume_count 0 -> 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("decided by mill/stdlib/loops/execution.mill:40:10: resume execution.troubleshooter.resume {"),
+        "{out}"
+    );
+    let (code, out, _) = run(&[
+        "test",
+        "--stage",
+        "builder",
+        "--result",
+        r#"{"terminal_result":"BLOCKED","result_class":"blocked"}"#,
+        "--counter",
+        "troubleshoot_attempt_count=2",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("route:   builder -> consultant (via threshold_exhausted"),
+        "{out}"
+    );
+    assert!(
+        out.contains("threshold execution.blocked.recovery {"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["test", "--stage", "builder", "--marker", "no marker here"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("verdict: BLOCKED / recoverable_failure (missing_terminal_result)"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["test", "--stage", "builder", "--marker", "### CHECKER_PASS"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("illegal_terminal_result"), "{out}");
+}
+
+#[test]
+fn bad_inputs_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("x.scenarios.toml");
+    std::fs::write(&f, "loop = \"execution.standard\"\nmode = \"default_codex\"\nallow_terminals = []\nsurprise = true\n").unwrap();
+    let (code, _, err) = run(&["test", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("x.scenarios.toml: line 4: unknown field `surprise`"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["test", "--stage", "nobody", "--marker", "x"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("mode default_codex has no node nobody"),
+        "{err}"
+    );
+    let (code, _, err) = run(&[
+        "test", "--stage", "builder", "--marker", "x", "--format", "github",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--format github is for scenario runs"),
+        "{err}"
+    );
+    let (code, _, _) = run(&[
+        "test",
+        "--stage",
+        "builder",
+        "--marker",
+        "x",
+        "--exhaustive",
+    ]);
+    assert_eq!(code, 2);
+    let (code, _, err) = run(&["test", "--stage", "builder"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--stage needs --marker TEXT or --result JSON"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["test", dir.path().join("missing").to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    std::fs::write(
+        &f,
+        "loop = \"nope.loop\"\nmode = \"default_codex\"\nallow_terminals = []\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(&["test", f.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("mode default_codex does not run loop nope.loop"),
+        "{out}"
+    );
+}
