@@ -32,12 +32,50 @@ pub struct TargetState {
     pub closed_at: Option<String>,
     pub last_arbiter_run_id: Option<String>,
     /// Ours: the arbiter blocked, or found gaps too often; wait for new
-    /// lineage work before judging again.
-    #[serde(default)]
+    /// lineage work before judging again. Kept in `state/closure_extras.json`
+    /// (the reference's strict model rejects any key it does not know).
+    #[serde(skip)]
     pub suppressed: bool,
-    /// Ours: remediation rounds so far.
-    #[serde(default)]
+    /// Ours: remediation rounds so far (also in `state/closure_extras.json`).
+    #[serde(skip)]
     pub gap_count: u32,
+}
+
+/// Our bookkeeping of the closure targets, by root spec id (ours; the
+/// reference ignores it). A target the reference opened has none: not
+/// suppressed, no rounds yet.
+pub const EXTRAS_FILE: &str = "state/closure_extras.json";
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TargetExtras {
+    suppressed: bool,
+    gap_count: u32,
+}
+
+fn load_extras(layout: &Layout) -> serde_json::Map<String, serde_json::Value> {
+    std::fs::read_to_string(layout.runtime.join(EXTRAS_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["targets"].as_object().cloned())
+        .unwrap_or_default()
+}
+
+fn save_extras(layout: &Layout, t: &TargetState) -> Result<(), String> {
+    let mut targets = load_extras(layout);
+    let mine = TargetExtras {
+        suppressed: t.suppressed,
+        gap_count: t.gap_count,
+    };
+    targets.insert(
+        t.root_spec_id.clone(),
+        serde_json::to_value(mine).expect("extras serialize"),
+    );
+    let doc =
+        serde_json::json!({"schema_version": "1.0", "kind": "closure_extras", "targets": targets});
+    let path = layout.runtime.join(EXTRAS_FILE);
+    let mut text = serde_json::to_string_pretty(&doc).expect("extras serialize");
+    text.push('\n');
+    atomic::write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Remediation rounds per target before it waits for an operator (or new
@@ -51,6 +89,7 @@ fn targets_dir(layout: &Layout) -> PathBuf {
 fn save(layout: &Layout, t: &TargetState) -> Result<(), String> {
     let dir = targets_dir(layout);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    save_extras(layout, t)?;
     let path = dir.join(format!("{}.json", t.root_spec_id));
     let mut text = serde_json::to_string_pretty(t).expect("target serializes");
     text.push('\n');
@@ -59,7 +98,15 @@ fn save(layout: &Layout, t: &TargetState) -> Result<(), String> {
 
 pub fn load(layout: &Layout, root: &str) -> Option<TargetState> {
     let text = std::fs::read_to_string(targets_dir(layout).join(format!("{root}.json"))).ok()?;
-    serde_json::from_str(&text).ok()
+    let mut t: TargetState = serde_json::from_str(&text).ok()?;
+    if let Some(x) = load_extras(layout)
+        .get(root)
+        .and_then(|v| serde_json::from_value::<TargetExtras>(v.clone()).ok())
+    {
+        t.suppressed = x.suppressed;
+        t.gap_count = x.gap_count;
+    }
+    Some(t)
 }
 
 /// Every target, in root id order (unreadable files are skipped).

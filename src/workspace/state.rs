@@ -140,18 +140,42 @@ impl RuntimeSnapshot {
         }
     }
 
+    /// The snapshot as stored: `pause_sources` holds only the sources the
+    /// reference knows (its strict model rejects others); our
+    /// `runner_unavailable` pause is `paused: true` there, its cause in
+    /// `state/runner_health.json` (see `load_snapshot`).
     pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).expect("snapshot serializes");
+        let mut stored = self.clone();
+        stored
+            .pause_sources
+            .retain(|v| REFERENCE_PAUSE_SOURCES.iter().any(|s| v == s));
+        let mut text = serde_json::to_string_pretty(&stored).expect("snapshot serializes");
         text.push('\n');
         text
     }
 }
 
+/// The pause sources the reference's snapshot model accepts.
+pub const REFERENCE_PAUSE_SOURCES: [&str; 2] = ["operator", "usage_governance"];
+
+/// Where the runtime records why it paused itself over a runner
+/// (`runtime::runner_health`); its presence while paused is the
+/// `runner_unavailable` pause source.
+const RUNNER_HEALTH_FILE: &str = "state/runner_health.json";
+
 /// Read the snapshot. Errors are one line naming the file.
 pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, String> {
     let path = layout.snapshot_file();
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let mut snap: RuntimeSnapshot =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if snap.paused
+        && layout.path(RUNNER_HEALTH_FILE).is_file()
+        && !snap.pause_sources.iter().any(|v| v == "runner_unavailable")
+    {
+        snap.pause_sources.push(Value::from("runner_unavailable"));
+    }
+    Ok(snap)
 }
 
 /// Write the snapshot durably, stamping `updated_at`.
