@@ -4,8 +4,9 @@
 # FAKE_SCRIPT names a file of lines `<stage> <TOKEN> [<TOKEN> ...]`: the Nth
 # call of a stage answers its Nth token (the last one repeats). Stages not in
 # the file answer their happy-path token. `NONE` answers with no marker;
-# `CRASH` exits 3; `TWO` prints two different markers; `SLEEP` sleeps 30 s
-# (an agent still working when its daemon dies). Every call appends
+# `CRASH` exits 3; `TWO` prints two different markers; `SLEEP` sleeps 30 s,
+# or `FAKE_SLEEP` seconds when set (an agent still working when its daemon
+# dies). Every call appends
 # `<stage> <TOKEN>` to "$FAKE_SCRIPT.log".
 out=""
 prev=""
@@ -55,7 +56,7 @@ fi
 case "$token" in
   NONE) printf 'I am not sure what to do.\n' > "$out" ;;
   CRASH) echo "scripted crash" >&2; exit 3 ;;
-  SLEEP) sleep 30; printf '### BLOCKED\n' > "$out" ;;
+  SLEEP) sleep "${FAKE_SLEEP:-30}"; printf '### BLOCKED\n' > "$out" ;;
   TWO) printf '### BUILDER_COMPLETE\n### BLOCKED\n' > "$out" ;;
   *) printf 'done\n### %s\n' "$token" > "$out" ;;
 esac
