@@ -325,3 +325,46 @@ pub fn lineage_progressed(layout: &Layout, root: &str) -> Result<(), String> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_bookkeeping_lives_beside_the_target_in_the_references_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.runtime.join("state")).unwrap();
+        let t = TargetState {
+            schema_version: "1.0".into(),
+            kind: "closure_target_state".into(),
+            root_spec_id: "spec-a".into(),
+            root_idea_id: Some("idea-a".into()),
+            root_spec_path: "millrace-agents/arbiter/contracts/root-specs/spec-a.md".into(),
+            root_idea_path: Some("millrace-agents/arbiter/contracts/ideas/idea-a.md".into()),
+            rubric_path: "millrace-agents/arbiter/rubrics/spec-a.md".into(),
+            latest_verdict_path: None,
+            latest_report_path: None,
+            closure_open: true,
+            closure_blocked_by_lineage_work: false,
+            blocking_work_ids: vec![],
+            opened_at: "2026-04-15T12:00:00Z".into(),
+            closed_at: None,
+            last_arbiter_run_id: None,
+            suppressed: true,
+            gap_count: 2,
+        };
+        save(&layout, &t).unwrap();
+        let stored: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(layout.runtime.join("arbiter/targets/spec-a.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(stored.get("suppressed").is_none() && stored.get("gap_count").is_none());
+        let loaded = load(&layout, "spec-a").unwrap();
+        assert_eq!((loaded.suppressed, loaded.gap_count), (true, 2));
+        // A target the reference opened has no bookkeeping of ours.
+        std::fs::remove_file(layout.runtime.join(EXTRAS_FILE)).unwrap();
+        let fresh = load(&layout, "spec-a").unwrap();
+        assert_eq!((fresh.suppressed, fresh.gap_count), (false, 0));
+    }
+}

@@ -215,3 +215,55 @@ pub fn finish(trace: &mut Value, status: &str) {
         trace["duration_seconds"] = json!(((b - a) * 1e6).round() / 1e6);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provenance_is_kept_beside_the_trace_and_merged_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut trace = new_trace(
+            "run-1",
+            dir.path(),
+            "plan",
+            "mode",
+            "active_work_item",
+            None,
+        );
+        let source = SourceLoc {
+            file: "mill/stdlib/loops/execution.mill".into(),
+            line: 14,
+            column: 5,
+            end_line: 14,
+            end_column: 30,
+        };
+        add_edge(
+            &mut trace,
+            "req-1",
+            "BUILDER_COMPLETE",
+            "normal",
+            Some("checker"),
+            None,
+            "route",
+            "route",
+            &source,
+            vec!["lr-1".into()],
+        );
+        save(dir.path(), &trace).unwrap();
+        let stored: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("run_trace.json")).unwrap())
+                .unwrap();
+        let edge = &stored["edges"][0];
+        assert!(
+            edge.get("decided_by").is_none() && edge.get("decided_via").is_none(),
+            "{edge}"
+        );
+        assert_eq!(stored["status"], "active");
+        assert_eq!(edge["spawned_work"][0]["kind"], "learning_request");
+        assert_eq!(edge["spawned_work"][0]["item_id"], "lr-1");
+        let loaded = load(dir.path()).unwrap();
+        assert_eq!(loaded["edges"][0]["decided_by"]["line"], 14);
+        assert_eq!(loaded["edges"][0]["decided_via"], "route");
+    }
+}

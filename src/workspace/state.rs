@@ -270,6 +270,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_the_references_pause_sources_are_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.state_dir()).unwrap();
+        let mut snap = RuntimeSnapshot::bootstrap();
+        snap.paused = true;
+        snap.pause_sources = vec![Value::from("runner_unavailable")];
+        save_snapshot(&layout, &mut snap).unwrap();
+        let stored: Value =
+            serde_json::from_slice(&std::fs::read(layout.snapshot_file()).unwrap()).unwrap();
+        assert_eq!(stored["pause_sources"], serde_json::json!([]));
+        assert_eq!(stored["paused"], true);
+        // While the runner-health record exists, the source reads back.
+        std::fs::write(layout.path(RUNNER_HEALTH_FILE), "{}").unwrap();
+        let loaded = load_snapshot(&layout).unwrap();
+        assert_eq!(
+            loaded.pause_sources,
+            vec![Value::from("runner_unavailable")]
+        );
+    }
+
+    #[test]
     fn snapshot_round_trips_and_keeps_unknown_fields() {
         let mut snap = RuntimeSnapshot::bootstrap();
         snap.extra.insert("future_field".into(), Value::from(3));

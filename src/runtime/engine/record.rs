@@ -115,3 +115,63 @@ pub fn active_run(
 pub fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::compile::{compile, AssetRoot};
+    use serde_json::json;
+
+    fn plan() -> CompiledPlan {
+        compile(&AssetRoot::Embedded, Some("default_codex"))
+            .plan
+            .expect("the shipped default mode compiles")
+    }
+
+    /// The record the reference writes after `run once`: its null marker.
+    fn reference_record(run_id: &str) -> Value {
+        json!({
+            "plane": "execution", "stage": "checker", "node_id": "checker",
+            "stage_kind_id": "checker", "run_id": run_id,
+            "request_kind": "active_work_item", "work_item_kind": "task",
+            "work_item_id": "t-1", "closure_target_root_spec_id": null,
+            "closure_target_root_idea_id": null,
+            "active_since": "2026-04-15T12:00:00Z", "running_status_marker": null,
+        })
+    }
+
+    #[test]
+    fn the_references_record_is_resumed_with_the_defaults_it_implies() {
+        let run = active_run(&reference_record("run-ref"), None, &plan()).unwrap();
+        assert_eq!(
+            (run.stage.as_str(), run.run_id.as_str()),
+            ("checker", "run-ref")
+        );
+        assert_eq!(run.running_status_marker, "CHECKER_RUNNING");
+        assert_eq!(run.entry_key, "task");
+        assert_eq!(run.stage_runs, 0);
+    }
+
+    #[test]
+    fn extras_apply_only_to_their_own_run_and_never_reach_the_snapshot() {
+        let mut run = active_run(&reference_record("run-a"), None, &plan()).unwrap();
+        run.stage_runs = 4;
+        run.interrupted_retries = 1;
+        let extras = extras_of(&run);
+        let stored = serde_json::to_value(&run).unwrap();
+        for key in [
+            "entry_key",
+            "stage_runs",
+            "interrupted_retries",
+            "pending_failure",
+            "pending_terminal",
+        ] {
+            assert!(stored.get(key).is_none(), "{key} in {stored}");
+        }
+        let same = active_run(&stored, Some(&extras), &plan()).unwrap();
+        assert_eq!((same.stage_runs, same.interrupted_retries), (4, 1));
+        // The reference moved the item on under a new run: the extras are stale.
+        let other = active_run(&reference_record("run-b"), Some(&extras), &plan()).unwrap();
+        assert_eq!((other.stage_runs, other.interrupted_retries), (0, 0));
+    }
+}
