@@ -146,15 +146,21 @@ pub fn open_for_spec(layout: &Layout, spec: &WorkDocument) -> Result<bool, Strin
     // then `ideas/inbox/<source id>.md`, then `ideas/inbox/<root idea id>.md`),
     // but only inside the workspace and only a regular file of bounded size.
     let idea_rel = format!("arbiter/contracts/ideas/{idea}.md");
-    let idea_path = match seed_idea(layout, spec, &idea) {
-        Some(bytes) => {
-            std::fs::create_dir_all(contracts.join("ideas")).map_err(|e| e.to_string())?;
-            let dest = layout.runtime.join(&idea_rel);
-            atomic::write_atomic(&dest, &bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
-            Some(format!("millrace-agents/{idea_rel}"))
-        }
-        None => None,
-    };
+    // When none is found, the contract says so: the target keeps a path
+    // (the reference's model requires one, and reads our targets).
+    let bytes = seed_idea(layout, spec, &idea).unwrap_or_else(|| {
+        format!(
+            "# {idea}
+
+The seed idea of root spec {id} was not found when its closure target opened; judge the spec alone.
+"
+        )
+        .into_bytes()
+    });
+    std::fs::create_dir_all(contracts.join("ideas")).map_err(|e| e.to_string())?;
+    let dest = layout.runtime.join(&idea_rel);
+    atomic::write_atomic(&dest, &bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
+    let idea_path = Some(format!("millrace-agents/{idea_rel}"));
     save(
         layout,
         &TargetState {
@@ -366,5 +372,25 @@ mod tests {
         std::fs::remove_file(layout.runtime.join(EXTRAS_FILE)).unwrap();
         let fresh = load(&layout, "spec-a").unwrap();
         assert_eq!((fresh.suppressed, fresh.gap_count), (false, 0));
+    }
+
+    #[test]
+    fn a_target_whose_seed_idea_is_missing_still_names_an_idea_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.runtime.join("state")).unwrap();
+        let json = serde_json::json!({
+            "spec_id": "spec-a", "title": "spec a", "summary": "s", "source_type": "manual",
+            "goals": ["g"], "non_goals": ["n"], "constraints": ["c"], "acceptance": ["a"],
+            "references": ["r"], "created_at": "2026-04-15T12:00:00Z", "created_by": "tests",
+            "root_idea_id": "idea-a", "root_spec_id": "spec-a",
+        });
+        let spec =
+            WorkDocument::from_json(DocKind::Spec, &json.to_string(), "spec-a.json").unwrap();
+        assert!(open_for_spec(&layout, &spec).unwrap());
+        let t = load(&layout, "spec-a").unwrap();
+        let path = t.root_idea_path.expect("the reference requires a path");
+        let text = std::fs::read_to_string(layout.root.join(path)).unwrap();
+        assert!(text.contains("was not found"), "{text}");
     }
 }
