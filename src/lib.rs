@@ -13,4 +13,5 @@ pub mod language;
 pub mod plan;
 pub mod runners;
 pub mod runtime;
+pub mod web;
 pub mod workspace;

@@ -238,7 +238,14 @@ fn graph_formats_render() {
     ]);
     assert!(mermaid.starts_with("flowchart LR\n  subgraph planning"));
     assert!(mermaid.contains("planning_mechanic -->|BLOCKED| planning_mechanic"));
-    let (_, json, _) = run(&["compile", "graph", "--workspace", &ws, "--format", "json"]);
+    let (_, json, _) = run(&[
+        "compile",
+        "graph",
+        "--workspace",
+        &ws,
+        "--format",
+        "mill-json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["kind"], "compiled_graph_export");
     assert_eq!(v["planes"][0]["plane"], "execution");
@@ -317,4 +324,70 @@ fn validate_json_is_machine_readable() {
     let v: serde_json::Value = serde_json::from_str(&show).unwrap();
     assert_eq!(v["compiled_plan_currentness"], "current");
     assert_eq!(v["plan"]["mode_id"], "default_codex");
+}
+
+/// The values that differ between two runs or implementations (hashes,
+/// plan ids, package version, export time), replaced by `<h>`.
+fn without_hashes(text: &str) -> String {
+    const VARYING: &[&str] = &[
+        "compile_input.config_fingerprint",
+        "compile_input.assets_fingerprint",
+        "persisted_compile_input.config_fingerprint",
+        "persisted_compile_input.assets_fingerprint",
+        "compiled_plan_id",
+        "baseline_manifest_id",
+        "baseline_seed_package_version",
+        "\"compiled_plan_id\"",
+        "\"exported_at\"",
+    ];
+    text.lines()
+        .map(|line| {
+            let key = line.trim_start().split(':').next().unwrap_or("");
+            if VARYING.contains(&key) {
+                format!("{key}: <h>")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn graph_json_is_the_references_compiled_stage_graph_export() {
+    let (_dir, ws) = init();
+    let (code, out, err) = run(&[
+        "compile",
+        "graph",
+        "--workspace",
+        &ws,
+        "--mode",
+        "learning_codex",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let reference = fixture("graph-learning_codex.json");
+    assert_eq!(without_hashes(&out), without_hashes(&reference));
+}
+
+#[test]
+fn compile_show_prints_the_references_lines_first_in_its_order() {
+    let (_dir, ws) = init();
+    for mode in ["default_codex", "learning_codex"] {
+        let (code, out, err) = run(&["compile", "show", "--workspace", &ws, "--mode", mode]);
+        assert_eq!(code, 0, "{err}");
+        let reference = fixture(&format!("show-{mode}.txt"));
+        let n = reference.lines().count();
+        let head: String = out.lines().take(n).collect::<Vec<_>>().join("\n");
+        assert_eq!(without_hashes(&head), without_hashes(&reference), "{mode}");
+        let rest: Vec<&str> = out.lines().skip(n).collect();
+        assert!(
+            rest[0].starts_with("execution_stage_run_bound: "),
+            "{mode}: {rest:?}"
+        );
+        assert!(rest
+            .iter()
+            .any(|l| l.starts_with("stage_source: execution.builder ")));
+    }
 }

@@ -128,8 +128,8 @@ fn a_workspace_style_mode_can_import_the_stdlib() {
     let f = dir.path().join("careful.mill");
     std::fs::write(
         &f,
-        "import \"std/loops/execution.mill\"\n\
-         mode careful {\n  loops { execution: execution.standard }\n  runner command\n  \
+        "import \"std/loops/execution.mill\"\nimport \"std/loops/planning.mill\"\n\
+         mode careful {\n  loops { execution: execution.standard, planning: planning.standard }\n  runner command\n  \
          stage checker { model \"gpt-5-codex\" thinking high timeout 30m }\n  threshold fix_cycle_count 3\n}\n",
     )
     .unwrap();
@@ -140,4 +140,162 @@ fn a_workspace_style_mode_can_import_the_stdlib() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+#[test]
+fn a_missing_entrypoint_is_reported_by_lint() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("custom.mill");
+    std::fs::write(
+        &f,
+        "stage reviewer {\n  plane execution\n  entrypoint \"entrypoints/execution/reviewer.md\"\n  \
+         skill \"skills/stage/execution/reviewer-core/SKILL.md\"\n  \
+         outcomes {\n    REVIEW_PASS => success\n    BLOCKED => blocked | recoverable_failure\n  }\n}\n",
+    )
+    .unwrap();
+    let out = millrace()
+        .arg("lint")
+        .arg(&f)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = v["diagnostics"].as_array().unwrap();
+    assert_eq!(d.len(), 2, "{v}");
+    assert_eq!(d[0]["code"], "mill::missing-file");
+    assert_eq!(d[0]["severity"], "error");
+    assert_eq!(d[0]["line"], 3);
+    assert_eq!(d[1]["severity"], "warning");
+    // Inside a workspace the same paths resolve against millrace-agents/.
+    let agents = dir.path().join("millrace-agents");
+    std::fs::create_dir_all(agents.join("mill/modes")).unwrap();
+    std::fs::create_dir_all(agents.join("entrypoints/execution")).unwrap();
+    std::fs::create_dir_all(agents.join("skills/stage/execution/reviewer-core")).unwrap();
+    std::fs::write(agents.join("entrypoints/execution/reviewer.md"), "x").unwrap();
+    std::fs::write(
+        agents.join("skills/stage/execution/reviewer-core/SKILL.md"),
+        "x",
+    )
+    .unwrap();
+    let inside = agents.join("mill/modes/custom.mill");
+    std::fs::copy(&f, &inside).unwrap();
+    let out = millrace().arg("lint").arg(&inside).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn import_help_is_relative_to_the_file_being_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    std::fs::create_dir_all(dir.path().join("b")).unwrap();
+    std::fs::write(
+        dir.path().join("b/kinds.mill"),
+        "stage reviewer {\n  plane execution\n  outcomes { REVIEW_PASS => success  BLOCKED => blocked | recoverable_failure }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a/root.mill"),
+        "import \"../b/kinds.mill\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a/sub.mill"),
+        "loop demo.r on execution {\n  nodes reviewer\n  entry task -> reviewer\n  \
+         reviewer REVIEW_PASS -> terminal done  BLOCKED -> terminal stuck\n  \
+         terminal done success\n  terminal stuck blocked\n}\n",
+    )
+    .unwrap();
+    let out = millrace()
+        .current_dir(dir.path())
+        .args(["lint", "a/root.mill", "a/sub.mill", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let help = v["diagnostics"][0]["help"].as_str().unwrap();
+    assert!(help.ends_with("add `import \"../b/kinds.mill\"`"), "{help}");
+}
+
+#[test]
+fn extends_of_a_misspelt_shipped_mode_gets_a_did_you_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("careful.mill");
+    std::fs::write(&f, "mode careful extends default_codx {}\n").unwrap();
+    let out = millrace()
+        .arg("lint")
+        .arg(&f)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let help = v["diagnostics"][0]["help"].as_str().unwrap();
+    assert!(help.starts_with("did you mean `default_codex`?"), "{help}");
+}
+
+#[test]
+fn a_default_route_replaces_the_repeated_blocked_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let standard = std::fs::read_to_string(root.join("stdlib/loops/execution.mill")).unwrap();
+    // The standard loop with its six `BLOCKED -> troubleshooter` arms as one default.
+    let terse: String = standard
+        .replace("loop execution.standard", "loop execution.terse")
+        .lines()
+        .filter(|l| {
+            !l.trim_start()
+                .starts_with("BLOCKED               -> troubleshooter")
+        })
+        .map(|l| {
+            if l.trim_start().starts_with("entry task") {
+                format!("{l}\n  default BLOCKED -> troubleshooter")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(standard.lines().count() - terse.lines().count(), 5);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("terse.mill"), &terse).unwrap();
+    let out = millrace()
+        .current_dir(dir.path())
+        .args(["lint", "terse.mill"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // The same graph: the same exact worst case as the standard loop.
+    assert!(
+        text.contains("bound: execution.terse: at most 23 stage runs per work item (task 23)"),
+        "{text}"
+    );
+    // Without the default, the five nodes' BLOCKED are unrouted.
+    std::fs::write(
+        dir.path().join("terse.mill"),
+        terse.replace("  default BLOCKED -> troubleshooter\n", ""),
+    )
+    .unwrap();
+    let out = millrace()
+        .current_dir(dir.path())
+        .args(["lint", "terse.mill", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unrouted = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| {
+            d["code"] == "mill::unrouted-outcome"
+                && d["message"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("can return `BLOCKED`, but no route handles it")
+        })
+        .count();
+    assert_eq!(unrouted, 6, "{v}");
 }

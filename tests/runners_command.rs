@@ -20,6 +20,7 @@ fn settings(argv: &[&str], mode: PromptMode, env: &[(&str, &str)]) -> RunnerSett
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            ..CommandSettings::default()
         },
         ..RunnerSettings::default()
     }
@@ -164,7 +165,7 @@ fn missing_binary_and_configuration_errors() {
     let err = runners::run(&unknown, &RunnerSettings::default()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "Unknown stage runner: warp_drive. Available: codex_cli, pi_rpc, command, script"
+        "Unknown stage runner: warp_drive. Available: codex_cli, pi_rpc, claude_code, command, script"
     );
 }
 

@@ -136,6 +136,27 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
     }
+    // On a loaded machine a daemon may not reach a stage within the short
+    // waits above: keep killing, a little later each time, until a kill has
+    // interrupted a stage (the point of the test), or work runs out.
+    let interrupted_any = || {
+        std::fs::read_to_string(ws.join("millrace-agents/logs/runtime_events.jsonl"))
+            .unwrap_or_default()
+            .contains("\"interrupted_stage\"")
+    };
+    let mut extra = 0u64;
+    while !interrupted_any() && extra < 100 {
+        extra += 1;
+        let mut child = millrace()
+            .args(["run", "daemon", "--workspace", w])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50 + 5 * extra + rng.next() % 50));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
     let left: usize = ["tasks", "specs", "incidents"]
         .iter()
         .map(|k| {

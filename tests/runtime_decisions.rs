@@ -224,3 +224,188 @@ fn idea_intake_is_off_when_the_watcher_is_disabled() {
     assert!(ws.items("specs", "queue").is_empty());
     assert!(ws.items("specs", "done").is_empty());
 }
+
+#[test]
+fn a_reload_waits_until_the_item_in_flight_finishes() {
+    let ws = Ws::new("");
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    ws.add("add-task", task("t-2", "2026-04-15T12:00:01Z", json!({})));
+    // While t-1's builder runs, the checker's model changes and a reload is asked.
+    let daemon = ws.spawn_daemon(&["--until-idle"], &[("FAKE_DELAY", "0.3")]);
+    ws.wait_for("t-1's builder to start", |ws| {
+        ws.events()
+            .iter()
+            .any(|e| e["event_type"] == "stage_started" && e["data"]["node_id"] == "builder")
+    });
+    ws.append_config("\n[stages.checker]\nmodel = \"model-after-reload\"\n");
+    let out = ws.run(&["config", "reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = daemon.finish();
+    assert!(
+        log.contains("reload deferred reason=active_planes active=execution"),
+        "{log}"
+    );
+    let events = ws.events();
+    let deferred = events
+        .iter()
+        .find(|e| e["event_type"] == "runtime_config_reload_deferred")
+        .expect("a deferred reload");
+    assert_eq!(deferred["data"]["active_planes"], json!(["execution"]));
+    assert!(events
+        .iter()
+        .any(|e| e["event_type"] == "runtime_config_reloaded"));
+    // Which model each checker ran with.
+    let models: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e["event_type"] == "stage_started" && e["data"]["node_id"] == "checker")
+        .map(|e| {
+            let run = e["data"]["run_id"].as_str().unwrap();
+            let req = e["data"]["request_id"].as_str().unwrap();
+            let inv = std::fs::read_to_string(
+                ws.ma()
+                    .join(format!("runs/{run}/runner_invocation.{req}.json")),
+            )
+            .unwrap();
+            let item = e["data"]["work_item_id"].as_str().unwrap().to_string();
+            (item, inv.contains("model-after-reload").to_string())
+        })
+        .collect();
+    assert_eq!(
+        models,
+        [
+            ("t-1".into(), "false".into()),
+            ("t-2".into(), "true".into())
+        ],
+        "the item in flight keeps its plan; the next one gets the new one"
+    );
+}
+
+#[test]
+fn a_runtime_error_after_a_stage_reroutes_to_the_troubleshooter_with_its_context() {
+    // The builder plants a file where the run's stage_results/ directory
+    // goes, so its result cannot be recorded; the troubleshooter removes it.
+    let ws = Ws::new("builder PLANT BUILDER_COMPLETE\ntroubleshooter UNPLANT\n");
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    let log = ws.run_until_idle();
+    assert!(
+        log.contains("route execution -> troubleshooter reason=runtime_exception:execution_post_stage_apply_failed"),
+        "{log}"
+    );
+    assert!(log.contains("to=BLOCKED"), "{log}");
+    assert_eq!(ws.items("tasks", "done"), ["t-1"]);
+    let events = ws.events();
+    let scheduled = events
+        .iter()
+        .find(|e| e["event_type"] == "runtime_post_stage_recovery_scheduled")
+        .expect("recovery scheduled");
+    assert_eq!(scheduled["data"]["failed_stage"], "builder");
+    assert_eq!(scheduled["data"]["repair_stage"], "troubleshooter");
+    let run = scheduled["data"]["report_path"].as_str().unwrap();
+    let report = std::fs::read_to_string(run).unwrap();
+    assert!(
+        report.contains("Error-Code: execution_post_stage_apply_failed"),
+        "{report}"
+    );
+    // The troubleshooter's prompt carried the error code and the report.
+    let started = events
+        .iter()
+        .find(|e| e["event_type"] == "stage_started" && e["data"]["node_id"] == "troubleshooter")
+        .unwrap();
+    let run_id = started["data"]["run_id"].as_str().unwrap();
+    let req = started["data"]["request_id"].as_str().unwrap();
+    let prompt = std::fs::read_to_string(
+        ws.ma()
+            .join(format!("runs/{run_id}/runner_prompt.{req}.md")),
+    )
+    .unwrap();
+    assert!(
+        prompt.contains("execution_post_stage_apply_failed"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("runtime_error_report.md"), "{prompt}");
+    // Consumed: the context is gone once the troubleshooter's result is applied.
+    assert!(!ws.ma().join("state/runtime_error_context.json").exists());
+}
+
+#[test]
+fn the_run_line_sums_the_tokens_of_the_runs_stages() {
+    let ws = Ws::new("");
+    ws.append_config("FAKE_TOKENS = \"100\"\n");
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    let log = ws.run_until_idle();
+    let runs: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("] run execution"))
+        .collect();
+    assert_eq!(runs.len(), 3, "{log}");
+    assert!(
+        runs[0].ends_with("tokens=in=100 cached=0 out=10 think=0 total=110"),
+        "{log}"
+    );
+    assert!(
+        runs[2].ends_with("tokens=in=300 cached=0 out=30 think=0 total=330"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_custom_stage_kind_can_escalate_to_planning() {
+    let ws = Ws::new("security_review SECURITY_ESCALATE\n");
+    let local = ws.ma().join("mill/local");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(
+        local.join("reviewed.mill"),
+        r#"import "../modes/default_codex.mill"
+
+stage security_reviewer {
+  plane execution
+  entrypoint "entrypoints/execution/security_reviewer.md"
+  outcomes {
+    SECURITY_PASS     => success
+    SECURITY_ESCALATE => escalate_planning
+    BLOCKED           => blocked | recoverable_failure
+  }
+}
+
+loop execution.reviewed on execution extends execution.standard {
+  nodes security_review: security_reviewer
+  checker         CHECKER_PASS      -> security_review
+  doublechecker   DOUBLECHECK_PASS  -> security_review
+  security_review SECURITY_PASS     -> updater
+                  SECURITY_ESCALATE -> terminal needs_planning
+                  BLOCKED           -> troubleshooter
+}
+
+mode reviewed extends default_codex {
+  loops { execution: execution.reviewed }
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        ws.ma().join("entrypoints/execution/security_reviewer.md"),
+        "# Security reviewer\n\nReview the change for security problems.\n",
+    )
+    .unwrap();
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    let out = ws.run(&["run", "daemon", "--until-idle", "--mode", "reviewed"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ws.items("tasks", "blocked"), ["t-1"]);
+    let resolved = ws.items("incidents", "resolved");
+    assert_eq!(resolved.len(), 1, "the incident was planned: {resolved:?}");
+    assert!(resolved[0].starts_with("incident-t-1-"), "{resolved:?}");
+    let text = std::fs::read_to_string(
+        ws.ma()
+            .join(format!("incidents/resolved/{}.md", resolved[0])),
+    )
+    .unwrap();
+    assert!(text.contains("Source-Stage: security_review"), "{text}");
+}

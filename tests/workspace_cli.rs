@@ -348,7 +348,7 @@ fn doctor_reports_and_repairs() {
     .unwrap();
     let out = run(ws, &["doctor"]);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("error: work_item_in_two_states tasks/task-001 task task-001 is in queue and active; fix: run `millrace doctor --repair"), "{}", out.stdout);
+    assert!(out.stdout.contains("error: duplicate_task_lifecycle_state tasks/task-001 task task-001 is in queue and active; fix: run `millrace doctor --repair"), "{}", out.stdout);
     assert!(
         out.stdout.contains(
             "renamed.md: field `Task-ID`: is \"task-001\" but the file is named renamed.md"
@@ -371,8 +371,48 @@ fn doctor_reports_and_repairs() {
         "{}",
         repaired.stdout
     );
-    assert!(!repaired.stdout.contains("work_item_in_two_states"));
+    assert!(!repaired.stdout.contains("duplicate_task_lifecycle_state"));
     assert_eq!(repaired.code, 0, "{}", repaired.stdout);
+}
+
+#[test]
+fn doctor_reports_what_the_reference_checks_under_its_codes() {
+    let dir = initialized();
+    let ws = dir.path();
+    let rt = ws.join("millrace-agents");
+    std::fs::remove_file(rt.join("state/planning_status.md")).unwrap();
+    std::fs::write(rt.join("state/runtime_snapshot.json"), "{").unwrap();
+    std::fs::write(rt.join("state/execution_status.md"), "running\n").unwrap();
+    std::fs::remove_file(rt.join("entrypoints/execution/builder.md")).unwrap();
+    let lp = rt.join("mill/stdlib/loops/planning.mill");
+    let mut text = std::fs::read_to_string(&lp).unwrap();
+    text.push_str("stage x {\n");
+    std::fs::write(&lp, text).unwrap();
+    let out = run(ws, &["doctor"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    for (level, code, path) in [
+        ("error", "missing_file", "state/planning_status.md"),
+        ("error", "snapshot_invalid", "state/runtime_snapshot.json"),
+        (
+            "error",
+            "execution_status_invalid",
+            "state/execution_status.md",
+        ),
+        (
+            "error",
+            "baseline_manifest_managed_file_missing",
+            "entrypoints/execution/builder.md",
+        ),
+        (
+            "error",
+            "loop_definition_invalid",
+            "mill/stdlib/loops/planning.mill",
+        ),
+        ("error", "resolved_mode_invalid", "millrace.toml"),
+    ] {
+        let line = format!("{level}: {code} [WS]/millrace-agents/{path}");
+        assert!(out.stdout.contains(&line), "{line} not in\n{}", out.stdout);
+    }
 }
 
 #[test]
@@ -432,6 +472,29 @@ fn upgrade_previews_and_refuses_conflicts() {
     );
     assert_eq!(state_tree(ws), before, "a refused upgrade changes nothing");
 
+    let list = ws.join("localize.txt");
+    std::fs::write(&list, "# kept on purpose\n\n  skills/retired.md  \n").unwrap();
+    let preview = run(
+        ws,
+        &["upgrade", "--localize-removed-from", list.to_str().unwrap()],
+    );
+    assert!(
+        preview
+            .stdout
+            .contains("entry: skills/retired.md localized_removed"),
+        "{}",
+        preview.stdout
+    );
+    let missing = run(
+        ws,
+        &[
+            "upgrade",
+            "--localize-removed-from",
+            "/nonexistent/list.txt",
+        ],
+    );
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("/nonexistent/list.txt"));
     let applied = run(
         ws,
         &[

@@ -6,9 +6,9 @@
 
 use super::workspace_arg::fail;
 use crate::plan::compile::{self, AssetRoot, CompileOutcome};
-use crate::plan::graph;
 use crate::plan::ir::{CompileInput, CompiledPlan};
 use crate::plan::persist::{self, Currentness, Status};
+use crate::plan::{graph, stage_graph_export};
 use crate::workspace::layout::Layout;
 use crate::workspace::manifest::Manifest;
 use clap::{Args, Subcommand, ValueEnum};
@@ -30,6 +30,8 @@ pub struct Target {
     /// Mode id or alias (default: the workspace's `runtime.default_mode`).
     #[arg(long, value_name = "ID")]
     pub mode: Option<String>,
+    #[command(flatten)]
+    pub config: super::workspace_arg::ConfigArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,8 +86,12 @@ impl PlaneArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GraphFormat {
+    /// The reference's text listing.
     Text,
+    /// The reference's `compiled_stage_graph` export (a JSON array, one object per plane).
     Json,
+    /// Ours: every plane with threshold edges, resume policies, bounds and sources.
+    MillJson,
     Dot,
     Mermaid,
 }
@@ -101,6 +107,20 @@ pub struct Compiled {
 /// Compile for `target`: persist in an initialized workspace, otherwise use the shipped modes.
 pub fn compile_target(target: &Target) -> Result<Compiled, i32> {
     let layout = Layout::new(&target.workspace);
+    if target.config.config.is_some() {
+        let ws = super::workspace_arg::WorkspaceArg {
+            workspace: target.workspace.clone(),
+        };
+        let layout = target.config.initialized(&ws)?;
+        let p = persist::compile_and_persist(&layout, target.mode.as_deref())
+            .map_err(|e| fail(&format!("cannot write compile results: {e}")))?;
+        return Ok(Compiled {
+            outcome: p.outcome,
+            active: p.active,
+            used_last_known_good: p.used_last_known_good,
+            workspace: Some((layout, p.status)),
+        });
+    }
     if layout.require_initialized().is_ok() {
         let p = persist::compile_and_persist(&layout, target.mode.as_deref())
             .map_err(|e| fail(&format!("cannot write compile results: {e}")))?;
@@ -193,11 +213,6 @@ pub fn show_text(c: &Compiled) -> String {
         None => Currentness::Missing,
     };
     let _ = writeln!(out, "compiled_plan_currentness: {currentness}");
-    if let Some((_, st)) = &c.workspace {
-        for change in &st.changes {
-            let _ = writeln!(out, "compiled_plan_change: {change}");
-        }
-    }
     // A stale plan is shown (marked above) but is not in force.
     let stale = c.workspace.as_ref().and_then(|(_, st)| st.plan.as_ref());
     let Some(plan) = c.active.as_ref().or(stale) else {
@@ -206,21 +221,6 @@ pub fn show_text(c: &Compiled) -> String {
     let _ = writeln!(out, "compiled_plan_id: {}", plan.compiled_plan_id);
     for p in plan.planes() {
         let _ = writeln!(out, "{p}_loop_id: {}", plan.loop_ids_by_plane[p]);
-    }
-    for p in plan.planes() {
-        let b = &plan.graphs_by_plane[p].stage_run_bound;
-        let per: Vec<String> = b
-            .per_entry
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
-        let _ = writeln!(
-            out,
-            "{p}_stage_run_bound: {} ({}){}",
-            b.max_stage_runs,
-            per.join(", "),
-            if b.exact { "" } else { " upper estimate" }
-        );
     }
     let manifest = c
         .workspace
@@ -305,6 +305,71 @@ pub fn show_text(c: &Compiled) -> String {
             );
         }
     }
+    let mut stages: Vec<(&str, &crate::plan::ir::CompiledNode)> = plan
+        .graphs_by_plane
+        .iter()
+        .flat_map(|(p, g)| g.nodes.iter().map(move |n| (p.as_str(), n)))
+        .collect();
+    stages.sort_by(|a, b| (a.0, &a.1.node_id).cmp(&(b.0, &b.1.node_id)));
+    for (p, n) in &stages {
+        let _ = writeln!(out, "stage: {p}.{}", n.node_id);
+        let _ = writeln!(out, "stage_kind_id: {}", n.stage_kind_id);
+        let _ = writeln!(out, "running_status_marker: {}", n.running_status_marker);
+        let _ = writeln!(out, "entrypoint_path: {}", n.entrypoint_path);
+        let _ = writeln!(out, "entrypoint_contract_id: {}", n.entrypoint_contract_id);
+        let _ = writeln!(
+            out,
+            "required_skills: {}",
+            list_or_none(&n.required_skill_paths)
+        );
+        let _ = writeln!(
+            out,
+            "attached_skills: {}",
+            list_or_none(&n.attached_skill_paths)
+        );
+        let _ = writeln!(out, "runner_name: {}", n.runner_name);
+        let _ = writeln!(out, "model_name: {}", or_none(&n.model_name));
+        let _ = writeln!(out, "thinking_level: {}", or_none(&n.thinking_level));
+        let _ = writeln!(
+            out,
+            "model_reasoning_effort: {}",
+            or_none(&n.model_reasoning_effort)
+        );
+        let _ = writeln!(out, "timeout_seconds: {}", n.timeout_seconds);
+    }
+    mill_show_lines(&mut out, c, plan, &stages);
+    out
+}
+
+/// What `compile show` prints beyond the reference, after all of its lines:
+/// why a plan is stale, the proven bounds, thresholds, resume policies,
+/// learning triggers, concurrency and each stage's `.mill` location.
+fn mill_show_lines(
+    out: &mut String,
+    c: &Compiled,
+    plan: &CompiledPlan,
+    stages: &[(&str, &crate::plan::ir::CompiledNode)],
+) {
+    if let Some((_, st)) = &c.workspace {
+        for change in &st.changes {
+            let _ = writeln!(out, "compiled_plan_change: {change}");
+        }
+    }
+    for p in plan.planes() {
+        let b = &plan.graphs_by_plane[p].stage_run_bound;
+        let per: Vec<String> = b
+            .per_entry
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{p}_stage_run_bound: {} ({}){}",
+            b.max_stage_runs,
+            per.join(", "),
+            if b.exact { "" } else { " upper estimate" }
+        );
+    }
     for p in plan.planes() {
         let g = &plan.graphs_by_plane[p];
         for t in &g.threshold_policies {
@@ -354,40 +419,9 @@ pub fn show_text(c: &Compiled) -> String {
             let _ = writeln!(out, "concurrency: {a}, {b} may_run_concurrently");
         }
     }
-    let mut stages: Vec<(&str, &crate::plan::ir::CompiledNode)> = plan
-        .graphs_by_plane
-        .iter()
-        .flat_map(|(p, g)| g.nodes.iter().map(move |n| (p.as_str(), n)))
-        .collect();
-    stages.sort_by(|a, b| (a.0, &a.1.node_id).cmp(&(b.0, &b.1.node_id)));
     for (p, n) in stages {
-        let _ = writeln!(out, "stage: {p}.{}", n.node_id);
-        let _ = writeln!(out, "stage_kind_id: {}", n.stage_kind_id);
-        let _ = writeln!(out, "running_status_marker: {}", n.running_status_marker);
-        let _ = writeln!(out, "entrypoint_path: {}", n.entrypoint_path);
-        let _ = writeln!(out, "entrypoint_contract_id: {}", n.entrypoint_contract_id);
-        let _ = writeln!(
-            out,
-            "required_skills: {}",
-            list_or_none(&n.required_skill_paths)
-        );
-        let _ = writeln!(
-            out,
-            "attached_skills: {}",
-            list_or_none(&n.attached_skill_paths)
-        );
-        let _ = writeln!(out, "runner_name: {}", n.runner_name);
-        let _ = writeln!(out, "model_name: {}", or_none(&n.model_name));
-        let _ = writeln!(out, "thinking_level: {}", or_none(&n.thinking_level));
-        let _ = writeln!(
-            out,
-            "model_reasoning_effort: {}",
-            or_none(&n.model_reasoning_effort)
-        );
-        let _ = writeln!(out, "timeout_seconds: {}", n.timeout_seconds);
-        let _ = writeln!(out, "source: {}", n.source);
+        let _ = writeln!(out, "stage_source: {p}.{} {}", n.node_id, n.source);
     }
-    out
 }
 
 fn show_json(c: &Compiled) -> serde_json::Value {
@@ -460,6 +494,13 @@ pub fn run(args: CompileArgs) -> i32 {
             let text = match format {
                 GraphFormat::Text => graph::text(plan, plane),
                 GraphFormat::Json => {
+                    let now = crate::workspace::clock::now_rfc3339();
+                    let v = stage_graph_export::export(plan, plane, &now);
+                    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+                    s.push('\n');
+                    s
+                }
+                GraphFormat::MillJson => {
                     let mut s =
                         serde_json::to_string_pretty(&graph::json(plan, plane)).unwrap_or_default();
                     s.push('\n');

@@ -22,6 +22,8 @@ pub enum ConfigCommand {
     Show {
         #[command(flatten)]
         workspace: WorkspaceArg,
+        #[command(flatten)]
+        config: super::workspace_arg::ConfigArg,
         /// Print the whole effective config (every key, defaults filled in) as JSON.
         #[arg(long)]
         json: bool,
@@ -40,8 +42,12 @@ pub enum ConfigCommand {
 
 pub fn run(args: ConfigArgs) -> i32 {
     match args.command {
-        ConfigCommand::Show { workspace, json } => {
-            let layout = match workspace.initialized() {
+        ConfigCommand::Show {
+            workspace,
+            config: config_arg,
+            json,
+        } => {
+            let layout = match config_arg.initialized(&workspace) {
                 Ok(l) => l,
                 Err(code) => return code,
             };

@@ -29,6 +29,60 @@ pub struct ReasonFlags {
     pub reason: Option<String>,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct RetryFlags {
+    #[command(flatten)]
+    pub reason: ReasonFlags,
+    /// The plane whose active item is put back; required when several planes are active.
+    #[arg(long, value_parser = ["planning", "execution", "learning"])]
+    pub plane: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanningArgs {
+    #[command(subcommand)]
+    pub command: PlanningCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum PlanningCommand {
+    /// Put the active planning item back in its queue (refused when no planning work is active).
+    RetryActive(ReasonFlags),
+}
+
+/// `millrace planning retry-active`.
+pub fn planning(args: PlanningArgs) -> i32 {
+    let PlanningCommand::RetryActive(r) = args.command;
+    let layout = match r.flags.workspace.initialized() {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let reason = r
+        .reason
+        .unwrap_or_else(|| "operator requested planning retry".into());
+    print_outcome(
+        control::retry_active_planning(&layout, &reason),
+        r.flags.json,
+    )
+}
+
+fn print_outcome(outcome: Result<control::ControlOutcome, String>, json: bool) -> i32 {
+    match outcome {
+        Ok(outcome) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&outcome.json()).unwrap_or_default()
+                );
+            } else {
+                print!("{}", outcome.lines());
+            }
+            0
+        }
+        Err(e) => fail(&e),
+    }
+}
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum ControlCommand {
     /// Stop dispatching new stages (the running one finishes).
@@ -37,8 +91,8 @@ pub enum ControlCommand {
     Resume(ControlFlags),
     /// Ask the daemon to stop at the next safe point.
     Stop(ControlFlags),
-    /// Put the active work item back in its queue.
-    RetryActive(ReasonFlags),
+    /// Put the active work item back in its queue (one plane: `--plane`, or the only active one).
+    RetryActive(RetryFlags),
     /// Forget stale active runs and counters (their items go back to the queue).
     ClearStaleState(ReasonFlags),
     /// Re-read `millrace.toml` and recompile in the daemon.
@@ -46,18 +100,22 @@ pub enum ControlCommand {
 }
 
 pub fn run(command: ControlCommand) -> i32 {
+    let mut scope = None;
     let (name, flags, reason) = match command {
         ControlCommand::Pause(f) => ("pause", f, None),
         ControlCommand::Resume(f) => ("resume", f, None),
         ControlCommand::Stop(f) => ("stop", f, None),
-        ControlCommand::RetryActive(r) => (
-            "retry_active",
-            r.flags,
-            Some(
-                r.reason
-                    .unwrap_or_else(|| "operator requested retry".into()),
-            ),
-        ),
+        ControlCommand::RetryActive(RetryFlags { reason: r, plane }) => {
+            scope = plane;
+            (
+                "retry_active",
+                r.flags,
+                Some(
+                    r.reason
+                        .unwrap_or_else(|| "operator requested retry".into()),
+                ),
+            )
+        }
         ControlCommand::ClearStaleState(r) => (
             "clear_stale_state",
             r.flags,
@@ -72,18 +130,8 @@ pub fn run(command: ControlCommand) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    match control::control(&layout, name, reason.as_deref()) {
-        Ok(outcome) => {
-            if flags.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&outcome.json()).unwrap_or_default()
-                );
-            } else {
-                print!("{}", outcome.lines());
-            }
-            0
-        }
-        Err(e) => fail(&e),
-    }
+    print_outcome(
+        control::control(&layout, name, reason.as_deref(), scope.as_deref()),
+        flags.json,
+    )
 }

@@ -47,7 +47,9 @@ pub fn run(args: DoctorArgs) -> i32 {
         }
     }
     let mut findings = check(&layout);
+    findings.extend(crate::plan::health::findings(&layout));
     findings.extend(runner_findings(&layout));
+    findings.extend(lineage_findings(&layout));
     let errors = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
@@ -71,6 +73,8 @@ fn runner_findings(layout: &Layout) -> Vec<Finding> {
     let Ok(config) = load_config(&layout.config_file()) else {
         return Vec::new();
     };
+    // A mode that does not compile is reported by `plan::health`
+    // (`resolved_mode_invalid`, the reference's code, with the reason).
     let Some(plan) = compile(&AssetRoot::Workspace(layout.clone()), None).plan else {
         return Vec::new();
     };
@@ -82,6 +86,30 @@ fn runner_findings(layout: &Layout) -> Vec<Finding> {
             path: layout.config_file().display().to_string(),
             message: f.to_string(),
             fix: "install the agent or correct `[runners]` in millrace.toml (command, argv, env PATH, script path)".into(),
+        })
+        .collect()
+}
+
+/// One error per work item of an open closure target's lineage that names
+/// another root spec (the reference's `closure_lineage_drift`).
+fn lineage_findings(layout: &Layout) -> Vec<Finding> {
+    crate::runtime::lineage_integrity::scan_open_targets(layout)
+        .into_iter()
+        .map(|f| Finding {
+            severity: Severity::Error,
+            code: "closure_lineage_drift",
+            path: layout.root.join(&f.path).display().to_string(),
+            message: format!(
+                "{} {} has root {}; expected {}",
+                f.work_item_kind,
+                f.work_item_id,
+                f.actual_root_spec_id.as_deref().unwrap_or("None"),
+                f.expected_root_spec_id
+            ),
+            fix: format!(
+                "run `millrace queue repair-lineage --root-spec-id {} --apply` (queued and blocked work), requeue active work",
+                f.expected_root_spec_id
+            ),
         })
         .collect()
 }

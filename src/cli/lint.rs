@@ -59,7 +59,11 @@ pub fn run(args: LintArgs) -> i32 {
             return 2;
         }
     };
-    let checked = check::check(&program);
+    let mut checked = check::check(&program);
+    checked
+        .diagnostics
+        .extend(check::files::missing_files(&program, args.std.as_deref()));
+    diagnostic::sort(&mut checked.diagnostics);
     let errors = checked
         .diagnostics
         .iter()

@@ -8,14 +8,18 @@ mod config;
 mod control;
 mod demo;
 mod doctor;
+mod fmt;
 mod init;
 mod lint;
 mod modes;
 mod queue;
+mod repair_lineage;
 mod run;
-mod runs;
-mod status;
+pub(crate) mod runs;
+mod skills;
+pub(crate) mod status;
 mod upgrade;
+mod web;
 mod workspace_arg;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +36,8 @@ pub struct Cli {
 pub enum Command {
     /// Check .mill files and report coded diagnostics.
     Lint(lint::LintArgs),
+    /// Rewrite .mill files in the canonical layout; `--check` reports instead (exit 1).
+    Fmt(fmt::FmtArgs),
     /// Print the Millrace version.
     Version,
     /// Create (or complete) a workspace; idempotent.
@@ -71,11 +77,17 @@ pub enum Command {
     /// Same as `control stop`.
     Stop(control::ControlFlags),
     /// Same as `control retry-active`.
-    RetryActive(control::ReasonFlags),
+    RetryActive(control::RetryFlags),
+    /// Planning-plane commands: `planning retry-active`.
+    Planning(control::PlanningArgs),
     /// Same as `control clear-stale-state`.
     ClearStaleState(control::ReasonFlags),
     /// Same as `control reload-config`.
     ReloadConfig(control::ControlFlags),
+    /// Serve a read-only dashboard (Detail and Flow views) over workspaces.
+    Web(web::WebArgs),
+    /// Skills: list, show, search, install, create, improve, promote, export, refresh-remote-index.
+    Skills(skills::SkillsArgs),
 }
 
 /// Parse the process arguments, run the command, and return the exit code.
@@ -90,6 +102,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Lint(args) => lint::run(args),
+        Command::Fmt(args) => fmt::run(args),
         Command::Version => {
             println!("millrace {}", env!("CARGO_PKG_VERSION"));
             0
@@ -108,12 +121,15 @@ pub fn main() -> i32 {
         Command::Demo(args) => demo::run(args),
         Command::Run(args) => run::run(args),
         Command::Runs(args) => runs::run(args),
+        Command::Skills(args) => skills::run(args),
         Command::Control(args) => control::run(args.command),
         Command::Pause(f) => control::run(control::ControlCommand::Pause(f)),
         Command::Resume(f) => control::run(control::ControlCommand::Resume(f)),
         Command::Stop(f) => control::run(control::ControlCommand::Stop(f)),
         Command::RetryActive(f) => control::run(control::ControlCommand::RetryActive(f)),
+        Command::Planning(args) => control::planning(args),
         Command::ClearStaleState(f) => control::run(control::ControlCommand::ClearStaleState(f)),
         Command::ReloadConfig(f) => control::run(control::ControlCommand::ReloadConfig(f)),
+        Command::Web(args) => web::run(args),
     }
 }

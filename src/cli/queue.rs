@@ -1,4 +1,4 @@
-//! `millrace queue ls|show|add-task|add-spec|add-idea`, and the top-level
+//! `millrace queue ls|show|add-task|add-spec|add-idea` (`repair-lineage` is in its own module), and the top-level
 //! aliases `add-task`, `add-spec`, `add-idea`.
 
 use std::path::{Path, PathBuf};
@@ -30,6 +30,8 @@ pub enum QueueCommand {
     AddSpec(AddArgs),
     /// Stage an idea (markdown) in `ideas/inbox/`.
     AddIdea(AddArgs),
+    /// Preview (or `--apply`) repairs of work filed under the wrong root spec of an open closure target.
+    RepairLineage(super::repair_lineage::RepairLineageArgs),
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +69,7 @@ pub fn run(args: QueueArgs) -> i32 {
         QueueCommand::AddTask(a) => add_task(a),
         QueueCommand::AddSpec(a) => add_spec(a),
         QueueCommand::AddIdea(a) => add_idea(a),
+        QueueCommand::RepairLineage(a) => super::repair_lineage::run(a),
     }
 }
 

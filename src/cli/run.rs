@@ -5,7 +5,7 @@
 //! reference's summary lines at the end; `--monitor basic` streams the
 //! compact event lines to standard output or `--monitor-log PATH`.
 
-use super::workspace_arg::{fail, WorkspaceArg};
+use super::workspace_arg::{fail, ConfigArg, WorkspaceArg};
 use crate::runtime::daemon::{self, RunOptions};
 use crate::runtime::monitor::{Monitor, Sink};
 use clap::{Args, Subcommand, ValueEnum};
@@ -27,6 +27,8 @@ pub enum MonitorKind {
 pub struct RunFlags {
     #[command(flatten)]
     pub workspace: WorkspaceArg,
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// Mode id or alias (default: the workspace's `runtime.default_mode`).
     #[arg(long, value_name = "ID")]
     pub mode: Option<String>,
@@ -82,7 +84,7 @@ pub fn run(args: RunArgs) -> i32 {
             until_idle,
         } => (flags, false, max_ticks, until_idle),
     };
-    let layout = match flags.workspace.initialized() {
+    let layout = match flags.config.initialized(&flags.workspace) {
         Ok(l) => l,
         Err(code) => return code,
     };

@@ -126,7 +126,7 @@ fn not_found(message: &str) -> i32 {
     1
 }
 
-fn runs_dir(layout: &Layout) -> PathBuf {
+pub(crate) fn runs_dir(layout: &Layout) -> PathBuf {
     layout.runtime.join("runs")
 }
 
@@ -149,7 +149,7 @@ fn run_ids(layout: &Layout) -> Vec<String> {
 
 /// A run named by its full id, or by an unambiguous prefix of its hex
 /// digits (with or without `run-`). `Err` is the message (exit 1).
-fn resolve(layout: &Layout, given: &str) -> Result<(String, PathBuf), String> {
+pub(crate) fn resolve(layout: &Layout, given: &str) -> Result<(String, PathBuf), String> {
     let not_found = || format!("run not found: {given}");
     if given.is_empty() || given.contains(['/', '\\']) || given == "." || given == ".." {
         return Err(not_found());
@@ -722,7 +722,7 @@ fn tail(layout: &Layout, given: &str, lines: Option<usize>, json: bool) -> i32 {
 /// The run's trace: `run_trace.json` (retried while it is being rewritten),
 /// else one derived from the stage results, as the reference does. The
 /// second value is the document's text as stored, when it was read.
-fn load_trace(id: &str, dir: &Path) -> (Value, Option<String>) {
+pub(crate) fn load_trace(id: &str, dir: &Path) -> (Value, Option<String>) {
     let path = dir.join("run_trace.json");
     let mut last_error = String::new();
     for attempt in 0..6u64 {

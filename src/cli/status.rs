@@ -157,6 +157,9 @@ pub struct StatusReport {
     pub usage_governance_auto_resume_possible: bool,
     pub usage_governance_next_auto_resume_at: Option<String>,
     pub usage_governance_subscription_status: &'static str,
+    pub usage_governance_subscription_detail: Option<String>,
+    /// One `source=… rule=… window=… observed=… threshold=…` per active blocker.
+    pub usage_governance_blockers: Vec<String>,
     pub closure_target_root_spec_id: Option<String>,
     pub closure_target_open: Option<bool>,
     pub closure_target_blocked_by_lineage_work: Option<bool>,
@@ -206,10 +209,11 @@ impl StatusReport {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
         let currentness = persist::status(layout, None);
-        // Governance is not implemented: only its switch comes from the config.
+        // Governance: the switch from the config, the rest from its last evaluation.
+        let governance = crate::runtime::governance::load_state(layout).unwrap_or_default();
         let governance_enabled = config::load_config(&layout.config_file())
             .map(|c| c.usage_governance.enabled)
-            .unwrap_or(false);
+            .unwrap_or(governance.enabled);
 
         // Active runs in the reference's order: planning, execution, learning.
         let active_runs: Vec<ActiveRunView> = ["planning", "execution", "learning"]
@@ -290,12 +294,28 @@ impl StatusReport {
             compile_plan_currentness_error: currentness_error,
             compiled_plan_changes: currentness.changes,
             usage_governance_enabled: governance_enabled,
-            usage_governance_paused: false,
-            usage_governance_blocker_count: 0,
-            // The reference reports `true` when no blocker is active.
-            usage_governance_auto_resume_possible: true,
-            usage_governance_next_auto_resume_at: None,
-            usage_governance_subscription_status: "disabled",
+            usage_governance_paused: governance.paused_by_governance,
+            usage_governance_blocker_count: governance.active_blockers.len() as u64,
+            usage_governance_auto_resume_possible: governance.auto_resume_possible,
+            usage_governance_next_auto_resume_at: governance.next_auto_resume_at.clone(),
+            usage_governance_subscription_status: if governance.subscription_quota_status.state
+                == "degraded"
+            {
+                "degraded"
+            } else if governance.subscription_quota_status.state == "healthy" {
+                "healthy"
+            } else {
+                "disabled"
+            },
+            usage_governance_subscription_detail: governance
+                .subscription_quota_status
+                .detail
+                .clone(),
+            usage_governance_blockers: governance
+                .active_blockers
+                .iter()
+                .map(crate::runtime::governance::blocker_line)
+                .collect(),
             closure_target_root_spec_id: closure.as_ref().map(|t| t.root_spec_id.clone()),
             closure_target_open: closure.as_ref().map(|t| t.closure_open),
             closure_target_blocked_by_lineage_work: closure
@@ -450,6 +470,12 @@ impl StatusReport {
             "usage_governance_subscription_status",
             self.usage_governance_subscription_status,
         );
+        if let Some(d) = &self.usage_governance_subscription_detail {
+            line("usage_governance_subscription_detail", d);
+        }
+        for b in &self.usage_governance_blockers {
+            line("usage_governance_blocker", b);
+        }
         line(
             "closure_target_root_spec_id",
             &o(&self.closure_target_root_spec_id),

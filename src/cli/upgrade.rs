@@ -1,5 +1,6 @@
-//! `millrace upgrade [--apply] [--localize-removed PATH]...`: compare the
-//! managed files with the baseline manifest and the shipped assets.
+//! `millrace upgrade [--apply] [--localize-removed PATH]...
+//! [--localize-removed-from FILE]`: compare the managed files with the
+//! baseline manifest and the shipped assets.
 
 use clap::Args;
 
@@ -16,6 +17,31 @@ pub struct UpgradeArgs {
     /// Keep a managed file that the new baseline removed as a local file.
     #[arg(long = "localize-removed", value_name = "PATH")]
     pub localize_removed: Vec<String>,
+    /// Read more `--localize-removed` paths from FILE, one a line (blank
+    /// lines and `#` comments skipped).
+    #[arg(long = "localize-removed-from", value_name = "FILE")]
+    pub localize_removed_from: Option<std::path::PathBuf>,
+}
+
+/// The paths to localize: the flags', then those listed in the file.
+fn localize_paths(args: &UpgradeArgs) -> Result<Vec<String>, String> {
+    let mut paths: Vec<String> = args
+        .localize_removed
+        .iter()
+        .filter(|p| !p.trim().is_empty())
+        .cloned()
+        .collect();
+    if let Some(file) = &args.localize_removed_from {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("--localize-removed-from {}: {e}", file.display()))?;
+        paths.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    Ok(paths)
 }
 
 pub fn run(args: UpgradeArgs) -> i32 {
@@ -23,11 +49,15 @@ pub fn run(args: UpgradeArgs) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
+    let localize = match localize_paths(&args) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
     let candidate = shipped_candidate();
     let result = if args.apply {
-        apply_with(&layout, &candidate, &args.localize_removed)
+        apply_with(&layout, &candidate, &localize)
     } else {
-        preview_with(&layout, &candidate, &args.localize_removed)
+        preview_with(&layout, &candidate, &localize)
     };
     let plan = match result {
         Ok(plan) => plan,

@@ -112,7 +112,40 @@ pub struct LoopDecl {
     pub thresholds: Vec<ThresholdDecl>,
     pub resumes: Vec<ResumeDecl>,
     pub completions: Vec<CompletionDecl>,
+    /// The loop this one extends (`extends <loop>`), if any.
+    pub extends: Option<Word>,
+    /// `remove ...` lines of an extending loop.
+    pub removals: Vec<Removal>,
+    /// `default OUTCOME -> target` lines: routes for every node without its own.
+    pub defaults: Vec<DefaultRoute>,
     pub span: Span,
+}
+
+/// `default OUTCOME[, OUTCOME] -> target`.
+#[derive(Debug, Clone)]
+pub struct DefaultRoute {
+    pub outcomes: Vec<Word>,
+    pub target: Target,
+    pub span: Span,
+}
+
+/// One `remove` line of a loop that extends another.
+#[derive(Debug, Clone)]
+pub struct Removal {
+    pub what: RemoveWhat,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum RemoveWhat {
+    /// `remove route <node> <MARKER>[, <MARKER>]`
+    Route(Word, Vec<Word>),
+    /// `remove node <node>` (with the routes from it)
+    Node(Word),
+    /// `remove threshold <id>`
+    Threshold(Word),
+    /// `remove resume <id>`
+    Resume(Word),
 }
 
 #[derive(Debug, Clone)]

@@ -8,10 +8,14 @@
 //! cycle is bounded exactly when it contains such an edge; with every cycle
 //! bounded, the states (node, counter values) form a DAG and the longest path
 //! through it is the exact worst case.
+//!
+//! Every walk here is iterative (explicit stacks and queues), so a loop of any
+//! size is analysed without deep recursion: a large loop cannot overflow the
+//! stack of `lint`, `compile` or the daemon.
 
 use super::model::{Loop, StageKind, Target};
 use super::source::Span;
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graphmap::DiGraphMap;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -61,6 +65,8 @@ pub struct Cycle {
     pub edges: Vec<Edge>,
     /// Other simple cycles through the same group of nodes (counted up to [`MAX_CYCLES`]).
     pub others: usize,
+    /// True when the search stopped early: there may be more than `others`.
+    pub more: bool,
     /// The nodes of the group, in loop order.
     pub group: Vec<String>,
 }
@@ -84,6 +90,10 @@ pub struct Graph<'a> {
 
 /// Cap on the unbounded cycles reported for one loop.
 pub const MAX_CYCLES: usize = 16;
+
+/// Cap on the depth-first steps spent enumerating the cycles of one group:
+/// a large group reports its first cycles, not all of them.
+const MAX_CYCLE_STEPS: usize = 100_000;
 
 /// Cap on the (node, counters) states explored for the exact bound.
 const MAX_STATES: usize = 200_000;
@@ -167,54 +177,90 @@ impl<'a> Graph<'a> {
         s
     }
 
+    /// Index of each node id in loop order.
+    fn index(&self) -> HashMap<&str, usize> {
+        self.l
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect()
+    }
+
+    /// For each node (by index), the indices of the edges leaving it, in route order.
+    fn out_edges(&self, index: &HashMap<&str, usize>) -> Vec<Vec<usize>> {
+        let mut out = vec![Vec::new(); self.l.nodes.len()];
+        for (ei, e) in self.edges.iter().enumerate() {
+            if let Some(&i) = index.get(e.from.as_str()) {
+                out[i].push(ei);
+            }
+        }
+        out
+    }
+
     /// Nodes that no entry or completion target can reach, in node order.
     pub fn unreachable(&self) -> Vec<String> {
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
-        let mut queue: VecDeque<String> = self.starts().into_iter().map(|(_, n)| n).collect();
+        let index = self.index();
+        let out = self.out_edges(&index);
+        let mut seen = vec![false; self.l.nodes.len()];
+        let mut queue: VecDeque<usize> = self
+            .starts()
+            .iter()
+            .filter_map(|(_, n)| index.get(n.as_str()).copied())
+            .collect();
         while let Some(n) = queue.pop_front() {
-            if !seen.insert(self.l.node(&n).map(|x| x.id.as_str()).unwrap_or("")) {
+            if std::mem::replace(&mut seen[n], true) {
                 continue;
             }
-            for e in self.edges.iter().filter(|e| e.from == n) {
-                if let Target::Node(t) = &e.to {
-                    queue.push_back(t.clone());
+            for &ei in &out[n] {
+                if let Target::Node(t) = &self.edges[ei].to {
+                    if let Some(&ti) = index.get(t.as_str()) {
+                        queue.push_back(ti);
+                    }
                 }
             }
         }
         self.l
             .nodes
             .iter()
-            .filter(|n| !seen.contains(n.id.as_str()))
-            .map(|n| n.id.clone())
+            .zip(seen)
+            .filter(|(_, s)| !s)
+            .map(|(n, _)| n.id.clone())
             .collect()
     }
 
     /// Nodes from which no terminal state is reachable, in node order.
     pub fn no_terminal_path(&self) -> Vec<String> {
-        let mut good: BTreeSet<&str> = self
-            .edges
-            .iter()
-            .filter(|e| matches!(e.to, Target::Terminal(_)))
-            .map(|e| e.from.as_str())
-            .collect();
-        loop {
-            let before = good.len();
-            for e in &self.edges {
-                if let Target::Node(t) = &e.to {
-                    if good.contains(t.as_str()) {
-                        good.insert(e.from.as_str());
+        let index = self.index();
+        // Walk the edges backwards from every node with an edge to a terminal.
+        let mut into: Vec<Vec<usize>> = vec![Vec::new(); self.l.nodes.len()];
+        let mut good = vec![false; self.l.nodes.len()];
+        let mut queue = VecDeque::new();
+        for e in &self.edges {
+            let Some(&from) = index.get(e.from.as_str()) else {
+                continue;
+            };
+            match &e.to {
+                Target::Terminal(_) => queue.push_back(from),
+                Target::Node(t) => {
+                    if let Some(&ti) = index.get(t.as_str()) {
+                        into[ti].push(from);
                     }
                 }
             }
-            if good.len() == before {
-                break;
+        }
+        while let Some(n) = queue.pop_front() {
+            if std::mem::replace(&mut good[n], true) {
+                continue;
             }
+            queue.extend(into[n].iter().copied().filter(|p| !good[*p]));
         }
         self.l
             .nodes
             .iter()
-            .filter(|n| !good.contains(n.id.as_str()))
-            .map(|n| n.id.clone())
+            .zip(good)
+            .filter(|(_, g)| !g)
+            .map(|(n, _)| n.id.clone())
             .collect()
     }
 
@@ -247,7 +293,7 @@ impl<'a> Graph<'a> {
         // Only nodes inside a strongly connected group can be on a cycle.
         let mut group_of: HashMap<usize, usize> = HashMap::new();
         let mut groups: Vec<Vec<usize>> = Vec::new();
-        for mut scc in tarjan_scc(&g) {
+        for mut scc in kosaraju_scc(&g) {
             if scc.len() > 1 || g.contains_edge(scc[0], scc[0]) {
                 scc.sort();
                 for n in &scc {
@@ -258,14 +304,23 @@ impl<'a> Graph<'a> {
         }
         // Enumerate per group, with the cap applying to each group separately.
         let mut found: Vec<Vec<usize>> = Vec::new();
+        // Groups whose enumeration ran out of budget (keyed by smallest node).
+        let mut capped: BTreeSet<usize> = BTreeSet::new();
         for members in &groups {
             let allowed: BTreeSet<usize> = members.iter().copied().collect();
             let mut in_group: Vec<Vec<usize>> = Vec::new();
+            let mut budget = MAX_CYCLE_STEPS;
             for &start in members {
                 let mut path = vec![start];
-                self.cycles_from(&g, start, &allowed, &mut path, &mut in_group);
-                if in_group.len() >= MAX_CYCLES {
+                self.cycles_from(&g, start, &allowed, &mut path, &mut in_group, &mut budget);
+                if in_group.len() >= MAX_CYCLES || budget == 0 {
                     break;
+                }
+            }
+            if budget == 0 {
+                capped.insert(members[0]);
+                if in_group.is_empty() {
+                    in_group.extend(shortest_cycle_through(&g, members[0], &allowed));
                 }
             }
             found.extend(in_group);
@@ -290,6 +345,7 @@ impl<'a> Graph<'a> {
                     })
                     .collect(),
                 others,
+                more: capped.contains(&groups[gid][0]),
                 group: groups[gid]
                     .iter()
                     .map(|i| self.l.nodes[*i].id.clone())
@@ -300,7 +356,8 @@ impl<'a> Graph<'a> {
         out
     }
 
-    /// Depth-first enumeration of simple cycles whose smallest node is `path[0]`.
+    /// Depth-first enumeration of simple cycles whose smallest node is `path[0]`,
+    /// with an explicit stack of (node, its sorted successors, next to try).
     fn cycles_from(
         &self,
         g: &DiGraphMap<usize, usize>,
@@ -308,20 +365,38 @@ impl<'a> Graph<'a> {
         allowed: &BTreeSet<usize>,
         path: &mut Vec<usize>,
         found: &mut Vec<Vec<usize>>,
+        budget: &mut usize,
     ) {
-        let at = *path.last().expect("path starts non-empty");
-        let mut next: Vec<usize> = g.neighbors(at).collect();
-        next.sort();
-        for n in next {
+        let successors = |n: usize| {
+            let mut next: Vec<usize> = g.neighbors(n).collect();
+            next.sort();
+            next
+        };
+        let mut on_path: BTreeSet<usize> = path.iter().copied().collect();
+        let first = *path.last().expect("path starts non-empty");
+        let mut stack: Vec<(Vec<usize>, usize)> = vec![(successors(first), 0)];
+        while let Some((next, i)) = stack.last_mut() {
             if found.len() >= MAX_CYCLES {
                 return;
             }
+            let Some(&n) = next.get(*i) else {
+                stack.pop();
+                if let Some(done) = path.pop() {
+                    on_path.remove(&done);
+                }
+                continue;
+            };
+            *i += 1;
             if n == start {
                 found.push(path.clone());
-            } else if n > start && allowed.contains(&n) && !path.contains(&n) {
+            } else if n > start && allowed.contains(&n) && !on_path.contains(&n) {
+                if *budget == 0 {
+                    return;
+                }
+                *budget -= 1;
                 path.push(n);
-                self.cycles_from(g, start, allowed, path, found);
-                path.pop();
+                on_path.insert(n);
+                stack.push((successors(n), 0));
             }
         }
     }
@@ -349,12 +424,35 @@ impl<'a> Graph<'a> {
                 exact: false,
             });
         }
-        let mut memo: HashMap<(String, Vec<u32>), u64> = HashMap::new();
+        let index = self.index();
+        let out = self.out_edges(&index);
+        let steps: Vec<Step> = self
+            .edges
+            .iter()
+            .map(|e| Step {
+                to: match &e.to {
+                    Target::Terminal(_) => None,
+                    Target::Node(t) => index.get(t.as_str()).copied(),
+                },
+                counter: match &e.kind {
+                    EdgeKind::Counted(c) | EdgeKind::Exhausted(c) => counters
+                        .iter()
+                        .position(|x| *x == c)
+                        .map(|i| (i, self.after[c])),
+                    EdgeKind::Plain | EdgeKind::Resume => None,
+                },
+                counted: matches!(e.kind, EdgeKind::Counted(_)),
+            })
+            .collect();
+        let mut memo: HashMap<(usize, Vec<u32>), u64> = HashMap::new();
         let zero = vec![0u32; counters.len()];
         let per_entry: Vec<(String, u64)> = starts
             .into_iter()
             .map(|(k, n)| {
-                let runs = self.longest(&n, &zero, &counters, &mut memo);
+                let runs = index
+                    .get(n.as_str())
+                    .map(|&i| longest((i, zero.clone()), &out, &steps, &mut memo))
+                    .unwrap_or(0);
                 (k, runs)
             })
             .collect();
@@ -365,51 +463,107 @@ impl<'a> Graph<'a> {
             exact: true,
         })
     }
+}
 
-    fn longest(
-        &self,
-        node: &str,
-        counts: &[u32],
-        counters: &[&String],
-        memo: &mut HashMap<(String, Vec<u32>), u64>,
-    ) -> u64 {
-        let key = (node.to_string(), counts.to_vec());
-        if let Some(v) = memo.get(&key) {
-            return *v;
-        }
-        let mut best = 0u64;
-        for e in self.edges.iter().filter(|e| e.from == node) {
-            let mut next = counts.to_vec();
-            match &e.kind {
-                EdgeKind::Counted(c) => {
-                    let i = counters
-                        .iter()
-                        .position(|x| *x == c)
-                        .expect("counter known");
-                    if next[i] >= self.after[c] {
-                        continue;
-                    }
-                    next[i] += 1;
+/// The shortest cycle from `start` back to itself inside `allowed`, by
+/// breadth-first search, as its nodes in order.
+fn shortest_cycle_through(
+    g: &DiGraphMap<usize, usize>,
+    start: usize,
+    allowed: &BTreeSet<usize>,
+) -> Option<Vec<usize>> {
+    let mut parent: HashMap<usize, usize> = HashMap::new();
+    let mut queue = VecDeque::from([start]);
+    while let Some(n) = queue.pop_front() {
+        let mut next: Vec<usize> = g.neighbors(n).collect();
+        next.sort();
+        for m in next {
+            if m == start {
+                let mut cycle = vec![n];
+                while let Some(&p) = parent.get(cycle.last().expect("non-empty")) {
+                    cycle.push(p);
                 }
-                EdgeKind::Exhausted(c) => {
-                    let i = counters
-                        .iter()
-                        .position(|x| *x == c)
-                        .expect("counter known");
-                    if next[i] < self.after[c] {
-                        continue;
-                    }
-                }
-                EdgeKind::Plain | EdgeKind::Resume => {}
+                cycle.reverse();
+                return Some(cycle);
             }
-            let rest = match &e.to {
-                Target::Terminal(_) => 0,
-                Target::Node(t) => self.longest(t, &next, counters, memo),
-            };
-            best = best.max(rest);
+            if allowed.contains(&m) && !parent.contains_key(&m) {
+                parent.insert(m, n);
+                queue.push_back(m);
+            }
         }
-        let total = 1 + best;
-        memo.insert(key, total);
-        total
     }
+    None
+}
+
+/// One edge as the longest-path search takes it, by index.
+struct Step {
+    /// The node it leads to; `None` for a terminal.
+    to: Option<usize>,
+    /// The counter it is gated by (index, threshold), if any.
+    counter: Option<(usize, u32)>,
+    /// True when taking it increments the counter; false when it needs it exhausted.
+    counted: bool,
+}
+
+/// The state a step leads to from `counts`, or `None` if it cannot be taken there.
+fn advance(step: &Step, counts: &[u32]) -> Option<Vec<u32>> {
+    let mut next = counts.to_vec();
+    if let Some((i, after)) = step.counter {
+        if step.counted {
+            if next[i] >= after {
+                return None;
+            }
+            next[i] += 1;
+        } else if next[i] < after {
+            return None;
+        }
+    }
+    Some(next)
+}
+
+/// Stage runs on the longest path from `start` (a node and its counter
+/// values) to a terminal, memoised per state. The state graph is acyclic when
+/// every cycle is bounded; a state met again while still open (which only a
+/// bug could cause) counts as zero rather than looping.
+fn longest(
+    start: (usize, Vec<u32>),
+    out: &[Vec<usize>],
+    steps: &[Step],
+    memo: &mut HashMap<(usize, Vec<u32>), u64>,
+) -> u64 {
+    if let Some(v) = memo.get(&start) {
+        return *v;
+    }
+    // Each frame: the state, the next outgoing edge to try, the best run count after it.
+    let mut stack: Vec<((usize, Vec<u32>), usize, u64)> = vec![(start.clone(), 0, 0)];
+    let mut open: std::collections::HashSet<(usize, Vec<u32>)> = [start.clone()].into();
+    while let Some((state, i, best)) = stack.last_mut() {
+        let node = state.0;
+        let Some(&ei) = out[node].get(*i) else {
+            let total = 1 + *best;
+            let (state, _, _) = stack.pop().expect("non-empty");
+            open.remove(&state);
+            memo.insert(state, total);
+            if let Some((_, _, parent_best)) = stack.last_mut() {
+                *parent_best = (*parent_best).max(total);
+            }
+            continue;
+        };
+        *i += 1;
+        let step = &steps[ei];
+        let Some(next) = advance(step, &state.1) else {
+            continue;
+        };
+        let Some(to) = step.to else {
+            continue; // a terminal: nothing runs after it
+        };
+        let key = (to, next);
+        if let Some(v) = memo.get(&key) {
+            *best = (*best).max(*v);
+        } else if !open.contains(&key) {
+            open.insert(key.clone());
+            stack.push((key, 0, 0));
+        }
+    }
+    memo.get(&start).copied().unwrap_or(0)
 }

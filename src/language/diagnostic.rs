@@ -34,8 +34,9 @@ macro_rules! codes {
 
 codes! {
     Syntax => "mill::syntax", "the text does not follow the grammar";
-    Io => "mill::io", "a file could not be read (missing, a directory, not UTF-8)";
+    Io => "mill::io", "an imported file could not be read (a directory, device or pipe, over 1 MiB, not UTF-8)";
     UnresolvedImport => "mill::unresolved-import", "an import names a file that does not exist";
+    ImportNotMill => "mill::import-not-mill", "an import names something other than a .mill file";
     DuplicateDeclaration => "mill::duplicate-declaration", "a name is declared twice";
     DuplicateField => "mill::duplicate-field", "a field is given twice in one block";
     MissingField => "mill::missing-field", "a required field is absent";
@@ -47,7 +48,7 @@ codes! {
     UnknownTerminal => "mill::unknown-terminal", "a terminal state that the loop does not declare";
     UnknownOutcome => "mill::unknown-outcome", "an outcome the stage kind cannot return";
     UnknownResultClass => "mill::unknown-result-class", "a result class outside the fixed set";
-    UnknownRunner => "mill::unknown-runner", "a runner other than codex_cli, pi_rpc, command or script";
+    UnknownRunner => "mill::unknown-runner", "a runner other than codex_cli, pi_rpc, claude_code, command or script";
     UnknownCounter => "mill::unknown-counter", "a counter that no threshold of the mode's loops declares";
     UnknownEntry => "mill::unknown-entry", "an entry key other than task, spec, incident or learning_request";
     UnknownSetting => "mill::unknown-setting", "a field or setting name the block does not accept";
@@ -65,6 +66,10 @@ codes! {
     OverrideNotAllowed => "mill::override-not-allowed", "an override the stage kind does not allow";
     InheritanceCycle => "mill::inheritance-cycle", "modes or aliases that extend each other in a circle";
     MissingLoop => "mill::missing-loop", "a mode without an execution loop, or a loop without an entry";
+    UnknownMetadataKey => "mill::unknown-metadata-key", "a resume policy reads a metadata key no stage result carries";
+    HandoffWithoutPlanning => "mill::handoff-without-planning", "a terminal hands work to planning in a mode without a planning loop";
+    MissingFile => "mill::missing-file", "an entrypoint or skill file that does not exist";
+    BadExtension => "mill::bad-extension", "a loop extension that removes what its base lacks or uses `remove` without `extends`";
     MixedOutcomeClasses => "mill::mixed-outcome-classes", "an outcome whose classes mix success with failure";
 }
 

@@ -150,19 +150,7 @@ impl Loader {
     /// Load a file from disk as a root. A missing or unreadable root is a
     /// [`LoadError`]; problems in what it imports are diagnostics.
     pub fn load_path(&mut self, path: &Path) -> Result<FileId, LoadError> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            LoadError(format!(
-                "{}: cannot read: {}",
-                path.display(),
-                io_reason(&e)
-            ))
-        })?;
-        if std::str::from_utf8(&bytes).is_err() {
-            return Err(LoadError(format!(
-                "{}: not valid UTF-8; .mill files must be UTF-8 text",
-                path.display()
-            )));
-        }
+        read_source(path).map_err(|e| LoadError(format!("{}: {e}", path.display())))?;
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let id = self
             .load_key_named(
@@ -204,25 +192,23 @@ impl Loader {
             }
             Key::Disk(p) => {
                 let name = display.unwrap_or_else(|| display_path(p));
-                match std::fs::read(p) {
-                    Ok(bytes) => match String::from_utf8(bytes) {
-                        Ok(t) => (name, t, Origin::Disk(p.clone())),
-                        Err(_) => {
-                            if let Some((_, span)) = from {
-                                self.program.diagnostics.push(
-                                    Diagnostic::error(
-                                        Code::Io,
-                                        span,
-                                        format!("imported file {name} is not valid UTF-8"),
-                                    )
-                                    .label("imported here")
-                                    .help("save the file as UTF-8 text"),
-                                );
-                            }
-                            return None;
+                match read_source(p) {
+                    Ok(t) => (name, t, Origin::Disk(p.clone())),
+                    Err(ReadError::Missing) => return None,
+                    Err(e) => {
+                        if let Some((_, span)) = from {
+                            self.program.diagnostics.push(
+                                Diagnostic::error(
+                                    Code::Io,
+                                    span,
+                                    format!("imported file {name} {e}"),
+                                )
+                                .label("imported here")
+                                .help(e.help()),
+                            );
                         }
-                    },
-                    Err(_) => return None,
+                        return None;
+                    }
                 }
             }
         };
@@ -247,6 +233,18 @@ impl Loader {
     }
 
     fn resolve_import(&mut self, from: FileId, from_key: &Key, imp: &ast::Str) {
+        if !imp.value.ends_with(".mill") {
+            self.program.diagnostics.push(
+                Diagnostic::error(
+                    Code::ImportNotMill,
+                    imp.span,
+                    format!("import \"{}\" does not name a .mill file", imp.value),
+                )
+                .label("not a .mill source file")
+                .help("only .mill source files are imported (like \"std/loops/execution.mill\" or \"shared/review.mill\"); no other file is ever read"),
+            );
+            return;
+        }
         let target = if let Some(rest) = imp.value.strip_prefix("std/") {
             match &self.std {
                 StdRoot::Embedded => {
@@ -298,6 +296,122 @@ impl Loader {
     }
 }
 
+/// The largest `.mill` file the loader reads: 1 MiB. The shipped files are a
+/// few KiB each; anything larger is refused before it is read.
+pub const MAX_SOURCE_BYTES: u64 = 1 << 20;
+
+/// Why a `.mill` file was not read. None of these quotes the file's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// No file at the path.
+    Missing,
+    /// The path exists but could not be opened or read.
+    Unreadable(String),
+    /// The path is not named `*.mill`.
+    NotMill,
+    /// The path is a link to a file not named `*.mill`.
+    LinkNotMill,
+    /// A directory, FIFO, device or socket.
+    NotRegular(&'static str),
+    /// Larger than [`MAX_SOURCE_BYTES`].
+    TooLarge,
+    NotUtf8,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Missing => f.write_str("cannot read: no such file"),
+            ReadError::Unreadable(why) => write!(f, "cannot read: {why}"),
+            ReadError::NotMill => f.write_str("is not a .mill file"),
+            ReadError::LinkNotMill => f.write_str("is a link to a file that is not a .mill file"),
+            ReadError::NotRegular(kind) => write!(f, "is not a regular file (it is {kind})"),
+            ReadError::TooLarge => write!(
+                f,
+                "is larger than {} KiB, the limit for a .mill file",
+                MAX_SOURCE_BYTES / 1024
+            ),
+            ReadError::NotUtf8 => f.write_str("is not valid UTF-8"),
+        }
+    }
+}
+
+impl ReadError {
+    /// The help line for a diagnostic about an import that hit this error.
+    pub fn help(&self) -> &'static str {
+        match self {
+            ReadError::NotUtf8 => "save the file as UTF-8 text",
+            ReadError::TooLarge => "split the file: .mill sources are read only up to 1 MiB",
+            ReadError::NotMill | ReadError::LinkNotMill => {
+                "imports must lead to .mill source files; a link may point only at a .mill file"
+            }
+            ReadError::NotRegular(_) => {
+                "import a regular .mill file; directories, devices and pipes are never read"
+            }
+            ReadError::Missing | ReadError::Unreadable(_) => {
+                "check the path and the file's permissions"
+            }
+        }
+    }
+}
+
+fn has_mill_extension(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "mill")
+}
+
+/// Read one `.mill` source safely: the path and the file it resolves to must
+/// be named `*.mill`, the file must be regular (opened non-blocking, so a FIFO
+/// cannot hang the loader, and checked with `fstat` before any read), and at
+/// most [`MAX_SOURCE_BYTES`] are read whatever the file claims its size is.
+pub fn read_source(path: &Path) -> Result<String, ReadError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    if !has_mill_extension(path) {
+        return Err(ReadError::NotMill);
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ReadError::Missing,
+            _ => ReadError::Unreadable(io_reason(&e)),
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| ReadError::Unreadable(io_reason(&e)))?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        return Err(ReadError::NotRegular(if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_char_device() || ft.is_block_device() {
+            "a device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        }));
+    }
+    // A link named `x.mill` must lead to a `.mill` file too.
+    let real = std::fs::canonicalize(path).map_err(|e| ReadError::Unreadable(io_reason(&e)))?;
+    if !has_mill_extension(&real) {
+        return Err(ReadError::LinkNotMill);
+    }
+    if meta.len() > MAX_SOURCE_BYTES {
+        return Err(ReadError::TooLarge);
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_SOURCE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ReadError::Unreadable(io_reason(&e)))?;
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(ReadError::TooLarge);
+    }
+    String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)
+}
+
 /// A path relative to the current directory when it is below it.
 fn display_path(p: &Path) -> String {
     if let Ok(cwd) = std::env::current_dir() {
@@ -340,18 +454,35 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     Ok(out)
 }
 
+/// Collect the `.mill` files below `dir` in sorted order, iteratively. Links
+/// to directories are not followed, so a link cycle cannot make the walk
+/// endless; a link to a file is taken like the file (and read by the rules of
+/// [`read_source`]).
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| LoadError(format!("{}: cannot read: {}", dir.display(), io_reason(&e))))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for e in entries {
-        if e.is_dir() {
-            walk(&e, out)?;
-        } else if e.extension().is_some_and(|x| x == "mill") {
-            out.push(e);
+    // A stack of directory listings still to visit, each in reverse sorted order.
+    let list = |d: &Path| -> Result<Vec<(PathBuf, bool)>, LoadError> {
+        let mut entries: Vec<(PathBuf, bool)> = std::fs::read_dir(d)
+            .map_err(|e| LoadError(format!("{}: cannot read: {}", d.display(), io_reason(&e))))?
+            .filter_map(Result::ok)
+            .map(|e| {
+                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                (e.path(), is_dir)
+            })
+            .collect();
+        entries.sort();
+        entries.reverse();
+        Ok(entries)
+    };
+    let mut stack = vec![list(dir)?];
+    while let Some(top) = stack.last_mut() {
+        let Some((path, is_dir)) = top.pop() else {
+            stack.pop();
+            continue;
+        };
+        if is_dir {
+            stack.push(list(&path)?);
+        } else if has_mill_extension(&path) {
+            out.push(path);
         }
     }
     Ok(())

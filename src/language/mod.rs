@@ -6,8 +6,10 @@ pub mod ast;
 pub mod bounds;
 pub mod check;
 pub mod diagnostic;
+pub mod format;
 pub mod load;
 pub mod model;
+pub mod parse_hints;
 pub mod source;
 pub mod syntax;
 

@@ -9,6 +9,15 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub const PLANES: &[&str] = &["execution", "planning", "learning"];
+
+/// Terminal classes that hand the work item off to planning: at run time the
+/// item is blocked and an incident is opened for the planning loop.
+pub const PLANNING_HANDOFF_CLASSES: &[&str] = &["followup_needed", "escalate_planning"];
+
+/// The metadata keys a stage result can carry (from `Resume-Stage:` and
+/// `Target-Stage:` lines of its final message): the only keys a resume policy
+/// can read.
+pub const RESUME_METADATA_KEYS: &[&str] = &["resume_stage", "target_stage"];
 pub const RESULT_CLASSES: &[&str] = &[
     "success",
     "no_op",
@@ -17,7 +26,7 @@ pub const RESULT_CLASSES: &[&str] = &[
     "escalate_planning",
     "blocked",
 ];
-pub const RUNNERS: &[&str] = &["codex_cli", "pi_rpc", "command", "script"];
+pub const RUNNERS: &[&str] = &["codex_cli", "pi_rpc", "claude_code", "command", "script"];
 pub const IDEMPOTENCE: &[&str] = &["idempotent", "retry_safe_with_key", "single_attempt_only"];
 pub const RECOVERY_ROLES: &[&str] = &["local_repair", "escalation"];
 pub const STARTS: &[&str] = &["tasks", "specs", "incidents", "learning_requests"];

@@ -12,6 +12,13 @@ use pest::Parser;
 #[grammar = "../grammar/mill.pest"]
 struct MillParser;
 
+/// The pest parse tree of one file (the `file` pair), for the formatter.
+pub fn parse_tree(file: FileId, text: &str) -> Result<Pair<'_, Rule>, Box<Diagnostic>> {
+    let mut pairs =
+        MillParser::parse(Rule::file, text).map_err(|e| Box::new(syntax_error(file, text, e)))?;
+    Ok(pairs.next().expect("the file rule always yields one pair"))
+}
+
 /// Parse one file's text. `file` is its id in the source set, used for spans.
 pub fn parse(file: FileId, text: &str) -> Result<File, Box<Diagnostic>> {
     let mut pairs =
@@ -87,6 +94,13 @@ fn describe(rule: &Rule) -> &'static str {
         Rule::concurrency_kind => "`exclusive` or `concurrent`",
         Rule::learn_rule => "`learn`",
         Rule::threshold_override => "`threshold`",
+        Rule::loop_extends => "`extends`",
+        Rule::default_route => "`default`",
+        Rule::remove_decl => "`remove`",
+        Rule::remove_route => "`route`",
+        Rule::remove_node => "`node`",
+        Rule::remove_threshold => "`threshold`",
+        Rule::remove_resume => "`resume`",
         Rule::ident_list => "a list of names",
         Rule::marker_list => "a list of outcome markers",
         _ => "more input",
@@ -135,6 +149,9 @@ fn syntax_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> Diag
             format!("{} or {}", rest.join(", "), last)
         }
     };
+    if let Some(d) = super::parse_hints::explain(file, text, pos, &found, &expected_text) {
+        return d;
+    }
     let help = if pos >= text.len() {
         "the file ends inside a declaration: is a closing `}` missing?".to_string()
     } else if found.starts_with("`\"") || found.contains('\'') {
@@ -309,11 +326,43 @@ impl Builder {
             thresholds: vec![],
             resumes: vec![],
             completions: vec![],
+            extends: None,
+            removals: vec![],
+            defaults: vec![],
             span,
         };
         for item in it {
             let ispan = self.span(&item);
             match item.as_rule() {
+                Rule::default_route => {
+                    let arm = item.into_inner().next().unwrap();
+                    let mut ai = arm.into_inner();
+                    let outcomes = self.words(ai.next().unwrap());
+                    let target = self.target(ai.next().unwrap());
+                    l.defaults.push(DefaultRoute {
+                        outcomes,
+                        target,
+                        span: ispan,
+                    });
+                }
+                Rule::loop_extends => {
+                    l.extends = item.into_inner().next().map(|w| self.word(w));
+                }
+                Rule::remove_decl => {
+                    let inner = item.into_inner().next().unwrap();
+                    let rule = inner.as_rule();
+                    let mut ri = inner.into_inner();
+                    let first = self.word(ri.next().unwrap());
+                    let what = match rule {
+                        Rule::remove_route => {
+                            RemoveWhat::Route(first, self.words(ri.next().unwrap()))
+                        }
+                        Rule::remove_node => RemoveWhat::Node(first),
+                        Rule::remove_threshold => RemoveWhat::Threshold(first),
+                        _ => RemoveWhat::Resume(first),
+                    };
+                    l.removals.push(Removal { what, span: ispan });
+                }
                 Rule::nodes_decl => {
                     for n in item.into_inner() {
                         let mut ni = n.into_inner();

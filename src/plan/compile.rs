@@ -112,15 +112,27 @@ fn diag_line(
     root: &AssetRoot,
     d: &crate::language::diagnostic::Diagnostic,
 ) -> String {
-    let lc = program.sources.line_col(d.primary.span);
-    format!(
-        "{}:{}:{}: {}: {}",
-        source_name(program, root, d.primary.span.file),
-        lc.line,
-        lc.column,
-        d.code,
-        d.message
-    )
+    let at = |span: crate::language::source::Span| {
+        let lc = program.sources.line_col(span);
+        format!(
+            "{}:{}:{}",
+            source_name(program, root, span.file),
+            lc.line,
+            lc.column
+        )
+    };
+    // The same facts `lint` shows: the message, each label, and the help.
+    let mut text = format!("{}: {}: {}", at(d.primary.span), d.code, d.message);
+    if !d.primary.message.is_empty() {
+        text.push_str(&format!("\n  = {}", d.primary.message));
+    }
+    for l in &d.secondary {
+        text.push_str(&format!("\n  = {}: {}", at(l.span), l.message));
+    }
+    if !d.help.is_empty() {
+        text.push_str(&format!("\n  help: {}", d.help));
+    }
+    text
 }
 
 /// Compile one mode. `mode` is the requested mode (or alias); `None` means
@@ -168,10 +180,25 @@ pub fn compile(root: &AssetRoot, mode: Option<&str>) -> CompileOutcome {
         program,
         checked,
     };
+    // A broken file stops only the modes that can see it: when the mode
+    // resolved, an error wholly in files it does not import is a warning.
+    let visible = out
+        .checked
+        .model
+        .resolve_mode(&requested)
+        .map(|m| out.program.visible_from(m.span.file));
     for d in &out.checked.diagnostics {
         let line = diag_line(&out.program, root, d);
+        let concerns_mode = visible.as_ref().is_none_or(|v| {
+            std::iter::once(&d.primary)
+                .chain(&d.secondary)
+                .any(|l| v.contains(&l.span.file))
+        });
         match d.severity {
-            Severity::Error => out.errors.push(line),
+            Severity::Error if concerns_mode => out.errors.push(line),
+            Severity::Error => out
+                .warnings
+                .push(format!("{line} (in a file this mode does not import)")),
             Severity::Warning => out.warnings.push(line),
         }
     }
@@ -215,6 +242,10 @@ pub fn compile(root: &AssetRoot, mode: Option<&str>) -> CompileOutcome {
             return out;
         }
     };
+    if let AssetRoot::Workspace(l) = root {
+        out.errors
+            .extend(runner_settings_errors(&plan, &cfg.config, l));
+    }
     // The assets: the .mill files the mode's file can see, then every
     // entrypoint and skill its nodes name.
     let mut assets: Vec<AssetRef> = Vec::new();
@@ -273,6 +304,66 @@ pub fn compile(root: &AssetRoot, mode: Option<&str>) -> CompileOutcome {
         out.plan = Some(plan);
     }
     out
+}
+
+/// What the runners the plan's nodes use need from the workspace config: the
+/// `command` runner an argv, and a `script` file (when one is configured)
+/// that parses and whose keys each name a node or stage kind of the plan.
+fn runner_settings_errors(plan: &CompiledPlan, cfg: &config::Config, l: &Layout) -> Vec<String> {
+    let nodes: Vec<&super::ir::CompiledNode> = plan
+        .graphs_by_plane
+        .values()
+        .flat_map(|g| g.nodes.iter())
+        .collect();
+    let using = |runner: &str| -> Vec<&str> {
+        nodes
+            .iter()
+            .filter(|n| n.runner_name == runner)
+            .map(|n| n.node_id.as_str())
+            .collect()
+    };
+    let mut errors = Vec::new();
+    let command = using("command");
+    if !command.is_empty() && cfg.runners.command.argv.is_empty() {
+        errors.push(format!(
+            "runner command (used by {}) needs `argv` in [runners.command] of millrace.toml: set the agent command to run, e.g. argv = [\"my-agent\", \"{{prompt_file}}\"]",
+            command.join(", ")
+        ));
+    }
+    if let (false, Some(path)) = (using("script").is_empty(), &cfg.runners.script.path) {
+        let p = l.root.join(path);
+        let parsed = std::fs::read_to_string(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| crate::runners::script::Script::parse(&t));
+        match parsed {
+            Err(e) => errors.push(format!(
+                "[runners.script] path: script file {}: {e}",
+                p.display()
+            )),
+            Ok(script) => {
+                let known: BTreeSet<&str> = nodes
+                    .iter()
+                    .flat_map(|n| [n.node_id.as_str(), n.stage_kind_id.as_str()])
+                    .collect();
+                for key in script.stages.keys().filter(|k| !known.contains(k.as_str())) {
+                    let hint = crate::language::check::suggest(key, known.iter().copied())
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "the plan's nodes: {}",
+                                known.iter().copied().collect::<Vec<_>>().join(", ")
+                            )
+                        });
+                    errors.push(format!(
+                        "script file {}: key `{key}` names no node or stage kind of mode {}: {hint}",
+                        p.display(),
+                        plan.mode_id
+                    ));
+                }
+            }
+        }
+    }
+    errors
 }
 
 /// The assets fingerprint of a persisted plan's asset list against the files as they are now.

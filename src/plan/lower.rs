@@ -135,7 +135,7 @@ pub fn lower(
                     entrypoint_path: ms
                         .and_then(|s| s.entrypoint.clone())
                         .unwrap_or_else(|| kind.entrypoint.clone()),
-                    entrypoint_contract_id: format!("{}.contract.v1", n.id),
+                    entrypoint_contract_id: kind.contract_id.clone(),
                     required_skill_paths: kind.required_skills.clone(),
                     attached_skill_paths: ms.map(|s| s.skills.clone()).unwrap_or_default(),
                     runner_name: runner,

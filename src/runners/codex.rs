@@ -13,7 +13,7 @@ use std::path::Path;
 
 use super::artifacts::{path_string, FileNames};
 use super::exec::{self, CliRun, StdinFrom};
-use super::settings::{CodexSettings, Permission};
+use super::settings::{CodexSettings, Permission, UsageFormat};
 use super::{prompt, Cancel, RunnerError, RunnerOutput, StageRequest};
 
 pub const RUNNER_NAME: &str = "codex_cli";
@@ -36,7 +36,7 @@ pub fn run(
             argv,
             env: settings.env.clone(),
             stdin: StdinFrom::Null,
-            token_usage: true,
+            usage: UsageFormat::CodexJson,
         },
         cancel,
     )

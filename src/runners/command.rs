@@ -10,7 +10,10 @@
 //! root with the inherited environment, `runners.command.env`, and
 //! `MILLRACE_*` variables naming the request's files. The marker is read
 //! from `{last_message_file}` when the agent writes it, else from stdout.
-//! Codex-style `token_count` events on stdout are counted.
+//! Token usage is read from stdout as `usage_format` says: `codex_json`
+//! (the default: `token_count` events, else `turn.completed`),
+//! `claude_stream_json` (the final `result` event, whose text is then the
+//! final message unless the agent wrote one), or `none`.
 
 use std::collections::BTreeMap;
 
@@ -49,7 +52,7 @@ pub fn run(
                 PromptMode::Stdin => StdinFrom::PromptFile,
                 PromptMode::Argument => StdinFrom::Null,
             },
-            token_usage: true,
+            usage: settings.usage_format,
         },
         cancel,
     )
@@ -155,6 +158,7 @@ mod tests {
             ],
             prompt_mode: PromptMode::Argument,
             env: BTreeMap::new(),
+            ..CommandSettings::default()
         };
         let argv = build_argv(&settings, &request, "P {stage}", &names);
         assert_eq!(
@@ -172,6 +176,7 @@ mod tests {
             argv: vec!["claude".into(), "-p".into(), "{prompt}".into()],
             prompt_mode: PromptMode::Argument,
             env: BTreeMap::new(),
+            ..CommandSettings::default()
         };
         assert_eq!(
             build_argv(&settings, &request, "P", &names),

@@ -1,8 +1,11 @@
-//! The file-based agent run shared by the `codex_cli` and `command` runners:
+//! The file-based agent run shared by the `codex_cli`, `claude_code` and
+//! `command` runners:
 //! write the prompt and invocation record, start the agent with stdout
 //! streamed to `runner_events.<req>.jsonl` and stderr to
 //! `runner_stderr.<req>.txt`, wait with the stage timeout, then derive the
-//! rest as the reference does: token usage from the events, `runner_stdout`
+//! rest as the reference does: token usage from the events (in the run's
+//! usage format; Claude Code's final `result` event also gives the final
+//! message, the cost, and a failure when `is_error`), `runner_stdout`
 //! as a copy of the final message (else of the events), final-marker
 //! reconciliation, and the completion record.
 
@@ -14,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use super::artifacts::{self, CompletionRecord, FileNames, InvocationRecord};
 use super::process::{self, Ended, Spawn, SpawnError};
-use super::{io_err, marker, tokens, Cancel, ExitKind, RunnerError, RunnerOutput, StageRequest};
+use super::settings::UsageFormat;
+use super::{
+    claude, io_err, marker, tokens, Cancel, ExitKind, RunnerError, RunnerOutput, StageRequest,
+};
 use crate::workspace::clock::now_rfc3339;
 
 /// Final-message files larger than this are not considered for reconciliation.
@@ -36,8 +42,8 @@ pub struct CliRun<'a> {
     pub argv: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub stdin: StdinFrom,
-    /// Parse Codex `token_count` events from stdout.
-    pub token_usage: bool,
+    /// How token usage is read from stdout.
+    pub usage: UsageFormat,
 }
 
 pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerError> {
@@ -126,11 +132,49 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     };
     let spawned_ok = !matches!(exit_kind, ExitKind::SpawnFailed);
 
-    let token_usage = if cli.token_usage && spawned_ok {
-        tokens::from_events_file(&names.events)
-    } else {
-        None
+    let (mut exit_kind, mut exit_code) = (exit_kind, exit_code);
+    let claude_result = match cli.usage {
+        UsageFormat::ClaudeStreamJson if spawned_ok => claude::read_result(&names.events),
+        _ => None,
     };
+    let token_usage = match cli.usage {
+        _ if !spawned_ok => None,
+        UsageFormat::None => None,
+        UsageFormat::CodexJson => tokens::from_events_file(&names.events),
+        UsageFormat::ClaudeStreamJson => claude_result.as_ref().and_then(|r| r.usage),
+    };
+    let mut claude_error = false;
+    // Added after the final-marker reconciliation, which replaces the notes.
+    let mut agent_notes: Vec<String> = Vec::new();
+    if let Some(r) = &claude_result {
+        if !names.last_message.exists() {
+            if let Some(text) = &r.text {
+                artifacts::write_text(&names.last_message, text)?;
+            }
+        }
+        if let Some(cost) = r.total_cost_usd {
+            agent_notes.push(format!("total_cost_usd={cost}"));
+        }
+        if r.permission_denials > 0 {
+            agent_notes.push(format!(
+                "the agent was refused {} tool call(s) (permission_denials)",
+                r.permission_denials
+            ));
+        }
+        if r.is_error && exit_kind != ExitKind::Interrupted {
+            claude_error = true;
+            let first = r.text.as_deref().unwrap_or("").lines().next().unwrap_or("");
+            agent_notes.push(format!(
+                "the agent reported an error ({}): {first}",
+                r.subtype.as_deref().unwrap_or("no subtype")
+            ));
+            failure_class = Some("provider_failure".into());
+            exit_kind = ExitKind::ProviderError;
+            if exit_code == 0 {
+                exit_code = 1;
+            }
+        }
+    }
     if spawned_ok {
         if names.last_message.exists() {
             artifacts::copy(&names.last_message, &names.stdout)?;
@@ -140,8 +184,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     }
 
     let mut observed = None;
-    let (mut exit_kind, mut exit_code) = (exit_kind, exit_code);
-    if spawned_ok && exit_kind != ExitKind::Interrupted {
+    if spawned_ok && exit_kind != ExitKind::Interrupted && !claude_error {
         if let Some(token) = reconcile(&names.last_message, &request.outcome_names()) {
             observed = Some((exit_kind, Some(exit_code)));
             exit_kind = ExitKind::Completed;
@@ -152,6 +195,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
             )];
         }
     }
+    notes.extend(agent_notes);
     let ended_at = now_rfc3339();
     let duration_seconds = clock.elapsed().as_secs_f64();
 

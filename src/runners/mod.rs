@@ -22,6 +22,7 @@
 //! streamed to files, never held whole in memory.
 
 pub mod artifacts;
+pub mod claude;
 pub mod codex;
 pub mod command;
 pub mod exec;
@@ -44,13 +45,13 @@ use serde::{Deserialize, Serialize};
 pub use artifacts::RunFiles;
 pub use marker::{Extraction, MarkerMetadata, MarkerScan};
 pub use settings::{
-    CodexSettings, CommandSettings, Permission, PiEventLogPolicy, PiSettings, PromptMode,
-    RunnerSettings, ScriptSettings,
+    ClaudeOutputFormat, ClaudeSettings, CodexSettings, CommandSettings, Permission,
+    PiEventLogPolicy, PiSettings, PromptMode, RunnerSettings, ScriptSettings, UsageFormat,
 };
 pub use verdict::Verdict;
 
 /// The names a stage binding may use for its runner.
-pub const RUNNER_NAMES: [&str; 4] = ["codex_cli", "pi_rpc", "command", "script"];
+pub const RUNNER_NAMES: [&str; 5] = ["codex_cli", "pi_rpc", "claude_code", "command", "script"];
 
 /// Timeout used when a request says 0 (the reference's default).
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 3600;
@@ -298,7 +299,7 @@ impl ExitKind {
 /// the summary the interpreter needs to build the stage result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunnerOutput {
-    /// `codex_cli`, `pi_rpc`, `command` or `script`.
+    /// `codex_cli`, `pi_rpc`, `claude_code`, `command` or `script`.
     pub runner_name: String,
     /// The canonical exit kind (after final-marker reconciliation).
     pub exit_kind: ExitKind,
@@ -382,6 +383,7 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunnerError 
 pub enum RunnerKind {
     CodexCli,
     PiRpc,
+    ClaudeCode,
     Command,
     Script,
 }
@@ -391,6 +393,7 @@ impl RunnerKind {
         match name {
             "codex_cli" => Ok(RunnerKind::CodexCli),
             "pi_rpc" => Ok(RunnerKind::PiRpc),
+            "claude_code" => Ok(RunnerKind::ClaudeCode),
             "command" => Ok(RunnerKind::Command),
             "script" => Ok(RunnerKind::Script),
             other => Err(RunnerError::UnknownRunner(other.to_string())),
@@ -401,6 +404,7 @@ impl RunnerKind {
         match self {
             RunnerKind::CodexCli => "codex_cli",
             RunnerKind::PiRpc => "pi_rpc",
+            RunnerKind::ClaudeCode => "claude_code",
             RunnerKind::Command => "command",
             RunnerKind::Script => "script",
         }
@@ -452,6 +456,7 @@ pub fn run_with_cancel(
     match RunnerKind::for_request(request, settings)? {
         RunnerKind::CodexCli => codex::run(request, &settings.codex, cancel),
         RunnerKind::PiRpc => pi::run(request, &settings.pi, cancel),
+        RunnerKind::ClaudeCode => claude::run(request, &settings.claude, cancel),
         RunnerKind::Command => command::run(request, &settings.command, cancel),
         RunnerKind::Script => script::run(request, &settings.script),
     }

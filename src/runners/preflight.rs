@@ -83,6 +83,12 @@ pub fn check(
             &settings.pi.env,
             workspace_root,
         ),
+        RunnerKind::ClaudeCode => program(
+            &settings.claude.command,
+            "runners.claude.command",
+            &settings.claude.env,
+            workspace_root,
+        ),
         RunnerKind::Command => {
             let first = settings.command.argv.first().map(String::as_str);
             let first = first

@@ -78,24 +78,38 @@ fn note_agent(pid: u32) {
     let Ok(slot) = AGENT_RECORD.lock() else {
         return;
     };
+    // Appended: a learning agent may run beside a foreground one.
     if let (Some(path), Some(start)) = (slot.as_ref(), start_time(pid)) {
-        let _ = std::fs::write(path, format!("{pid} {start}\n"));
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = f.write_all(format!("{pid} {start}\n").as_bytes());
+        }
     }
 }
 
-/// Kill the process group of an agent noted in `path` by a previous
-/// process, if that very process still runs; remove the note. Returns the
-/// pid that was killed.
-pub fn kill_recorded_agent(path: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(path).ok()?;
+/// Kill the process groups of the agents noted in `path` by a previous
+/// process (one `pid start-time` line each), those that still run as that
+/// very process; remove the note. Returns the pids that were killed.
+pub fn kill_recorded_agents(path: &Path) -> Vec<u32> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
     let _ = std::fs::remove_file(path);
-    let mut parts = text.split_whitespace();
-    let pid: u32 = parts.next()?.parse().ok()?;
-    let start: u64 = parts.next()?.parse().ok()?;
-    (start_time(pid) == Some(start)).then(|| {
-        kill_group(pid);
-        pid
-    })
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let pid: u32 = parts.next()?.parse().ok()?;
+            let start: u64 = parts.next()?.parse().ok()?;
+            (start_time(pid) == Some(start)).then(|| {
+                kill_group(pid);
+                pid
+            })
+        })
+        .collect()
 }
 
 /// Start the process in a new process group.

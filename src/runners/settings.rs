@@ -20,6 +20,8 @@ pub struct RunnerSettings {
     pub pi: PiSettings,
     pub command: CommandSettings,
     pub script: ScriptSettings,
+    /// `[runners.claude]` (ours): the `claude_code` runner.
+    pub claude: ClaudeSettings,
     /// Ours: after this many consecutive stages whose agent could not be
     /// started (binary missing, not executable, empty argv, missing script),
     /// the daemon pauses itself (pause source `runner_unavailable`). At least 1.
@@ -35,6 +37,7 @@ impl Default for RunnerSettings {
             pi: PiSettings::default(),
             command: CommandSettings::default(),
             script: ScriptSettings::default(),
+            claude: ClaudeSettings::default(),
         }
     }
 }
@@ -166,6 +169,8 @@ pub struct CommandSettings {
     pub argv: Vec<String>,
     pub prompt_mode: PromptMode,
     pub env: BTreeMap<String, String>,
+    /// How token usage is read from the agent's standard output.
+    pub usage_format: UsageFormat,
 }
 
 impl Default for CommandSettings {
@@ -173,6 +178,64 @@ impl Default for CommandSettings {
         CommandSettings {
             argv: Vec::new(),
             prompt_mode: PromptMode::Stdin,
+            env: BTreeMap::new(),
+            usage_format: UsageFormat::CodexJson,
+        }
+    }
+}
+
+/// How a file-based agent's standard output reports token usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageFormat {
+    /// The agent reports none.
+    None,
+    /// Codex JSON lines: `token_count` events, else `turn.completed` usage.
+    CodexJson,
+    /// Claude Code `stream-json` (or `json`): the final `result` event's
+    /// `usage`; its `result` text is the final message.
+    ClaudeStreamJson,
+}
+
+/// `[runners.claude]` (ours): Claude Code driven as `claude -p`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClaudeSettings {
+    pub command: String,
+    /// Placed right after the command.
+    pub args: Vec<String>,
+    /// `stream-json` (with `--verbose`, as Claude Code requires) or `json`.
+    pub output_format: ClaudeOutputFormat,
+    /// `basic`: `--permission-mode acceptEdits`; `elevated`:
+    /// `--permission-mode bypassPermissions`; `maximum`:
+    /// `--dangerously-skip-permissions` (as root Claude Code refuses the last
+    /// two unless `IS_SANDBOX=1` is in the environment).
+    pub permission_default: Permission,
+    pub permission_by_stage: BTreeMap<String, Permission>,
+    pub permission_by_model: BTreeMap<String, Permission>,
+    /// Appended after the permission flags.
+    pub extra_args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClaudeOutputFormat {
+    #[serde(rename = "stream-json")]
+    StreamJson,
+    #[serde(rename = "json")]
+    Json,
+}
+
+impl Default for ClaudeSettings {
+    fn default() -> Self {
+        ClaudeSettings {
+            command: "claude".into(),
+            args: Vec::new(),
+            output_format: ClaudeOutputFormat::StreamJson,
+            permission_default: Permission::Maximum,
+            permission_by_stage: BTreeMap::new(),
+            permission_by_model: BTreeMap::new(),
+            extra_args: Vec::new(),
             env: BTreeMap::new(),
         }
     }

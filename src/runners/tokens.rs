@@ -6,8 +6,13 @@
 //! defaults to 0, thinking tokens come from the first present key among
 //! `reasoning_output_tokens`, `thinking_tokens`, `reasoning_tokens`, and
 //! `total_tokens` defaults to input + output. Of all candidates the one with
-//! the largest total wins (later ones win ties). Other usage shapes, such as
-//! `turn.completed` events' `usage`, are ignored, as in the reference.
+//! the largest total wins (later ones win ties).
+//!
+//! Current Codex (`exec --json`) prints no `token_count` events: its usage
+//! is in `turn.completed` events (`usage {input_tokens, cached_input_tokens,
+//! output_tokens, reasoning_output_tokens}`, one per turn), summed over the
+//! turns. A stream that has `token_count` events is read from those alone,
+//! so the same tokens are never counted twice.
 
 use std::io::{self, BufRead};
 use std::path::Path;
@@ -25,6 +30,7 @@ pub fn from_events_file(path: &Path) -> Option<TokenUsage> {
 /// Best usage in a stream of JSON lines.
 pub fn from_events_reader<R: BufRead>(mut reader: R) -> Option<TokenUsage> {
     let mut best: Option<TokenUsage> = None;
+    let mut turns: Option<TokenUsage> = None;
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -39,9 +45,29 @@ pub fn from_events_reader<R: BufRead>(mut reader: R) -> Option<TokenUsage> {
             if best.is_none_or(|b| candidate.total_tokens >= b.total_tokens) {
                 best = Some(candidate);
             }
+        } else if let Some(turn) = turn_usage(line) {
+            let t = turns.get_or_insert_with(TokenUsage::default);
+            t.input_tokens += turn.input_tokens;
+            t.cached_input_tokens += turn.cached_input_tokens;
+            t.output_tokens += turn.output_tokens;
+            t.thinking_tokens += turn.thinking_tokens;
+            t.total_tokens += turn.total_tokens;
         }
     }
-    best
+    best.or(turns)
+}
+
+/// The usage of one `turn.completed` event line, if it is one.
+pub fn turn_usage(line: &str) -> Option<TokenUsage> {
+    let line = line.trim();
+    if !line.starts_with('{') {
+        return None;
+    }
+    let value: Value = serde_json::from_str(line).ok()?;
+    if value.get("type").and_then(Value::as_str) != Some("turn.completed") {
+        return None;
+    }
+    from_usage(value.get("usage")?.as_object()?)
 }
 
 /// Usage carried by one event line, if any.
@@ -171,5 +197,18 @@ mod tests {
             Some(usage(3, 0, 1, 0, 4))
         );
         assert_eq!(from_events_reader("".as_bytes()), None);
+    }
+
+    #[test]
+    fn turn_completed_usage_is_summed_when_there_is_no_token_count() {
+        let events = concat!(
+            "{\"type\":\"thread.started\",\"thread_id\":\"t\"}\n",
+            "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":100,\"cached_input_tokens\":40,\"output_tokens\":20,\"reasoning_output_tokens\":5}}\n",
+            "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":50,\"cached_input_tokens\":0,\"output_tokens\":10}}\n",
+        );
+        assert_eq!(
+            from_events_reader(events.as_bytes()),
+            Some(usage(150, 40, 30, 5, 180))
+        );
     }
 }

@@ -275,12 +275,23 @@ pub fn ready(
         .into_iter()
         .filter(|t| t.closure_open && !t.suppressed)
     {
-        let blocking = open_lineage_work(layout, &t.root_spec_id, blocked_work_suppresses);
+        let mut blocking = open_lineage_work(layout, &t.root_spec_id, blocked_work_suppresses);
+        // Work of this lineage filed under another root id: judging now
+        // would miss it (the reference blocks the target and writes a diagnostic).
+        let drift = if blocking.is_empty() {
+            super::lineage_integrity::scan(layout, &t)
+        } else {
+            Vec::new()
+        };
+        blocking.extend(drift.iter().map(|f| f.work_item_id.clone()));
         let blocked = !blocking.is_empty();
         if t.closure_blocked_by_lineage_work != blocked || t.blocking_work_ids != blocking {
             t.closure_blocked_by_lineage_work = blocked;
             t.blocking_work_ids = blocking;
             save(layout, &t)?;
+            if !drift.is_empty() {
+                super::lineage_integrity::write_diagnostic(layout, &t, &drift)?;
+            }
         }
         if !blocked {
             return Ok(Some(t));

@@ -167,16 +167,90 @@ pub fn add(layout: &Layout, work: &Work) -> Result<Added, String> {
     Ok(Added::Direct(path))
 }
 
-/// Apply or enqueue `command` (mailbox spelling: `retry_active`, ...).
+/// The planes a work item can be active on, in the order runs are listed.
+pub const PLANES: [&str; 3] = ["planning", "execution", "learning"];
+
+/// Which active plane `retry_active` puts back, as the reference decides:
+/// with a scope, that plane, which must be active; without one, the only
+/// active plane. `Err` is the detail of a refusal (nothing applied).
+pub fn retry_plane(active: &[String], scope: Option<&str>) -> Result<String, String> {
+    let listed = if active.is_empty() {
+        "none".to_string()
+    } else {
+        active.join(", ")
+    };
+    match scope {
+        Some(plane) if active.iter().any(|p| p == plane) => Ok(plane.to_string()),
+        Some(plane) => Err(format!(
+            "{plane} retry requires matching active plane; current active planes are {listed}"
+        )),
+        None => match active {
+            [] => Err("no active work item to retry".into()),
+            [one] => Ok(one.clone()),
+            _ => Err("multiple active planes; retry-active requires a plane scope".into()),
+        },
+    }
+}
+
+/// The `scope` of a `retry_active` payload: absent, or one of the planes.
+pub fn retry_scope(payload: &Map<String, Value>) -> Result<Option<String>, String> {
+    match payload.get("scope") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if PLANES.contains(&s.as_str()) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Err(format!("unsupported retry_active scope: {s}")),
+        Some(_) => Err("retry_active scope must be a string".into()),
+    }
+}
+
+/// `planning retry-active`: refused unless planning work is active (the
+/// reference's check), otherwise `retry_active` scoped to the planning plane.
+pub fn retry_active_planning(layout: &Layout, reason: &str) -> Result<ControlOutcome, String> {
+    layout.require_initialized()?;
+    let snap = state::load_snapshot(layout)?;
+    if !snap.active_runs_by_plane.contains_key("planning") {
+        let active = active_planes(&snap.active_runs_by_plane);
+        let listed = if active.is_empty() {
+            "none".to_string()
+        } else {
+            active.join(", ")
+        };
+        return Ok(ControlOutcome {
+            action: "retry_active".into(),
+            mode: "direct",
+            applied: false,
+            detail: format!(
+                "planning retry requires active planning work; current active planes are {listed}"
+            ),
+            command_id: None,
+            mailbox_path: None,
+        });
+    }
+    control(layout, "retry_active", Some(reason), Some("planning"))
+}
+
+fn active_planes(runs: &Map<String, Value>) -> Vec<String> {
+    PLANES
+        .iter()
+        .filter(|p| runs.contains_key(**p))
+        .map(|p| p.to_string())
+        .collect()
+}
+
+/// Apply or enqueue `command` (mailbox spelling: `retry_active`, ...);
+/// `scope` names the plane `retry_active` applies to.
 pub fn control(
     layout: &Layout,
     command: &str,
     reason: Option<&str>,
+    scope: Option<&str>,
 ) -> Result<ControlOutcome, String> {
     layout.require_initialized()?;
     let mut payload = Map::new();
     if let Some(r) = reason {
         payload.insert("reason".into(), json!(r));
+    }
+    if let Some(s) = scope {
+        payload.insert("scope".into(), json!(s));
     }
     // Held until the direct write below is done (see `state_lock`).
     let _guard = match route(layout)? {
@@ -197,10 +271,16 @@ pub fn control(
             "runtime paused".to_string()
         }
         "resume" => {
-            snap.paused = false;
-            snap.pause_sources.clear();
+            // A governance pause is lifted only by governance itself.
+            snap.pause_sources
+                .retain(|v| v == crate::runtime::governance::PAUSE_SOURCE);
+            snap.paused = !snap.pause_sources.is_empty();
             super::runner_health::clear(layout);
-            "runtime resumed".to_string()
+            if snap.paused {
+                "runtime resume blocked by usage governance".to_string()
+            } else {
+                "runtime resumed".to_string()
+            }
         }
         "stop" => {
             applied = false;
@@ -213,14 +293,29 @@ pub fn control(
         "retry_active" | "clear_stale_state" => {
             let mut counters = Counters::load(layout).unwrap_or_default();
             let mut requeued = Vec::new();
-            let runs: Vec<Value> = snap.active_runs_by_plane.values().cloned().collect();
-            for run in runs {
+            let planes = if command == "retry_active" {
+                let active = active_planes(&snap.active_runs_by_plane);
+                match retry_plane(&active, scope) {
+                    Ok(plane) => vec![plane],
+                    Err(detail) => return Ok(refused(command, detail)),
+                }
+            } else {
+                active_planes(&snap.active_runs_by_plane)
+            };
+            for plane in &planes {
+                let run = snap.active_runs_by_plane[plane.as_str()].clone();
                 let (Some(kind), Some(id)) = (
                     run["work_item_kind"]
                         .as_str()
                         .and_then(|k| DocKind::ALL.into_iter().find(|d| d.tag() == k)),
                     run["work_item_id"].as_str(),
                 ) else {
+                    if command == "retry_active" {
+                        return Ok(refused(
+                            command,
+                            format!("active {plane} run is not a retryable work item"),
+                        ));
+                    }
                     continue;
                 };
                 let [entry, active, ..] = queue::states(kind);
@@ -231,21 +326,28 @@ pub fn control(
                         .map_err(|e| format!("{}: {e}", to.display()))?;
                 }
                 counters.clear_item(kind.tag(), id);
-                requeued.push(format!("{}:{id}", kind.tag()));
+                requeued.push(format!("{} {id}", kind.tag()));
             }
-            for plane in ["execution", "planning", "learning"] {
-                if snap.active_runs_by_plane.remove(plane).is_some() {
+            for plane in &planes {
+                if snap.active_runs_by_plane.remove(plane.as_str()).is_some() {
                     state::write_marker(layout, plane, IDLE_MARKER).map_err(|e| e.to_string())?;
                 }
             }
-            snap.active_plane = None;
-            snap.active_stage = None;
-            snap.active_node_id = None;
-            snap.active_stage_kind_id = None;
-            snap.active_run_id = None;
-            snap.active_work_item_kind = None;
-            snap.active_work_item_id = None;
-            snap.current_failure_class = None;
+            if snap.active_runs_by_plane.is_empty()
+                || snap
+                    .active_plane
+                    .as_deref()
+                    .is_some_and(|p| planes.iter().any(|q| q == p))
+            {
+                snap.active_plane = None;
+                snap.active_stage = None;
+                snap.active_node_id = None;
+                snap.active_stage_kind_id = None;
+                snap.active_run_id = None;
+                snap.active_work_item_kind = None;
+                snap.active_work_item_id = None;
+                snap.current_failure_class = None;
+            }
             if command == "clear_stale_state" {
                 counters.clear_all();
                 snap.process_running = false;
@@ -260,8 +362,9 @@ pub fn control(
                 _ => None,
             }
             .unwrap_or_default();
-            if requeued.is_empty() {
-                applied = command == "clear_stale_state";
+            if command == "retry_active" {
+                format!("active {} requeued", requeued.join(", "))
+            } else if requeued.is_empty() {
                 format!("no active work{lock_note}")
             } else {
                 format!(
@@ -287,4 +390,66 @@ pub fn control(
         command_id: None,
         mailbox_path: None,
     })
+}
+
+/// A command refused before anything changed.
+fn refused(command: &str, detail: String) -> ControlOutcome {
+    ControlOutcome {
+        action: command.into(),
+        mode: "direct",
+        applied: false,
+        detail,
+        command_id: None,
+        mailbox_path: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{retry_plane, retry_scope};
+    use serde_json::{json, Map, Value};
+
+    fn planes(p: &[&str]) -> Vec<String> {
+        p.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn retry_picks_the_scoped_or_only_active_plane() {
+        assert_eq!(
+            retry_plane(&planes(&["execution"]), None).unwrap(),
+            "execution"
+        );
+        assert_eq!(
+            retry_plane(&planes(&["planning", "learning"]), Some("learning")).unwrap(),
+            "learning"
+        );
+        assert_eq!(
+            retry_plane(&planes(&["planning", "learning"]), None).unwrap_err(),
+            "multiple active planes; retry-active requires a plane scope"
+        );
+        assert_eq!(
+            retry_plane(&[], Some("planning")).unwrap_err(),
+            "planning retry requires matching active plane; current active planes are none"
+        );
+        assert_eq!(
+            retry_plane(&[], None).unwrap_err(),
+            "no active work item to retry"
+        );
+    }
+
+    #[test]
+    fn a_mailbox_scope_must_name_a_plane() {
+        let payload = |v: Value| -> Map<String, Value> {
+            let mut m = Map::new();
+            m.insert("scope".into(), v);
+            m
+        };
+        assert_eq!(retry_scope(&Map::new()).unwrap(), None);
+        assert_eq!(
+            retry_scope(&payload(json!("planning"))).unwrap(),
+            Some("planning".to_string())
+        );
+        assert!(retry_scope(&payload(json!("everything"))).is_err());
+        assert!(retry_scope(&payload(json!(3))).is_err());
+    }
 }

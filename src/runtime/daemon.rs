@@ -141,6 +141,7 @@ async fn run_async(
                 engine.stopped_line("signal");
                 break;
             }
+            Step::Waiting => summary.last_reason = "waiting".into(),
         }
         if opts.once || opts.max_ticks.is_some_and(|m| summary.ticks >= m) {
             break;
@@ -152,6 +153,19 @@ async fn run_async(
         if matches!(step, Step::Idle(_) | Step::Paused) {
             idle_wait(&engine.layout, idle_sleep, &signals).await;
         }
+    }
+    // A learning stage still running beside the foreground finishes and is
+    // applied (a second signal cancels it; it runs again on the next start).
+    let c = cancel.clone();
+    let (mut engine, settled) = tokio::task::spawn_blocking(move || {
+        let r = engine.settle(&c);
+        (engine, r)
+    })
+    .await
+    .map_err(|e| format!("tick failed: {e}"))?;
+    if let Err(err) = settled {
+        let _ = engine.shutdown("error");
+        return Err(err);
     }
     engine.shutdown(stop_reason)?;
     Ok(summary)

@@ -8,19 +8,25 @@
 //! judged by the arbiter), `intake` (the ideas inbox turned into specs),
 //! `mailbox_intake` (mailbox addressing and work intake), `runner_health`
 //! (runners that cannot start: the preflight refusal, put-back and
-//! self-pause), `ids`.
+//! self-pause), `governance` (usage governance: ledger, rules, state),
+//! `skill_evidence` (skill revision evidence of learning-mode requests),
+//! `subscription_quota` (Codex rate-limit telemetry for governance), `ids`.
 
 pub mod closure;
 pub mod control;
 pub mod counters;
 pub mod daemon;
 pub mod engine;
+pub mod governance;
 pub mod ids;
 pub mod intake;
+pub mod lineage_integrity;
 pub mod mailbox_intake;
 pub mod monitor;
 pub mod router;
 pub mod runner_health;
 pub mod scheduler;
+pub mod skill_evidence;
 pub mod stage_result;
+pub mod subscription_quota;
 pub mod trace;

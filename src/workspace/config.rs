@@ -447,7 +447,7 @@ fn validate(c: &Config, text: &str) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    crate::runtime::governance::validate(c)
 }
 
 impl StageConfig {

@@ -1,5 +1,6 @@
 //! `doctor`: read-only integrity checks of a workspace. Each finding names
-//! the path, the problem and what to do about it.
+//! the path, the problem and what to do about it; where the reference's
+//! doctor checks the same thing, the finding has the reference's code.
 
 use std::fs;
 
@@ -35,6 +36,26 @@ impl Finding {
             "{level}: {} {} {}; fix: {}",
             self.code, self.path, self.message, self.fix
         )
+    }
+}
+
+/// Files a workspace needs (relative to `millrace-agents/`), as the
+/// reference's doctor requires them.
+const REQUIRED_FILES: &[&str] = &[
+    "outline.md",
+    "historylog.md",
+    "state/execution_status.md",
+    "state/planning_status.md",
+    "state/runtime_snapshot.json",
+    "state/recovery_counters.json",
+];
+
+/// The reference's code for an unreadable status file of `plane`.
+fn status_code(plane: &str) -> &'static str {
+    match plane {
+        "execution" => "execution_status_invalid",
+        "planning" => "planning_status_invalid",
+        _ => "learning_status_invalid",
     }
 }
 
@@ -76,10 +97,23 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
         }
     }
 
+    for rel in REQUIRED_FILES {
+        let path = layout.path(rel);
+        if !path.is_file() {
+            add(
+                Severity::Error,
+                "missing_file",
+                path.display().to_string(),
+                "required workspace file is missing".into(),
+                init_fix.clone(),
+            );
+        }
+    }
+
     if let Err(e) = config::load(&layout.config_file()) {
         add(
             Severity::Error,
-            "invalid_config",
+            "runtime_config_invalid",
             layout.config_file().display().to_string(),
             e,
             "fix the TOML, or delete the file and rerun init".into(),
@@ -89,7 +123,11 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
     match Manifest::load(layout) {
         Err(e) => add(
             Severity::Error,
-            "invalid_manifest",
+            if layout.manifest_file().exists() {
+                "baseline_manifest_invalid"
+            } else {
+                "baseline_manifest_missing"
+            },
             layout.manifest_file().display().to_string(),
             e,
             "delete it and rerun init to record the shipped baseline".into(),
@@ -99,8 +137,8 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
                 let path = layout.path(&entry.relative_path);
                 match fs::read(&path) {
                     Err(_) => add(
-                        Severity::Warning,
-                        "managed_file_missing",
+                        Severity::Error,
+                        "baseline_manifest_managed_file_missing",
                         path.display().to_string(),
                         "managed file is missing".into(),
                         "run `millrace upgrade --apply` to restore it".into(),
@@ -121,16 +159,23 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
     let lock_status = lock::inspect(layout);
     let lock_path = layout.lock_file().display().to_string();
     match &lock_status {
+        lock::LockStatus::Active(r) => add(
+            Severity::Warning,
+            "runtime_ownership_lock_active",
+            lock_path,
+            format!("a daemon (pid {} on {}) owns the workspace", r.owner_pid, r.owner_hostname),
+            "none: findings about active work may change while it runs".into(),
+        ),
         lock::LockStatus::Stale(r) => add(
             Severity::Warning,
-            "stale_runtime_lock",
+            "runtime_ownership_lock_stale",
             lock_path,
             lock::stale_reason(r),
             "run `millrace doctor --repair` or `millrace clear-stale-state` (the next daemon also reclaims it)".into(),
         ),
         lock::LockStatus::Invalid(detail) => add(
             Severity::Error,
-            "invalid_runtime_lock",
+            "runtime_ownership_lock_invalid",
             lock_path,
             detail.clone(),
             "if no daemon is running, delete the lock file".into(),
@@ -143,7 +188,7 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
         Err(e) => {
             add(
                 Severity::Error,
-                "invalid_snapshot",
+                "snapshot_invalid",
                 layout.snapshot_file().display().to_string(),
                 e,
                 "delete it and rerun init to write a fresh idle snapshot".into(),
@@ -154,7 +199,7 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
     if let Err(e) = state::load_counters(layout) {
         add(
             Severity::Error,
-            "invalid_recovery_counters",
+            "recovery_counters_invalid",
             layout.counters_file().display().to_string(),
             e,
             "delete it and rerun init".into(),
@@ -166,14 +211,14 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
             Ok(m) if state::is_marker(&m) => {}
             Ok(m) => add(
                 Severity::Error,
-                "invalid_status_marker",
+                status_code(plane),
                 path.display().to_string(),
                 format!("{m:?} is not a `### NAME` marker"),
                 format!("write `{}` into it", state::IDLE_MARKER),
             ),
             Err(e) => add(
                 Severity::Error,
-                "invalid_status_marker",
+                status_code(plane),
                 path.display().to_string(),
                 e.to_string(),
                 "rerun init".into(),
@@ -203,7 +248,11 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
     for dup in queue::find_duplicates(layout) {
         add(
             Severity::Error,
-            "work_item_in_two_states",
+            if dup.kind == DocKind::Task {
+                "duplicate_task_lifecycle_state"
+            } else {
+                "work_item_in_two_states"
+            },
             format!("{}/{}", queue::kind_dir(dup.kind), dup.id),
             format!("{} {} is in {}", dup.kind, dup.id, dup.states.join(" and ")),
             format!("{repair} (keeps the furthest state)"),
@@ -227,7 +276,7 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
                 if let Err(e) = queue::read_item(kind, &path) {
                     add(
                         Severity::Error,
-                        "invalid_work_document",
+                        "queue_artifact_invalid",
                         path.display().to_string(),
                         e.to_string(),
                         "fix the document (see docs/workspace.md for the format)".into(),
@@ -312,8 +361,8 @@ mod tests {
         let codes: Vec<_> = check(&layout).iter().map(|f| f.code).collect();
         for want in [
             "missing_directory",
-            "work_item_in_two_states",
-            "invalid_work_document",
+            "duplicate_task_lifecycle_state",
+            "queue_artifact_invalid",
             "snapshot_queue_depth_mismatch",
         ] {
             assert!(codes.contains(&want), "{want} not in {codes:?}");

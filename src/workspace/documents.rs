@@ -124,23 +124,6 @@ const SEVERITY: &[&str] = &["low", "medium", "high", "critical"];
 const DECISION: &[&str] = &["needs_planning", "blocked"];
 const SOURCE_TYPE: &[&str] = &["idea", "incident", "manual", "derived_spec"];
 const PLANE: &[&str] = &["execution", "planning", "learning"];
-const STAGE: &[&str] = &[
-    "builder",
-    "checker",
-    "fixer",
-    "doublechecker",
-    "updater",
-    "troubleshooter",
-    "consultant",
-    "planner",
-    "manager",
-    "mechanic",
-    "auditor",
-    "arbiter",
-    "analyst",
-    "professor",
-    "curator",
-];
 const LEARNING_STAGE: &[&str] = &["analyst", "professor", "curator"];
 const LEARNING_ACTION: &[&str] = &["create", "improve", "promote", "export", "install"];
 
@@ -211,7 +194,9 @@ static INCIDENT: &[Field] = &[
     s("Root-Spec-ID", "root_spec_id", false, Check::Id),
     s("Source-Task-ID", "source_task_id", false, Check::Id),
     s("Source-Spec-ID", "source_spec_id", false, Check::Id),
-    s("Source-Stage", "source_stage", true, Check::OneOf(STAGE)),
+    // Any node of the plan may escalate, custom stage kinds included; the
+    // plane check below applies to the shipped stage names.
+    s("Source-Stage", "source_stage", true, Check::Id),
     s("Source-Plane", "source_plane", true, Check::OneOf(PLANE)),
     s("Failure-Class", "failure_class", true, Check::Text),
     s(
@@ -577,7 +562,7 @@ impl WorkDocument {
         if self.kind == DocKind::Incident {
             let stage = self.scalar("Source-Stage").unwrap_or_default();
             let plane = self.scalar("Source-Plane").unwrap_or_default();
-            if stage_plane(stage) != Some(plane) {
+            if stage_plane(stage).is_some_and(|p| p != plane) {
                 return Err(err(
                     file,
                     Some("Source-Stage"),

@@ -145,6 +145,10 @@ pub struct Layout {
     pub root: PathBuf,
     /// `<root>/millrace-agents`.
     pub runtime: PathBuf,
+    /// The config file given by `--config`, used instead of
+    /// `millrace-agents/millrace.toml` by everything that reads the config
+    /// through this layout (compile, fingerprints, currentness, the runtime).
+    pub config_override: Option<PathBuf>,
 }
 
 impl Layout {
@@ -157,7 +161,22 @@ impl Layout {
                 .unwrap_or_else(|_| root.to_path_buf())
         });
         let runtime = root.join(RUNTIME_DIR);
-        Layout { root, runtime }
+        Layout {
+            root,
+            runtime,
+            config_override: None,
+        }
+    }
+
+    /// This layout reading its config from `config` (`--config PATH`,
+    /// relative to the current directory) when given.
+    pub fn with_config(mut self, config: Option<&Path>) -> Layout {
+        self.config_override = config.map(|c| {
+            std::env::current_dir()
+                .map(|cwd| cwd.join(c))
+                .unwrap_or_else(|_| c.to_path_buf())
+        });
+        self
     }
 
     /// A path relative to `millrace-agents/`.
@@ -168,8 +187,11 @@ impl Layout {
     pub fn state_dir(&self) -> PathBuf {
         self.path("state")
     }
+    /// The config in force: `--config PATH`, else `millrace-agents/millrace.toml`.
     pub fn config_file(&self) -> PathBuf {
-        self.path("millrace.toml")
+        self.config_override
+            .clone()
+            .unwrap_or_else(|| self.path("millrace.toml"))
     }
     pub fn snapshot_file(&self) -> PathBuf {
         self.path("state/runtime_snapshot.json")

@@ -377,8 +377,8 @@ pub fn acquire(layout: &Layout, pid: u32) -> Result<LockRecord, LockError> {
     }
     let _ = events::record(
         layout,
-        "runtime_lock_acquired",
-        json!({"owner_pid": pid, "owner_session_id": record.owner_session_id}),
+        "runtime_daemon_lock_acquired",
+        json!({"session_id": record.owner_session_id, "owner_pid": pid}),
     );
     Ok(record)
 }
@@ -391,8 +391,8 @@ pub fn release(layout: &Layout, session: &str) -> std::io::Result<bool> {
             std::fs::remove_file(layout.lock_file())?;
             let _ = events::record(
                 layout,
-                "runtime_lock_released",
-                json!({"owner_session_id": session}),
+                "runtime_daemon_lock_released",
+                json!({"session_id": session}),
             );
             true
         }

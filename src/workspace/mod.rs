@@ -9,7 +9,8 @@
 //! `config` (`millrace.toml`), `init` (creating a workspace), `clock` (timestamps),
 //! `flock` (kernel lock guards), `reserve` (unique ids across queue states),
 //! `state_lock` (direct control commands vs a daemon), `strict_json`
-//! (imports that refuse repeated keys).
+//! (imports that refuse repeated keys), `skills` (installed skills, the index,
+//! export, the remote skills directory).
 
 pub mod atomic;
 pub mod clock;
@@ -26,6 +27,7 @@ pub mod mailbox;
 pub mod manifest;
 pub mod queue;
 pub mod reserve;
+pub mod skills;
 pub mod state;
 pub mod state_lock;
 pub mod strict_json;

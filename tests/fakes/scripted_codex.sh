@@ -6,8 +6,17 @@
 # the file answer their happy-path token. `NONE` answers with no marker;
 # `CRASH` exits 3; `TWO` prints two different markers; `SLEEP` sleeps 30 s,
 # or `FAKE_SLEEP` seconds when set (an agent still working when its daemon
-# dies). Every call appends
-# `<stage> <TOKEN>` to "$FAKE_SCRIPT.log".
+# dies); `PLANT` puts a regular
+# file where the run's `stage_results/` directory goes (so the runtime
+# cannot record the result) and `UNPLANT` removes it, both then answering
+# the stage's happy token. Every call appends `<stage> <TOKEN>` to
+# "$FAKE_SCRIPT.log". `FAKE_DELAY` (seconds) makes every call that slow;
+# `FAKE_TOKENS=N` reports N input and N/10 output tokens (a `token_count` event).
+# Stages named in FAKE_NAP_STAGES sleep FAKE_NAP seconds first.
+# `FAKE_SKILL_UPDATE=1`: a completing curator writes
+# `curator_skill_update_summary.md` in its run directory.
+# `FAKE_TURN_TOKENS=N` reports N tokens in all as current Codex does (a
+# `turn.completed` event, no `token_count`).
 out=""
 prev=""
 prompt=""
@@ -35,6 +44,8 @@ case "$stage" in
   curator) token=CURATOR_NOOP ;;
   *) token=BLOCKED ;;
 esac
+happy=$token
+[ -n "$FAKE_DELAY" ] && sleep "$FAKE_DELAY"
 if [ -n "$FAKE_SCRIPT" ]; then
   count_file="$FAKE_SCRIPT.count.$stage"
   n=0
@@ -53,6 +64,22 @@ if [ -n "$FAKE_SCRIPT" ]; then
   fi
   echo "$stage $token" >> "$FAKE_SCRIPT.log"
 fi
+if [ -n "$FAKE_TURN_TOKENS" ]; then
+  printf '{"type":"turn.completed","usage":{"input_tokens":%s,"cached_input_tokens":0,"output_tokens":100}}\n' $((FAKE_TURN_TOKENS - 100))
+fi
+# FAKE_NAP_STAGES: stages that take FAKE_NAP seconds (default 1) to answer.
+case " $FAKE_NAP_STAGES " in
+  *" $stage "*) sleep "${FAKE_NAP:-1}" ;;
+esac
+run_dir=$(dirname "$out")
+# FAKE_SKILL_UPDATE: a curator that completes also writes its skill update summary.
+if [ -n "$FAKE_SKILL_UPDATE" ] && [ "$stage" = curator ] && [ "$token" = CURATOR_COMPLETE ]; then
+  printf 'updated skills/x/SKILL.md\n' > "$run_dir/curator_skill_update_summary.md"
+fi
+case "$token" in
+  PLANT) [ -e "$run_dir/stage_results" ] || : > "$run_dir/stage_results"; token=$happy ;;
+  UNPLANT) [ -f "$run_dir/stage_results" ] && rm -f "$run_dir/stage_results"; token=$happy ;;
+esac
 case "$token" in
   NONE) printf 'I am not sure what to do.\n' > "$out" ;;
   CRASH) echo "scripted crash" >&2; exit 3 ;;
@@ -60,5 +87,10 @@ case "$token" in
   TWO) printf '### BUILDER_COMPLETE\n### BLOCKED\n' > "$out" ;;
   *) printf 'done\n### %s\n' "$token" > "$out" ;;
 esac
+if [ -n "$FAKE_TOKENS" ]; then
+  out_tokens=$((FAKE_TOKENS / 10))
+  printf '{"type":"event_msg","payload":{"type":"token_count","info":{"total_token_usage":{"input_tokens":%s,"cached_input_tokens":0,"output_tokens":%s,"reasoning_output_tokens":0,"total_tokens":%s}}}}\n' \
+    "$FAKE_TOKENS" "$out_tokens" $((FAKE_TOKENS + out_tokens))
+fi
 printf '### %s\n' "$token"
 exit 0

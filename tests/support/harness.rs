@@ -90,6 +90,40 @@ impl Ws {
         );
     }
 
+    /// A daemon in the background (`run daemon --monitor basic` plus
+    /// `args`), agents inheriting `env`; killed when dropped.
+    pub fn spawn_daemon(&self, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("millrace"));
+        cmd.args([
+            "run",
+            "daemon",
+            "--monitor",
+            "basic",
+            "--workspace",
+            self.w(),
+        ])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Daemon(cmd.spawn().unwrap())
+    }
+
+    /// Wait (up to a minute: a guard against hangs, not a timing claim)
+    /// until `cond` holds.
+    pub fn wait_for(&self, what: &str, mut cond: impl FnMut(&Ws) -> bool) {
+        let start = std::time::Instant::now();
+        while !cond(self) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// `run daemon --until-idle --monitor basic`; its monitor output.
     pub fn run_until_idle(&self) -> String {
         let out = self.run(&["run", "daemon", "--monitor", "basic", "--until-idle"]);
@@ -171,6 +205,31 @@ fn merge(doc: &mut Value, extra: Value) {
     if let Value::Object(extra) = extra {
         for (k, v) in extra {
             doc[k] = v;
+        }
+    }
+}
+
+/// A background daemon, killed if the test ends before it does.
+pub struct Daemon(pub std::process::Child);
+
+impl Daemon {
+    /// Wait for it to exit; its stdout.
+    pub fn finish(mut self) -> String {
+        let mut out = String::new();
+        if let Some(mut s) = self.0.stdout.take() {
+            use std::io::Read;
+            let _ = s.read_to_string(&mut out);
+        }
+        let _ = self.0.wait();
+        out
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
 }

@@ -9,19 +9,190 @@ use crate::language::bounds;
 pub(super) fn check_all(cx: &mut Cx<'_>) {
     let decls: Vec<(FileId, &ast::LoopDecl)> =
         cx.loop_decls.values().map(|d| (d.file, d.decl)).collect();
+    // Loops that extend none first; then each extending loop once its base
+    // is done, with the merged declaration of every checked loop kept for
+    // loops that extend it in turn.
+    let mut merged: BTreeMap<String, ast::LoopDecl> = BTreeMap::new();
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut pending: Vec<(FileId, &ast::LoopDecl)> = Vec::new();
     for (file, decl) in decls {
-        let errors_before = cx.diags.iter().filter(|d| d.is_error()).count();
-        let l = check_loop(cx, file, decl);
-        let errors_after = cx.diags.iter().filter(|d| d.is_error()).count();
-        if errors_after == errors_before {
-            // Only a structurally sound loop gets graph checks.
-            graph_checks(cx, &l);
-            if cx.diags.iter().filter(|d| d.is_error()).count() == errors_after {
-                cx.loop_file.insert(l.id.clone(), file);
-                cx.model.loops.insert(l.id.clone(), l);
+        if decl.extends.is_some() {
+            pending.push((file, decl));
+            continue;
+        }
+        for r in &decl.removals {
+            cx.diags.push(
+                Diagnostic::error(
+                    Code::BadExtension,
+                    r.span,
+                    format!("loop `{}` extends no loop, so it has nothing to remove", decl.name.text),
+                )
+                .label("`remove` without `extends`")
+                .help("delete the line, or derive the loop from another: `loop <id> on <plane> extends <base> { ... }`"),
+            );
+        }
+        check_one(cx, file, decl);
+        merged.insert(decl.name.text.clone(), decl.clone());
+        done.insert(decl.name.text.clone());
+    }
+    loop {
+        let before = pending.len();
+        let mut waiting = Vec::new();
+        for (file, decl) in pending {
+            let base = decl.extends.as_ref().expect("pending loops extend one");
+            if !done.contains(&base.text) {
+                if cx.loop_decls.contains_key(&base.text) {
+                    waiting.push((file, decl));
+                } else {
+                    let candidates: Vec<&String> = cx.loop_decls.keys().collect();
+                    cx.diags.push(unknown(
+                        Code::UnknownLoop,
+                        "loop",
+                        base,
+                        &candidates,
+                        "extend a declared loop, importing its file",
+                    ));
+                    done.insert(decl.name.text.clone());
+                }
+                continue;
             }
+            done.insert(decl.name.text.clone());
+            let base_file = cx.loop_decls[&base.text].file;
+            if let Some(hint) = cx.import_hint(file, base_file) {
+                cx.diags.push(
+                    Diagnostic::error(
+                        Code::UnknownLoop,
+                        base.span,
+                        format!("unknown loop `{}`", base.text),
+                    )
+                    .label("not visible here")
+                    .help(hint),
+                );
+                continue;
+            }
+            // A base that failed its own checks was reported there.
+            let Some(base_decl) = merged
+                .get(&base.text)
+                .filter(|_| cx.model.loops.contains_key(&base.text))
+            else {
+                continue;
+            };
+            let m = derive::merge(base_decl, decl, &mut cx.diags);
+            let start = cx.diags.len();
+            check_one(cx, file, &m.decl);
+            let end = cx.diags.len();
+            derive::attribute(&mut cx.diags[start..end], decl, &base.text, &m.changes);
+            merged.insert(decl.name.text.clone(), m.decl);
+        }
+        pending = waiting;
+        if pending.is_empty() {
+            break;
+        }
+        if pending.len() == before {
+            // What is left extends itself, directly or in a circle.
+            for (_, decl) in pending {
+                let base = decl.extends.as_ref().expect("pending loops extend one");
+                cx.diags.push(
+                    Diagnostic::error(
+                        Code::InheritanceCycle,
+                        base.span,
+                        format!("loop `{}` extends `{}`, which leads back to it", decl.name.text, base.text),
+                    )
+                    .label("extension cycle")
+                    .help("a loop may extend another only if that one does not (directly or through others) extend it"),
+                );
+            }
+            break;
         }
     }
+}
+
+/// Check one loop declaration and, when sound, its graph; record it in the model.
+fn check_one(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) {
+    let expanded;
+    let decl = if decl.defaults.is_empty() {
+        decl
+    } else {
+        expanded = expand_defaults(cx, decl);
+        &expanded
+    };
+    let errors_before = cx.diags.iter().filter(|d| d.is_error()).count();
+    let l = check_loop(cx, file, decl);
+    let errors_after = cx.diags.iter().filter(|d| d.is_error()).count();
+    if errors_after == errors_before {
+        // Only a structurally sound loop gets graph checks.
+        graph_checks(cx, &l);
+        if cx.diags.iter().filter(|d| d.is_error()).count() == errors_after {
+            cx.loop_file.insert(l.id.clone(), file);
+            cx.model.loops.insert(l.id.clone(), l);
+        }
+    }
+}
+
+/// Turn each `default OUTCOME -> target` into a route for every node whose
+/// stage kind can return the outcome and that has no route of its own for it
+/// (spans on the `default` line). Every (node, outcome) is then routed
+/// explicitly, so the checks below prove the same things as for written routes.
+fn expand_defaults(cx: &mut Cx<'_>, decl: &ast::LoopDecl) -> ast::LoopDecl {
+    let mut out = decl.clone();
+    let routed: BTreeSet<(&str, &str)> = decl
+        .routes
+        .iter()
+        .flat_map(|a| {
+            a.outcomes
+                .iter()
+                .map(|o| (a.from.text.as_str(), o.text.as_str()))
+        })
+        .collect();
+    for d in &decl.defaults {
+        for o in &d.outcomes {
+            let anyone = decl.nodes.iter().any(|n| {
+                cx.model
+                    .stages
+                    .get(&n.kind().text)
+                    .is_some_and(|k| k.outcome(&o.text).is_some())
+            });
+            if !anyone {
+                cx.diags.push(
+                    Diagnostic::error(
+                        Code::UnknownOutcome,
+                        o.span,
+                        format!(
+                            "no node of loop `{}` can return `{}`",
+                            decl.name.text, o.text
+                        ),
+                    )
+                    .label("this default routes nothing")
+                    .help("name an outcome some node's stage kind declares, or remove the line"),
+                );
+            }
+        }
+        for n in &decl.nodes {
+            let Some(kind) = cx.model.stages.get(&n.kind().text) else {
+                continue;
+            };
+            let outcomes: Vec<ast::Word> = d
+                .outcomes
+                .iter()
+                .filter(|o| kind.outcome(&o.text).is_some())
+                .filter(|o| !routed.contains(&(n.id.text.as_str(), o.text.as_str())))
+                .cloned()
+                .collect();
+            if outcomes.is_empty() {
+                continue;
+            }
+            out.routes.push(ast::RouteArm {
+                from: ast::Word {
+                    text: n.id.text.clone(),
+                    span: d.span,
+                },
+                outcomes,
+                target: d.target.clone(),
+                span: d.span,
+            });
+        }
+    }
+    out
 }
 
 /// Resolve a target word (node or terminal), reporting unknown names.
@@ -29,6 +200,7 @@ fn target(
     diags: &mut Vec<Diagnostic>,
     t: &ast::Target,
     nodes: &BTreeMap<String, Node>,
+    declared: &BTreeSet<&str>,
     terminals: &BTreeMap<String, Terminal>,
     loop_id: &str,
 ) -> Option<Target> {
@@ -36,6 +208,9 @@ fn target(
         ast::Target::Node(w) => {
             if nodes.contains_key(&w.text) {
                 Some(Target::Node(w.text.clone()))
+            } else if declared.contains(w.text.as_str()) {
+                // Declared, but its stage kind failed: already reported once there.
+                None
             } else {
                 let mut d = unknown(
                     Code::UnknownNode,
@@ -316,21 +491,27 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
     // (node, outcome) pairs someone wrote a route for, even if it failed to check:
     // those are not reported again as unrouted.
     let mut attempted: BTreeSet<(String, String)> = BTreeSet::new();
+    // The span of each (node, outcome) route already accepted.
+    let mut routed: BTreeMap<(String, String), Span> = BTreeMap::new();
     for arm in &decl.routes {
         for o in &arm.outcomes {
             attempted.insert((arm.from.text.clone(), o.text.clone()));
         }
         let from = node_ref(&mut cx.diags, &arm.from);
-        let to = target(&mut cx.diags, &arm.target, &nodes, &terminals, &id);
+        let to = target(
+            &mut cx.diags,
+            &arm.target,
+            &nodes,
+            &declared_nodes,
+            &terminals,
+            &id,
+        );
         for o in &arm.outcomes {
             let Some(from) = &from else { continue };
             if !legal(&mut cx.diags, &cx.model.stages, from, o) {
                 continue;
             }
-            if let Some(prev) = routes
-                .iter()
-                .find(|r| r.from == from.id && r.outcome == o.text)
-            {
+            if let Some(prev) = routed.get(&(from.id.clone(), o.text.clone())) {
                 cx.diags.push(
                     Diagnostic::error(
                         Code::DuplicateRoute,
@@ -338,7 +519,7 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
                         format!("`{} {}` is routed twice", from.id, o.text),
                     )
                     .label("second route")
-                    .with(prev.span, "first route here")
+                    .with(*prev, "first route here")
                     .help("a (node, outcome) pair has exactly one route; remove one, or use a threshold to change the target after repeated outcomes"),
                 );
                 continue;
@@ -366,6 +547,7 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
                     continue;
                 }
             }
+            routed.insert((from.id.clone(), o.text.clone()), arm.span);
             routes.push(Route {
                 from: from.id.clone(),
                 outcome: o.text.clone(),
@@ -445,7 +627,14 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
             }
             sources.push(n.id.clone());
         }
-        let exhausted = target(&mut cx.diags, &t.target, &nodes, &terminals, &id);
+        let exhausted = target(
+            &mut cx.diags,
+            &t.target,
+            &nodes,
+            &declared_nodes,
+            &terminals,
+            &id,
+        );
         if let (true, Some(exhausted)) = (ok, exhausted) {
             thresholds.push(Threshold {
                 id: t.id.text.clone(),
@@ -526,6 +715,20 @@ fn check_loop(cx: &mut Cx<'_>, file: FileId, decl: &ast::LoopDecl) -> Loop {
                         .with(route.span, "route here")
                         .help(format!("the default of a resume policy is its route's target: write `default {route_target}` or change the route")),
                 );
+                ok = false;
+            }
+        }
+        for k in &r.metadata {
+            if !RESUME_METADATA_KEYS.contains(&k.text.as_str()) {
+                let mut d = unknown(
+                    Code::UnknownMetadataKey,
+                    "metadata key",
+                    k,
+                    RESUME_METADATA_KEYS,
+                    "",
+                );
+                d = d.label("no stage result carries this key: the resume would never happen");
+                cx.diags.push(d);
                 ok = false;
             }
         }
@@ -823,9 +1026,17 @@ fn graph_checks(cx: &mut Cx<'_>, l: &Loop) {
     }
     for cycle in g.unbounded_cycles() {
         let first = &cycle.edges[0];
+        // A very long cycle is shown by its first steps only.
+        const SHOWN: usize = 12;
         let mut text = String::new();
-        for e in &cycle.edges {
+        for e in cycle.edges.iter().take(SHOWN) {
             text.push_str(&format!("{} --{}--> ", e.from, e.outcome));
+        }
+        if cycle.edges.len() > SHOWN {
+            text.push_str(&format!(
+                "... ({} more steps) --> ",
+                cycle.edges.len() - SHOWN
+            ));
         }
         text.push_str(&first.from);
         let mut d = Diagnostic::error(
@@ -837,24 +1048,32 @@ fn graph_checks(cx: &mut Cx<'_>, l: &Loop) {
             "`{} {}` starts a cycle no threshold exits",
             first.from, first.outcome
         ));
-        for e in &cycle.edges[1..] {
+        for e in cycle.edges.iter().take(SHOWN).skip(1) {
             d = d.with(
                 e.span,
                 format!("then `{} {}`{}", e.from, e.outcome, e.note()),
             );
         }
         let e = &cycle.edges[0];
+        let group = if cycle.group.len() > SHOWN {
+            format!(
+                "{}, ... ({} nodes in all)",
+                cycle.group[..SHOWN].join(", "),
+                cycle.group.len()
+            )
+        } else {
+            cycle.group.join(", ")
+        };
         let others = match cycle.others {
-            0 => String::new(),
-            n if n + 1 >= crate::language::bounds::MAX_CYCLES => format!(
-                "at least {n} other cycles also run through {}; ",
-                cycle.group.join(", ")
-            ),
+            0 if !cycle.more => String::new(),
+            0 => format!("other cycles may also run through {group}; "),
+            n if cycle.more || n + 1 >= crate::language::bounds::MAX_CYCLES => {
+                format!("at least {n} other cycles also run through {group}; ")
+            }
             n => format!(
-                "{n} other cycle{} also run{} through {}; ",
+                "{n} other cycle{} also run{} through {group}; ",
                 if n == 1 { "" } else { "s" },
                 if n == 1 { "s" } else { "" },
-                cycle.group.join(", ")
             ),
         };
         d = d.help(format!(

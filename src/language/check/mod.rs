@@ -5,6 +5,8 @@
 //! this one owns the declaration tables, visibility through imports, and the
 //! shared helpers for "unknown name" diagnostics.
 
+mod derive;
+pub mod files;
 mod loops;
 mod modes;
 mod stages;
@@ -13,7 +15,7 @@ use super::ast;
 use super::diagnostic::{self, Code, Diagnostic};
 use super::load::Program;
 use super::model::*;
-use super::source::{FileId, Span};
+use super::source::{FileId, Origin, Span};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The result of checking a program: the model (complete only when there are
@@ -156,10 +158,19 @@ impl<'p> Cx<'p> {
             return None;
         }
         let name = self.file_name(decl_file);
-        let suggestion = name
-            .strip_prefix("stdlib/")
-            .map(|rest| format!("std/{rest}"))
-            .unwrap_or_else(|| name.to_string());
+        let sources = &self.program.sources;
+        let suggestion = match (&sources.get(from).origin, &sources.get(decl_file).origin) {
+            (_, Origin::Embedded) if name.starts_with("stdlib/") => {
+                format!("std/{}", &name["stdlib/".len()..])
+            }
+            // Relative to the file being fixed, as imports are.
+            (Origin::Disk(a), Origin::Disk(b)) => relative_path(a, b),
+            (Origin::Embedded, Origin::Embedded) => {
+                let a = std::path::Path::new(&self.file_name(from).to_string()).to_path_buf();
+                relative_path(&a, std::path::Path::new(name))
+            }
+            _ => name.to_string(),
+        };
         Some(format!(
             "it is declared in {name}, which this file does not import: add `import \"{suggestion}\"`"
         ))
@@ -206,6 +217,23 @@ impl<'p> Cx<'p> {
     }
 }
 
+/// The path of `to` relative to the directory of `from` (both files), with `/`.
+fn relative_path(from: &std::path::Path, to: &std::path::Path) -> String {
+    let dir: Vec<_> = from
+        .parent()
+        .map(|p| p.components().collect())
+        .unwrap_or_default();
+    let target: Vec<_> = to.components().collect();
+    let common = dir.iter().zip(&target).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".to_string(); dir.len() - common];
+    parts.extend(
+        target[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}
+
 fn duplicate(what: &str, name: &ast::Word, earlier: Span) -> Diagnostic {
     Diagnostic::error(
         Code::DuplicateDeclaration,
@@ -218,10 +246,7 @@ fn duplicate(what: &str, name: &ast::Word, earlier: Span) -> Diagnostic {
 }
 
 /// The closest candidate by edit distance, if close enough to be a typo.
-pub(crate) fn suggest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))

@@ -10,7 +10,26 @@ pub(super) fn check_all(cx: &mut Cx<'_>) {
     let names: Vec<String> = cx.mode_decls.keys().cloned().collect();
     let mut state: BTreeMap<String, Visit> = BTreeMap::new();
     for name in &names {
-        resolve(cx, name, &mut state);
+        // Resolve the ancestors first, oldest first, walking the `extends`
+        // chain iteratively: a long chain cannot deepen the call stack.
+        let mut chain = vec![name.clone()];
+        let mut in_chain: BTreeSet<String> = chain.iter().cloned().collect();
+        while let Some(parent) = cx
+            .mode_decls
+            .get(chain.last().expect("chain is non-empty"))
+            .and_then(|d| d.decl.extends.as_ref())
+        {
+            if state.contains_key(&parent.text)
+                || !cx.mode_decls.contains_key(&parent.text)
+                || !in_chain.insert(parent.text.clone())
+            {
+                break;
+            }
+            chain.push(parent.text.clone());
+        }
+        for n in chain.iter().rev() {
+            resolve(cx, n, &mut state);
+        }
     }
     check_aliases(cx);
 }
@@ -64,10 +83,27 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
                     &candidates,
                     "declare the mode or import the file that does",
                 );
+                let shipped = shipped_modes();
+                let near = suggest(&parent.text, shipped.iter().map(String::as_str))
+                    .filter(|_| !d.help.starts_with("did you"));
                 if cx.alias_decls.contains_key(&parent.text) {
                     d = d.help(format!(
                         "`{}` is an alias; extend the mode it names",
                         parent.text
+                    ));
+                } else if shipped.contains(&parent.text) || near.is_some() {
+                    let m = if shipped.contains(&parent.text) {
+                        parent.text.clone()
+                    } else {
+                        near.unwrap_or_default().to_string()
+                    };
+                    let lead = if m == parent.text {
+                        format!("`{m}` is a shipped mode")
+                    } else {
+                        format!("did you mean `{m}`? It is a shipped mode")
+                    };
+                    d = d.help(format!(
+                        "{lead}: import its file, which a workspace has at millrace-agents/mill/modes/{m}.mill (from mill/local/: `import \"../modes/{m}.mill\"`)"
                     ));
                 }
                 cx.diags.push(d);
@@ -88,12 +124,19 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
                     state.insert(name.to_string(), Visit::Failed);
                     return false;
                 }
-                if !resolve(cx, &parent.text, state) {
-                    if state.get(&parent.text) == Some(&Visit::InProgress) {
-                        cx.diags.push(inheritance_cycle(&decl.name, parent));
+                // `check_all` resolves ancestors first; a parent not yet
+                // resolved is one that leads back here.
+                match state.get(&parent.text) {
+                    Some(Visit::Done) => {}
+                    Some(Visit::Failed) => {
+                        state.insert(name.to_string(), Visit::Failed);
+                        return false;
                     }
-                    state.insert(name.to_string(), Visit::Failed);
-                    return false;
+                    Some(Visit::InProgress) | None => {
+                        cx.diags.push(inheritance_cycle(&decl.name, parent));
+                        state.insert(name.to_string(), Visit::Failed);
+                        return false;
+                    }
                 }
                 base = cx.model.modes.get(&parent.text).cloned();
             }
@@ -524,6 +567,8 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
             .insert(t.counter.text.clone(), t.value);
     }
 
+    check_planning_handoff(cx, decl, &mode);
+
     let failed = cx.diags.iter().filter(|d| d.is_error()).count() > errors_before;
     if failed {
         state.insert(name.to_string(), Visit::Failed);
@@ -532,6 +577,60 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
     cx.model.modes.insert(mode.id.clone(), mode);
     state.insert(name.to_string(), Visit::Done);
     true
+}
+
+/// A terminal of class `followup_needed` or `escalate_planning` outside the
+/// planning plane opens an incident for the planning loop to work on: in a
+/// mode with no planning loop the incident would wait forever.
+fn check_planning_handoff(cx: &mut Cx<'_>, decl: &ast::ModeDecl, mode: &Mode) {
+    if mode.loops.contains_key("planning") {
+        return;
+    }
+    for (plane, lid) in &mode.loops {
+        let Some(l) = cx.model.loops.get(lid) else {
+            continue;
+        };
+        let reached: BTreeSet<&str> = l
+            .routes
+            .iter()
+            .filter_map(|r| match &r.target {
+                Target::Terminal(t) => Some(t.as_str()),
+                Target::Node(_) => None,
+            })
+            .chain(l.thresholds.iter().filter_map(|t| match &t.exhausted {
+                Target::Terminal(t) => Some(t.as_str()),
+                Target::Node(_) => None,
+            }))
+            .collect();
+        for t in &l.terminals {
+            if !PLANNING_HANDOFF_CLASSES.contains(&t.class.as_str())
+                || !reached.contains(t.id.as_str())
+            {
+                continue;
+            }
+            cx.diags.push(
+                Diagnostic::error(
+                    Code::HandoffWithoutPlanning,
+                    decl.name.span,
+                    format!(
+                        "mode `{}` has no planning loop, but its {plane} loop `{lid}` hands work off to planning at terminal `{}`",
+                        mode.id, t.id
+                    ),
+                )
+                .label("no planning loop in this mode")
+                .with(t.span, format!("a `{}` terminal opens an incident for planning", t.class))
+                .help("bind a planning loop (`loops { planning: planning.standard }`), or give the terminal the class `blocked` so the work stops visibly"),
+            );
+        }
+    }
+}
+
+/// The names of the shipped modes (one per file under `modes/`).
+fn shipped_modes() -> Vec<String> {
+    crate::assets::mill_sources()
+        .filter_map(|(path, _)| path.strip_prefix("modes/")?.strip_suffix(".mill"))
+        .map(str::to_string)
+        .collect()
 }
 
 fn check_aliases(cx: &mut Cx<'_>) {

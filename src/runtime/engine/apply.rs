@@ -7,6 +7,7 @@
 //! is made durable and its side effects applied (`terminal`).
 
 use super::dispatch::Dispatched;
+use super::runtime_error::ApplyFailure;
 use super::{ActiveRun, Engine, PendingTerminal, Step};
 use crate::plan::ir::{CompiledGraph, CompiledNode, TransitionTarget};
 use crate::runners::Verdict;
@@ -25,15 +26,39 @@ struct Recorded {
 
 impl Engine {
     /// Judge, record and route one dispatched stage, then write the decision.
+    /// A failure says how far it got, for `runtime_error` to reroute.
     pub(super) fn apply_result(
         &mut self,
         run: ActiveRun,
         graph: &CompiledGraph,
         node: &CompiledNode,
         stage: Dispatched,
-    ) -> Result<Step, String> {
+    ) -> Result<Step, ApplyFailure> {
         let verdict = judge(node, stage.verdict.clone());
-        let recorded = self.record_result(&run, &stage, &verdict)?;
+        let mut failure = ApplyFailure {
+            error: String::new(),
+            terminal_result: verdict.outcome.clone(),
+            stage_result_path: None,
+            router_action: None,
+        };
+        let fail = |f: &ApplyFailure, error: String| ApplyFailure { error, ..f.clone() };
+        let recorded = self
+            .record_result(&run, &stage, &verdict)
+            .map_err(|e| fail(&failure, e))?;
+        failure.stage_result_path = Some(format!("millrace-agents/{}", recorded.result_rel));
+        let (kind, id) = work_of(&run);
+        let report = stage.request.preferred_troubleshoot_report_path.clone();
+        let _ = events::record(
+            &self.layout,
+            "stage_completed",
+            json!({
+                "request_id": stage.request.request_id, "stage": node.node_id, "node_id": node.node_id,
+                "stage_kind_id": node.stage_kind_id, "plane": run.plane, "run_id": run.run_id,
+                "work_item_kind": run.work_item_kind, "work_item_id": run.work_item_id,
+                "terminal_result": verdict.outcome, "failure_class": verdict.failure_class,
+                "troubleshoot_report_path": report,
+            }),
+        );
         self.stage_done_lines(&run, node, &stage, &verdict);
         let spawned = self.learning_triggers(&run, node, &verdict.outcome, &recorded.result_rel);
 
@@ -41,7 +66,6 @@ impl Engine {
             resume_stage: verdict.metadata.resume_stage.clone(),
             target_stage: verdict.metadata.target_stage.clone(),
         };
-        let (kind, id) = work_of(&run);
         let decision: Decision = router::route(
             graph,
             &node.node_id,
@@ -49,7 +73,18 @@ impl Engine {
             &hints,
             &mut self.counters,
             (kind, id),
-        )?;
+        )
+        .map_err(|e| fail(&failure, e))?;
+        failure.router_action = Some(match &decision.next {
+            TransitionTarget::Node(_) => "run_stage",
+            TransitionTarget::Terminal(t) => {
+                match graph.terminal(t).map(|t| t.terminal_class.as_str()) {
+                    Some("success" | "no_op") => "idle",
+                    Some("escalate_planning" | "followup_needed") => "handoff",
+                    _ => "blocked",
+                }
+            }
+        });
         let plane = run.plane.clone();
         self.set_marker(&plane, &format!("### {}", verdict.outcome));
         self.snapshot.last_terminal_result = json!(verdict.outcome);
@@ -57,18 +92,35 @@ impl Engine {
             Some(format!("millrace-agents/{}", recorded.result_rel));
         self.snapshot.current_failure_class = verdict.failure_class.clone();
         let run_id = run.run_id.clone();
-        match &decision.next {
+        let (item_kind, item_id) = (run.work_item_kind.clone(), run.work_item_id.clone());
+        let written = match &decision.next {
             TransitionTarget::Node(next) => {
-                self.advance(run, graph, next, &verdict, &decision, recorded, spawned)?
+                self.advance(run, graph, next, &verdict, &decision, recorded, spawned)
             }
             TransitionTarget::Terminal(t) => {
-                self.finish(run, graph, t, &verdict, &decision, recorded, spawned)?
+                self.finish(run, graph, t, &verdict, &decision, recorded, spawned)
             }
-        }
+        };
+        written.map_err(|e| fail(&failure, e))?;
+        let next_node = match &decision.next {
+            TransitionTarget::Node(n) => graph.node(n),
+            TransitionTarget::Terminal(_) => None,
+        };
         let _ = events::record(
             &self.layout,
             "router_decision",
-            json!({"plane": plane, "node_id": node.node_id, "outcome": verdict.outcome, "next": decision.next, "reason": decision.reason, "via": decision.via.as_str(), "source": decision.source, "run_id": run_id}),
+            json!({
+                "action": failure.router_action, "plane": plane, "run_id": run_id,
+                "work_item_kind": item_kind, "work_item_id": item_id,
+                "stage": node.node_id, "node_id": node.node_id, "stage_kind_id": node.stage_kind_id,
+                "terminal_result": verdict.outcome, "failure_class": verdict.failure_class,
+                "troubleshoot_report_path": report,
+                "next_stage": next_node.map(|n| &n.node_id), "next_node_id": next_node.map(|n| &n.node_id),
+                "next_stage_kind_id": next_node.map(|n| &n.stage_kind_id),
+                "reason": decision.reason,
+                // Ours: the route as the IR states it and the .mill rule behind it.
+                "next": decision.next, "via": decision.via.as_str(), "source": decision.source,
+            }),
         );
         Ok(Step::Ran {
             reason: decision.reason,
@@ -151,8 +203,25 @@ impl Engine {
             .run_started
             .get(&run.run_id)
             .map_or(0.0, |t| t.elapsed().as_secs_f64());
-        self.monitor
-            .line(&format!("run {plane} run={handle} elapsed={elapsed:.1}s"));
+        // The run's token totals so far, as the reference's `run` line has them.
+        let totals = match stage.output.as_ref().and_then(|o| o.token_usage) {
+            Some(t) => {
+                let sum = self.run_tokens.entry(run.run_id.clone()).or_default();
+                sum.input_tokens += t.input_tokens;
+                sum.cached_input_tokens += t.cached_input_tokens;
+                sum.output_tokens += t.output_tokens;
+                sum.thinking_tokens += t.thinking_tokens;
+                sum.total_tokens += t.total_tokens;
+                Some(*sum)
+            }
+            None => self.run_tokens.get(&run.run_id).copied(),
+        };
+        let totals = totals
+            .map(|t| format!(" tokens={}", monitor::tokens(&t)))
+            .unwrap_or_default();
+        self.monitor.line(&format!(
+            "run {plane} run={handle} elapsed={elapsed:.1}s{totals}"
+        ));
     }
 
     /// The run moves on to `next` in the same plane.

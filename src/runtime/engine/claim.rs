@@ -53,6 +53,11 @@ impl Engine {
     /// while a closure target is open, only its lineage's work (tasks
     /// first), and other root specs wait.
     pub(super) fn claim(&mut self) -> Result<Option<ActiveRun>, String> {
+        self.claim_in(&["planning", "execution", "learning"])
+    }
+
+    /// `claim`, restricted to work of the given planes.
+    pub(super) fn claim_in(&mut self, planes: &[&str]) -> Result<Option<ActiveRun>, String> {
         let focus = self.closure_focus();
         let order: &[(DocKind, &str)] = match &focus {
             Some(root) => {
@@ -61,7 +66,7 @@ impl Engine {
             }
             None => &ORDER,
         };
-        for &(kind, plane) in order {
+        for &(kind, plane) in order.iter().filter(|(_, p)| planes.contains(p)) {
             let key = entry_key(kind);
             let Some(entry_node) = self
                 .plan
@@ -139,6 +144,26 @@ impl Engine {
                 return Ok(None);
             }
         };
+        // A learning request's `Target-Stage` chooses the stage it starts at.
+        let entry_node = match self.learning_entry(kind, &doc) {
+            Ok(Some(node)) => node,
+            Ok(None) => entry_node.to_string(),
+            Err(e) => {
+                let blocked = queue::state_dir(&self.layout, kind, queue::states(kind)[3])
+                    .join(format!("{id}.md"));
+                let _ = atomic::rename_durable(&from, &blocked);
+                let _ = events::record(
+                    &self.layout,
+                    "work_item_rejected",
+                    json!({"work_item_kind": kind.tag(), "work_item_id": id, "error": e}),
+                );
+                self.monitor.line(&format!(
+                    "rejected {}:{id} reason=unknown_target_stage",
+                    kind.tag()
+                ));
+                return Ok(None);
+            }
+        };
         match atomic::rename_durable(&from, &to) {
             Ok(()) => self.scheduler.own_change(&self.layout, kind),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -170,7 +195,7 @@ impl Engine {
         let node = self
             .plan
             .graph(plane)
-            .and_then(|g| g.node(entry_node))
+            .and_then(|g| g.node(&entry_node))
             .ok_or("entry node missing from plan")?;
         let mut run = ActiveRun::at_node(plane, node, &run_kind(kind));
         run.work_item_kind = Some(kind.tag().to_string());

@@ -3,8 +3,9 @@
 //! path (`stop`, `pause`, `resume`, `retry_active`, `clear_stale_state`,
 //! `reload_config`, intake notices), and the config reload they trigger.
 
-use super::{kind_of, Engine};
+use super::{kind_of, ActiveRun, Engine};
 use crate::plan::persist;
+use crate::runtime::control;
 use crate::runtime::mailbox_intake as intake;
 use crate::workspace::config;
 use crate::workspace::state::IDLE_MARKER;
@@ -66,44 +67,57 @@ impl Engine {
                 "paused".to_string()
             }
             "resume" => {
-                self.snapshot.paused = false;
-                self.snapshot.pause_sources.clear();
+                // A governance pause is lifted only by governance itself.
+                self.snapshot
+                    .pause_sources
+                    .retain(|v| v == crate::runtime::governance::PAUSE_SOURCE);
+                self.snapshot.paused = !self.snapshot.pause_sources.is_empty();
                 self.runner_health.reset();
                 crate::runtime::runner_health::clear(&self.layout);
-                "resumed".to_string()
+                if self.snapshot.paused {
+                    "resume blocked by usage governance".to_string()
+                } else {
+                    "resumed".to_string()
+                }
             }
-            "retry_active" | "clear_stale_state" => {
+            "retry_active" => match self.retry_active(payload)? {
+                Ok(detail) => format!("{detail}: {reason}"),
+                Err(skipped) => skipped,
+            },
+            "clear_stale_state" => {
                 let runs = self.active_runs();
                 for run in &runs {
-                    if let (Some(kind), Some(id)) = (
-                        run.work_item_kind.as_deref().and_then(kind_of),
-                        run.work_item_id.as_deref(),
-                    ) {
-                        let [entry, active, ..] = queue::states(kind);
-                        let from =
-                            queue::state_dir(&self.layout, kind, active).join(format!("{id}.md"));
-                        let to =
-                            queue::state_dir(&self.layout, kind, entry).join(format!("{id}.md"));
-                        if from.is_file() {
-                            self.io("requeue", atomic::rename_durable(&from, &to))?;
-                        }
-                        self.counters.clear_item(kind.tag(), id);
-                    }
-                    self.clear_active(&run.plane);
-                    self.set_marker(&run.plane, IDLE_MARKER);
+                    self.requeue_run(run)?;
                 }
-                if command == "clear_stale_state" {
-                    self.counters.clear_all();
-                }
+                self.counters.clear_all();
                 self.traces.clear();
                 self.scheduler.invalidate_all();
                 format!("{} active run(s) requeued: {reason}", runs.len())
             }
+            "reload_config" if !self.snapshot.active_runs_by_plane.is_empty() => {
+                self.defer_reload(payload)?
+            }
             "reload_config" => match self.reload() {
-                Ok(d) => d,
+                Ok(d) => {
+                    let _ = events::record(
+                        &self.layout,
+                        "runtime_config_reloaded",
+                        json!({"compiled_plan_id": self.plan.compiled_plan_id, "mode_id": self.plan.mode_id}),
+                    );
+                    self.monitor.line(&format!(
+                        "config reloaded plan={}",
+                        self.plan.compiled_plan_id
+                    ));
+                    d
+                }
                 Err(e) => {
                     self.snapshot.last_reload_outcome = json!("failed_retained_previous_plan");
                     self.snapshot.last_reload_error = Some(e.clone());
+                    let _ = events::record(
+                        &self.layout,
+                        "runtime_config_reload_failed",
+                        json!({"error": e, "retained_previous_plan": true, "compiled_plan_id": self.plan.compiled_plan_id}),
+                    );
                     e
                 }
             },
@@ -126,7 +140,99 @@ impl Engine {
         Ok(detail)
     }
 
-    /// Re-read the config and recompile; the new plan applies between stages.
+    /// `retry_active`: the one plane the payload's scope (or the only active
+    /// plane) names goes back to its queue; `Ok(Err(why))` when it was
+    /// skipped, with a `retry_active_skipped` event as in the reference.
+    fn retry_active(
+        &mut self,
+        payload: &Map<String, Value>,
+    ) -> Result<Result<String, String>, String> {
+        let scope = control::retry_scope(payload)?;
+        let runs = self.active_runs();
+        let planes: Vec<String> = runs.iter().map(|r| r.plane.clone()).collect();
+        let chosen = control::retry_plane(&planes, scope.as_deref())
+            .map(|p| runs.iter().find(|r| r.plane == p).cloned());
+        let run = match chosen {
+            Ok(Some(run)) if run.work_item_kind.is_some() && run.work_item_id.is_some() => run,
+            Ok(_) => {
+                return Ok(Err(self.retry_skipped(
+                    scope,
+                    planes,
+                    "non_retryable_active_run",
+                )))
+            }
+            Err(why) if runs.len() > 1 && scope.is_none() => {
+                return Ok(Err(self.retry_skipped(scope, planes, &why)))
+            }
+            Err(why) => return Ok(Err(why)),
+        };
+        self.requeue_run(&run)?;
+        self.scheduler.invalidate_all();
+        Ok(Ok(format!(
+            "active {} {} requeued",
+            run.work_item_kind.unwrap_or_default(),
+            run.work_item_id.unwrap_or_default()
+        )))
+    }
+
+    fn retry_skipped(&mut self, scope: Option<String>, planes: Vec<String>, why: &str) -> String {
+        let reason = if why.starts_with("multiple") {
+            "multiple_active_planes"
+        } else {
+            why
+        };
+        let _ = events::record(
+            &self.layout,
+            "retry_active_skipped",
+            json!({"reason": reason, "requested_scope": scope, "active_planes": planes}),
+        );
+        format!("retry skipped: {reason}")
+    }
+
+    /// Put one active run's item back in its entry queue and forget the run.
+    fn requeue_run(&mut self, run: &ActiveRun) -> Result<(), String> {
+        if let (Some(kind), Some(id)) = (
+            run.work_item_kind.as_deref().and_then(kind_of),
+            run.work_item_id.as_deref(),
+        ) {
+            let [entry, active, ..] = queue::states(kind);
+            let from = queue::state_dir(&self.layout, kind, active).join(format!("{id}.md"));
+            let to = queue::state_dir(&self.layout, kind, entry).join(format!("{id}.md"));
+            if from.is_file() {
+                self.io("requeue", atomic::rename_durable(&from, &to))?;
+            }
+            self.counters.clear_item(kind.tag(), id);
+        }
+        self.traces.remove(&run.run_id);
+        self.clear_active(&run.plane);
+        self.set_marker(&run.plane, IDLE_MARKER);
+        Ok(())
+    }
+
+    /// A reload while a work item is in flight waits, as in the reference:
+    /// the command goes back to the mailbox (addressed to this daemon) and
+    /// is tried again at the next tick, until no plane has an active run,
+    /// so an item never changes plan (model, runner, routes) halfway.
+    fn defer_reload(&mut self, payload: &Map<String, Value>) -> Result<String, String> {
+        let planes: Vec<String> = self.snapshot.active_runs_by_plane.keys().cloned().collect();
+        let mut again = payload.clone();
+        again.insert(intake::SESSION_KEY.into(), json!(self.session));
+        mailbox::submit(&self.layout, "reload_config", "runtime", again)?;
+        let why = "deferred until active planes drain".to_string();
+        self.snapshot.last_reload_error = Some(why.clone());
+        let _ = events::record(
+            &self.layout,
+            "runtime_config_reload_deferred",
+            json!({"reason": "active_planes", "active_planes": planes}),
+        );
+        self.monitor.line(&format!(
+            "reload deferred reason=active_planes active={}",
+            planes.join(",")
+        ));
+        Ok(why)
+    }
+
+    /// Re-read the config and recompile; the new plan applies between items.
     fn reload(&mut self) -> Result<String, String> {
         let config = config::load_config(&self.layout.config_file())?;
         let plan = persist::authoritative_plan(&self.layout, self.mode_override.as_deref())?;

@@ -36,6 +36,13 @@ pub(super) struct Dispatched {
     pub verdict: Verdict,
 }
 
+/// A stage begun: either it needs its runner run (the request), or a
+/// stand-in verdict already decided it without one.
+pub(super) enum Begun {
+    Runner(Box<StageRequest>),
+    Decided(Box<Dispatched>),
+}
+
 impl Engine {
     /// Run the stage `run` stands at. Counts the stage run on `run`.
     pub(super) fn dispatch(
@@ -45,6 +52,26 @@ impl Engine {
         node: &CompiledNode,
         cancel: &AtomicBool,
     ) -> Dispatch {
+        match self.begin(run, graph, node) {
+            Begun::Decided(d) => Dispatch::Done(d),
+            Begun::Runner(request) => {
+                let result =
+                    runners::run_with_cancel(&request, &self.config.runners, Cancel(Some(cancel)));
+                self.conclude(run, node, *request, result)
+            }
+        }
+    }
+
+    /// The part of a stage before its runner: the stand-in verdicts (the
+    /// item reached its bound; an interrupted stage may not be retried),
+    /// or the running marker, the start line and event, and the request.
+    /// A stand-in counts the stage run here.
+    pub(super) fn begin(
+        &mut self,
+        run: &mut ActiveRun,
+        graph: &CompiledGraph,
+        node: &CompiledNode,
+    ) -> Begun {
         let plane = run.plane.clone();
         let bound = graph
             .stage_run_bound
@@ -52,62 +79,79 @@ impl Engine {
             .get(&run.entry_key)
             .copied()
             .unwrap_or(graph.stage_run_bound.max_stage_runs);
-        let request = self.request(run, node);
+        let mut request = self.request(run, node);
+        self.runtime_error_fields(run, &mut request);
+        self.skill_evidence(&mut request);
         self.run_started
             .entry(run.run_id.clone())
             .or_insert_with(Instant::now);
-
-        let (verdict, output) = if run.stage_runs >= bound {
-            (
-                Self::failure_verdict(
-                    "stage_run_bound_exhausted",
-                    format!("work item reached its plan's bound of {bound} stage runs"),
-                ),
-                None,
-            )
-        } else if let Some(fc) = run.pending_failure.take() {
-            (
+        let stand_in = if run.stage_runs >= bound {
+            Some(Self::failure_verdict(
+                "stage_run_bound_exhausted",
+                format!("work item reached its plan's bound of {bound} stage runs"),
+            ))
+        } else {
+            run.pending_failure.take().map(|fc| {
                 Self::failure_verdict(
                     &fc,
                     "the stage was interrupted and may not be retried".into(),
-                ),
-                None,
-            )
-        } else {
-            self.set_marker(&plane, &format!("### {}", node.running_status_marker));
-            self.stage_start_line(run, node);
-            let _ = events::record(
-                &self.layout,
-                "stage_started",
-                json!({
-                    "request_id": request.request_id,
-                    "stage": node.node_id,
-                    "node_id": node.node_id,
-                    "stage_kind_id": node.stage_kind_id,
-                    "plane": plane,
-                    "run_id": run.run_id,
-                    "work_item_kind": run.work_item_kind,
-                    "work_item_id": run.work_item_id,
-                    "troubleshoot_report_path": request.preferred_troubleshoot_report_path,
-                }),
-            );
-            let result =
-                runners::run_with_cancel(&request, &self.config.runners, Cancel(Some(cancel)));
+                )
+            })
+        };
+        if let Some(verdict) = stand_in {
+            run.stage_runs += 1;
+            return Begun::Decided(Box::new(Dispatched {
+                request,
+                output: None,
+                verdict,
+            }));
+        }
+        self.set_marker(&plane, &format!("### {}", node.running_status_marker));
+        self.stage_start_line(run, node);
+        let _ = events::record(
+            &self.layout,
+            "stage_started",
+            json!({
+                "request_id": request.request_id,
+                "stage": node.node_id,
+                "node_id": node.node_id,
+                "stage_kind_id": node.stage_kind_id,
+                "plane": plane,
+                "run_id": run.run_id,
+                "work_item_kind": run.work_item_kind,
+                "work_item_id": run.work_item_id,
+                "troubleshoot_report_path": request.preferred_troubleshoot_report_path,
+            }),
+        );
+        Begun::Runner(Box::new(request))
+    }
+
+    /// The part of a stage after its runner returned: an agent that could
+    /// not start, a cancelled stage, or the verdict on its output. Counts
+    /// the stage run.
+    pub(super) fn conclude(
+        &mut self,
+        run: &mut ActiveRun,
+        node: &CompiledNode,
+        request: StageRequest,
+        result: Result<RunnerOutput, runners::RunnerError>,
+    ) -> Dispatch {
+        if !self.stage_in_flight() {
             let _ = std::fs::remove_file(self.agent_note());
-            let limit = self.config.runners.start_failures_before_pause;
-            if let Some(failure) = self
-                .runner_health
-                .observe(&result, &node.runner_name, limit)
-            {
-                return Dispatch::Unstarted(failure);
+        }
+        let limit = self.config.runners.start_failures_before_pause;
+        if let Some(failure) = self
+            .runner_health
+            .observe(&result, &node.runner_name, limit)
+        {
+            return Dispatch::Unstarted(failure);
+        }
+        let (verdict, output) = match result {
+            Ok(out) if out.exit_kind == runners::ExitKind::Interrupted => {
+                return Dispatch::Interrupted;
             }
-            match result {
-                Ok(out) if out.exit_kind == runners::ExitKind::Interrupted => {
-                    return Dispatch::Interrupted;
-                }
-                Ok(out) => (out.verdict(&request), Some(out)),
-                Err(e) => (Self::failure_verdict("runner_error", e.to_string()), None),
-            }
+            Ok(out) => (out.verdict(&request), Some(out)),
+            Err(e) => (Self::failure_verdict("runner_error", e.to_string()), None),
         };
         run.stage_runs += 1;
         Dispatch::Done(Box::new(Dispatched {

@@ -1,13 +1,18 @@
-//! Learning triggers: after a stage, every learning-trigger rule of the
-//! plan that matches its plane, node and outcome enqueues a learning
-//! request for the learning plane (only in modes that have one).
+//! The learning plane's requests: after a stage, every learning-trigger
+//! rule of the plan that matches its plane, node and outcome enqueues a
+//! learning request (only in modes that have a learning plane), carrying
+//! what the reference fills: the source refs, the originating run, the
+//! stage result as artifact, the trigger metadata. A request's
+//! `Target-Stage` chooses the learning stage it starts at; every request
+//! of a learning-enabled mode carries skill revision evidence.
 
 use super::{ActiveRun, Engine};
 use crate::plan::ir::CompiledNode;
+use crate::runners::StageRequest;
 use crate::runtime::ids;
 use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::{atomic, clock, events, queue};
-use serde_json::json;
+use serde_json::{json, Value};
 
 impl Engine {
     /// Enqueue learning requests for matching trigger rules; returns their ids.
@@ -33,15 +38,47 @@ impl Engine {
             .cloned()
             .collect();
         let mut out = vec![];
+        let result_abs = self.layout.runtime.join(result_rel).display().to_string();
+        let (kind, item) = (
+            run.work_item_kind.clone().unwrap_or_default(),
+            run.work_item_id.clone().unwrap_or_default(),
+        );
+        let request_id = result_rel
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.strip_suffix(".json"))
+            .unwrap_or("unknown")
+            .to_string();
         for rule in rules {
             let id = ids::learning_request_id();
+            let metadata = json!({
+                "rule_id": rule.rule_id,
+                "source_plane": run.plane,
+                "source_stage": node.node_id,
+                "source_node_id": node.node_id,
+                "source_stage_kind_id": node.stage_kind_id,
+                "terminal_result": outcome,
+                "run_id": run.run_id,
+                "work_item_kind": kind,
+                "work_item_id": item,
+            });
             let doc = json!({
                 "learning_request_id": id,
                 "title": format!("Learn from {} {outcome}", node.node_id),
-                "summary": format!("Rule {} fired on {} {outcome} in run {}.", rule.rule_id, node.node_id, run.run_id),
+                "summary": format!("Runtime-generated learning request from the trigger rule {}.", rule.rule_id),
                 "requested_action": rule.requested_action,
                 "target_stage": rule.target_stage,
-                "trigger_metadata": {"rule_id": rule.rule_id, "run_id": run.run_id, "node_id": node.node_id, "outcome": outcome, "stage_result": result_rel},
+                "source_refs": [
+                    format!("run:{}", run.run_id),
+                    format!("request:{request_id}"),
+                    format!("node:{}", node.node_id),
+                    format!("stage_kind:{}", node.stage_kind_id),
+                    format!("stage:{}", node.node_id),
+                    format!("terminal:{outcome}"),
+                ],
+                "trigger_metadata": metadata,
+                "originating_run_ids": [run.run_id],
+                "artifact_paths": [result_abs],
                 "created_at": clock::now_rfc3339(),
                 "created_by": "millrace runtime",
             });
@@ -58,12 +95,79 @@ impl Engine {
                 let _ = events::record(
                     &self.layout,
                     "learning_request_enqueued",
-                    json!({"learning_request_id": id, "rule_id": rule.rule_id}),
+                    json!({
+                        "learning_request_id": id,
+                        "rule_id": rule.rule_id,
+                        "source_plane": run.plane,
+                        "source_stage": node.node_id,
+                        "source_node_id": node.node_id,
+                        "source_stage_kind_id": node.stage_kind_id,
+                        "terminal_result": outcome,
+                        "target_stage": rule.target_stage,
+                        "path": path.display().to_string(),
+                    }),
                 );
                 self.scheduler.invalidate_all();
                 out.push(id);
             }
         }
         out
+    }
+
+    /// The learning node a request starts at when its `Target-Stage` names
+    /// one (the node of that stage kind); `None` for other items and
+    /// requests without one; an error for a stage the plan's learning loop
+    /// does not have.
+    pub(super) fn learning_entry(
+        &self,
+        kind: DocKind,
+        doc: &WorkDocument,
+    ) -> Result<Option<String>, String> {
+        if kind != DocKind::LearningRequest {
+            return Ok(None);
+        }
+        let json = doc.to_json();
+        let Some(target) = json.get("target_stage").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let graph = self.graph("learning")?;
+        graph
+            .nodes
+            .iter()
+            .find(|n| n.stage_kind_id == target || n.node_id == target)
+            .map(|n| Some(n.node_id.clone()))
+            .ok_or_else(|| {
+                format!(
+                    "target stage {target} is not a stage of the learning loop {}",
+                    self.plan
+                        .loop_ids_by_plane
+                        .get("learning")
+                        .map_or("", String::as_str)
+                )
+            })
+    }
+
+    /// In a learning-enabled mode, write the request's skill revision
+    /// evidence and name it in the request.
+    pub(super) fn skill_evidence(&self, request: &mut StageRequest) {
+        if self.plan.graph("learning").is_none() {
+            return;
+        }
+        let skills: Vec<_> = request
+            .required_skill_paths
+            .iter()
+            .chain(&request.attached_skill_paths)
+            .cloned()
+            .collect();
+        if let Ok(path) = crate::runtime::skill_evidence::write(
+            &request.run_dir,
+            &request.request_id,
+            &request.run_id,
+            &request.mode_id,
+            &request.compiled_plan_id,
+            &skills,
+        ) {
+            request.skill_revision_evidence_path = Some(path.display().to_string());
+        }
     }
 }

@@ -10,6 +10,11 @@
 //! - `apply`: judge the result surface, record it, route, write state;
 //! - `terminal`: a terminal decision's side effects (item moves, incidents);
 //! - `learning`: learning-trigger rules fired by a stage's outcome;
+//! - `govern`: usage governance at stage boundaries (pause, auto-resume);
+//! - `promote`: the curator's promotion boundary (deferred while the
+//!   foreground runs);
+//! - `planes`: a learning stage running on its own thread beside the
+//!   foreground, as the compiled concurrency policy allows;
 //! - `record`: how an active run is stored (the reference's record in the
 //!   snapshot, our bookkeeping in `state/active_run_extras.json`);
 //! - `recover`: finish what a crash left, at startup;
@@ -32,9 +37,13 @@ mod apply;
 mod claim;
 mod commands;
 mod dispatch;
+mod govern;
 mod learning;
+mod planes;
+mod promote;
 mod record;
 mod recover;
+mod runtime_error;
 mod terminal;
 mod unstarted;
 
@@ -124,6 +133,9 @@ pub enum Step {
     Stopped,
     /// The running stage was cancelled (shutdown); it will run again on restart.
     Interrupted,
+    /// Only a learning stage is running (on its own thread); nothing was
+    /// applied this tick.
+    Waiting,
 }
 
 pub struct Engine {
@@ -150,8 +162,18 @@ pub struct Engine {
     owned_since: String,
     /// Held for the engine's life (see `workspace::state_lock`).
     _state_lock: FileLock,
+    /// The last `runtime_tick_*` event written (see `tick_event`).
+    last_tick_event: Option<&'static str>,
+    /// Token usage summed over each active run's stages (monitor `run` lines).
+    run_tokens: HashMap<String, crate::runners::TokenUsage>,
+    /// Runtime errors rerouted per run (see `runtime_error`).
+    runtime_errors: HashMap<String, u32>,
     /// Consecutive stages whose agent could not be started.
     runner_health: RunnerHealth,
+    /// A learning stage running beside the foreground (`planes`).
+    in_flight: Option<planes::InFlight>,
+    /// The usage-governance ledger, as read at startup and appended since.
+    ledger: Vec<super::governance::LedgerEntry>,
     /// Our bookkeeping of each plane's active run (see `record`).
     run_extras: std::collections::BTreeMap<String, record::RunExtras>,
 }
@@ -188,7 +210,16 @@ impl Engine {
         // initialized has no `mill/`) are deployed; nothing is overwritten.
         crate::workspace::init::initialize(&layout)?;
         let config = config::load_config(&layout.config_file())?;
-        let record = lock::acquire(&layout, std::process::id()).map_err(|e| e.to_string())?;
+        let record = lock::acquire(&layout, std::process::id()).map_err(|e| {
+            if matches!(e, lock::LockError::Held(_)) {
+                let _ = events::record(
+                    &layout,
+                    "runtime_daemon_lock_denied",
+                    json!({"reason": e.to_string()}),
+                );
+            }
+            e.to_string()
+        })?;
         let session = record.owner_session_id.clone();
         let fail = |layout: &Layout, e: String| {
             let _ = lock::release(layout, &session);
@@ -233,6 +264,11 @@ impl Engine {
             backpressure: None,
             ideas: IdeaInbox::default(),
             runner_health: RunnerHealth::default(),
+            runtime_errors: HashMap::new(),
+            run_tokens: HashMap::new(),
+            last_tick_event: None,
+            in_flight: None,
+            ledger: Vec::new(),
             run_extras,
             owned_since: record.acquired_at.clone(),
             _state_lock: state_lock,
@@ -251,6 +287,8 @@ impl Engine {
     fn boot(&mut self, runtime_mode: &str) -> Result<(), String> {
         let _ = queue::reconcile(&self.layout);
         self.recover()?;
+        self.ledger = super::governance::load_ledger(&self.layout);
+        self.govern_boot()?;
         let s = &mut self.snapshot;
         s.runtime_mode = runtime_mode.to_string();
         s.process_running = true;
@@ -277,7 +315,7 @@ impl Engine {
         let _ = events::record(
             &self.layout,
             "runtime_started",
-            json!({"mode_id": self.plan.mode_id, "compiled_plan_id": self.plan.compiled_plan_id, "runtime_mode": runtime_mode}),
+            json!({"compiled_plan_id": self.plan.compiled_plan_id, "mode_id": self.plan.mode_id, "process_running": true, "runtime_mode": runtime_mode}),
         );
         self.startup_lines();
         Ok(())
@@ -322,7 +360,11 @@ impl Engine {
             ),
         };
         self.monitor.line(&line);
-        self.monitor.line("scheduler mode=serial");
+        self.monitor.line(if planes::plane_concurrent(&self.plan) {
+            "scheduler mode=plane-concurrent"
+        } else {
+            "scheduler mode=serial"
+        });
         // The marker files are what agents and operators see; the snapshot's copies may lag after a crash.
         let marker = |plane: &str| {
             state::read_marker(&self.layout, plane).unwrap_or_else(|_| IDLE_MARKER.to_string())
@@ -446,11 +488,32 @@ impl Engine {
         self.ticks += 1;
         self.drain_mailbox()?;
         self.take_ideas();
+        self.govern_tick()?;
+        self.apply_deferred_promotions();
+        let step = self.tick(cancel)?;
+        if matches!(step, Step::Ran { .. }) {
+            self.govern_after_stage()?;
+        }
+        Ok(step)
+    }
+
+    /// The tick's decision: stop, pause, or run a stage.
+    fn tick(&mut self, cancel: &AtomicBool) -> Result<Step, String> {
         if self.snapshot.stop_requested {
+            // The stop waits for a learning stage in flight to be applied.
+            self.collect(true, cancel)?;
+            self.tick_event("runtime_tick_stopped");
             return Ok(Step::Stopped);
         }
         if self.snapshot.paused {
+            if let Some(step) = self.collect(false, cancel)? {
+                return Ok(step);
+            }
+            self.tick_event("runtime_tick_paused");
             return Ok(Step::Paused);
+        }
+        if planes::plane_concurrent(&self.plan) {
+            return self.step_concurrent(cancel);
         }
         let run = match self.active_runs().into_iter().next() {
             Some(r) => r,
@@ -459,25 +522,30 @@ impl Engine {
                 .map_or_else(|| self.closure_run(), |r| Ok(Some(r)))?
             {
                 Some(r) => r,
-                None => {
-                    let depths = self.scheduler.depths(&self.layout);
-                    if self
-                        .snapshot
-                        .queue_depths_by_plane
-                        .values()
-                        .copied()
-                        .collect::<Vec<_>>()
-                        != depths.to_vec()
-                    {
-                        self.snapshot.set_queue_depths(depths);
-                        self.save_snapshot()?;
-                    }
-                    self.monitor.idle("no_work");
-                    return Ok(Step::Idle("no_work".into()));
-                }
+                None => return self.idle_step(),
             },
         };
         self.run_stage(run, cancel)
+    }
+
+    /// Nothing to run: refresh the queue depths in the snapshot if they
+    /// changed, and report idle.
+    fn idle_step(&mut self) -> Result<Step, String> {
+        let depths = self.scheduler.depths(&self.layout);
+        if self
+            .snapshot
+            .queue_depths_by_plane
+            .values()
+            .copied()
+            .collect::<Vec<_>>()
+            != depths.to_vec()
+        {
+            self.snapshot.set_queue_depths(depths);
+            self.save_snapshot()?;
+        }
+        self.monitor.idle("no_work");
+        self.tick_event("runtime_tick_idle");
+        Ok(Step::Idle("no_work".into()))
     }
 
     /// Watcher intake: ideas dropped in the inbox become queued root specs.
@@ -504,8 +572,19 @@ impl Engine {
         );
     }
 
+    /// `runtime_tick_idle|paused|stopped`, as the reference names them, but
+    /// only when the tick's kind changes: a daemon idle for a week writes
+    /// one idle event, not one per poll.
+    fn tick_event(&mut self, name: &'static str) {
+        if self.last_tick_event != Some(name) {
+            let _ = events::record(&self.layout, name, json!({}));
+            self.last_tick_event = Some(name);
+        }
+    }
+
     /// Run the stage `run` stands at and apply its result.
     fn run_stage(&mut self, mut run: ActiveRun, cancel: &AtomicBool) -> Result<Step, String> {
+        self.last_tick_event = None;
         let graph = self.graph(&run.plane)?.clone();
         let node = graph
             .node(&run.node_id)
@@ -514,7 +593,26 @@ impl Engine {
         match self.dispatch(&mut run, &graph, &node, cancel) {
             dispatch::Dispatch::Interrupted => Ok(Step::Interrupted),
             dispatch::Dispatch::Unstarted(failure) => self.put_back_unstarted(run, &failure),
-            dispatch::Dispatch::Done(stage) => self.apply_result(run, &graph, &node, *stage),
+            dispatch::Dispatch::Done(stage) => self.apply_dispatched(run, &graph, &node, *stage),
+        }
+    }
+
+    /// Apply a dispatched stage's result; a runtime error while applying it
+    /// is rerouted (`runtime_error`).
+    fn apply_dispatched(
+        &mut self,
+        run: ActiveRun,
+        graph: &CompiledGraph,
+        node: &crate::plan::ir::CompiledNode,
+        stage: dispatch::Dispatched,
+    ) -> Result<Step, String> {
+        match self.apply_result(run.clone(), graph, node, stage) {
+            Ok(step) => {
+                self.clear_runtime_error(&run.run_id, &node.node_id);
+                self.curator_promotion(&run, node);
+                Ok(step)
+            }
+            Err(failure) => self.reroute_runtime_error(run, graph, node, failure),
         }
     }
 
@@ -526,7 +624,11 @@ impl Engine {
         let r = self.counters.save_if_dirty(&self.layout);
         self.io("state/recovery_counters.json", r)?;
         self.save_snapshot()?;
-        let _ = events::record(&self.layout, "runtime_stopped", json!({"reason": reason}));
+        let _ = events::record(
+            &self.layout,
+            "runtime_closed",
+            json!({"mode_id": self.plan.mode_id, "compiled_plan_id": self.plan.compiled_plan_id, "process_running": false, "reason": reason}),
+        );
         lock::release(&self.layout, &self.session)
             .map_err(|e| format!("releasing the lock: {e}"))?;
         Ok(())

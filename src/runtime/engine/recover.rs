@@ -18,7 +18,7 @@ impl Engine {
     pub(super) fn recover(&mut self) -> Result<(), String> {
         // An agent whose daemon was killed may still be working: stop it
         // before its stage runs again.
-        if let Some(pid) = runners::process::kill_recorded_agent(&self.agent_note()) {
+        for pid in runners::process::kill_recorded_agents(&self.agent_note()) {
             let _ = events::record(
                 &self.layout,
                 "runtime_recovered",

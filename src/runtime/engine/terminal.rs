@@ -113,6 +113,8 @@ impl Engine {
         }
         self.clear_active(&run.plane);
         self.run_started.remove(&run.run_id);
+        self.run_tokens.remove(&run.run_id);
+        self.runtime_errors.remove(&run.run_id);
         let r = self.counters.save_if_dirty(&self.layout);
         self.io("state/recovery_counters.json", r)?;
         let depths = self.scheduler.depths(&self.layout);

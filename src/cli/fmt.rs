@@ -1,0 +1,128 @@
+//! `millrace fmt`: rewrite `.mill` files in the canonical layout
+//! (`language::format`), or with `--check` report the files that differ.
+//!
+//! Exit status: 0 every file formatted (or already canonical); 1 with
+//! `--check` when a file would change (its diff is printed), or when a file
+//! does not parse (its syntax error is printed, the file is left alone);
+//! 2 usage or I/O errors.
+
+use crate::language::diagnostic;
+use crate::language::format::format;
+use crate::language::load::{self, read_source};
+use crate::language::source::{Origin, SourceFile, SourceSet};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Files or directories (every `.mill` file below); with none, the current directory.
+    pub paths: Vec<PathBuf>,
+    /// Change nothing: print a diff of each file that is not formatted and exit 1.
+    #[arg(long)]
+    pub check: bool,
+}
+
+pub fn run(args: FmtArgs) -> i32 {
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths
+    };
+    let files = match load::expand_paths(&paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let mut status = 0;
+    for file in files {
+        let text = match read_source(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {}: {e}", file.display());
+                return 2;
+            }
+        };
+        let formatted = match format(&text) {
+            Ok(f) => f,
+            Err(d) => {
+                let mut sources = SourceSet::default();
+                sources.add(SourceFile::new(
+                    file.display().to_string(),
+                    text.into(),
+                    Origin::Disk(file.clone()),
+                ));
+                print!("{}", diagnostic::render_human(&d, &sources, false));
+                println!("{}: not formatted: it does not parse", file.display());
+                status = 1;
+                continue;
+            }
+        };
+        if formatted == text {
+            continue;
+        }
+        if args.check {
+            print!("{}", diff(&file.display().to_string(), &text, &formatted));
+            status = 1;
+        } else if let Err(e) = crate::workspace::atomic::write_atomic(&file, formatted.as_bytes()) {
+            eprintln!("error: {}: cannot write: {e}", file.display());
+            return 2;
+        } else {
+            println!("formatted {}", file.display());
+        }
+    }
+    status
+}
+
+/// A line diff in unified style (`-` old, `+` new, two lines of context).
+fn diff(name: &str, old: &str, new: &str) -> String {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    // Longest common subsequence table, from the end.
+    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    // The edit script: (' ' | '-' | '+', line).
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            ops.push((' ', a[i]));
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            ops.push(('+', b[j]));
+            j += 1;
+        } else {
+            ops.push(('-', a[i]));
+            i += 1;
+        }
+    }
+    let mut out = format!("--- {name}\n+++ {name} (formatted)\n");
+    let near = |k: usize| {
+        ops[k.saturating_sub(2)..(k + 3).min(ops.len())]
+            .iter()
+            .any(|(c, _)| *c != ' ')
+    };
+    let mut skipped = false;
+    for (k, (c, line)) in ops.iter().enumerate() {
+        if *c == ' ' && !near(k) {
+            skipped = true;
+            continue;
+        }
+        if skipped {
+            out.push_str("@@\n");
+            skipped = false;
+        }
+        out.push_str(&format!("{c}{line}\n"));
+    }
+    out
+}

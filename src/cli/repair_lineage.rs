@@ -1,0 +1,88 @@
+//! `millrace queue repair-lineage --root-spec-id ID [--apply]`: preview (or
+//! apply) the reference's safe repairs of closure-lineage drift, printing
+//! its lines; a report is written under `arbiter/diagnostics/lineage-repairs/`
+//! either way.
+
+use super::workspace_arg::{fail, WorkspaceArg};
+use crate::runtime::lineage_integrity::{self as lineage, RepairError};
+use crate::workspace::ids;
+use clap::Args;
+use std::collections::BTreeSet;
+
+#[derive(Debug, Args)]
+pub struct RepairLineageArgs {
+    #[command(flatten)]
+    pub workspace: WorkspaceArg,
+    /// The open closure target's root spec id.
+    #[arg(long, value_name = "ID")]
+    pub root_spec_id: String,
+    /// Rewrite the queued and blocked documents (refused while a daemon runs or a stage is active).
+    #[arg(long)]
+    pub apply: bool,
+}
+
+/// A refusal: the command ran but could not repair (exit 1, as the reference).
+fn refuse(e: &RepairError) -> i32 {
+    eprintln!("error: {e}");
+    1
+}
+
+pub fn run(args: RepairLineageArgs) -> i32 {
+    let layout = match args.workspace.initialized() {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let root = match ids::validate_id(&args.root_spec_id) {
+        Ok(id) => id.to_string(),
+        Err(e) => return fail(&format!("invalid root spec id: {e}")),
+    };
+    let target = match lineage::target(&layout, &root) {
+        Ok(t) => t,
+        Err(e) => return refuse(&e),
+    };
+    let plan = lineage::plan(&layout, &target);
+    let mut report = match lineage::write_report(&layout, &plan, None) {
+        Ok(p) => p,
+        Err(e) => return refuse(&e),
+    };
+    let mut repaired = 0;
+    if args.apply {
+        repaired = match lineage::apply(&layout, &plan) {
+            Ok(n) => n,
+            Err(e) => return refuse(&e),
+        };
+        report = match lineage::write_report(&layout, &plan, Some(repaired)) {
+            Ok(p) => p,
+            Err(e) => return refuse(&e),
+        };
+    }
+    let documents: BTreeSet<(&str, &str, &str)> = plan
+        .changes
+        .iter()
+        .map(|c| (c.work_item_kind, c.work_item_id.as_str(), c.path.as_str()))
+        .collect();
+    println!("root_spec_id: {}", target.root_spec_id);
+    println!("apply: {}", args.apply);
+    println!("repair_count: {}", documents.len());
+    println!("change_count: {}", plan.changes.len());
+    println!("repaired_count: {repaired}");
+    println!("skipped_count: {}", plan.skipped_findings.len());
+    println!("repair_report: {}", report.display());
+    for c in &plan.changes {
+        println!(
+            "change: {} {} {} {} -> {}",
+            c.work_item_kind,
+            c.work_item_id,
+            c.field_name,
+            c.old_value.as_deref().unwrap_or("None"),
+            c.new_value
+        );
+    }
+    for f in &plan.skipped_findings {
+        println!(
+            "skipped: {} {} state={}",
+            f.work_item_kind, f.work_item_id, f.state
+        );
+    }
+    0
+}

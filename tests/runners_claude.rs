@@ -1,0 +1,169 @@
+//! The `claude_code` runner and the shipped `default_claude` mode against a
+//! fake `claude` that keeps Claude Code's stream-json contract (system init,
+//! assistant events, a final `result` event with `usage` and
+//! `total_cost_usd`): the final text is the stage's output, token usage and
+//! cost reach the stage result and governance, `is_error: true` is a
+//! failure, and the `command` runner can read the same format.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::Path;
+use support::harness::{task, Ws};
+
+fn fake() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fakes/fake_claude.sh")
+        .display()
+        .to_string()
+}
+
+fn claude_ws(extra_env: &str) -> (Ws, std::path::PathBuf) {
+    let ws = Ws::new("");
+    let log = ws.root.parent().unwrap().join("claude_argv.log");
+    ws.append_config(&format!(
+        "\n[runners.claude]\ncommand = {:?}\n\n[runners.claude.env]\nFAKE_CLAUDE_LOG = {:?}\n{extra_env}",
+        fake(),
+        log.display().to_string()
+    ));
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    (ws, log)
+}
+
+fn stage_results(ws: &Ws) -> Vec<Value> {
+    let mut out = Vec::new();
+    for run in std::fs::read_dir(ws.ma().join("runs")).unwrap().flatten() {
+        if let Ok(files) = std::fs::read_dir(run.path().join("stage_results")) {
+            for f in files.flatten() {
+                out.push(
+                    serde_json::from_str(&std::fs::read_to_string(f.path()).unwrap()).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The runner's completion record of a stage result.
+fn completion(ws: &Ws, result: &Value) -> Value {
+    let path = ws
+        .ma()
+        .join("runs")
+        .join(result["run_id"].as_str().unwrap())
+        .join(format!(
+            "runner_completion.{}.json",
+            result["metadata"]["request_id"].as_str().unwrap()
+        ));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+#[test]
+fn default_claude_runs_a_task_with_usage_and_cost() {
+    let (ws, log) = claude_ws("");
+    let out = ws.run(&["run", "daemon", "--mode", "default_claude", "--until-idle"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ws.items("tasks", "done"), ["t-1"]);
+    let results = stage_results(&ws);
+    assert_eq!(results.len(), 3, "builder, checker, updater");
+    for r in &results {
+        assert_eq!(r["runner_name"], "claude_code");
+        assert_eq!(
+            r["token_usage"],
+            json!({"input_tokens": 500, "cached_input_tokens": 300, "output_tokens": 100, "thinking_tokens": 0, "total_tokens": 600})
+        );
+        let completion = completion(&ws, r);
+        let notes = completion["notes"].to_string();
+        assert!(notes.contains("total_cost_usd=0.0125"), "{notes}");
+    }
+    let argv = std::fs::read_to_string(log).unwrap();
+    let first: Vec<&str> = argv.split("--\n").next().unwrap().lines().collect();
+    assert_eq!(first[0], "-p");
+    assert!(
+        first
+            .windows(3)
+            .any(|w| w == ["--output-format", "stream-json", "--verbose"]),
+        "{first:?}"
+    );
+    assert!(
+        first.contains(&"--dangerously-skip-permissions"),
+        "{first:?}"
+    );
+    // The final text is the stage's output.
+    let builder = results.iter().find(|r| r["stage"] == "builder").unwrap();
+    let stdout = std::fs::read_to_string(builder["stdout_path"].as_str().unwrap()).unwrap();
+    assert_eq!(stdout, "done with builder\n### BUILDER_COMPLETE");
+}
+
+#[test]
+fn is_error_true_is_a_failure_whatever_the_subtype() {
+    let (ws, _) = claude_ws("FAKE_CLAUDE_ERROR = \"1\"\n");
+    let out = ws.run(&["run", "once", "--mode", "default_claude"]);
+    let _ = out;
+    let results = stage_results(&ws);
+    let builder = results.iter().find(|r| r["stage"] == "builder").unwrap();
+    assert_eq!(builder["terminal_result"], "BLOCKED");
+    assert_eq!(builder["metadata"]["failure_class"], "provider_failure");
+    let notes = completion(&ws, builder)["notes"].to_string();
+    assert!(notes.contains("Not logged in"), "{notes}");
+}
+
+#[test]
+fn claude_usage_feeds_governance() {
+    let (ws, _) = claude_ws("");
+    ws.append_config(
+        "\n[usage_governance]\nenabled = true\n\n[[usage_governance.runtime_token_rules.rules]]\nrule_id = \"claude-1k\"\nwindow = \"daemon_session\"\nthreshold = 1000\n",
+    );
+    let out = ws.run(&[
+        "run",
+        "daemon",
+        "--mode",
+        "default_claude",
+        "--max-ticks",
+        "4",
+        "--monitor",
+        "basic",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("governance pause source=runtime_token rule=claude-1k"),
+        "{text}"
+    );
+    assert_eq!(stage_results(&ws).len(), 2);
+}
+
+#[test]
+fn the_command_runner_reads_claude_stream_json_when_told() {
+    let ws = Ws::new("");
+    ws.append_config(&format!(
+        "\n[runners.command]\nargv = [{:?}, \"-p\", \"{{prompt}}\", \"--output-format\", \"stream-json\", \"--verbose\"]\nprompt_mode = \"argument\"\nusage_format = \"claude_stream_json\"\n",
+        fake()
+    ));
+    std::fs::write(
+        ws.ma().join("mill/modes/on_command.mill"),
+        "import \"default_codex.mill\"\n\nmode on_command extends default_codex {\n  runner command\n}\n",
+    )
+    .unwrap();
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    let out = ws.run(&["run", "daemon", "--mode", "on_command", "--until-idle"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ws.items("tasks", "done"), ["t-1"]);
+    let results = stage_results(&ws);
+    assert!(
+        results.iter().all(|r| r["runner_name"] == "command"),
+        "{results:#?}"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| r["token_usage"]["total_tokens"] == 600),
+        "{results:#?}"
+    );
+}
