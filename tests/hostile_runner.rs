@@ -560,10 +560,10 @@ fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_li
     // The task stays where it was, at the checker, with one stage run.
     assert_eq!(ws.files("tasks/active"), vec!["t-001.md"]);
     assert_eq!(ws.value("active_stage"), "checker");
-    let snap: Value =
-        serde_json::from_slice(&std::fs::read(ws.ma("state/runtime_snapshot.json")).unwrap())
+    let extras: Value =
+        serde_json::from_slice(&std::fs::read(ws.ma("state/active_run_extras.json")).unwrap())
             .unwrap();
-    assert_eq!(snap["active_runs_by_plane"]["execution"]["stage_runs"], 1);
+    assert_eq!(extras["runs_by_plane"]["execution"]["stage_runs"], 1);
     assert_eq!(ws.value("execution_status_marker"), "### BUILDER_COMPLETE");
 
     for stage in STAGES.iter().filter(|s| **s != "builder") {

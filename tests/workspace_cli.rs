@@ -448,7 +448,7 @@ fn upgrade_previews_and_refuses_conflicts() {
         .push(serde_json::json!({
             "relative_path": "skills/retired.md",
             "asset_family": "skills",
-            "original_blake3": blake3::hash(b"old skill").to_hex().to_string(),
+            "original_sha256": millrace::workspace::manifest::hash_bytes(b"old skill"),
         }));
     std::fs::write(
         &manifest_path,

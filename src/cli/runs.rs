@@ -743,7 +743,10 @@ pub(crate) fn load_trace(id: &str, dir: &Path) -> (Value, Option<String>) {
         }
         match safe_fs::read_to_string_capped(&path, safe_fs::MAX_STATE_BYTES) {
             Ok(text) => match serde_json::from_str::<Value>(&text) {
-                Ok(v) if v.is_object() => return (v, Some(text)),
+                Ok(mut v) if v.is_object() => {
+                    crate::runtime::trace::merge_provenance(dir, &mut v);
+                    return (v, Some(text));
+                }
                 Ok(_) => last_error = "not a JSON object".into(),
                 Err(e) => last_error = e.to_string(),
             },
@@ -896,13 +899,14 @@ fn trace(layout: &Layout, given: &str, format: TraceFormat, output: Option<&Path
     };
     let (doc, stored) = load_trace(&id, &dir);
     let rendered = match format {
+        // As stored, unless our provenance (kept beside it) was merged in.
         TraceFormat::Json => match stored {
-            Some(text) => {
+            Some(text) if !dir.join(crate::runtime::trace::PROVENANCE_FILE).is_file() => {
                 let mut t = text.trim_end().to_string();
                 t.push('\n');
                 t
             }
-            None => pretty(&doc),
+            _ => pretty(&doc),
         },
         TraceFormat::Text => render_trace(&doc),
     };

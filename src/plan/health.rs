@@ -15,6 +15,11 @@ const FIX: &str = "run `millrace lint` in millrace-agents/mill/ (with `--std std
 
 /// One finding per distinct compile error of a mode or loop.
 pub fn findings(layout: &Layout) -> Vec<Finding> {
+    if !layout.path("mill").exists() {
+        // A workspace the reference initialized: `run` deploys the shipped
+        // sources (doctor reports `missing_managed_assets`), nothing to judge.
+        return Vec::new();
+    }
     let root = AssetRoot::Workspace(layout.clone());
     let mill = layout.path("mill").display().to_string();
     let program = match load_sources(&root) {

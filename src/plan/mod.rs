@@ -10,4 +10,5 @@ pub mod health;
 pub mod ir;
 pub mod lower;
 pub mod persist;
+pub mod reference_assets;
 pub mod stage_graph_export;

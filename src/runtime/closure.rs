@@ -32,12 +32,50 @@ pub struct TargetState {
     pub closed_at: Option<String>,
     pub last_arbiter_run_id: Option<String>,
     /// Ours: the arbiter blocked, or found gaps too often; wait for new
-    /// lineage work before judging again.
-    #[serde(default)]
+    /// lineage work before judging again. Kept in `state/closure_extras.json`
+    /// (the reference's strict model rejects any key it does not know).
+    #[serde(skip)]
     pub suppressed: bool,
-    /// Ours: remediation rounds so far.
-    #[serde(default)]
+    /// Ours: remediation rounds so far (also in `state/closure_extras.json`).
+    #[serde(skip)]
     pub gap_count: u32,
+}
+
+/// Our bookkeeping of the closure targets, by root spec id (ours; the
+/// reference ignores it). A target the reference opened has none: not
+/// suppressed, no rounds yet.
+pub const EXTRAS_FILE: &str = "state/closure_extras.json";
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TargetExtras {
+    suppressed: bool,
+    gap_count: u32,
+}
+
+fn load_extras(layout: &Layout) -> serde_json::Map<String, serde_json::Value> {
+    safe_fs::read_to_string_capped(&layout.runtime.join(EXTRAS_FILE), safe_fs::MAX_STATE_BYTES)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["targets"].as_object().cloned())
+        .unwrap_or_default()
+}
+
+fn save_extras(layout: &Layout, t: &TargetState) -> Result<(), String> {
+    let mut targets = load_extras(layout);
+    let mine = TargetExtras {
+        suppressed: t.suppressed,
+        gap_count: t.gap_count,
+    };
+    targets.insert(
+        t.root_spec_id.clone(),
+        serde_json::to_value(mine).expect("extras serialize"),
+    );
+    let doc =
+        serde_json::json!({"schema_version": "1.0", "kind": "closure_extras", "targets": targets});
+    let path = layout.runtime.join(EXTRAS_FILE);
+    let mut text = serde_json::to_string_pretty(&doc).expect("extras serialize");
+    text.push('\n');
+    atomic::write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Remediation rounds per target before it waits for an operator (or new
@@ -51,6 +89,7 @@ fn targets_dir(layout: &Layout) -> PathBuf {
 fn save(layout: &Layout, t: &TargetState) -> Result<(), String> {
     let dir = targets_dir(layout);
     safe_fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    save_extras(layout, t)?;
     let path = dir.join(format!("{}.json", t.root_spec_id));
     let mut text = serde_json::to_string_pretty(t).expect("target serializes");
     text.push('\n');
@@ -60,7 +99,15 @@ fn save(layout: &Layout, t: &TargetState) -> Result<(), String> {
 pub fn load(layout: &Layout, root: &str) -> Option<TargetState> {
     let path = targets_dir(layout).join(format!("{root}.json"));
     let text = safe_fs::read_to_string_capped(&path, safe_fs::MAX_DOCUMENT_BYTES).ok()?;
-    serde_json::from_str(&text).ok()
+    let mut t: TargetState = serde_json::from_str(&text).ok()?;
+    if let Some(x) = load_extras(layout)
+        .get(root)
+        .and_then(|v| serde_json::from_value::<TargetExtras>(v.clone()).ok())
+    {
+        t.suppressed = x.suppressed;
+        t.gap_count = x.gap_count;
+    }
+    Some(t)
 }
 
 /// Every target, in root id order (unreadable files are skipped).
@@ -100,15 +147,21 @@ pub fn open_for_spec(layout: &Layout, spec: &WorkDocument) -> Result<bool, Strin
     // then `ideas/inbox/<source id>.md`, then `ideas/inbox/<root idea id>.md`),
     // but only inside the workspace and only a regular file of bounded size.
     let idea_rel = format!("arbiter/contracts/ideas/{idea}.md");
-    let idea_path = match seed_idea(layout, spec, &idea) {
-        Some(bytes) => {
-            safe_fs::create_dir_all(&contracts.join("ideas")).map_err(|e| e.to_string())?;
-            let dest = layout.runtime.join(&idea_rel);
-            atomic::write_atomic(&dest, &bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
-            Some(format!("millrace-agents/{idea_rel}"))
-        }
-        None => None,
-    };
+    // When none is found, the contract says so: the target keeps a path
+    // (the reference's model requires one, and reads our targets).
+    let bytes = seed_idea(layout, spec, &idea).unwrap_or_else(|| {
+        format!(
+            "# {idea}
+
+The seed idea of root spec {id} was not found when its closure target opened; judge the spec alone.
+"
+        )
+        .into_bytes()
+    });
+    safe_fs::create_dir_all(&contracts.join("ideas")).map_err(|e| e.to_string())?;
+    let dest = layout.runtime.join(&idea_rel);
+    atomic::write_atomic(&dest, &bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
+    let idea_path = Some(format!("millrace-agents/{idea_rel}"));
     save(
         layout,
         &TargetState {
@@ -275,5 +328,68 @@ pub fn lineage_progressed(layout: &Layout, root: &str) -> Result<(), String> {
             save(layout, &t)
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_bookkeeping_lives_beside_the_target_in_the_references_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.runtime.join("state")).unwrap();
+        let t = TargetState {
+            schema_version: "1.0".into(),
+            kind: "closure_target_state".into(),
+            root_spec_id: "spec-a".into(),
+            root_idea_id: Some("idea-a".into()),
+            root_spec_path: "millrace-agents/arbiter/contracts/root-specs/spec-a.md".into(),
+            root_idea_path: Some("millrace-agents/arbiter/contracts/ideas/idea-a.md".into()),
+            rubric_path: "millrace-agents/arbiter/rubrics/spec-a.md".into(),
+            latest_verdict_path: None,
+            latest_report_path: None,
+            closure_open: true,
+            closure_blocked_by_lineage_work: false,
+            blocking_work_ids: vec![],
+            opened_at: "2026-04-15T12:00:00Z".into(),
+            closed_at: None,
+            last_arbiter_run_id: None,
+            suppressed: true,
+            gap_count: 2,
+        };
+        save(&layout, &t).unwrap();
+        let stored: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(layout.runtime.join("arbiter/targets/spec-a.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(stored.get("suppressed").is_none() && stored.get("gap_count").is_none());
+        let loaded = load(&layout, "spec-a").unwrap();
+        assert_eq!((loaded.suppressed, loaded.gap_count), (true, 2));
+        // A target the reference opened has no bookkeeping of ours.
+        std::fs::remove_file(layout.runtime.join(EXTRAS_FILE)).unwrap();
+        let fresh = load(&layout, "spec-a").unwrap();
+        assert_eq!((fresh.suppressed, fresh.gap_count), (false, 0));
+    }
+
+    #[test]
+    fn a_target_whose_seed_idea_is_missing_still_names_an_idea_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.runtime.join("state")).unwrap();
+        let json = serde_json::json!({
+            "spec_id": "spec-a", "title": "spec a", "summary": "s", "source_type": "manual",
+            "goals": ["g"], "non_goals": ["n"], "constraints": ["c"], "acceptance": ["a"],
+            "references": ["r"], "created_at": "2026-04-15T12:00:00Z", "created_by": "tests",
+            "root_idea_id": "idea-a", "root_spec_id": "spec-a",
+        });
+        let spec =
+            WorkDocument::from_json(DocKind::Spec, &json.to_string(), "spec-a.json").unwrap();
+        assert!(open_for_spec(&layout, &spec).unwrap());
+        let t = load(&layout, "spec-a").unwrap();
+        let path = t.root_idea_path.expect("the reference requires a path");
+        let text = std::fs::read_to_string(layout.root.join(path)).unwrap();
+        assert!(text.contains("was not found"), "{text}");
     }
 }

@@ -1,7 +1,13 @@
 //! `runs/<run>/run_trace.json`: the path one run followed. One node per
-//! stage execution (request), one edge per routing decision, each edge
-//! citing the `.mill` location of the rule that decided it. Rewritten after
+//! stage execution (request), one edge per routing decision. Rewritten after
 //! every stage (atomically; it is a record, not runtime state).
+//!
+//! The file is the reference's run-trace schema exactly (its strict model
+//! lists any other key as malformed). Our provenance of each edge, how it
+//! was decided (`decided_via`) and the `.mill` location of the rule that
+//! decided it (`decided_by`), is kept beside it in
+//! `runs/<run>/trace_provenance.json`, keyed by `trace_edge_id`; `load`
+//! merges it back, so in memory an edge carries both.
 
 use crate::plan::ir::SourceLoc;
 use crate::workspace::clock;
@@ -28,7 +34,7 @@ pub fn new_trace(
         "work_item_kind": work.map(|w| w.0),
         "work_item_id": work.map(|w| w.1),
         "closure_target_root_spec_id": Value::Null,
-        "status": "running",
+        "status": "active",
         "started_at": Value::Null,
         "completed_at": Value::Null,
         "duration_seconds": Value::Null,
@@ -39,19 +45,77 @@ pub fn new_trace(
     })
 }
 
+/// The provenance file beside `run_trace.json` (ours).
+pub const PROVENANCE_FILE: &str = "trace_provenance.json";
+
+/// Edge keys that are ours, kept in the provenance file.
+const OUR_EDGE_KEYS: [&str; 2] = ["decided_via", "decided_by"];
+
 /// Load a run's trace, or `None` when absent or unreadable.
 pub fn load(run_dir: &Path) -> Option<Value> {
     use crate::workspace::safe_fs;
     let path = run_dir.join("run_trace.json");
     let text = safe_fs::read_to_string_capped(&path, safe_fs::MAX_STATE_BYTES).ok()?;
-    serde_json::from_str(&text).ok()
+    let mut trace = serde_json::from_str(&text).ok()?;
+    merge_provenance(run_dir, &mut trace);
+    Some(trace)
 }
 
-/// Rewrite the trace in place (no new file per stage). A reader racing a
-/// write can see a torn document; `load` then returns `None` and readers
-/// retry (see `cli::runs`).
+/// Put the provenance recorded beside the trace back on its edges (a
+/// missing or unreadable file, as for a run of the reference, adds nothing).
+pub fn merge_provenance(run_dir: &Path, trace: &mut Value) {
+    use crate::workspace::safe_fs;
+    let path = run_dir.join(PROVENANCE_FILE);
+    let Some(prov) = safe_fs::read_to_string_capped(&path, safe_fs::MAX_STATE_BYTES)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    else {
+        return;
+    };
+    let Some(edges) = trace["edges"].as_array_mut() else {
+        return;
+    };
+    for edge in edges {
+        let Some(id) = edge["trace_edge_id"].as_str() else {
+            continue;
+        };
+        let p = &prov["edges"][id];
+        for key in OUR_EDGE_KEYS {
+            if !p[key].is_null() {
+                edge[key] = p[key].clone();
+            }
+        }
+    }
+}
+
+/// Rewrite the trace in place (no new file per stage): the provenance file
+/// first, then `run_trace.json` without our keys. A reader racing a write
+/// can see a torn document; `load` then returns `None` and readers retry
+/// (see `cli::runs`).
 pub fn save(run_dir: &Path, trace: &Value) -> std::io::Result<()> {
-    let mut text = serde_json::to_string_pretty(trace).expect("trace serializes");
+    let mut shared = trace.clone();
+    let mut prov = serde_json::Map::new();
+    if let Some(edges) = shared["edges"].as_array_mut() {
+        for edge in edges {
+            let Some(obj) = edge.as_object_mut() else {
+                continue;
+            };
+            let mut ours = serde_json::Map::new();
+            for key in OUR_EDGE_KEYS {
+                if let Some(v) = obj.remove(key) {
+                    ours.insert(key.to_string(), v);
+                }
+            }
+            if let Some(id) = obj.get("trace_edge_id").and_then(Value::as_str) {
+                prov.insert(id.to_string(), Value::Object(ours));
+            }
+        }
+    }
+    let doc = json!({"schema_version": "1.0", "kind": "run_trace_provenance", "edges": prov});
+    let mut text = serde_json::to_string_pretty(&doc).expect("provenance serializes");
+    text.push('\n');
+    crate::workspace::atomic::overwrite_in_place(&run_dir.join(PROVENANCE_FILE), text.as_bytes())?;
+    let mut text = serde_json::to_string_pretty(&shared).expect("trace serializes");
     text.push('\n');
     crate::workspace::atomic::overwrite_in_place(&run_dir.join("run_trace.json"), text.as_bytes())
 }
@@ -128,7 +192,14 @@ pub fn add_edge(
         "target_node_id": target_node,
         "target_trace_node_id": Value::Null,
         "terminal_state_id": terminal,
-        "spawned_work": spawned,
+        "spawned_work": spawned.iter().map(|id| json!({
+            "kind": "learning_request",
+            "item_id": id,
+            "path": format!("millrace-agents/learning/requests/queue/{id}.md"),
+            "reason": "learning_trigger",
+            "source_stage_node_id": Value::Null,
+            "source_terminal_result": outcome,
+        })).collect::<Vec<_>>(),
         "decision_reason": reason,
         "decided_via": via,
         "decided_by": source,
@@ -146,5 +217,57 @@ pub fn finish(trace: &mut Value, status: &str) {
     let secs = |v: &Value| v.as_str().and_then(crate::workspace::clock::parse_seconds);
     if let (Some(a), Some(b)) = (secs(&trace["started_at"]), secs(&trace["completed_at"])) {
         trace["duration_seconds"] = json!(((b - a) * 1e6).round() / 1e6);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provenance_is_kept_beside_the_trace_and_merged_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut trace = new_trace(
+            "run-1",
+            dir.path(),
+            "plan",
+            "mode",
+            "active_work_item",
+            None,
+        );
+        let source = SourceLoc {
+            file: "mill/stdlib/loops/execution.mill".into(),
+            line: 14,
+            column: 5,
+            end_line: 14,
+            end_column: 30,
+        };
+        add_edge(
+            &mut trace,
+            "req-1",
+            "BUILDER_COMPLETE",
+            "normal",
+            Some("checker"),
+            None,
+            "route",
+            "route",
+            &source,
+            vec!["lr-1".into()],
+        );
+        save(dir.path(), &trace).unwrap();
+        let stored: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("run_trace.json")).unwrap())
+                .unwrap();
+        let edge = &stored["edges"][0];
+        assert!(
+            edge.get("decided_by").is_none() && edge.get("decided_via").is_none(),
+            "{edge}"
+        );
+        assert_eq!(stored["status"], "active");
+        assert_eq!(edge["spawned_work"][0]["kind"], "learning_request");
+        assert_eq!(edge["spawned_work"][0]["item_id"], "lr-1");
+        let loaded = load(dir.path()).unwrap();
+        assert_eq!(loaded["edges"][0]["decided_by"]["line"], 14);
+        assert_eq!(loaded["edges"][0]["decided_via"], "route");
     }
 }

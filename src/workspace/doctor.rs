@@ -76,7 +76,17 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
 
     for rel in DIRECTORIES {
         let path = layout.path(rel);
-        if !path.is_dir() {
+        if !path.is_dir() && !path.exists() && *rel == "mill" {
+            // A workspace the reference initialized has no `.mill` sources:
+            // `run` deploys the shipped ones (it never overwrites a file).
+            add(
+                Severity::Warning,
+                "missing_managed_assets",
+                path.display().to_string(),
+                "the shipped .mill sources are not deployed yet".into(),
+                format!("`millrace run` deploys them, or {init_fix}"),
+            );
+        } else if !path.is_dir() {
             add(
                 Severity::Error,
                 "missing_directory",
@@ -133,7 +143,7 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
                         "managed file is missing".into(),
                         "run `millrace upgrade --apply` to restore it".into(),
                     ),
-                    Ok(bytes) if hash_bytes(&bytes) != entry.original_blake3 => add(
+                    Ok(bytes) if hash_bytes(&bytes) != entry.original_sha256 => add(
                         Severity::Warning,
                         "managed_file_modified",
                         path.display().to_string(),

@@ -110,11 +110,29 @@ pub fn asset_destination(asset_path: &str) -> Option<String> {
     None
 }
 
-/// Every deployed asset as (path relative to `millrace-agents/`, bytes), sorted.
+/// The workflow files the reference reads (`modes/`, `loops/`, `graphs/`,
+/// `registry/`), generated once per process from the shipped `.mill` model
+/// (`plan::reference_assets`).
+fn reference_assets() -> &'static [(String, Vec<u8>)] {
+    static FILES: std::sync::OnceLock<Vec<(String, Vec<u8>)>> = std::sync::OnceLock::new();
+    FILES.get_or_init(|| {
+        let (_, checked) = crate::language::check_shipped();
+        crate::plan::reference_assets::files(&checked.model)
+    })
+}
+
+/// Every deployed asset as (path relative to `millrace-agents/`, bytes),
+/// sorted: the shipped entrypoints, skills and `.mill` sources, and the
+/// reference's workflow files generated from them.
 pub fn deployed_assets() -> Vec<(String, &'static [u8])> {
     let mut out: Vec<_> = crate::assets::all()
         .iter()
         .filter_map(|(path, bytes)| asset_destination(path).map(|d| (d, *bytes)))
+        .chain(
+            reference_assets()
+                .iter()
+                .map(|(p, b)| (p.clone(), b.as_slice())),
+        )
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out

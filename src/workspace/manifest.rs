@@ -1,9 +1,13 @@
 //! `state/baseline_manifest.json`: every managed file `init` deployed, with
-//! the blake3 hash of the bytes shipped. `upgrade` compares the workspace
-//! against it. Same shape as the reference's manifest, with `original_blake3`
-//! where the reference records `original_sha256`.
+//! the SHA-256 of the bytes shipped. `upgrade` and `doctor` compare the
+//! workspace against it. The reference's schema exactly (its strict model
+//! rejects any other key, and it verifies SHA-256), so either implementation
+//! reads the other's manifest; the id is the SHA-256 of the canonical JSON
+//! (sorted keys, no whitespace) of version and entries, as the reference
+//! computes it. Plan fingerprints stay blake3 (`plan::fingerprint`).
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::{atomic, layout::Layout};
 
@@ -15,7 +19,8 @@ pub struct ManifestEntry {
     pub relative_path: String,
     /// First path component: `entrypoints`, `skills` or `mill`.
     pub asset_family: String,
-    pub original_blake3: String,
+    /// Lowercase hex SHA-256 of the shipped bytes.
+    pub original_sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,8 +32,10 @@ pub struct Manifest {
     pub entries: Vec<ManifestEntry>,
 }
 
+/// Lowercase hex SHA-256, the hash the reference records and verifies.
 pub fn hash_bytes(bytes: &[u8]) -> String {
-    blake3::hash(bytes).to_hex().to_string()
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Manifest {
@@ -39,11 +46,13 @@ impl Manifest {
             .map(|(path, bytes)| ManifestEntry {
                 relative_path: path.to_string(),
                 asset_family: path.split('/').next().unwrap_or(path).to_string(),
-                original_blake3: hash_bytes(bytes),
+                original_sha256: hash_bytes(bytes),
             })
             .collect();
         entries.sort_by(|a, b| a.relative_path.cmp(&b.relative_path));
         let version = env!("CARGO_PKG_VERSION").to_string();
+        // serde_json's maps are sorted, and `to_string` is compact: the
+        // reference's `json.dumps(sort_keys=True, separators=(",", ":"))`.
         let canonical = serde_json::json!({
             "schema_version": "1.0",
             "seed_package_version": version,
@@ -93,8 +102,20 @@ mod tests {
         let b = Manifest::from_files([("skills/a.md", &b"y"[..])]);
         assert_ne!(a.manifest_id, b.manifest_id);
         assert_eq!(a.entries[0].asset_family, "skills");
-        assert_eq!(a.entries[0].original_blake3, hash_bytes(b"x"));
+        assert_eq!(a.entries[0].original_sha256, hash_bytes(b"x"));
         let again = Manifest::from_files([("skills/a.md", &b"x"[..])]);
         assert_eq!(a, again);
+    }
+
+    #[test]
+    fn hashes_are_sha256_as_the_reference_verifies() {
+        assert_eq!(
+            hash_bytes(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let m = Manifest::from_files([("skills/a.md", &b"abc"[..])]);
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(text.contains("\"original_sha256\""), "{text}");
+        assert!(!text.contains("blake3"), "{text}");
     }
 }

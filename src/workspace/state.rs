@@ -140,8 +140,16 @@ impl RuntimeSnapshot {
         }
     }
 
+    /// The snapshot as stored: `pause_sources` holds only the sources the
+    /// reference knows (its strict model rejects others); our
+    /// `runner_unavailable` pause is `paused: true` there, its cause in
+    /// `state/runner_health.json` (see `load_snapshot`).
     pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).expect("snapshot serializes");
+        let mut stored = self.clone();
+        stored
+            .pause_sources
+            .retain(|v| REFERENCE_PAUSE_SOURCES.iter().any(|s| v == s));
+        let mut text = serde_json::to_string_pretty(&stored).expect("snapshot serializes");
         text.push('\n');
         text
     }
@@ -157,14 +165,28 @@ fn read_state_file(path: &std::path::Path) -> Result<String, String> {
     })
 }
 
+/// The pause sources the reference's snapshot model accepts.
+pub const REFERENCE_PAUSE_SOURCES: [&str; 2] = ["operator", "usage_governance"];
+
+/// Where the runtime records why it paused itself over a runner
+/// (`runtime::runner_health`); its presence while paused is the
+/// `runner_unavailable` pause source.
+const RUNNER_HEALTH_FILE: &str = "state/runner_health.json";
+
 /// Read the snapshot. Errors are one line naming the file.
 pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, String> {
     let path = layout.snapshot_file();
     let text = read_state_file(&path)?;
-    let snapshot: RuntimeSnapshot =
+    let mut snap: RuntimeSnapshot =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    check_snapshot_ids(&snapshot).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(snapshot)
+    check_snapshot_ids(&snap).map_err(|e| format!("{}: {e}", path.display()))?;
+    if snap.paused
+        && layout.path(RUNNER_HEALTH_FILE).is_file()
+        && !snap.pause_sources.iter().any(|v| v == "runner_unavailable")
+    {
+        snap.pause_sources.push(Value::from("runner_unavailable"));
+    }
+    Ok(snap)
 }
 
 /// Ids read back from the snapshot build paths (run directories, queue
@@ -292,6 +314,28 @@ pub fn write_marker_in_place(layout: &Layout, plane: &str, marker: &str) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_references_pause_sources_are_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.state_dir()).unwrap();
+        let mut snap = RuntimeSnapshot::bootstrap();
+        snap.paused = true;
+        snap.pause_sources = vec![Value::from("runner_unavailable")];
+        save_snapshot(&layout, &mut snap).unwrap();
+        let stored: Value =
+            serde_json::from_slice(&std::fs::read(layout.snapshot_file()).unwrap()).unwrap();
+        assert_eq!(stored["pause_sources"], serde_json::json!([]));
+        assert_eq!(stored["paused"], true);
+        // While the runner-health record exists, the source reads back.
+        std::fs::write(layout.path(RUNNER_HEALTH_FILE), "{}").unwrap();
+        let loaded = load_snapshot(&layout).unwrap();
+        assert_eq!(
+            loaded.pause_sources,
+            vec![Value::from("runner_unavailable")]
+        );
+    }
 
     #[test]
     fn snapshot_round_trips_and_keeps_unknown_fields() {

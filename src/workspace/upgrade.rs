@@ -95,10 +95,10 @@ pub fn preview_with(
         } else {
             None
         };
-        let original = baseline.entry(rel).map(|e| e.original_blake3.as_str());
+        let original = baseline.entry(rel).map(|e| e.original_sha256.as_str());
         let offered = candidate_manifest
             .entry(rel)
-            .map(|e| e.original_blake3.as_str());
+            .map(|e| e.original_sha256.as_str());
         let current = current.as_deref();
         let disposition = if path.exists() && !path.is_file() {
             Disposition::Conflict

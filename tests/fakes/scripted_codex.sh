@@ -4,8 +4,9 @@
 # FAKE_SCRIPT names a file of lines `<stage> <TOKEN> [<TOKEN> ...]`: the Nth
 # call of a stage answers its Nth token (the last one repeats). Stages not in
 # the file answer their happy-path token. `NONE` answers with no marker;
-# `CRASH` exits 3; `TWO` prints two different markers; `SLEEP` sleeps 30 s
-# (an agent still working when its daemon dies); `PLANT` puts a regular
+# `CRASH` exits 3; `TWO` prints two different markers; `SLEEP` sleeps 30 s,
+# or `FAKE_SLEEP` seconds when set (an agent still working when its daemon
+# dies); `PLANT` puts a regular
 # file where the run's `stage_results/` directory goes (so the runtime
 # cannot record the result) and `UNPLANT` removes it, both then answering
 # the stage's happy token; `ORPHAN` leaves a `sleep 300` running in the
@@ -85,7 +86,7 @@ esac
 case "$token" in
   NONE) printf 'I am not sure what to do.\n' > "$out" ;;
   CRASH) echo "scripted crash" >&2; exit 3 ;;
-  SLEEP) sleep 30; printf '### BLOCKED\n' > "$out" ;;
+  SLEEP) sleep "${FAKE_SLEEP:-30}"; printf '### BLOCKED\n' > "$out" ;;
   TWO) printf '### BUILDER_COMPLETE\n### BLOCKED\n' > "$out" ;;
   *) printf 'done\n### %s\n' "$token" > "$out" ;;
 esac

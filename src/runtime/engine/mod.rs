@@ -15,6 +15,8 @@
 //!   foreground runs);
 //! - `planes`: a learning stage running on its own thread beside the
 //!   foreground, as the compiled concurrency policy allows;
+//! - `record`: how an active run is stored (the reference's record in the
+//!   snapshot, our bookkeeping in `state/active_run_extras.json`);
 //! - `recover`: finish what a crash left, at startup;
 //! - `commands`: control commands from the mailbox or the CLI, reload;
 //! - `unstarted`: a stage whose agent could not be started goes back
@@ -39,6 +41,7 @@ mod govern;
 mod learning;
 mod planes;
 mod promote;
+mod record;
 mod recover;
 mod runtime_error;
 mod terminal;
@@ -83,22 +86,25 @@ pub struct ActiveRun {
     pub closure_target_root_spec_id: Option<String>,
     pub closure_target_root_idea_id: Option<String>,
     pub active_since: String,
+    #[serde(default, deserialize_with = "record::null_as_empty")]
     pub running_status_marker: String,
+    // The fields below are ours: never in the snapshot (the reference's
+    // record has none of them), kept in `state/active_run_extras.json`.
     /// The entry the item came in by (`task`, `spec`, ...): its bound applies.
-    #[serde(default)]
+    #[serde(skip)]
     pub entry_key: String,
     /// Stages this item has run in this run.
-    #[serde(default)]
+    #[serde(skip)]
     pub stage_runs: u64,
     /// Interrupted stages re-run so far.
-    #[serde(default)]
+    #[serde(skip)]
     pub interrupted_retries: u64,
     /// A failure to route instead of running the node (an interruption that
     /// may not be retried), as its failure class.
-    #[serde(default)]
+    #[serde(skip)]
     pub pending_failure: Option<String>,
     /// A terminal decision recorded before its side effects were applied.
-    #[serde(default)]
+    #[serde(skip)]
     pub pending_terminal: Option<PendingTerminal>,
 }
 
@@ -168,6 +174,8 @@ pub struct Engine {
     in_flight: Option<planes::InFlight>,
     /// The usage-governance ledger, as read at startup and appended since.
     ledger: Vec<super::governance::LedgerEntry>,
+    /// Our bookkeeping of each plane's active run (see `record`).
+    run_extras: std::collections::BTreeMap<String, record::RunExtras>,
 }
 
 fn kind_of(tag: &str) -> Option<DocKind> {
@@ -198,6 +206,9 @@ impl Engine {
         runtime_mode: &str,
     ) -> Result<Engine, String> {
         layout.require_initialized()?;
+        // Managed files missing from the workspace (one the reference
+        // initialized has no `mill/`) are deployed; nothing is overwritten.
+        crate::workspace::init::initialize(&layout)?;
         let config = config::load_config(&layout.config_file())?;
         let record = lock::acquire(&layout, std::process::id()).map_err(|e| {
             if matches!(e, lock::LockError::Held(_)) {
@@ -230,6 +241,10 @@ impl Engine {
             Ok(c) => c,
             Err(e) => return Err(fail(&layout, e)),
         };
+        let run_extras = match record::load(&layout) {
+            Ok(x) => x,
+            Err(e) => return Err(fail(&layout, e)),
+        };
         if let Err(e) = runner_health::refuse_unavailable(&plan, &config.runners, &layout.root) {
             return Err(fail(&layout, e));
         }
@@ -254,6 +269,7 @@ impl Engine {
             last_tick_event: None,
             in_flight: None,
             ledger: Vec::new(),
+            run_extras,
             owned_since: record.acquired_at.clone(),
             _state_lock: state_lock,
         };
@@ -382,8 +398,10 @@ impl Engine {
     pub fn active_runs(&self) -> Vec<ActiveRun> {
         ["planning", "execution", "learning"]
             .iter()
-            .filter_map(|p| self.snapshot.active_runs_by_plane.get(*p))
-            .filter_map(|v| serde_json::from_value(v.clone()).ok())
+            .filter_map(|p| {
+                let value = self.snapshot.active_runs_by_plane.get(*p)?;
+                record::active_run(value, self.run_extras.get(*p), &self.plan)
+            })
             .collect()
     }
 
@@ -392,11 +410,14 @@ impl Engine {
             run.plane.clone(),
             serde_json::to_value(run).expect("active run serializes"),
         );
+        self.run_extras
+            .insert(run.plane.clone(), record::extras_of(run));
         self.sync_flat_fields();
     }
 
     fn clear_active(&mut self, plane: &str) {
         self.snapshot.active_runs_by_plane.remove(plane);
+        self.run_extras.remove(plane);
         self.sync_flat_fields();
     }
 
@@ -426,6 +447,16 @@ impl Engine {
     }
 
     fn save_snapshot(&mut self) -> Result<(), String> {
+        // Extras first: a record whose run the snapshot does not hold is ignored.
+        self.run_extras.retain(|plane, x| {
+            self.snapshot
+                .active_runs_by_plane
+                .get(plane)
+                .and_then(|v| v["run_id"].as_str())
+                == Some(x.run_id.as_str())
+        });
+        let r = record::save(&self.layout, &self.run_extras);
+        self.io(record::FILE, r)?;
         let r = state::save_snapshot(&self.layout, &mut self.snapshot);
         self.io("state/runtime_snapshot.json", r)
     }
