@@ -200,7 +200,7 @@ fn a_curator_skill_update_is_applied_when_nothing_runs_in_the_foreground() {
         .ends_with("curator_skill_update_summary.md"));
     assert!(
         monitor.contains(
-            "learning promotion applied record=millrace-agents/learning/update-candidates/applied/"
+            "curator promotion applied source=none record=millrace-agents/learning/update-candidates/applied/"
         ),
         "{monitor}"
     );
@@ -216,13 +216,13 @@ fn a_curator_skill_update_waits_for_the_foreground_to_drain() {
     queue_request(&ws, "lr-1", Some("curator"));
     let monitor = run_learning(&ws);
     assert!(
-        monitor.contains("learning promotion deferred record="),
+        monitor.contains("curator promotion deferred active=execution record="),
         "{monitor}"
     );
     assert!(
         monitor.contains(
-            "learning promotion applied record=millrace-agents/learning/update-candidates/applied/"
-        ) && monitor.contains("source=deferred_safe_boundary"),
+            "curator promotion applied source=deferred_safe_boundary record=millrace-agents/learning/update-candidates/applied/"
+        ),
         "{monitor}"
     );
     let kinds: Vec<String> = ws

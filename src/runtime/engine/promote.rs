@@ -98,8 +98,22 @@ impl Engine {
             &format!("learning_curator_promotion_{state}"),
             json!({"promotion_record_path": rel, "work_item_id": item, "artifact_paths": record["artifact_paths"], "foreground_active_planes": record["foreground_active_planes"]}),
         );
-        self.monitor
-            .line(&format!("learning promotion {state} record={rel}"));
+        // The reference's monitor lines, with the record's path added.
+        let line = if state == "deferred" {
+            let active = record["foreground_active_planes"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            format!("curator promotion deferred active={active} record={rel}")
+        } else {
+            format!("curator promotion applied source=none record={rel}")
+        };
+        self.monitor.line(&line);
     }
 
     /// With no foreground stage active: apply the deferred promotions.
@@ -138,7 +152,7 @@ impl Engine {
                 json!({"promotion_record_path": rel, "source": "deferred_safe_boundary"}),
             );
             self.monitor.line(&format!(
-                "learning promotion applied record={rel} source=deferred_safe_boundary"
+                "curator promotion applied source=deferred_safe_boundary record={rel}"
             ));
         }
     }
