@@ -51,17 +51,13 @@ pub fn run(
 
 /// The permission level for a request: stage override > model override > default.
 pub fn permission_for(settings: &ClaudeSettings, request: &StageRequest) -> Permission {
-    if let Some(p) = settings.permission_by_stage.get(&request.stage) {
-        return *p;
-    }
-    if let Some(p) = request
-        .model_name
-        .as_ref()
-        .and_then(|m| settings.permission_by_model.get(m))
-    {
-        return *p;
-    }
-    settings.permission_default
+    super::settings::permission_for(
+        &settings.permission_by_stage,
+        &settings.permission_by_model,
+        settings.permission_default,
+        &request.stage,
+        request.model_name.as_deref(),
+    )
 }
 
 fn permission_flags(p: Permission) -> &'static [&'static str] {

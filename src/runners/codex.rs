@@ -46,15 +46,13 @@ pub fn run(
 
 /// The permission level for a request: stage override > model override > default.
 pub fn permission_for(settings: &CodexSettings, request: &StageRequest) -> Permission {
-    if let Some(p) = settings.permission_by_stage.get(&request.stage) {
-        return *p;
-    }
-    if let Some(model) = &request.model_name {
-        if let Some(p) = settings.permission_by_model.get(model) {
-            return *p;
-        }
-    }
-    settings.permission_default
+    super::settings::permission_for(
+        &settings.permission_by_stage,
+        &settings.permission_by_model,
+        settings.permission_default,
+        &request.stage,
+        request.model_name.as_deref(),
+    )
 }
 
 /// The full argv, prompt last.

@@ -76,6 +76,22 @@ impl Permission {
 }
 
 /// `[runners.codex]`.
+/// The permission level for a stage: a stage override wins over a model
+/// override, which wins over the default (the codex and claude runners).
+pub fn permission_for(
+    by_stage: &BTreeMap<String, Permission>,
+    by_model: &BTreeMap<String, Permission>,
+    default: Permission,
+    stage: &str,
+    model: Option<&str>,
+) -> Permission {
+    by_stage
+        .get(stage)
+        .or_else(|| model.and_then(|m| by_model.get(m)))
+        .copied()
+        .unwrap_or(default)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CodexSettings {

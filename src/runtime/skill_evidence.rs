@@ -4,6 +4,7 @@
 //! learning stage can tell which revision of a skill a run used (the
 //! reference's `skill_revision_evidence` document).
 
+use crate::workspace::manifest::hash_bytes;
 use crate::workspace::{atomic, clock};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ pub fn write(
             Ok(bytes) if p.is_file() => json!({
                 "path": p.display().to_string(),
                 "exists": true,
-                "sha256": hex(&sha256(&bytes)),
+                "sha256": hash_bytes(&bytes),
                 "size_bytes": bytes.len(),
             }),
             _ => json!({"path": p.display().to_string(), "exists": false, "sha256": null, "size_bytes": null}),
@@ -47,16 +48,6 @@ pub fn write(
     Ok(path)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SHA-256 of `data` (the reference records skill files by SHA-256).
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(data).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,15 +55,15 @@ mod tests {
     #[test]
     fn sha256_test_vectors() {
         assert_eq!(
-            hex(&sha256(b"")),
+            hash_bytes(b""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(
-            hex(&sha256(b"abc")),
+            hash_bytes(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(
-            hex(&sha256(&[b'a'; 1000])),
+            hash_bytes(&[b'a'; 1000]),
             "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"
         );
     }

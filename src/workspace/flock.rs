@@ -28,7 +28,9 @@ fn open(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-fn flock(file: &File, operation: libc::c_int) -> io::Result<bool> {
+/// `flock(2)` on `file`, retried on EINTR; `Ok(false)` when `LOCK_NB` was
+/// asked and another holder has the lock.
+pub fn flock(file: &File, operation: libc::c_int) -> io::Result<bool> {
     loop {
         // SAFETY: flock(2) on a descriptor we own; no memory is passed.
         let rc = unsafe { libc::flock(file.as_raw_fd(), operation) };

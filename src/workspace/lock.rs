@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -182,17 +181,7 @@ fn planted(path: &Path) -> bool {
 
 /// `flock(2)` without waiting; `Ok(false)` when another holder has it.
 fn try_flock(file: &File, operation: libc::c_int) -> io::Result<bool> {
-    // SAFETY: flock(2) on a descriptor we own; no memory is passed.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), operation | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(e)
-    }
+    super::flock::flock(file, operation | libc::LOCK_NB)
 }
 
 /// Does some process (this one included) hold the daemon's kernel lock?
