@@ -8,10 +8,9 @@
 
 use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::layout::Layout;
-use crate::workspace::{clock, events, queue};
+use crate::workspace::{clock, events, queue, safe_fs};
 use serde_json::json;
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -121,24 +120,7 @@ pub fn title_and_summary(text: &str, stem: &str) -> (String, String) {
 
 /// A regular file's text, at most `MAX_IDEA_BYTES`; never a link, FIFO or device.
 fn read_idea(path: &Path) -> Result<String, String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    if meta.len() > MAX_IDEA_BYTES {
-        return Err(format!("larger than {MAX_IDEA_BYTES} bytes"));
-    }
-    let mut text = String::new();
-    file.take(MAX_IDEA_BYTES)
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
-    Ok(text)
+    safe_fs::read_to_string_capped(path, MAX_IDEA_BYTES).map_err(|e| e.to_string())
 }
 
 fn take_idea(layout: &Layout, path: &Path) -> Intake {
