@@ -16,7 +16,7 @@
 use crate::workspace::clock;
 use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::layout::Layout;
-use crate::workspace::queue;
+use crate::workspace::{queue, safe_fs};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
 
@@ -254,14 +254,27 @@ impl Scheduler {
     }
 
     /// Queued tasks that wait for a dependency, oldest first.
+    /// Reads only the documents that mention `Depends-On:` (status and
+    /// `queue ls` call it; most queues have no dependencies at all).
     pub fn waiting(&mut self, layout: &Layout) -> Vec<Waiting> {
-        let index = self.index(layout, DocKind::Task);
-        let tasks: Vec<(String, Vec<String>)> = index
-            .order
-            .iter()
-            .map(|(_, id)| (id.clone(), index.meta[id].depends_on.clone()))
-            .filter(|(_, deps)| !deps.is_empty())
-            .collect();
+        let dir = queue_dir(layout, DocKind::Task);
+        let mut tasks: Vec<(i64, String, Vec<String>)> = Vec::new();
+        for id in queue::list_ids(layout, DocKind::Task, queue::states(DocKind::Task)[0]) {
+            let path = dir.join(format!("{id}.md"));
+            let Ok(raw) = safe_fs::read_to_string_capped(&path, safe_fs::MAX_DOCUMENT_BYTES) else {
+                continue;
+            };
+            if !raw.contains("Depends-On:") {
+                continue;
+            }
+            let doc = WorkDocument::parse_as(DocKind::Task, &raw, &path.display().to_string()).ok();
+            let m = Meta::of(DocKind::Task, doc.as_ref(), None);
+            if !m.depends_on.is_empty() {
+                tasks.push((m.at, id, m.depends_on));
+            }
+        }
+        tasks.sort();
+        let tasks = tasks.into_iter().map(|(_, id, deps)| (id, deps));
         let done = self.done_tasks(layout).clone();
         tasks
             .into_iter()
