@@ -246,3 +246,80 @@ fn a_curator_skill_update_waits_for_the_foreground_to_drain() {
     );
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
 }
+
+#[test]
+fn a_trigger_rule_destination_reaches_the_request_and_its_event() {
+    // A workspace-local mode whose rule sends a checker pass straight to the
+    // curator, naming the skill and where to write.
+    let ws = Ws::new("");
+    let local = ws.ma().join("mill/local");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(
+        local.join("curated.mill"),
+        "import \"../modes/learning_codex.mill\"\n\
+         mode curated extends learning_codex {\n\
+         \x20 learn execution.checker.pass-to-curator\n\
+         \x20   when checker CHECKER_PASS -> curator improve\n\
+         \x20   skill \"builder-core\"\n\
+         \x20   outputs \"millrace-agents/skills/builder-core/SKILL.md\", \"notes/lesson.md\"\n\
+         }\n",
+    )
+    .unwrap();
+    let show = ws.run(&["compile", "show", "--mode", "curated"]);
+    let show_text = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        show_text.contains(
+            "learning_trigger: execution.checker.pass-to-curator execution.checker on=CHECKER_PASS -> curator action=improve skill=builder-core outputs=millrace-agents/skills/builder-core/SKILL.md,notes/lesson.md"
+        ),
+        "{show_text}{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    let out = ws.run(&[
+        "run",
+        "daemon",
+        "--mode",
+        "curated",
+        "--monitor",
+        "basic",
+        "--until-idle",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let enqueued: Vec<Value> = ws
+        .events()
+        .into_iter()
+        .filter(|e| {
+            e["event_type"] == "learning_request_enqueued"
+                && e["data"]["rule_id"] == "execution.checker.pass-to-curator"
+        })
+        .collect();
+    assert_eq!(enqueued.len(), 1, "{enqueued:?}");
+    let data = &enqueued[0]["data"];
+    assert_eq!(data["target_stage"], "curator");
+    assert_eq!(data["target_skill_id"], "builder-core");
+    assert_eq!(
+        data["preferred_output_paths"],
+        json!([
+            "millrace-agents/skills/builder-core/SKILL.md",
+            "notes/lesson.md"
+        ])
+    );
+    let id = data["learning_request_id"].as_str().unwrap();
+    let doc = ["queue", "active", "done", "blocked"]
+        .iter()
+        .find_map(|s| {
+            std::fs::read_to_string(ws.ma().join(format!("learning/requests/{s}/{id}.md"))).ok()
+        })
+        .expect("the request document");
+    for want in [
+        "Target-Stage: curator",
+        "Target-Skill-ID: builder-core",
+        "Preferred-Output-Paths:\n- millrace-agents/skills/builder-core/SKILL.md\n- notes/lesson.md",
+    ] {
+        assert!(doc.contains(want), "{want:?} missing:\n{doc}");
+    }
+}

@@ -400,9 +400,16 @@ fn mill_show_lines(
         }
     }
     for rule in &plan.learning_trigger_rules {
+        let mut dest = String::new();
+        if let Some(skill) = &rule.target_skill_id {
+            let _ = write!(dest, " skill={skill}");
+        }
+        if !rule.preferred_output_paths.is_empty() {
+            let _ = write!(dest, " outputs={}", rule.preferred_output_paths.join(","));
+        }
         let _ = writeln!(
             out,
-            "learning_trigger: {} {}.{} on={} -> {} action={}",
+            "learning_trigger: {} {}.{} on={} -> {} action={}{dest}",
             rule.rule_id,
             rule.source_plane,
             rule.source_stage,

@@ -337,6 +337,10 @@ pub struct LearnRule {
     pub outcomes: Vec<Word>,
     pub target: Word,
     pub action: Word,
+    /// `skill "id"`: the skill the learning should land in (`target_skill_id`).
+    pub skill: Option<Str>,
+    /// `outputs "path", ...`: where the learning stage should write (`preferred_output_paths`).
+    pub outputs: Vec<Str>,
     pub span: Span,
 }
 

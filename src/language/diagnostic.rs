@@ -71,6 +71,7 @@ codes! {
     MissingFile => "mill::missing-file", "an entrypoint or skill file that does not exist";
     BadExtension => "mill::bad-extension", "a loop extension that removes what its base lacks or uses `remove` without `extends`";
     MixedOutcomeClasses => "mill::mixed-outcome-classes", "an outcome whose classes mix success with failure";
+    LearningWithoutDestination => "mill::learning-without-destination", "a learning trigger that starts the curator without a skill or output path";
 }
 
 impl fmt::Display for Code {

@@ -254,6 +254,10 @@ pub struct LearningTrigger {
     pub on_outcomes: Vec<String>,
     pub target_stage: String,
     pub requested_action: String,
+    /// The skill the learning should land in.
+    pub target_skill_id: Option<String>,
+    /// Workspace-relative paths the learning stage should write.
+    pub preferred_output_paths: Vec<String>,
     #[serde(skip)]
     pub span: Span,
 }

@@ -93,6 +93,8 @@ fn describe(rule: &Rule) -> &'static str {
         Rule::concurrency_rule => "`exclusive` or `concurrent`",
         Rule::concurrency_kind => "`exclusive` or `concurrent`",
         Rule::learn_rule => "`learn`",
+        Rule::learn_skill => "`skill`",
+        Rule::learn_outputs => "`outputs`",
         Rule::threshold_override => "`threshold`",
         Rule::loop_extends => "`extends`",
         Rule::default_route => "`default`",
@@ -590,14 +592,29 @@ impl Builder {
                 }
                 Rule::learn_rule => {
                     let mut li = item.into_inner();
-                    m.learn.push(LearnRule {
+                    let mut rule = LearnRule {
                         id: self.word(li.next().unwrap()),
                         source: self.word(li.next().unwrap()),
                         outcomes: self.words(li.next().unwrap()),
                         target: self.word(li.next().unwrap()),
                         action: self.word(li.next().unwrap()),
+                        skill: None,
+                        outputs: vec![],
                         span: ispan,
-                    });
+                    };
+                    for clause in li {
+                        match clause.as_rule() {
+                            Rule::learn_skill => {
+                                rule.skill = clause.into_inner().next().map(|s| self.string(s));
+                            }
+                            Rule::learn_outputs => {
+                                rule.outputs =
+                                    clause.into_inner().map(|s| self.string(s)).collect();
+                            }
+                            _ => {}
+                        }
+                    }
+                    m.learn.push(rule);
                 }
                 Rule::threshold_override => {
                     let mut ti = item.into_inner();

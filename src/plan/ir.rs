@@ -221,6 +221,10 @@ pub struct LearningTriggerRule {
     pub on_terminal_results: Vec<String>,
     pub target_stage: String,
     pub requested_action: String,
+    #[serde(default)]
+    pub target_skill_id: Option<String>,
+    #[serde(default)]
+    pub preferred_output_paths: Vec<String>,
     pub source: SourceLoc,
 }
 

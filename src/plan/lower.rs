@@ -295,6 +295,8 @@ pub fn lower(
                 on_terminal_results: t.on_outcomes.clone(),
                 target_stage: t.target_stage.clone(),
                 requested_action: t.requested_action.clone(),
+                target_skill_id: t.target_skill_id.clone(),
+                preferred_output_paths: t.preferred_output_paths.clone(),
                 source: loc(t.span),
             })
             .collect(),

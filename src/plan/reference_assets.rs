@@ -331,14 +331,22 @@ fn mode(m: &Mode, model: &Model) -> Option<Value> {
             .learning_triggers
             .iter()
             .map(|t| {
-                json!({
+                let mut rule = json!({
                     "rule_id": t.rule_id,
                     "source_plane": t.source_plane,
                     "source_stage": t.source_stage,
                     "on_terminal_results": t.on_outcomes,
                     "target_stage": t.target_stage,
                     "requested_action": t.requested_action,
-                })
+                });
+                // Written only when set, as the reference's own mode files do.
+                if let Some(skill) = &t.target_skill_id {
+                    rule["target_skill_id"] = json!(skill);
+                }
+                if !t.preferred_output_paths.is_empty() {
+                    rule["preferred_output_paths"] = json!(t.preferred_output_paths);
+                }
+                rule
             })
             .collect();
     }

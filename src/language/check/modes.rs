@@ -520,6 +520,11 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
         ) {
             ok = false;
         }
+        let to_curator = rule.target.text == "curator"
+            || stage_kinds
+                .get(&rule.target.text)
+                .is_some_and(|(k, _)| k == "curator");
+        let (skill, outputs) = learn_destination(&mut cx.diags, rule, to_curator, &mut ok);
         if ok {
             mode.learning_triggers.push(LearningTrigger {
                 rule_id: rule.id.text.clone(),
@@ -528,6 +533,8 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
                 on_outcomes: rule.outcomes.iter().map(|o| o.text.clone()).collect(),
                 target_stage: rule.target.text.clone(),
                 requested_action: rule.action.text.clone(),
+                target_skill_id: skill,
+                preferred_output_paths: outputs,
                 span: rule.span,
             });
         }
@@ -688,4 +695,81 @@ fn check_aliases(cx: &mut Cx<'_>) {
             );
         }
     }
+}
+
+/// Check a learning trigger's destination (`skill "id"`, `outputs "path", ...`)
+/// as the reference's compiler does: the skill id is a safe identifier,
+/// output paths are non-empty and (ours, stricter) relative without `..`,
+/// duplicates collapse, and a rule that starts the curator directly names a
+/// skill or an output path.
+fn learn_destination(
+    diags: &mut Vec<Diagnostic>,
+    rule: &ast::LearnRule,
+    to_curator: bool,
+    ok: &mut bool,
+) -> (Option<String>, Vec<String>) {
+    let mut skill = None;
+    if let Some(s) = &rule.skill {
+        let v = &s.value;
+        let safe = !v.is_empty()
+            && v.len() <= 128
+            && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if safe {
+            skill = Some(v.clone());
+        } else {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    s.span,
+                    format!("`{v}` is not a skill id"),
+                )
+                .label("not a safe identifier")
+                .help("a skill id starts with a letter or digit and has only letters, digits, '.', '_' and '-' (at most 128)"),
+            );
+            *ok = false;
+        }
+    }
+    let mut outputs: Vec<String> = vec![];
+    for o in &rule.outputs {
+        let v = o.value.trim();
+        let escapes = v.starts_with('/')
+            || v.starts_with('\\')
+            || v.split(['/', '\\']).any(|part| part == "..");
+        if v.is_empty() || escapes {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    o.span,
+                    if v.is_empty() {
+                        "an output path is empty".to_string()
+                    } else {
+                        format!("output path `{v}` leaves the workspace")
+                    },
+                )
+                .label("not a workspace-relative path")
+                .help("write output paths relative to the workspace root, without `..`, like \"millrace-agents/skills/my-skill/SKILL.md\""),
+            );
+            *ok = false;
+        } else if !outputs.iter().any(|p| p == v) {
+            outputs.push(v.to_string());
+        }
+    }
+    if to_curator && skill.is_none() && outputs.is_empty() && *ok {
+        diags.push(
+            Diagnostic::error(
+                Code::LearningWithoutDestination,
+                rule.target.span,
+                format!(
+                    "learning trigger `{}` starts the curator without saying where the learning goes",
+                    rule.id.text
+                ),
+            )
+            .label("curator needs a destination")
+            .help("add `skill \"<skill-id>\"` or `outputs \"<path>\"`, or route vague learning through `analyst`"),
+        );
+        *ok = false;
+    }
+    (skill, outputs)
 }

@@ -528,6 +528,15 @@ impl<'a> Formatter<'a> {
                         level + 1,
                         format!("when {source} {markers} -> {target} {action}"),
                     );
+                    for clause in i {
+                        let strings: Vec<&str> =
+                            clause.clone().into_inner().map(|s| s.as_str()).collect();
+                        let head = match clause.as_rule() {
+                            Rule::learn_skill => "skill",
+                            _ => "outputs",
+                        };
+                        self.push(level + 1, format!("{head} {}", strings.join(", ")));
+                    }
                     self.done(&p);
                 }
                 _ => {

@@ -68,6 +68,8 @@ impl Engine {
                 "summary": format!("Runtime-generated learning request from the trigger rule {}.", rule.rule_id),
                 "requested_action": rule.requested_action,
                 "target_stage": rule.target_stage,
+                "target_skill_id": rule.target_skill_id,
+                "preferred_output_paths": rule.preferred_output_paths,
                 "source_refs": [
                     format!("run:{}", run.run_id),
                     format!("request:{request_id}"),
@@ -104,6 +106,8 @@ impl Engine {
                         "source_stage_kind_id": node.stage_kind_id,
                         "terminal_result": outcome,
                         "target_stage": rule.target_stage,
+                        "target_skill_id": rule.target_skill_id,
+                        "preferred_output_paths": rule.preferred_output_paths,
                         "path": path.display().to_string(),
                     }),
                 );
