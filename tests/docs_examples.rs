@@ -1,0 +1,95 @@
+//! The command examples in README.md and docs/ are tests: every ```console
+//! block of the pages below is run by trycmd against the real `millrace`
+//! binary, in a temporary directory prepared for that page, and its output
+//! compared. Volatile parts are written in the docs as trycmd redactions:
+//! `[..]` for part of a line (times, run ids, durations), a line `...` for
+//! any number of lines, `[CWD]` for the page's working directory; `? failed`
+//! after a command expects it to fail. Other blocks (```text, ```sh) are
+//! prose and not run.
+//!
+//! Each page runs as one sequence of steps in one directory, in page order:
+//! a later example may use a workspace an earlier one created.
+//! `tests/docs/<page>.in/`, when present, is copied there first (input
+//! files the page's commands name). The run happens on a copy of the page;
+//! the failure report names the copy's path, with the page's own line
+//! numbers.
+//!
+//! After a change of output, re-bless the pages with
+//! `TRYCMD=overwrite cargo test --test docs_examples`: the failing examples'
+//! expected output is rewritten in README.md and docs/ (check the diff;
+//! put back `[..]` where a volatile value was written literally).
+
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// Run the console examples of one page (a path relative to the repository).
+fn check(page: &str) {
+    let source = repo().join(page);
+    let name = page.trim_end_matches(".md").replace('/', "-");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join(format!("{name}.md"));
+    std::fs::copy(&source, &copy).unwrap();
+    let work = dir.path().join(format!("{name}.in"));
+    std::fs::create_dir_all(&work).unwrap();
+    let inputs = repo().join("tests/docs").join(format!("{name}.in"));
+    if inputs.is_dir() {
+        copy_dir(&inputs, &work);
+    }
+    let overwrite = std::env::var_os("TRYCMD").is_some_and(|v| v == "overwrite");
+    let cases = trycmd::TestCases::new();
+    cases
+        .register_bin("millrace", PathBuf::from(env!("CARGO_BIN_EXE_millrace")))
+        .env("NO_COLOR", "1")
+        .env("MILLRACE_SKILLS_INDEX_URL", "file:///nonexistent")
+        .timeout(std::time::Duration::from_secs(120))
+        .case(&copy);
+    cases.run();
+    if overwrite {
+        let blessed = std::fs::read(&copy).unwrap();
+        if blessed != std::fs::read(&source).unwrap() {
+            std::fs::write(&source, blessed).unwrap();
+            eprintln!("rewrote {page}");
+        }
+    }
+}
+
+#[test]
+fn readme() {
+    check("README.md");
+}
+
+#[test]
+fn operator_guide() {
+    check("docs/operator-guide.md");
+}
+
+#[test]
+fn compiler() {
+    check("docs/compiler.md");
+}
+
+#[test]
+fn runners() {
+    check("docs/runners.md");
+}
+
+#[test]
+fn workspace() {
+    check("docs/workspace.md");
+}
