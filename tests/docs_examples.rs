@@ -38,8 +38,39 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A `millrace` command run while preparing a page's directory.
+fn millrace(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_millrace"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The body of the first ```LANG block of `page` whose first line is `first`:
+/// an input file the page shows, so the test uses the page's own text.
+fn block(page: &str, lang: &str, first: &str) -> String {
+    let text = std::fs::read_to_string(repo().join(page)).unwrap();
+    let start = text
+        .find(&format!("```{lang}\n{first}\n"))
+        .unwrap_or_else(|| panic!("{page} lost its ```{lang} block starting {first:?}"));
+    let body = &text[start + 4 + lang.len()..];
+    body[..body.find("```\n").unwrap()].to_string()
+}
+
 /// Run the console examples of one page (a path relative to the repository).
 fn check(page: &str) {
+    check_with(page, |_| {})
+}
+
+/// The same, after `setup` prepared the page's directory (after the copy
+/// of `tests/docs/<page>.in/`).
+fn check_with(page: &str, setup: impl FnOnce(&Path)) {
     let source = repo().join(page);
     let name = page.trim_end_matches(".md").replace('/', "-");
     let dir = tempfile::tempdir().unwrap();
@@ -51,6 +82,7 @@ fn check(page: &str) {
     if inputs.is_dir() {
         copy_dir(&inputs, &work);
     }
+    setup(&work);
     let overwrite = std::env::var_os("TRYCMD").is_some_and(|v| v == "overwrite");
     let cases = trycmd::TestCases::new();
     cases
@@ -76,12 +108,29 @@ fn readme() {
 
 #[test]
 fn operator_guide() {
-    check("docs/operator-guide.md");
+    let page = "docs/operator-guide.md";
+    check_with(page, |dir| {
+        // The inputs in tests/docs/ are the files the page shows.
+        let shown = block(page, "markdown", "# Add a health endpoint");
+        let input = std::fs::read_to_string(dir.join("in/task-health.md")).unwrap();
+        assert_eq!(input, shown, "tests/docs/docs-operator-guide.in/in/task-health.md");
+        let shown = block(page, "json", r#"{"task_id": "task-docs", "title": "Document the API", "summary": "Write docs/api.md.","#);
+        let input = std::fs::read_to_string(dir.join("in/task-docs.json")).unwrap();
+        assert_eq!(input, shown, "tests/docs/docs-operator-guide.in/in/task-docs.json");
+    });
 }
 
 #[test]
 fn compiler() {
-    check("docs/compiler.md");
+    let page = "docs/compiler.md";
+    check_with(page, |dir| {
+        // The workspace of the page's examples, with its `careful` mode.
+        millrace(dir, &["init", "--workspace", "docws"]);
+        let careful = block(page, "mill", "// A workspace-local mode: the default mode with a more careful checker.");
+        let local = dir.join("docws/millrace-agents/mill/local");
+        std::fs::create_dir_all(&local).unwrap();
+        std::fs::write(local.join("careful.mill"), careful).unwrap();
+    });
 }
 
 #[test]
