@@ -135,7 +135,19 @@ fn compiler() {
 
 #[test]
 fn runners() {
-    check("docs/runners.md");
+    let page = "docs/runners.md";
+    check_with(page, |dir| {
+        // `w` runs the demo mode on the page's script, `no-script` names a missing one.
+        millrace(dir, &["init", "--workspace", "w"]);
+        let toml = block(page, "toml", "[runners.script]");
+        let config = format!("[runtime]\ndefault_mode = \"demo\"\n\n{toml}");
+        std::fs::write(dir.join("w/millrace-agents/millrace.toml"), config).unwrap();
+        let script = block(page, "json", "{\n  \"builder\": [\"BLOCKED\", \"BUILDER_COMPLETE\"],");
+        std::fs::write(dir.join("w/millrace-agents/outcomes.json"), script).unwrap();
+        millrace(dir, &["init", "--workspace", "no-script"]);
+        let config = "[runtime]\ndefault_mode = \"demo\"\n\n[runners.script]\npath = \"answers.json\"\n";
+        std::fs::write(dir.join("no-script/millrace-agents/millrace.toml"), config).unwrap();
+    });
 }
 
 #[test]
