@@ -151,6 +151,24 @@ fn runners() {
 }
 
 #[test]
+fn language() {
+    let page = "docs/language.md";
+    check_with(page, |dir| {
+        let patient = block(
+            page,
+            "mill",
+            "import \"std/loops/execution.mill\"\nimport \"std/loops/planning.mill\"\n\nmode patient {",
+        );
+        std::fs::write(dir.join("patient.mill"), patient).unwrap();
+    });
+}
+
+#[test]
+fn testing_loops() {
+    check("docs/testing-loops.md");
+}
+
+#[test]
 fn workspace() {
     check("docs/workspace.md");
 }
