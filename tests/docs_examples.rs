@@ -113,10 +113,20 @@ fn operator_guide() {
         // The inputs in tests/docs/ are the files the page shows.
         let shown = block(page, "markdown", "# Add a health endpoint");
         let input = std::fs::read_to_string(dir.join("in/task-health.md")).unwrap();
-        assert_eq!(input, shown, "tests/docs/docs-operator-guide.in/in/task-health.md");
-        let shown = block(page, "json", r#"{"task_id": "task-docs", "title": "Document the API", "summary": "Write docs/api.md.","#);
+        assert_eq!(
+            input, shown,
+            "tests/docs/docs-operator-guide.in/in/task-health.md"
+        );
+        let shown = block(
+            page,
+            "json",
+            r#"{"task_id": "task-docs", "title": "Document the API", "summary": "Write docs/api.md.","#,
+        );
         let input = std::fs::read_to_string(dir.join("in/task-docs.json")).unwrap();
-        assert_eq!(input, shown, "tests/docs/docs-operator-guide.in/in/task-docs.json");
+        assert_eq!(
+            input, shown,
+            "tests/docs/docs-operator-guide.in/in/task-docs.json"
+        );
     });
 }
 
@@ -126,7 +136,11 @@ fn compiler() {
     check_with(page, |dir| {
         // The workspace of the page's examples, with its `careful` mode.
         millrace(dir, &["init", "--workspace", "docws"]);
-        let careful = block(page, "mill", "// A workspace-local mode: the default mode with a more careful checker.");
+        let careful = block(
+            page,
+            "mill",
+            "// A workspace-local mode: the default mode with a more careful checker.",
+        );
         let local = dir.join("docws/millrace-agents/mill/local");
         std::fs::create_dir_all(&local).unwrap();
         std::fs::write(local.join("careful.mill"), careful).unwrap();
@@ -142,10 +156,15 @@ fn runners() {
         let toml = block(page, "toml", "[runners.script]");
         let config = format!("[runtime]\ndefault_mode = \"demo\"\n\n{toml}");
         std::fs::write(dir.join("w/millrace-agents/millrace.toml"), config).unwrap();
-        let script = block(page, "json", "{\n  \"builder\": [\"BLOCKED\", \"BUILDER_COMPLETE\"],");
+        let script = block(
+            page,
+            "json",
+            "{\n  \"builder\": [\"BLOCKED\", \"BUILDER_COMPLETE\"],",
+        );
         std::fs::write(dir.join("w/millrace-agents/outcomes.json"), script).unwrap();
         millrace(dir, &["init", "--workspace", "no-script"]);
-        let config = "[runtime]\ndefault_mode = \"demo\"\n\n[runners.script]\npath = \"answers.json\"\n";
+        let config =
+            "[runtime]\ndefault_mode = \"demo\"\n\n[runners.script]\npath = \"answers.json\"\n";
         std::fs::write(dir.join("no-script/millrace-agents/millrace.toml"), config).unwrap();
     });
 }

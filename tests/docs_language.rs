@@ -102,7 +102,10 @@ fn every_annotated_example_lints_as_it_says() {
         let report: serde_json::Value = match serde_json::from_slice(&out.stdout) {
             Ok(v) => v,
             Err(e) => {
-                failures.push(format!("docs/language.md:{}: no JSON report ({e})", ex.line));
+                failures.push(format!(
+                    "docs/language.md:{}: no JSON report ({e})",
+                    ex.line
+                ));
                 continue;
             }
         };
@@ -119,7 +122,10 @@ fn every_annotated_example_lints_as_it_says() {
         let ok = if spec == "clean" {
             errors.is_empty() && warnings.is_empty() && out.status.code() == Some(0)
         } else if spec.starts_with("clean in a workspace") {
-            errors.iter().chain(&warnings).all(|c| c == "mill::missing-file")
+            errors
+                .iter()
+                .chain(&warnings)
+                .all(|c| c == "mill::missing-file")
         } else if let Some(w) = spec.strip_prefix("warning ") {
             let want: BTreeSet<String> = w.split(',').map(str::to_string).collect();
             errors.is_empty() && warnings == want && out.status.code() == Some(0)

@@ -510,6 +510,25 @@ fn a_troubleshoot_report_is_recorded_shown_and_passed_on() {
     let tail = millrace(&["runs", "tail", run_id, "--workspace", r]);
     let tail = String::from_utf8_lossy(&tail.stdout);
     assert!(tail.contains("root cause: scripted"), "{tail}");
+    // The run trace lists it among the troubleshooter's artifacts.
+    let trace: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(ws.ma().join(format!("runs/{run_id}/run_trace.json"))).unwrap(),
+    )
+    .unwrap();
+    let node = trace["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["stage"] == "troubleshooter")
+        .unwrap();
+    assert!(
+        node["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["path"] == "troubleshoot_report.md" && a["kind"] == "report"),
+        "{node}"
+    );
     // The runtime events name the report the stage wrote.
     let events = std::fs::read_to_string(ws.ma().join("logs/runtime_events.jsonl")).unwrap();
     assert!(events.contains(&format!("\"troubleshoot_report_path\":\"{report}\"")));
