@@ -478,6 +478,13 @@ fn an_agent_that_cannot_start_puts_the_item_back_and_pauses_the_daemon() {
     let cause = "runner binary not found: ./agents/planner";
     assert_eq!(stderr.matches(cause).count(), 2, "{stderr}");
     assert_eq!(stdout.matches("runner unavailable").count(), 2, "{stdout}");
+    // Each attempt shows its `stage start` line first (docs/runners.md), and no `stage done`.
+    assert_eq!(
+        stdout.matches("stage start planning/planner").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(!stdout.contains("stage done"), "{stdout}");
     assert!(stdout.contains("failures=2/2"), "{stdout}");
     assert!(
         stdout.contains(&format!("paused source=runner_unavailable reason={cause}")),

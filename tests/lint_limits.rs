@@ -243,3 +243,25 @@ fn a_directory_link_cycle_does_not_trap_the_walk() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("ok: 2 files checked"), "{out}");
 }
+
+#[test]
+fn a_coarse_bound_is_marked_an_upper_estimate_on_both_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    // 300 nodes × 1001 counter values: past the exact search's 200,000
+    // states, so the bound is the coarse one, for the loop and for a mode
+    // that retunes its threshold alike.
+    let mut text = ring(300, 1000);
+    text.push_str("\nmode wide {\n  loops { execution: big.ring }\n  threshold lap_count 999\n}\n");
+    std::fs::write(dir.path().join("ring.mill"), text).unwrap();
+    let (code, out, err) = lint(dir.path(), &["ring.mill"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let bound_lines: Vec<&str> = out.lines().filter(|l| l.starts_with("bound: ")).collect();
+    assert_eq!(bound_lines.len(), 2, "{out}");
+    assert!(
+        bound_lines[0].starts_with("bound: mode wide: big.ring: at most "),
+        "{out}"
+    );
+    for line in bound_lines {
+        assert!(line.ends_with(" [upper estimate]"), "{out}");
+    }
+}

@@ -177,6 +177,12 @@ fn timeout_aborts_then_kills_the_process_group() {
     );
     assert_eq!(out.failure_class.as_deref(), Some("runner_timeout"));
     assert!(out.notes.iter().any(|n| n == "sent pi rpc abort command"));
+    // The stderr file ends with the timeout line, as for every runner.
+    let stderr = fs::read_to_string(&out.files.stderr).unwrap();
+    assert!(
+        stderr.ends_with("runner timed out after 1 seconds\n"),
+        "{stderr:?}"
+    );
     assert_dead(&record.join("child.pid"));
     assert_dead(&record.join("grandchild.pid"));
 }

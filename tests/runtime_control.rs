@@ -83,6 +83,8 @@ fn sigterm_stops_at_a_safe_point_and_releases_the_lock() {
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("interrupted: true"), "{stdout}");
+    // The monitor line docs/operator-guide.md lists for a signal.
+    assert!(stdout.contains("] stopped reason=signal\n"), "{stdout}");
     assert!(!lock_exists(&ws));
     assert_eq!(snapshot(&ws)["process_running"], false);
 }

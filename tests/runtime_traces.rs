@@ -437,3 +437,135 @@ fn an_arbiter_that_always_finds_gaps_stops_after_three_rounds() {
     assert_eq!(extras["targets"]["s-001"]["suppressed"], true);
     assert_eq!(extras["targets"]["s-001"]["gap_count"], 3);
 }
+
+/// The scripted fake writes its reports where the prompt says (`FAKE_REPORT`).
+fn with_reports(ws: &Ws) {
+    let config = ws.ma().join("millrace.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}FAKE_REPORT = \"1\"\n")).unwrap();
+}
+
+fn stage_results(ws: &Ws) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for run in std::fs::read_dir(ws.ma().join("runs")).unwrap() {
+        let dir = run.unwrap().path().join("stage_results");
+        for f in std::fs::read_dir(dir).into_iter().flatten() {
+            let bytes = std::fs::read(f.unwrap().path()).unwrap();
+            out.push(serde_json::from_slice(&bytes).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_troubleshoot_report_is_recorded_shown_and_passed_on() {
+    let ws = setup("builder BLOCKED BUILDER_COMPLETE\n", "task");
+    with_reports(&ws);
+    run_until_idle(&ws);
+    let calls = ws.calls();
+    assert_eq!(
+        calls[..2],
+        ["builder BLOCKED", "troubleshooter TROUBLESHOOT_COMPLETE"]
+    );
+    // The next stage of the run is offered the same path and finds the report.
+    assert_eq!(
+        calls[2..4],
+        ["builder BUILDER_COMPLETE", "builder saw report"],
+        "{calls:?}"
+    );
+    let results = stage_results(&ws);
+    let ts = results
+        .iter()
+        .find(|r| r["stage"] == "troubleshooter")
+        .unwrap();
+    let run_id = ts["run_id"].as_str().unwrap();
+    let report = ws
+        .ma()
+        .join(format!("runs/{run_id}/troubleshoot_report.md"))
+        .display()
+        .to_string();
+    assert_eq!(ts["report_artifact"], report.as_str());
+    assert!(ts["artifact_paths"]
+        .as_array()
+        .unwrap()
+        .contains(&report.as_str().into()));
+    // The first builder ran before any report existed.
+    let first = results
+        .iter()
+        .find(|r| r["stage"] == "builder" && r["terminal_result"] == "BLOCKED")
+        .unwrap();
+    assert_eq!(first["report_artifact"], serde_json::Value::Null);
+    let r = ws.root.to_str().unwrap();
+    let show = millrace(&["runs", "show", run_id, "--workspace", r]);
+    let show = String::from_utf8_lossy(&show.stdout);
+    // Paths inside the run directory are shown relative to it.
+    assert!(
+        show.contains("\ntroubleshoot_report_path: troubleshoot_report.md\n"),
+        "{show}"
+    );
+    assert!(
+        show.contains("\nreport_artifact: troubleshoot_report.md\n"),
+        "{show}"
+    );
+    let tail = millrace(&["runs", "tail", run_id, "--workspace", r]);
+    let tail = String::from_utf8_lossy(&tail.stdout);
+    assert!(tail.contains("root cause: scripted"), "{tail}");
+    // The run trace lists it among the troubleshooter's artifacts.
+    let trace: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(ws.ma().join(format!("runs/{run_id}/run_trace.json"))).unwrap(),
+    )
+    .unwrap();
+    let node = trace["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["stage"] == "troubleshooter")
+        .unwrap();
+    assert!(
+        node["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["path"] == "troubleshoot_report.md" && a["kind"] == "report"),
+        "{node}"
+    );
+    // The runtime events name the report the stage wrote.
+    let events = std::fs::read_to_string(ws.ma().join("logs/runtime_events.jsonl")).unwrap();
+    assert!(events.contains(&format!("\"troubleshoot_report_path\":\"{report}\"")));
+}
+
+#[test]
+fn an_arbiter_report_and_verdict_are_kept_on_the_closure_target() {
+    let ws = root_spec_ws("");
+    with_reports(&ws);
+    run_until_idle(&ws);
+    let t = target(&ws);
+    assert_eq!(t["closure_open"], false);
+    let run_id = t["last_arbiter_run_id"].as_str().unwrap();
+    assert_eq!(
+        t["latest_verdict_path"],
+        "millrace-agents/arbiter/verdicts/s-001.json"
+    );
+    let report = format!("millrace-agents/arbiter/reports/{run_id}.md");
+    assert_eq!(t["latest_report_path"], report.as_str());
+    let text = std::fs::read_to_string(ws.root.join(&report)).unwrap();
+    assert!(text.contains("parity: scripted"), "{text}");
+    let arbiter = stage_results(&ws)
+        .into_iter()
+        .find(|r| r["stage"] == "arbiter")
+        .unwrap();
+    let written = ws.ma().join(format!("runs/{run_id}/arbiter_report.md"));
+    assert_eq!(
+        arbiter["report_artifact"],
+        written.display().to_string().as_str()
+    );
+}
+
+#[test]
+fn an_arbiter_that_writes_nothing_leaves_no_paths_on_its_target() {
+    let ws = root_spec_ws("");
+    run_until_idle(&ws);
+    let t = target(&ws);
+    assert_eq!(t["latest_verdict_path"], serde_json::Value::Null);
+    assert_eq!(t["latest_report_path"], serde_json::Value::Null);
+}

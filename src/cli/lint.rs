@@ -127,9 +127,10 @@ fn print_human(program: &Program, checked: &Checked, errors: usize, warnings: us
                 let Some(l) = m.loops.get(lid) else { continue };
                 if let Some(b) = Graph::new(l, &m.stages, &mode.threshold_overrides).worst_case() {
                     println!(
-                        "bound: mode {}: {lid}: at most {} per work item",
+                        "bound: mode {}: {lid}: at most {} per work item{}",
                         mode.id,
-                        plural(b.max_stage_runs as usize, "stage run")
+                        plural(b.max_stage_runs as usize, "stage run"),
+                        if b.exact { "" } else { " [upper estimate]" }
                     );
                 }
             }

@@ -547,6 +547,20 @@ pub mod test_support {
     mod tests {
         use super::*;
 
+        /// The failure classes docs/operator-guide.md lists for errors
+        /// around the agent: an I/O error preparing the stage is
+        /// `runner_error`.
+        #[test]
+        fn runner_error_failure_classes() {
+            let io = RunnerError::Io {
+                path: PathBuf::from("/ws/runs/r"),
+                error: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            };
+            assert_eq!(io.failure_class(), "runner_error");
+            let settings = RunnerError::Settings("runners.command.argv is empty".into());
+            assert_eq!(settings.failure_class(), "runner_error");
+        }
+
         #[test]
         fn validation() {
             let ok = updater_request(Path::new("/ws"));

@@ -323,6 +323,17 @@ pub fn run(
             }
             let _ = stdout_thread.join();
             stderr_dropped = stderr_thread.join().unwrap_or(0);
+            // The same lines the other runners append to the stderr file.
+            match end.exit_kind {
+                ExitKind::Timeout => artifacts::append_text(
+                    &names.stderr,
+                    &format!("runner timed out after {timeout} seconds\n"),
+                )?,
+                ExitKind::Interrupted => {
+                    artifacts::append_text(&names.stderr, "runner interrupted by the runtime\n")?
+                }
+                _ => {}
+            }
             let keep = written > 0
                 && (settings.event_log_policy == PiEventLogPolicy::Full
                     || end.exit_kind != ExitKind::Completed);

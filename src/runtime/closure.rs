@@ -289,19 +289,23 @@ pub fn ready(
 }
 
 /// Apply the arbiter's verdict to a target: `pass`, `gap` or `blocked`.
+/// `latest_verdict_path` and `latest_report_path` are the files the arbiter
+/// wrote (workspace-relative), `None` when it wrote none: the target never
+/// names a file that does not exist.
 pub fn record_verdict(
     layout: &Layout,
     root: &str,
     run_id: &str,
     verdict: &str,
-    run_dir_rel: &str,
+    latest_verdict_path: Option<String>,
+    latest_report_path: Option<String>,
 ) -> Result<(), String> {
     let Some(mut t) = load(layout, root) else {
         return Ok(());
     };
     t.last_arbiter_run_id = Some(run_id.to_string());
-    t.latest_verdict_path = Some(format!("{run_dir_rel}/arbiter_verdict.json"));
-    t.latest_report_path = Some(format!("{run_dir_rel}/arbiter_report.md"));
+    t.latest_verdict_path = latest_verdict_path;
+    t.latest_report_path = latest_report_path;
     match verdict {
         "pass" => {
             t.closure_open = false;

@@ -36,9 +36,37 @@ pub fn write(path: &std::path::Path, doc: &Value) -> std::io::Result<()> {
     }
 }
 
+/// The report the stage wrote at a path its request offered, as the
+/// reference resolves it: the preferred report path (arbiter), else the
+/// preferred troubleshoot report path, the first that names a regular file
+/// inside the run directory. A link, FIFO or directory planted there, or a
+/// path outside the run directory, is no report.
+pub fn report_artifact(req: &StageRequest) -> Option<String> {
+    let candidates = [
+        req.closure
+            .preferred_report_path
+            .as_deref()
+            .map(std::path::PathBuf::from),
+        req.preferred_troubleshoot_report_path.clone(),
+    ];
+    candidates.into_iter().flatten().find_map(|p| {
+        let p = if p.is_absolute() {
+            p
+        } else {
+            req.run_dir.join(p)
+        };
+        let inside = p.starts_with(&req.run_dir)
+            && !p
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir));
+        (inside && crate::workspace::safe_fs::open_regular(&p, None).is_ok()).then(|| path_str(&p))
+    })
+}
+
 pub fn build(req: &StageRequest, out: &RunnerOutput, v: &Verdict) -> Value {
     let work = req.work_item.as_ref();
-    let artifact_paths: Vec<String> = out
+    let report = report_artifact(req);
+    let mut artifact_paths: Vec<String> = out
         .files
         .events
         .iter()
@@ -50,6 +78,11 @@ pub fn build(req: &StageRequest, out: &RunnerOutput, v: &Verdict) -> Value {
         )
         .map(|p| path_str(p))
         .collect();
+    if let Some(r) = &report {
+        if !artifact_paths.contains(r) {
+            artifact_paths.push(r.clone());
+        }
+    }
     let success = v.valid && v.result_class == "success";
     // Truncated output is part of what the stage result must say.
     let notes: Vec<&String> = v
@@ -79,7 +112,7 @@ pub fn build(req: &StageRequest, out: &RunnerOutput, v: &Verdict) -> Value {
         "exit_code": v.exit_code,
         "duration_seconds": out.duration_seconds,
         "prompt_artifact": Value::Null,
-        "report_artifact": Value::Null,
+        "report_artifact": report,
         "artifact_paths": artifact_paths,
         "detected_marker": v.detected_marker,
         "stdout_path": out.files.stdout.as_deref().map_or(Value::Null, existing),

@@ -123,7 +123,7 @@ pub fn save(run_dir: &Path, trace: &Value) -> std::io::Result<()> {
 /// Append the node for one stage execution.
 pub fn add_node(trace: &mut Value, stage_result: &Value, result_path_rel: &str) {
     let m = &stage_result["metadata"];
-    let node = json!({
+    let mut node = json!({
         "trace_node_id": m["request_id"],
         "run_id": stage_result["run_id"],
         "request_id": m["request_id"],
@@ -150,6 +150,16 @@ pub fn add_node(trace: &mut Value, stage_result: &Value, result_path_rel: &str) 
         "token_usage": stage_result["token_usage"],
         "artifacts": [{"path": result_path_rel, "kind": "stage_result", "size_bytes": Value::Null, "sha256": Value::Null}],
     });
+    // The report the stage wrote (always inside the run directory), named
+    // relative to it as the reference's trace names its artifacts.
+    let run_prefix = format!("/{}/", stage_result["run_id"].as_str().unwrap_or_default());
+    let report = stage_result["report_artifact"].as_str().and_then(|p| {
+        p.rsplit_once(run_prefix.as_str())
+            .map(|(_, rel)| rel.to_string())
+    });
+    if let (Some(rel), Some(artifacts)) = (report, node["artifacts"].as_array_mut()) {
+        artifacts.push(json!({"path": rel, "kind": "report", "size_bytes": Value::Null, "sha256": Value::Null}));
+    }
     if trace["started_at"].is_null() {
         trace["started_at"] = stage_result["started_at"].clone();
     }

@@ -17,6 +17,11 @@
 # Stages named in FAKE_NAP_STAGES sleep FAKE_NAP seconds first.
 # `FAKE_SKILL_UPDATE=1`: a completing curator writes
 # `curator_skill_update_summary.md` in its run directory.
+# `FAKE_REPORT=1`: a troubleshooter writes `troubleshoot_report.md` at the
+# "Preferred Troubleshoot Report Path" its prompt gives; an arbiter writes its
+# report and verdict at the "Preferred Report Path" and "Preferred Verdict Path";
+# any other stage reads the troubleshoot path and, when a report is there,
+# appends "<stage> saw report" to "$FAKE_SCRIPT.log".
 # `FAKE_TURN_TOKENS=N` reports N tokens in all as current Codex does (a
 # `turn.completed` event, no `token_count`).
 out=""
@@ -77,6 +82,17 @@ run_dir=$(dirname "$out")
 # FAKE_SKILL_UPDATE: a curator that completes also writes its skill update summary.
 if [ -n "$FAKE_SKILL_UPDATE" ] && [ "$stage" = curator ] && [ "$token" = CURATOR_COMPLETE ]; then
   printf 'updated skills/x/SKILL.md\n' > "$run_dir/curator_skill_update_summary.md"
+fi
+if [ -n "$FAKE_REPORT" ]; then
+  field() { printf '%s\n' "$prompt" | sed -n "s/^$1: *//p" | head -n 1; }
+  case "$stage" in
+    troubleshooter) printf '# Troubleshoot report\n\nroot cause: scripted\n' > "$(field 'Preferred Troubleshoot Report Path')" ;;
+    arbiter)
+      printf '# Arbiter report\n\nparity: scripted\n' > "$(field 'Preferred Report Path')"
+      v=$(field 'Preferred Verdict Path'); mkdir -p "$(dirname "$v")"; printf '{"verdict":"scripted"}\n' > "$v" ;;
+    *) r=$(field 'Preferred Troubleshoot Report Path')
+      [ -n "$FAKE_SCRIPT" ] && [ -f "$r" ] && echo "$stage saw report" >> "$FAKE_SCRIPT.log" ;;
+  esac
 fi
 case "$token" in
   PLANT) [ -e "$run_dir/stage_results" ] || : > "$run_dir/stage_results"; token=$happy ;;

@@ -46,7 +46,14 @@ impl Engine {
         let recorded = recorded.map_err(|e| fail(&failure, e))?;
         failure.stage_result_path = Some(format!("millrace-agents/{}", recorded.result_rel));
         let (kind, id) = work_of(&run);
-        let report = stage.request.preferred_troubleshoot_report_path.clone();
+        // The report the stage wrote, else the path it was offered (as the reference records it).
+        let report = stage_result::report_artifact(&stage.request).or_else(|| {
+            stage
+                .request
+                .preferred_troubleshoot_report_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+        });
         let _ = events::record(
             &self.layout,
             "stage_completed",

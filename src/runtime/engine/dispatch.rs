@@ -194,9 +194,11 @@ impl Engine {
             canonical_root_spec_path: Some(abs(&t.root_spec_path)),
             canonical_seed_idea_path: t.root_idea_path.as_deref().map(abs),
             preferred_rubric_path: Some(abs(&t.rubric_path)),
-            preferred_verdict_path: Some(
-                run_dir.join("arbiter_verdict.json").display().to_string(),
-            ),
+            // As the reference: the target's latest verdict, else its canonical place.
+            preferred_verdict_path: Some(abs(t
+                .latest_verdict_path
+                .as_deref()
+                .unwrap_or(&format!("millrace-agents/arbiter/verdicts/{root}.json")))),
             preferred_report_path: Some(run_dir.join("arbiter_report.md").display().to_string()),
         }
     }

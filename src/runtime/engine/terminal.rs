@@ -12,6 +12,50 @@ use crate::workspace::{atomic, clock, events, queue};
 use serde_json::{json, Value};
 
 impl Engine {
+    /// The verdict and report the arbiter wrote, as the reference records
+    /// them on the closure target: the preferred verdict path when that file
+    /// exists, and the stage's report artifact copied to
+    /// `arbiter/reports/<run>.md`. Read from the stage result file, so
+    /// recovery applying the terminal again finds the same answer.
+    fn arbiter_files(
+        &self,
+        run: &ActiveRun,
+        p: &PendingTerminal,
+    ) -> (Option<String>, Option<String>) {
+        use crate::workspace::safe_fs;
+        let result = p
+            .stage_result_path
+            .strip_prefix("millrace-agents/")
+            .and_then(|rel| {
+                safe_fs::read_to_string_capped(&self.layout.runtime.join(rel), 4 << 20).ok()
+            })
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .unwrap_or(Value::Null);
+        let rel = |path: &std::path::Path| {
+            path.strip_prefix(&self.layout.root)
+                .ok()
+                .map(|r| r.display().to_string())
+        };
+        let verdict = result["metadata"]["preferred_verdict_path"]
+            .as_str()
+            .map(std::path::PathBuf::from)
+            .filter(|v| v.starts_with(&self.layout.runtime))
+            .filter(|v| safe_fs::open_regular(v, None).is_ok())
+            .and_then(|v| rel(&v));
+        let report = result["report_artifact"].as_str().and_then(|src| {
+            let bytes = safe_fs::read_capped(std::path::Path::new(src), 4 << 20).ok()?;
+            let dest = self
+                .layout
+                .path(&format!("arbiter/reports/{}.md", run.run_id));
+            if atomic::write_atomic(&dest, &bytes).is_err() {
+                safe_fs::create_dir_all(dest.parent()?).ok()?;
+                atomic::write_atomic(&dest, &bytes).ok()?;
+            }
+            rel(&dest)
+        });
+        (verdict, report)
+    }
+
     /// Apply a terminal decision: move the work item, open an incident for
     /// escalations, forget its counters, clear the run. Idempotent.
     pub(super) fn apply_terminal(
@@ -49,8 +93,15 @@ impl Engine {
                     );
                 }
             }
-            let run_dir_rel = format!("millrace-agents/runs/{}", run.run_id);
-            closure::record_verdict(&self.layout, &root, &run.run_id, verdict, &run_dir_rel)?;
+            let (verdict_path, report_path) = self.arbiter_files(run, p);
+            closure::record_verdict(
+                &self.layout,
+                &root,
+                &run.run_id,
+                verdict,
+                verdict_path,
+                report_path,
+            )?;
             let _ = events::record(
                 &self.layout,
                 "closure_target_verdict",
