@@ -134,9 +134,11 @@ pub fn status(l: &Layout, mode: Option<&str>) -> Status {
     let (assets_fp, changed_assets) =
         compile::current_assets_fingerprint(&root, &plan.resolved_assets);
     let persisted = plan.compile_input_fingerprint.clone();
-    // An alias names the plan's mode too.
+    // An alias names the plan's mode too: a shipped one, or one the
+    // workspace's own `.mill` files declare (read only when needed).
     let mode_matches = requested == persisted.mode_id
-        || alias_target(&requested).as_deref() == Some(persisted.mode_id.as_str());
+        || alias_target(&requested).as_deref() == Some(persisted.mode_id.as_str())
+        || workspace_mode_id(&root, &requested).as_deref() == Some(persisted.mode_id.as_str());
     let expected = CompileInput {
         mode_id: if mode_matches {
             persisted.mode_id.clone()
@@ -193,6 +195,14 @@ fn alias_target(name: &str) -> Option<String> {
         })
         .get(name)
         .cloned()
+}
+
+/// The mode id `name` resolves to among a workspace's own sources
+/// (following its aliases), if it names one.
+fn workspace_mode_id(root: &AssetRoot, name: &str) -> Option<String> {
+    let program = compile::load_sources(root).ok()?;
+    let checked = crate::language::check::check(&program);
+    checked.model.resolve_mode(name).map(|m| m.id.clone())
 }
 
 /// What a compile against a workspace decided, after persisting.

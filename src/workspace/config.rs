@@ -319,8 +319,9 @@ impl Default for StageConfig {
     }
 }
 
-/// The 1-based line where `key` is set inside `[table]` (best effort, for messages).
-fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
+/// The 1-based line where `key` is set inside `[table]` (best effort, for
+/// messages); with an empty `key`, the line of the `[table]` header.
+pub fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
     let mut current = String::new();
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
@@ -419,9 +420,13 @@ fn validate(c: &Config, text: &str) -> Result<(), String> {
             ));
         }
     }
-    c.runners
-        .validate()
-        .map_err(|e| format!("{}{e}", at("runners", "")))?;
+    c.runners.validate_at().map_err(|e| {
+        let line = line_of(text, e.table, e.key).or_else(|| line_of(text, e.table, ""));
+        match line {
+            Some(n) => format!("line {n}: {}", e.message),
+            None => e.message,
+        }
+    })?;
     for (name, s) in &c.stages {
         let table = format!("stages.{name}");
         if let Some(r) = &s.runner {
@@ -533,5 +538,16 @@ mod model_tests {
         assert!(e.contains("must match"), "{e}");
         let e = parse_config("[runners.pi]\nargs = [\"--no-skills\"]\n").unwrap_err();
         assert!(e.contains("reserved pi runner flags"), "{e}");
+        assert!(e.starts_with("line 2: "), "{e}");
+        let e = parse_config(
+            "[runtime]\n\n[runners.codex]\ncommand = \"c\"\nmodel_reasoning_effort = \"huge\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("line 5: runners.codex.model_reasoning_effort"),
+            "{e}"
+        );
+        let e = parse_config("[runners]\nstart_failures_before_pause = 0\n").unwrap_err();
+        assert!(e.starts_with("line 2: "), "{e}");
     }
 }
