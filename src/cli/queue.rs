@@ -234,15 +234,17 @@ fn add(args: AddArgs, fields: Fields<'_>) -> i32 {
     };
     let what = kind.map_or("idea", DocKind::tag);
     let work = match &args.file {
-        Some(file) => read_work(file, kind),
-        None => authoring::from_flags(&layout, &args.new, fields),
-    };
-    let work = match work {
-        Ok(work) => work,
-        Err(e) => {
-            eprintln!("error: failed to add {what}: {e}");
-            return authoring::INVALID_INPUT;
-        }
+        Some(file) => match read_work(file, kind) {
+            Ok(work) => work,
+            Err(e) => return fail(&format!("failed to add {what}: {e}")),
+        },
+        None => match authoring::from_flags(&layout, &args.new, fields) {
+            Ok(work) => work,
+            Err(e) => {
+                eprintln!("error: failed to add {what}: {e}");
+                return authoring::INVALID_INPUT;
+            }
+        },
     };
     let added = control::add(&layout, &work);
     match added {
