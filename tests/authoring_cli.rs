@@ -443,3 +443,84 @@ fn init_prints_next_steps_and_warns_about_maximum() {
     assert_eq!(again.code, 0);
     assert_eq!(again.stderr, "");
 }
+
+// ------------------------------------------------------------ graphs people can read
+
+#[test]
+fn text_graph_shows_entries_and_grouped_thresholds_within_100_columns() {
+    let (_d, ws) = init();
+    let out = run(&ws, &["compile", "graph"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for line in out.stdout.lines() {
+        assert!(line.chars().count() <= 100, "wider than 100 columns: {line}");
+    }
+    // Every node is the target of an edge or an entry: consultant is reached by a threshold.
+    let execution = out.stdout.split("\nplanning:\n").next().unwrap();
+    assert!(
+        execution.contains("--BLOCKED after 2 (troubleshoot_attempt_count)--> consultant"),
+        "{execution}"
+    );
+    let plan_id = out.stdout.lines().next().unwrap().to_string();
+    let stable = out.stdout.replace(&plan_id, "compiled_plan_id: [id]");
+    insta::assert_snapshot!("graph_text_default_codex", stable);
+}
+
+/// The node ids a DOT text declares (`"id" [` at a line start) and the
+/// endpoints its edges use (`"a" -> "b"`).
+fn dot_ids(dot: &str) -> (Vec<String>, Vec<String>) {
+    let (mut declared, mut used) = (Vec::new(), Vec::new());
+    for line in dot.lines().map(str::trim) {
+        let quoted: Vec<&str> = line.split('"').collect();
+        if line.contains(" -> ") {
+            used.push(quoted[1].to_string());
+            used.push(quoted[3].to_string());
+        } else if line.starts_with('"') && line.contains(" [") {
+            declared.push(quoted[1].to_string());
+        }
+    }
+    (declared, used)
+}
+
+#[test]
+fn dot_without_a_plane_is_one_digraph_with_a_cluster_per_plane() {
+    let (_d, ws) = init();
+    let out = run(&ws, &["compile", "graph", "--mode", "learning_codex", "--format", "dot"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let dot = out.stdout;
+    assert_eq!(dot.matches("digraph ").count(), 1, "{dot}");
+    assert!(dot.starts_with("digraph \"learning_codex\" {\n") && dot.ends_with("}\n"));
+    for plane in ["execution", "planning", "learning"] {
+        assert!(dot.contains(&format!("    subgraph \"cluster_{plane}\" {{\n")), "{dot}");
+    }
+    assert_eq!(dot.matches('{').count(), dot.matches('}').count());
+    let (declared, used) = dot_ids(&dot);
+    let mut unique = declared.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), declared.len(), "a node declared twice");
+    for id in &used {
+        assert!(declared.contains(id), "edge to undeclared node {id}");
+    }
+    // The six BLOCKED sources of one threshold meet at one junction: one labelled edge.
+    assert_eq!(
+        dot.matches("label=\"BLOCKED after 2 (troubleshoot_attempt_count)\"").count(),
+        1
+    );
+    assert_eq!(dot.matches("-> \"execution_threshold_1\" [arrowhead=none").count(), 6);
+    // Graphviz itself, when installed, renders it.
+    if std::process::Command::new("dot").arg("-V").output().is_ok() {
+        let path = ws.join("g.dot");
+        std::fs::write(&path, &dot).unwrap();
+        let svg = std::process::Command::new("dot")
+            .args(["-Tsvg"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(svg.status.success(), "{}", String::from_utf8_lossy(&svg.stderr));
+        assert!(String::from_utf8_lossy(&svg.stdout).contains("<svg"));
+    }
+    // With --plane: that plane's digraph alone.
+    let one = run(&ws, &["compile", "graph", "--format", "dot", "--plane", "planning"]);
+    assert!(one.stdout.starts_with("digraph \"default_codex.planning\" {\n"), "{}", one.stdout);
+    assert!(!one.stdout.contains("subgraph"));
+}
