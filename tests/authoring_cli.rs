@@ -308,9 +308,22 @@ fn unknown_modes_get_a_did_you_mean_the_valid_names_and_the_line() {
     let out = run(&ws, &["compile", "validate"]);
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("error: Unknown mode id: learnin_codex\n  = millrace.toml line 3: `default_mode = \"learnin_codex\"` in [runtime]\n  help: did you mean `learning_codex`?\n"), "{}", out.stdout);
+    // `run --mode`: the same help, and no talk of another mode's plan as a
+    // last known good one.
+    write_config(&ws, "[runtime]\ndefault_mode = \"default_codex\"\n");
+    assert_eq!(run(&ws, &["compile", "validate"]).code, 0);
+    let out = run(&ws, &["run", "once", "--mode", "defalt_codex"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("error: compile failed: Unknown mode id: defalt_codex\n  help: did you mean `default_codex`?"), "{}", out.stderr);
+    assert!(!out.stderr.contains("last known good"), "{}", out.stderr);
     let show = run(&ws, &["modes", "show", "defalt_pi"]);
     assert_eq!(show.code, 1);
-    assert!(show.stderr.contains("error: Unknown mode id: defalt_pi\n  help: did you mean `default_pi`?"), "{}", show.stderr);
+    assert!(
+        show.stderr
+            .contains("error: Unknown mode id: defalt_pi\n  help: did you mean `default_pi`?"),
+        "{}",
+        show.stderr
+    );
 }
 
 #[test]
@@ -319,25 +332,50 @@ fn compile_show_of_an_unknown_mode_shows_no_other_plan() {
     assert_eq!(run(&ws, &["compile", "validate"]).code, 0);
     let out = run(&ws, &["compile", "show", "--mode", "nope"]);
     assert_eq!(out.code, 1);
-    assert!(!out.stdout.contains("stage: execution.builder"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("stage: execution.builder"),
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains("plan-default_codex"), "{}", out.stdout);
-    assert!(out.stderr.contains("error: no plan for mode nope: Unknown mode id: nope"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("error: no plan for mode nope: Unknown mode id: nope"),
+        "{}",
+        out.stderr
+    );
     // A broken millrace.toml: the error, not the last plan.
     write_config(&ws, "[runtime\ndefault_mode = \"default_codex\"\n");
     let out = run(&ws, &["compile", "show"]);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("error: [WS]/millrace-agents/millrace.toml: line 1:"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("error: [WS]/millrace-agents/millrace.toml: line 1:"),
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains("compiled_plan_id:"), "{}", out.stdout);
-    assert!(out.stderr.contains("error: no plan for mode"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error: no plan for mode"),
+        "{}",
+        out.stderr
+    );
     let graph = run(&ws, &["compile", "graph"]);
     assert_eq!(graph.code, 1);
-    assert!(graph.stderr.contains("error: no plan for mode"), "{}", graph.stderr);
+    assert!(
+        graph.stderr.contains("error: no plan for mode"),
+        "{}",
+        graph.stderr
+    );
 }
 
 #[test]
 fn stage_names_in_config_are_checked_with_their_line() {
     let (_d, ws) = init();
-    write_config(&ws, "[runtime]\ndefault_mode = \"default_codex\"\n\n[stages.fixr]\nmodel = \"m\"\n");
+    write_config(
+        &ws,
+        "[runtime]\ndefault_mode = \"default_codex\"\n\n[stages.fixr]\nmodel = \"m\"\n",
+    );
     let out = run(&ws, &["compile", "validate"]);
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("error: unknown stage names in config: fixr\n  = millrace.toml line 4: [stages.fixr]\n  help: did you mean `fixer`?\n  help: valid stage names: analyst, arbiter,"), "{}", out.stdout);
@@ -346,7 +384,10 @@ fn stage_names_in_config_are_checked_with_their_line() {
     let out = run(&ws, &["compile", "validate"]);
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("error: unknown stage names in runners.codex.permission_by_stage: chekcer\n  = millrace.toml line 3\n  help: did you mean `checker`?\n  help: valid stages of mode default_codex: arbiter,"), "{}", out.stdout);
-    write_config(&ws, "[runners.claude.permission_by_stage]\nanalyst = \"basic\"\n");
+    write_config(
+        &ws,
+        "[runners.claude.permission_by_stage]\nanalyst = \"basic\"\n",
+    );
     let out = run(&ws, &["compile", "validate"]);
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.contains("warning: millrace.toml line 2: `analyst` in runners.claude.permission_by_stage has no effect: mode default_codex has no such stage\n"), "{}", out.stdout);
@@ -369,7 +410,10 @@ fn config_the_mode_overrides_is_a_warning_naming_the_mode_line() {
         "import \"default_codex.mill\"\n\nmode mine extends default_codex {\n  stage checker { model \"from-mode\" }\n}\n",
     )
     .unwrap();
-    write_config(&ws, "[runtime]\ndefault_mode = \"mine\"\n\n[stages.checker]\nmodel = \"from-config\"\n");
+    write_config(
+        &ws,
+        "[runtime]\ndefault_mode = \"mine\"\n\n[stages.checker]\nmodel = \"from-config\"\n",
+    );
     let out = run(&ws, &["compile", "validate"]);
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.contains("warning: millrace.toml line 5: `[stages.checker] model` has no effect: mode mine sets `model` in `stage checker { ... }` (mill/modes/mine.mill:4)\n"), "{}", out.stdout);
@@ -395,7 +439,12 @@ fn runner_settings_errors_name_their_line() {
     .unwrap();
     let out = run(&ws, &["compile", "validate", "--mode", "cmd"]);
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("error: millrace.toml line 7: runner command (used by builder) needs `argv`"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("error: millrace.toml line 7: runner command (used by builder) needs `argv`"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -425,9 +474,19 @@ fn workspace_aliases_count_for_currentness() {
     let out = run(&ws, &["compile", "validate"]);
     assert_eq!(out.code, 0, "{}", out.stdout);
     let status = run(&ws, &["status"]);
-    assert!(status.stdout.contains("compiled_plan_currentness: current\n"), "{}", status.stdout);
+    assert!(
+        status
+            .stdout
+            .contains("compiled_plan_currentness: current\n"),
+        "{}",
+        status.stdout
+    );
     let show = run(&ws, &["compile", "show"]);
-    assert!(show.stdout.contains("compiled_plan_currentness: current\n"), "{}", show.stdout);
+    assert!(
+        show.stdout.contains("compiled_plan_currentness: current\n"),
+        "{}",
+        show.stdout
+    );
 }
 
 #[test]
@@ -438,7 +497,10 @@ fn init_prints_next_steps_and_warns_about_maximum() {
     insta::assert_snapshot!("init_stdout", out.stdout);
     insta::assert_snapshot!("init_stderr", out.stderr);
     // A safer level set: no warning.
-    write_config(dir.path(), "[runners.codex]\npermission_default = \"basic\"\n");
+    write_config(
+        dir.path(),
+        "[runners.codex]\npermission_default = \"basic\"\n",
+    );
     let again = run(dir.path(), &["init"]);
     assert_eq!(again.code, 0);
     assert_eq!(again.stderr, "");
@@ -452,7 +514,10 @@ fn text_graph_shows_entries_and_grouped_thresholds_within_100_columns() {
     let out = run(&ws, &["compile", "graph"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     for line in out.stdout.lines() {
-        assert!(line.chars().count() <= 100, "wider than 100 columns: {line}");
+        assert!(
+            line.chars().count() <= 100,
+            "wider than 100 columns: {line}"
+        );
     }
     // Every node is the target of an edge or an entry: consultant is reached by a threshold.
     let execution = out.stdout.split("\nplanning:\n").next().unwrap();
@@ -484,13 +549,26 @@ fn dot_ids(dot: &str) -> (Vec<String>, Vec<String>) {
 #[test]
 fn dot_without_a_plane_is_one_digraph_with_a_cluster_per_plane() {
     let (_d, ws) = init();
-    let out = run(&ws, &["compile", "graph", "--mode", "learning_codex", "--format", "dot"]);
+    let out = run(
+        &ws,
+        &[
+            "compile",
+            "graph",
+            "--mode",
+            "learning_codex",
+            "--format",
+            "dot",
+        ],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let dot = out.stdout;
     assert_eq!(dot.matches("digraph ").count(), 1, "{dot}");
     assert!(dot.starts_with("digraph \"learning_codex\" {\n") && dot.ends_with("}\n"));
     for plane in ["execution", "planning", "learning"] {
-        assert!(dot.contains(&format!("    subgraph \"cluster_{plane}\" {{\n")), "{dot}");
+        assert!(
+            dot.contains(&format!("    subgraph \"cluster_{plane}\" {{\n")),
+            "{dot}"
+        );
     }
     assert_eq!(dot.matches('{').count(), dot.matches('}').count());
     let (declared, used) = dot_ids(&dot);
@@ -503,10 +581,15 @@ fn dot_without_a_plane_is_one_digraph_with_a_cluster_per_plane() {
     }
     // The six BLOCKED sources of one threshold meet at one junction: one labelled edge.
     assert_eq!(
-        dot.matches("label=\"BLOCKED after 2 (troubleshoot_attempt_count)\"").count(),
+        dot.matches("label=\"BLOCKED after 2 (troubleshoot_attempt_count)\"")
+            .count(),
         1
     );
-    assert_eq!(dot.matches("-> \"execution_threshold_1\" [arrowhead=none").count(), 6);
+    assert_eq!(
+        dot.matches("-> \"execution_threshold_1\" [arrowhead=none")
+            .count(),
+        6
+    );
     // Graphviz itself, when installed, renders it.
     if std::process::Command::new("dot").arg("-V").output().is_ok() {
         let path = ws.join("g.dot");
@@ -516,11 +599,23 @@ fn dot_without_a_plane_is_one_digraph_with_a_cluster_per_plane() {
             .arg(&path)
             .output()
             .unwrap();
-        assert!(svg.status.success(), "{}", String::from_utf8_lossy(&svg.stderr));
+        assert!(
+            svg.status.success(),
+            "{}",
+            String::from_utf8_lossy(&svg.stderr)
+        );
         assert!(String::from_utf8_lossy(&svg.stdout).contains("<svg"));
     }
     // With --plane: that plane's digraph alone.
-    let one = run(&ws, &["compile", "graph", "--format", "dot", "--plane", "planning"]);
-    assert!(one.stdout.starts_with("digraph \"default_codex.planning\" {\n"), "{}", one.stdout);
+    let one = run(
+        &ws,
+        &["compile", "graph", "--format", "dot", "--plane", "planning"],
+    );
+    assert!(
+        one.stdout
+            .starts_with("digraph \"default_codex.planning\" {\n"),
+        "{}",
+        one.stdout
+    );
     assert!(!one.stdout.contains("subgraph"));
 }

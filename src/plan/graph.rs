@@ -60,7 +60,10 @@ fn text_entries_and_thresholds(out: &mut String, g: &super::ir::CompiledGraph) {
         .map(|e| format!("{} -> {}", e.entry_key, e.node_id))
         .collect();
     if let Some(c) = &g.completion_behavior {
-        entries.push(format!("{} -> {} (completion)", c.request_kind, c.target_node_id));
+        entries.push(format!(
+            "{} -> {} (completion)",
+            c.request_kind, c.target_node_id
+        ));
     }
     if !entries.is_empty() {
         wrap_list(out, "  entries: ", &entries);
@@ -68,7 +71,10 @@ fn text_entries_and_thresholds(out: &mut String, g: &super::ir::CompiledGraph) {
     if g.threshold_policies.is_empty() {
         return;
     }
-    let _ = writeln!(out, "  thresholds (once the counter reaches the limit, the outcome goes here):");
+    let _ = writeln!(
+        out,
+        "  thresholds (once the counter reaches the limit, the outcome goes here):"
+    );
     for th in &g.threshold_policies {
         let arrow = format!(
             "--{} after {} ({})--> {}",
@@ -252,7 +258,10 @@ fn dot_plane(out: &mut String, plan: &CompiledPlan, p: &str, indent: &str) {
         );
         for s in &th.source_node_ids {
             let from = dot_str(&vertex_id(p, &Vertex::Node(s.clone())));
-            let _ = writeln!(out, "{indent}{from} -> {junction} [arrowhead=none {style}];");
+            let _ = writeln!(
+                out,
+                "{indent}{from} -> {junction} [arrowhead=none {style}];"
+            );
         }
         let _ = writeln!(out, "{indent}{junction} -> {to} [label={label} {style}];");
     }
@@ -268,7 +277,10 @@ pub fn dot(plan: &CompiledPlan, plane: Option<&str>) -> String {
         let _ = writeln!(
             out,
             "    label={};",
-            dot_str(&format!("{} ({}) in {}", p, plan.graphs_by_plane[p].loop_id, plan.mode_id))
+            dot_str(&format!(
+                "{} ({}) in {}",
+                p, plan.graphs_by_plane[p].loop_id, plan.mode_id
+            ))
         );
         dot_plane(&mut out, plan, p, "    ");
         let _ = writeln!(out, "}}");
@@ -276,7 +288,11 @@ pub fn dot(plan: &CompiledPlan, plane: Option<&str>) -> String {
     }
     let _ = writeln!(out, "digraph {} {{", dot_str(&plan.mode_id));
     let _ = writeln!(out, "    rankdir=LR;");
-    let _ = writeln!(out, "    label={};", dot_str(&format!("mode {}", plan.mode_id)));
+    let _ = writeln!(
+        out,
+        "    label={};",
+        dot_str(&format!("mode {}", plan.mode_id))
+    );
     for p in planes(plan, None) {
         let _ = writeln!(out, "    subgraph {} {{", dot_str(&format!("cluster_{p}")));
         let _ = writeln!(

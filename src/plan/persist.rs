@@ -291,7 +291,13 @@ pub fn authoritative_plan(l: &Layout, mode: Option<&str>) -> Result<CompiledPlan
             .ok_or_else(|| "compile produced no plan".to_string());
     }
     let errors = p.outcome.errors.join("; ");
-    match (p.active, p.status.plan.is_some()) {
+    // Another mode's plan is no "last known good" of this one.
+    let same_mode = p
+        .status
+        .plan
+        .as_ref()
+        .is_some_and(|plan| plan.mode_id == p.outcome.mode_id);
+    match (p.active, same_mode) {
         (Some(plan), _) => Ok(plan),
         (None, true) => Err(format!(
             "compile failed ({errors}) and the last known good plan is stale ({}); fix the errors and run `millrace compile validate`",
