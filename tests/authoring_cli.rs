@@ -404,6 +404,16 @@ fn config_the_mode_overrides_is_a_warning_naming_the_mode_line() {
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.contains("warning: millrace.toml line 2: `default_runner = \"claude_code\"` has no effect: mode default_codex sets `runner codex_cli` (mill/modes/default_codex.mill:11)\n"), "{}", out.stdout);
     assert!(out.stdout.contains("warning: millrace.toml line 5: `[stages.checker] runner = \"pi_rpc\"` has no effect: mode default_codex sets `runner codex_cli` (mill/modes/default_codex.mill:11)\n"), "{}", out.stdout);
+    // `run` repeats the warnings of the plan it runs on standard error.
+    let once = run(&ws, &["run", "once"]);
+    assert_eq!(once.code, 0, "{}", once.stderr);
+    assert!(
+        once.stderr.contains(
+            "warning: millrace.toml line 2: `default_runner = \"claude_code\"` has no effect"
+        ),
+        "{}",
+        once.stderr
+    );
     // A mode's own stage block wins over [stages.<node>] model.
     std::fs::write(
         ws.join("millrace-agents/mill/modes/mine.mill"),

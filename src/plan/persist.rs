@@ -205,6 +205,19 @@ fn workspace_mode_id(root: &AssetRoot, name: &str) -> Option<String> {
     checked.model.resolve_mode(name).map(|m| m.id.clone())
 }
 
+/// The warnings of the last compile, when it produced the plan `plan_id`
+/// (config bindings the mode overrides, unused `permission_by_stage` keys,
+/// missing skills): `run` repeats them on standard error.
+pub fn plan_warnings(l: &Layout, plan_id: &str) -> Vec<String> {
+    let Ok(bytes) = safe_fs::read_capped(&diagnostics_path(l), safe_fs::MAX_STATE_BYTES) else {
+        return vec![];
+    };
+    match serde_json::from_slice::<CompileDiagnostics>(&bytes) {
+        Ok(d) if d.compiled_plan_id.as_deref() == Some(plan_id) => d.warnings,
+        _ => vec![],
+    }
+}
+
 /// What a compile against a workspace decided, after persisting.
 pub struct Persisted {
     pub outcome: CompileOutcome,

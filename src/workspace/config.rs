@@ -397,12 +397,19 @@ fn validate(c: &Config, text: &str) -> Result<(), String> {
         ));
     }
     let runners = crate::language::model::RUNNERS;
+    // `; did you mean "x"?` when a runner name is close to a real one.
+    let mean = |name: &str| {
+        crate::language::check::suggest(name, runners.iter().copied())
+            .map(|s| format!("; did you mean \"{s}\"?"))
+            .unwrap_or_default()
+    };
     if !runners.contains(&c.runners.default_runner.as_str()) {
         return Err(format!(
-            "{}`runners.default_runner` is {:?}; allowed: {}",
+            "{}`runners.default_runner` is {:?}; allowed: {}{}",
             at("runners", "default_runner"),
             c.runners.default_runner,
-            runners.join(", ")
+            runners.join(", "),
+            mean(&c.runners.default_runner)
         ));
     }
     for (key, v) in [
@@ -432,9 +439,10 @@ fn validate(c: &Config, text: &str) -> Result<(), String> {
         if let Some(r) = &s.runner {
             if !runners.contains(&r.as_str()) {
                 return Err(format!(
-                    "{}`stages.{name}.runner` is {r:?}; allowed: {}",
+                    "{}`stages.{name}.runner` is {r:?}; allowed: {}{}",
                     at(&table, "runner"),
-                    runners.join(", ")
+                    runners.join(", "),
+                    mean(r)
                 ));
             }
         }
@@ -522,6 +530,18 @@ mod model_tests {
         let e = parse_config("[runners.codex]\npermission_default = \"root\"\n").unwrap_err();
         assert!(e.starts_with("line 2:"), "{e}");
         assert!(e.contains("maximum"), "{e}");
+    }
+
+    #[test]
+    fn runner_names_get_a_did_you_mean() {
+        let e = parse_config("[runners]\ndefault_runner = \"claude_cod\"\n").unwrap_err();
+        assert!(
+            e.starts_with("line 2: `runners.default_runner` is \"claude_cod\"; allowed: "),
+            "{e}"
+        );
+        assert!(e.ends_with("; did you mean \"claude_code\"?"), "{e}");
+        let e = parse_config("[stages.checker]\nrunner = \"codex\"\n").unwrap_err();
+        assert!(e.contains("allowed: codex_cli,"), "{e}");
     }
 
     #[test]
