@@ -190,7 +190,11 @@ fn bad_flags_are_refused_before_anything_is_written() {
     );
     let dep = run(&ws, &["add-task", "--title", "x", "--depends-on", "a\nb"]);
     assert_eq!(dep.code, 1, "{}", dep.stderr);
-    assert!(dep.stderr.contains("--depends-on"), "{}", dep.stderr);
+    assert!(
+        dep.stderr.contains("--depends-on: invalid id"),
+        "{}",
+        dep.stderr
+    );
     // Usage errors: neither a file nor a title, both, a task flag without a title.
     for args in [
         vec!["add-task"],

@@ -219,6 +219,9 @@ pub fn from_flags(layout: &Layout, new: &NewItem, fields: Fields<'_>) -> Result<
             return Ok(Work::Idea(idea));
         }
         Fields::Task(t) => {
+            for dep in &t.depends_on {
+                ids::validate_id(dep).map_err(|e| format!("--depends-on: {e}"))?;
+            }
             doc.insert("task_id".into(), json!(id));
             doc.insert("title".into(), json!(title));
             if let Some(s) = &new.summary {
