@@ -124,11 +124,37 @@ enum Vertex {
 enum Arc {
     Entry,
     Route(String),
-    Exhausted {
-        outcome: String,
-        counter: String,
-        after: u32,
-    },
+}
+
+/// One threshold policy of a plane, drawn as a group: its source vertex
+/// ids, the vertex its exhausted outcome goes to, and its label.
+struct ThresholdGroup {
+    sources: Vec<String>,
+    target: String,
+    label: String,
+}
+
+fn threshold_groups(plan: &CompiledPlan, p: &str) -> Vec<ThresholdGroup> {
+    let target = |t: &TransitionTarget| match t {
+        TransitionTarget::Node(n) => vertex_id(p, &Vertex::Node(n.clone())),
+        TransitionTarget::Terminal(t) => vertex_id(p, &Vertex::Terminal(t.clone())),
+    };
+    plan.graphs_by_plane[p]
+        .threshold_policies
+        .iter()
+        .map(|th| ThresholdGroup {
+            sources: th
+                .source_node_ids
+                .iter()
+                .map(|s| vertex_id(p, &Vertex::Node(s.clone())))
+                .collect(),
+            target: target(&th.exhausted_target),
+            label: format!(
+                "{} after {} ({})",
+                th.on_outcome, th.threshold, th.counter_name
+            ),
+        })
+        .collect()
 }
 
 /// One plane as a petgraph graph.
@@ -167,19 +193,6 @@ fn build(plan: &CompiledPlan, plane: &str) -> DiGraph<Vertex, Arc> {
             index[&target(&t.target)],
             Arc::Route(t.on_outcome.clone()),
         );
-    }
-    for th in &g.threshold_policies {
-        for s in &th.source_node_ids {
-            graph.add_edge(
-                index[s],
-                index[&target(&th.exhausted_target)],
-                Arc::Exhausted {
-                    outcome: th.on_outcome.clone(),
-                    counter: th.counter_name.clone(),
-                    after: th.threshold,
-                },
-            );
-        }
     }
     graph
 }
@@ -231,23 +244,14 @@ fn dot_plane(out: &mut String, plan: &CompiledPlan, p: &str, indent: &str) {
             Arc::Route(o) => {
                 let _ = writeln!(out, "{indent}{a} -> {b} [label={}];", dot_str(o));
             }
-            Arc::Exhausted { .. } => {}
         }
     }
-    let g = &plan.graphs_by_plane[p];
-    let target = |t: &TransitionTarget| match t {
-        TransitionTarget::Node(n) => vertex_id(p, &Vertex::Node(n.clone())),
-        TransitionTarget::Terminal(t) => vertex_id(p, &Vertex::Terminal(t.clone())),
-    };
-    for (i, th) in g.threshold_policies.iter().enumerate() {
-        let label = dot_str(&format!(
-            "{} after {} ({})",
-            th.on_outcome, th.threshold, th.counter_name
-        ));
-        let to = dot_str(&target(&th.exhausted_target));
+    for (i, th) in threshold_groups(plan, p).iter().enumerate() {
+        let label = dot_str(&th.label);
+        let to = dot_str(&th.target);
         let style = "style=dashed color=firebrick";
-        if let [only] = th.source_node_ids.as_slice() {
-            let from = dot_str(&vertex_id(p, &Vertex::Node(only.clone())));
+        if let [only] = th.sources.as_slice() {
+            let from = dot_str(only);
             let _ = writeln!(out, "{indent}{from} -> {to} [label={label} {style}];");
             continue;
         }
@@ -256,8 +260,8 @@ fn dot_plane(out: &mut String, plan: &CompiledPlan, p: &str, indent: &str) {
             out,
             "{indent}{junction} [shape=point width=0.08 color=firebrick label=\"\"];"
         );
-        for s in &th.source_node_ids {
-            let from = dot_str(&vertex_id(p, &Vertex::Node(s.clone())));
+        for s in &th.sources {
+            let from = dot_str(s);
             let _ = writeln!(
                 out,
                 "{indent}{from} -> {junction} [arrowhead=none {style}];"
@@ -336,17 +340,21 @@ pub fn mermaid(plan: &CompiledPlan, plane: Option<&str>) -> String {
             let _ = match &graph[e] {
                 Arc::Entry => writeln!(out, "    {a} ==> {b}"),
                 Arc::Route(o) => writeln!(out, "    {a} -->|{o}| {b}"),
-                Arc::Exhausted {
-                    outcome,
-                    counter,
-                    after,
-                } => {
-                    writeln!(
-                        out,
-                        "    {a} -.->|\"{outcome} after {after} ({counter})\"| {b}"
-                    )
-                }
             };
+        }
+        // A threshold's sources meet at one small circle, then one dashed edge.
+        for (i, th) in threshold_groups(plan, p).iter().enumerate() {
+            let (label, to) = (&th.label, &th.target);
+            if let [only] = th.sources.as_slice() {
+                let _ = writeln!(out, "    {only} -.->|\"{label}\"| {to}");
+                continue;
+            }
+            let junction = format!("{p}_threshold_{i}");
+            let _ = writeln!(out, "    {junction}(( ))");
+            for s in &th.sources {
+                let _ = writeln!(out, "    {s} -.- {junction}");
+            }
+            let _ = writeln!(out, "    {junction} -.->|\"{label}\"| {to}");
         }
         let _ = writeln!(out, "  end");
     }
