@@ -620,6 +620,37 @@ fn dot_without_a_plane_is_one_digraph_with_a_cluster_per_plane() {
         );
         assert!(String::from_utf8_lossy(&svg.stdout).contains("<svg"));
     }
+    // Mermaid groups the same way.
+    let mermaid = run(
+        &ws,
+        &[
+            "compile",
+            "graph",
+            "--format",
+            "mermaid",
+            "--plane",
+            "execution",
+        ],
+    );
+    assert!(
+        mermaid.stdout.contains("    execution_threshold_1(( ))\n"),
+        "{}",
+        mermaid.stdout
+    );
+    assert_eq!(
+        mermaid
+            .stdout
+            .matches(" -.- execution_threshold_1\n")
+            .count(),
+        6
+    );
+    assert_eq!(
+        mermaid
+            .stdout
+            .matches("BLOCKED after 2 (troubleshoot_attempt_count)")
+            .count(),
+        1
+    );
     // With --plane: that plane's digraph alone.
     let one = run(
         &ws,
