@@ -61,8 +61,18 @@ fn graph_edges_match_the_reference_for_every_shipped_mode() {
         assert_eq!(code, 0, "{mode}: {err}");
         assert!(err.contains("not an initialized workspace"), "{err}");
         let reference = fixture(&format!("graph-{mode}.txt"));
-        // Everything but the plan id line (ours is a blake3 digest) is identical.
-        let ours: Vec<&str> = out.lines().skip(1).collect();
+        // Everything but the plan id line (ours is a blake3 digest) is
+        // identical, once our lines (each plane's entries and thresholds,
+        // after its routes) are left out.
+        let ours: Vec<&str> = out
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                !(l.starts_with("  entries: ")
+                    || l.starts_with("  thresholds ")
+                    || l.starts_with("    "))
+            })
+            .collect();
         let theirs: Vec<&str> = reference.lines().skip(1).collect();
         assert_eq!(ours, theirs, "{mode}");
         let expected_mode = if *mode == "standard_plain" {
@@ -139,7 +149,12 @@ fn a_failed_first_compile_has_a_missing_plan() {
     )
     .unwrap();
     assert_eq!(diags["ok"], false);
-    assert_eq!(diags["errors"][0], "unknown stage names in config: chekcer");
+    // The reference's line first, then the line in millrace.toml and a did-you-mean.
+    let first = diags["errors"][0].as_str().unwrap();
+    assert!(
+        first.starts_with("unknown stage names in config: chekcer\n  = millrace.toml line 5: [stages.chekcer]\n  help: did you mean `checker`?"),
+        "{first}"
+    );
 }
 
 #[test]
@@ -224,7 +239,9 @@ fn graph_formats_render() {
     let (_dir, ws) = init();
     let (code, dot, _) = run(&["compile", "graph", "--workspace", &ws, "--format", "dot"]);
     assert_eq!(code, 0);
-    assert!(dot.contains("digraph \"default_codex.execution\""));
+    // One digraph, a cluster per plane (tests/authoring_cli.rs renders it).
+    assert!(dot.starts_with("digraph \"default_codex\" {\n"), "{dot}");
+    assert!(dot.contains("subgraph \"cluster_execution\""));
     assert!(dot.contains("label=\"FIX_NEEDED after 2 (fix_cycle_count)\" style=dashed"));
     let (_, mermaid, _) = run(&[
         "compile",
@@ -297,7 +314,11 @@ fn modes_list_and_show_follow_the_reference_lines() {
     assert!(show.starts_with("alias_of: default_codex\nmode_id: default_codex\nexecution_loop_id: execution.standard\nplanning_loop_id: planning.standard\n"), "{show}");
     let (code, _, err) = run(&["modes", "show", "bogus", "--workspace", d]);
     assert_eq!(code, 1);
-    assert_eq!(err.lines().last(), Some("error: Unknown mode id: bogus"));
+    // The reference's line, then ours: the valid names.
+    assert!(
+        err.contains("error: Unknown mode id: bogus\n  help: valid modes and aliases: "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -307,7 +328,7 @@ fn unknown_mode_is_reported_like_the_reference() {
     assert_eq!(code, 1);
     assert!(out.contains("ok: false\nmode_id: bogus\n"), "{out}");
     assert!(
-        out.trim_end().ends_with("error: Unknown mode id: bogus"),
+        out.contains("error: Unknown mode id: bogus\n  help: valid modes and aliases: "),
         "{out}"
     );
 }

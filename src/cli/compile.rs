@@ -213,8 +213,14 @@ pub fn show_text(c: &Compiled) -> String {
         None => Currentness::Missing,
     };
     let _ = writeln!(out, "compiled_plan_currentness: {currentness}");
-    // A stale plan is shown (marked above) but is not in force.
-    let stale = c.workspace.as_ref().and_then(|(_, st)| st.plan.as_ref());
+    // A stale plan of the same mode is shown (marked above) but is not in
+    // force; another mode's plan, or one whose config cannot be read, is not.
+    let stale = c
+        .workspace
+        .as_ref()
+        .filter(|(_, st)| st.error.is_none())
+        .and_then(|(_, st)| st.plan.as_ref())
+        .filter(|p| p.mode_id == c.outcome.mode_id);
     let Some(plan) = c.active.as_ref().or(stale) else {
         return out;
     };
@@ -454,6 +460,7 @@ fn print_compiled(
     json: bool,
     as_json: fn(&Compiled) -> serde_json::Value,
     as_text: fn(&Compiled) -> String,
+    needs_plan: bool,
 ) -> i32 {
     let c = match compile_target(target) {
         Ok(c) => c,
@@ -467,16 +474,33 @@ fn print_compiled(
     } else {
         print!("{}", as_text(&c));
     }
+    if needs_plan && c.active.is_none() {
+        no_plan(&c);
+    }
     i32::from(!c.outcome.errors.is_empty())
+}
+
+/// Say on stderr that there is no plan to show, and the first error why.
+fn no_plan(c: &Compiled) {
+    let why = c
+        .outcome
+        .errors
+        .first()
+        .map(|e| e.lines().next().unwrap_or_default().to_string())
+        .unwrap_or_else(|| "the compile produced no plan".into());
+    eprintln!(
+        "error: no plan for mode {}: {why} (see the `error:` lines for the details)",
+        c.outcome.mode_id
+    );
 }
 
 pub fn run(args: CompileArgs) -> i32 {
     match args.command {
         CompileCommand::Validate { target, json } => {
-            print_compiled(&target, json, validate_json, validate_text)
+            print_compiled(&target, json, validate_json, validate_text, false)
         }
         CompileCommand::Show { target, json } => {
-            print_compiled(&target, json, show_json, show_text)
+            print_compiled(&target, json, show_json, show_text, true)
         }
         CompileCommand::Graph {
             target,
@@ -490,6 +514,7 @@ pub fn run(args: CompileArgs) -> i32 {
             };
             let Some(plan) = &c.active else {
                 print!("{}", validate_text(&c));
+                no_plan(&c);
                 return 1;
             };
             let plane = plane.map(PlaneArg::as_str);

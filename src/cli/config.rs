@@ -95,6 +95,7 @@ pub fn run(args: ConfigArgs) -> i32 {
                     .and_then(|s| s.last_reload_error.as_deref())
                     .unwrap_or("none")
             );
+            runner_commands(&layout, &c);
             0
         }
         ConfigCommand::Reload { workspace } => super::control::run(
@@ -122,5 +123,45 @@ pub fn run(args: ConfigArgs) -> i32 {
             print!("{}", super::compile::validate_text(&c));
             i32::from(!c.outcome.errors.is_empty())
         }
+    }
+}
+
+/// Each command line the default mode's stages would start
+/// (`runner.<name>.command:`), followed by the stages that start it.
+fn runner_commands(layout: &crate::workspace::layout::Layout, c: &config::Config) {
+    use crate::plan::compile::{compile, AssetRoot};
+    let outcome = compile(&AssetRoot::Workspace(layout.clone()), None);
+    let Some(plan) = outcome.plan else {
+        let why = outcome
+            .errors
+            .first()
+            .map(String::as_str)
+            .unwrap_or("no plan");
+        eprintln!(
+            "warning: runner command lines unknown: mode {} does not compile: {}",
+            outcome.mode_id,
+            why.lines().next().unwrap_or_default()
+        );
+        return;
+    };
+    let mut lines: Vec<(String, String, Vec<String>)> = Vec::new();
+    for (plane, g) in &plan.graphs_by_plane {
+        for n in &g.nodes {
+            let cmd =
+                crate::runners::preview::command_line(n, &plan.mode_id, &c.runners, &layout.root);
+            let stage = format!("{plane}.{}", n.node_id);
+            match lines
+                .iter_mut()
+                .find(|(r, line, _)| *r == n.runner_name && *line == cmd)
+            {
+                Some((_, _, stages)) => stages.push(stage),
+                None => lines.push((n.runner_name.clone(), cmd, vec![stage])),
+            }
+        }
+    }
+    println!("runner_mode: {}", plan.mode_id);
+    for (runner, cmd, stages) in lines {
+        println!("runner.{runner}.command: {cmd}");
+        println!("runner.{runner}.stages: {}", stages.join(", "));
     }
 }

@@ -3,6 +3,7 @@
 //! Exit codes follow one rule everywhere: 0 success, 1 the command ran and
 //! found problems (lint errors, failed validation), 2 usage or I/O errors.
 
+mod authoring;
 mod compile;
 mod config;
 mod control;
@@ -57,11 +58,13 @@ pub enum Command {
     /// Inspect and add work items.
     Queue(queue::QueueArgs),
     /// Queue a task (same as `queue add-task`).
-    AddTask(queue::AddArgs),
+    AddTask(queue::AddTaskArgs),
     /// Queue a spec (same as `queue add-spec`).
-    AddSpec(queue::AddArgs),
+    AddSpec(queue::AddSpecArgs),
     /// Stage an idea (same as `queue add-idea`).
     AddIdea(queue::AddArgs),
+    /// Print a task or spec skeleton (same as `queue template`).
+    Template(authoring::TemplateArgs),
     /// Compile a mode into the frozen plan and inspect it.
     Compile(compile::CompileArgs),
     /// List and show the available modes.
@@ -123,6 +126,7 @@ pub fn main() -> i32 {
         Command::AddTask(args) => queue::add_task(args),
         Command::AddSpec(args) => queue::add_spec(args),
         Command::AddIdea(args) => queue::add_idea(args),
+        Command::Template(args) => authoring::run_template(args),
         Command::Compile(args) => compile::run(args),
         Command::Modes(args) => modes::run(args),
         Command::Config(args) => config::run(args),

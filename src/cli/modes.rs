@@ -82,7 +82,8 @@ pub fn run(args: ModesArgs) -> i32 {
                 Err(code) => return code,
             };
             let Some(m) = checked.model.resolve_mode(&mode_id) else {
-                eprintln!("error: Unknown mode id: {mode_id}");
+                let e = crate::plan::config_check::unknown_mode(&checked.model, &mode_id, None);
+                eprintln!("error: {e}");
                 return 1;
             };
             if m.id != mode_id {

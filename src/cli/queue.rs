@@ -8,6 +8,7 @@ use crate::runtime::control::{self, Added, Work};
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
+use super::authoring::{self, Fields, NewItem, SpecFields, TaskFields};
 use super::workspace_arg::{fail, WorkspaceArg};
 use crate::workspace::documents::{DocKind, IdeaDocument, WorkDocument};
 use crate::workspace::queue::{self, count_items, state_dir};
@@ -24,12 +25,14 @@ pub enum QueueCommand {
     Ls(LsArgs),
     /// Show where one work item is.
     Show(ShowArgs),
-    /// Queue a task from a markdown document or a JSON import.
-    AddTask(AddArgs),
-    /// Queue a spec from a markdown document or a JSON import.
-    AddSpec(AddArgs),
-    /// Stage an idea (markdown) in `ideas/inbox/`.
+    /// Queue a task from a markdown document, a JSON import, or `--title` and flags.
+    AddTask(AddTaskArgs),
+    /// Queue a spec from a markdown document, a JSON import, or `--title` and flags.
+    AddSpec(AddSpecArgs),
+    /// Stage an idea (markdown, or `--title`) in `ideas/inbox/`.
     AddIdea(AddArgs),
+    /// Print a task or spec skeleton that `add-task`/`add-spec` accept once filled.
+    Template(super::authoring::TemplateArgs),
     /// Preview (or `--apply`) repairs of work filed under the wrong root spec of an open closure target.
     RepairLineage(super::repair_lineage::RepairLineageArgs),
 }
@@ -56,10 +59,29 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// The document to add (`.md`, or `.json` for tasks and specs).
-    pub file: PathBuf,
+    /// The document to add (`.md`, or `.json` for tasks and specs); or use `--title`.
+    #[arg(required_unless_present = "title")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub new: NewItem,
     #[command(flatten)]
     pub workspace: WorkspaceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AddTaskArgs {
+    #[command(flatten)]
+    pub add: AddArgs,
+    #[command(flatten)]
+    pub fields: TaskFields,
+}
+
+#[derive(Debug, Args)]
+pub struct AddSpecArgs {
+    #[command(flatten)]
+    pub add: AddArgs,
+    #[command(flatten)]
+    pub fields: SpecFields,
 }
 
 pub fn run(args: QueueArgs) -> i32 {
@@ -69,20 +91,21 @@ pub fn run(args: QueueArgs) -> i32 {
         QueueCommand::AddTask(a) => add_task(a),
         QueueCommand::AddSpec(a) => add_spec(a),
         QueueCommand::AddIdea(a) => add_idea(a),
+        QueueCommand::Template(a) => super::authoring::run_template(a),
         QueueCommand::RepairLineage(a) => super::repair_lineage::run(a),
     }
 }
 
-pub fn add_task(args: AddArgs) -> i32 {
-    add(args, Some(DocKind::Task))
+pub fn add_task(args: AddTaskArgs) -> i32 {
+    add(args.add, Fields::Task(&args.fields))
 }
 
-pub fn add_spec(args: AddArgs) -> i32 {
-    add(args, Some(DocKind::Spec))
+pub fn add_spec(args: AddSpecArgs) -> i32 {
+    add(args.add, Fields::Spec(&args.fields))
 }
 
 pub fn add_idea(args: AddArgs) -> i32 {
-    add(args, None)
+    add(args, Fields::Idea)
 }
 
 fn ls(args: LsArgs) -> i32 {
@@ -198,14 +221,32 @@ fn show(args: ShowArgs) -> i32 {
     0
 }
 
-/// Add a task or spec (`kind`) or, with `None`, an idea.
-fn add(args: AddArgs, kind: Option<DocKind>) -> i32 {
+/// Add a task, spec or idea (`fields`), from a file or from `--title` and flags.
+fn add(args: AddArgs, fields: Fields<'_>) -> i32 {
     let layout = match args.workspace.initialized() {
         Ok(l) => l,
         Err(code) => return code,
     };
+    let kind = match fields {
+        Fields::Task(_) => Some(DocKind::Task),
+        Fields::Spec(_) => Some(DocKind::Spec),
+        Fields::Idea => None,
+    };
     let what = kind.map_or("idea", DocKind::tag);
-    let added = read_work(&args.file, kind).and_then(|work| control::add(&layout, &work));
+    let work = match &args.file {
+        Some(file) => match read_work(file, kind) {
+            Ok(work) => work,
+            Err(e) => return fail(&format!("failed to add {what}: {e}")),
+        },
+        None => match authoring::from_flags(&layout, &args.new, fields) {
+            Ok(work) => work,
+            Err(e) => {
+                eprintln!("error: failed to add {what}: {e}");
+                return authoring::INVALID_INPUT;
+            }
+        },
+    };
+    let added = control::add(&layout, &work);
     match added {
         Ok(Added::Direct(path)) => {
             println!("enqueued_{what}: {}", path.display());
@@ -222,6 +263,7 @@ fn add(args: AddArgs, kind: Option<DocKind>) -> i32 {
 /// Read and check the file to add.
 fn read_work(file: &Path, kind: Option<DocKind>) -> Result<Work, String> {
     let raw = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    authoring::check_filled(file, &raw)?;
     let name = file.display().to_string();
     let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
     let Some(kind) = kind else {

@@ -238,6 +238,10 @@ pub struct StageSettings {
     pub timeout_seconds: Option<u64>,
     pub entrypoint: Option<String>,
     pub skills: Vec<String>,
+    /// The stage name of the mode's `stage <node> { ... }` block (nearest
+    /// in the `extends` chain), for messages that name the mode's line.
+    #[serde(skip)]
+    pub span: Option<Span>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -272,6 +276,9 @@ pub struct Mode {
     pub loops: BTreeMap<String, String>,
     /// The runner for every stage, when the mode (or an ancestor) sets one.
     pub default_runner: Option<String>,
+    /// Where that `runner` line is (in this mode or the ancestor that sets it).
+    #[serde(skip)]
+    pub runner_span: Option<Span>,
     pub stages: BTreeMap<String, StageSettings>,
     pub concurrency: Option<Concurrency>,
     pub learning_triggers: Vec<LearningTrigger>,

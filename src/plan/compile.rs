@@ -3,6 +3,7 @@
 //! requested mode with the effective config, resolve the assets it uses and
 //! fingerprint everything. Nothing here writes files (see `persist`).
 
+use super::config_check;
 use super::fingerprint;
 use super::ir::{AssetRef, CompileInput, CompiledPlan};
 use super::lower::{self, EffectiveConfig};
@@ -71,6 +72,7 @@ pub fn effective_config(root: &AssetRoot) -> Result<EffectiveConfig, String> {
             Ok(EffectiveConfig {
                 config,
                 explicit_recovery: config::explicit_recovery_keys(&text),
+                text,
             })
         }
     }
@@ -173,7 +175,19 @@ pub fn compile(root: &AssetRoot, mode: Option<&str>) -> CompileOutcome {
             return out;
         }
     };
-    compile_program(root, program, cfg, &requested)
+    let from_config = mode.is_none().then(|| cfg.text.clone());
+    let mut out = compile_program(root, program, cfg, &requested);
+    if let Some(text) = from_config {
+        let model = &out.checked.model;
+        if let Some(e) = out
+            .errors
+            .iter_mut()
+            .find(|e| e.starts_with("Unknown mode id: "))
+        {
+            *e = config_check::unknown_mode(model, &requested, Some(&text));
+        }
+    }
+    out
 }
 
 /// Compile one mode of an already loaded program (`millrace test` loads
@@ -221,7 +235,11 @@ pub fn compile_program(
     let config_fp = fingerprint::config_fingerprint(&cfg.config, &cfg.explicit_recovery);
     let Some(mode) = out.checked.model.resolve_mode(&requested).cloned() else {
         if out.errors.is_empty() {
-            out.errors.push(format!("Unknown mode id: {requested}"));
+            out.errors.push(config_check::unknown_mode(
+                &out.checked.model,
+                &requested,
+                None,
+            ));
         }
         out.input = Some(CompileInput {
             mode_id: requested,
@@ -259,9 +277,18 @@ pub fn compile_program(
         }
     };
     if let AssetRoot::Workspace(l) = root {
-        out.errors
-            .extend(runner_settings_errors(&plan, &cfg.config, l));
+        out.errors.extend(runner_settings_errors(&plan, &cfg, l));
     }
+    let (errors, warnings) = config_check::permission_keys(&out.checked.model, &plan, &cfg);
+    out.errors.extend(errors);
+    out.warnings.extend(warnings);
+    out.warnings.extend(config_check::overridden_by_mode(
+        &mode,
+        &plan,
+        &cfg,
+        &out.program.sources,
+        &name_of,
+    ));
     // The assets: the .mill files the mode's file can see, then every
     // entrypoint and skill its nodes name.
     let mut assets: Vec<AssetRef> = Vec::new();
@@ -325,7 +352,18 @@ pub fn compile_program(
 /// What the runners the plan's nodes use need from the workspace config: the
 /// `command` runner an argv, and a `script` file (when one is configured)
 /// that parses and whose keys each name a node or stage kind of the plan.
-fn runner_settings_errors(plan: &CompiledPlan, cfg: &config::Config, l: &Layout) -> Vec<String> {
+fn runner_settings_errors(
+    plan: &CompiledPlan,
+    effective: &EffectiveConfig,
+    l: &Layout,
+) -> Vec<String> {
+    let cfg = &effective.config;
+    let at = |table: &str, key: &str| {
+        config::line_of(&effective.text, table, key)
+            .or_else(|| config::line_of(&effective.text, table, ""))
+            .map(|n| format!("millrace.toml line {n}: "))
+            .unwrap_or_default()
+    };
     let nodes: Vec<&super::ir::CompiledNode> = plan
         .graphs_by_plane
         .values()
@@ -342,7 +380,8 @@ fn runner_settings_errors(plan: &CompiledPlan, cfg: &config::Config, l: &Layout)
     let command = using("command");
     if !command.is_empty() && cfg.runners.command.argv.is_empty() {
         errors.push(format!(
-            "runner command (used by {}) needs `argv` in [runners.command] of millrace.toml: set the agent command to run, e.g. argv = [\"my-agent\", \"{{prompt_file}}\"]",
+            "{}runner command (used by {}) needs `argv` in [runners.command] of millrace.toml: set the agent command to run, e.g. argv = [\"my-agent\", \"{{prompt_file}}\"]",
+            at("runners.command", "argv"),
             command.join(", ")
         ));
     }
@@ -353,7 +392,8 @@ fn runner_settings_errors(plan: &CompiledPlan, cfg: &config::Config, l: &Layout)
             .and_then(|t| crate::runners::script::Script::parse(&t));
         match parsed {
             Err(e) => errors.push(format!(
-                "[runners.script] path: script file {}: {e}",
+                "{}[runners.script] path: script file {}: {e}",
+                at("runners.script", "path"),
                 p.display()
             )),
             Ok(script) => {

@@ -1,10 +1,12 @@
-//! Graph exports of a compiled plan: the reference's text listing, a stable
-//! JSON export, and DOT and Mermaid drawings built from one petgraph graph
-//! per plane (nodes and terminal states as vertices; routes, and threshold
+//! Graph exports of a compiled plan: the reference's text listing (plus, ours,
+//! each plane's entries and threshold edges, grouped per threshold and
+//! wrapped at 100 columns), a stable JSON export, DOT (one digraph, a
+//! cluster per plane; a threshold's sources meet at one junction point
+//! before its dashed edge) and Mermaid, built from one petgraph graph per
+//! plane (nodes and terminal states as vertices; routes, and threshold
 //! exhaustion as dashed edges; entries as arrows from a start point).
 
 use super::ir::{CompiledPlan, TransitionTarget};
-use petgraph::dot::{Config as DotConfig, Dot};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -39,8 +41,76 @@ pub fn text(plan: &CompiledPlan, plane: Option<&str>) -> String {
                 t.from_node_id, t.on_outcome, t.target
             );
         }
+        text_entries_and_thresholds(&mut out, g);
     }
     out
+}
+
+/// The width the text graph keeps to.
+pub const TEXT_WIDTH: usize = 100;
+
+/// Ours, after the reference's route lines of a plane: where work enters,
+/// and one line per threshold policy (all its sources, the outcome, the
+/// limit, the counter and where the outcome goes once the limit is
+/// reached), so that every node reachable only that way shows up.
+fn text_entries_and_thresholds(out: &mut String, g: &super::ir::CompiledGraph) {
+    let mut entries: Vec<String> = g
+        .entries
+        .iter()
+        .map(|e| format!("{} -> {}", e.entry_key, e.node_id))
+        .collect();
+    if let Some(c) = &g.completion_behavior {
+        entries.push(format!(
+            "{} -> {} (completion)",
+            c.request_kind, c.target_node_id
+        ));
+    }
+    if !entries.is_empty() {
+        wrap_list(out, "  entries: ", &entries);
+    }
+    if g.threshold_policies.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  thresholds (once the counter reaches the limit, the outcome goes here):"
+    );
+    for th in &g.threshold_policies {
+        let arrow = format!(
+            "--{} after {} ({})--> {}",
+            th.on_outcome, th.threshold, th.counter_name, th.exhausted_target
+        );
+        let sources = th.source_node_ids.join(", ");
+        let one_line = format!("    {sources} {arrow}");
+        if one_line.len() <= TEXT_WIDTH {
+            let _ = writeln!(out, "{one_line}");
+        } else {
+            wrap_list(out, "    ", &th.source_node_ids);
+            let _ = writeln!(out, "        {arrow}");
+        }
+    }
+}
+
+/// `prefix` then `items` joined by `, `, wrapped under the prefix at `TEXT_WIDTH`.
+fn wrap_list(out: &mut String, prefix: &str, items: &[String]) {
+    let indent = " ".repeat(prefix.len());
+    let mut line = prefix.to_string();
+    let mut first = true;
+    for (i, item) in items.iter().enumerate() {
+        let sep = if i + 1 < items.len() { "," } else { "" };
+        let piece = format!("{item}{sep}");
+        if !first && line.len() + 1 + piece.len() > TEXT_WIDTH {
+            let _ = writeln!(out, "{}", line.trim_end());
+            line = indent.clone();
+            first = true;
+        }
+        if !first {
+            line.push(' ');
+        }
+        line.push_str(&piece);
+        first = false;
+    }
+    let _ = writeln!(out, "{line}");
 }
 
 #[derive(Debug, Clone)]
@@ -54,11 +124,37 @@ enum Vertex {
 enum Arc {
     Entry,
     Route(String),
-    Exhausted {
-        outcome: String,
-        counter: String,
-        after: u32,
-    },
+}
+
+/// One threshold policy of a plane, drawn as a group: its source vertex
+/// ids, the vertex its exhausted outcome goes to, and its label.
+struct ThresholdGroup {
+    sources: Vec<String>,
+    target: String,
+    label: String,
+}
+
+fn threshold_groups(plan: &CompiledPlan, p: &str) -> Vec<ThresholdGroup> {
+    let target = |t: &TransitionTarget| match t {
+        TransitionTarget::Node(n) => vertex_id(p, &Vertex::Node(n.clone())),
+        TransitionTarget::Terminal(t) => vertex_id(p, &Vertex::Terminal(t.clone())),
+    };
+    plan.graphs_by_plane[p]
+        .threshold_policies
+        .iter()
+        .map(|th| ThresholdGroup {
+            sources: th
+                .source_node_ids
+                .iter()
+                .map(|s| vertex_id(p, &Vertex::Node(s.clone())))
+                .collect(),
+            target: target(&th.exhausted_target),
+            label: format!(
+                "{} after {} ({})",
+                th.on_outcome, th.threshold, th.counter_name
+            ),
+        })
+        .collect()
 }
 
 /// One plane as a petgraph graph.
@@ -98,19 +194,6 @@ fn build(plan: &CompiledPlan, plane: &str) -> DiGraph<Vertex, Arc> {
             Arc::Route(t.on_outcome.clone()),
         );
     }
-    for th in &g.threshold_policies {
-        for s in &th.source_node_ids {
-            graph.add_edge(
-                index[s],
-                index[&target(&th.exhausted_target)],
-                Arc::Exhausted {
-                    outcome: th.on_outcome.clone(),
-                    counter: th.counter_name.clone(),
-                    after: th.threshold,
-                },
-            );
-        }
-    }
     graph
 }
 
@@ -129,49 +212,102 @@ fn planes<'a>(plan: &'a CompiledPlan, plane: Option<&str>) -> Vec<&'a String> {
         .collect()
 }
 
-/// Graphviz DOT: one digraph per plane (`dot -Tsvg` renders it).
+/// A DOT string literal.
+fn dot_str(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// One plane's vertices and edges as DOT statements, each line indented by
+/// `indent`. A threshold with several sources draws them into one junction
+/// point, then one labelled dashed edge to where the outcome goes.
+fn dot_plane(out: &mut String, plan: &CompiledPlan, p: &str, indent: &str) {
+    let graph = build(plan, p);
+    for idx in graph.node_indices() {
+        let v = &graph[idx];
+        let attrs = match v {
+            Vertex::Start(k) => format!("label={} shape=plaintext", dot_str(k)),
+            Vertex::Node(n) => format!("label={} shape=box style=rounded", dot_str(n)),
+            Vertex::Terminal(t) => format!("label={} shape=doublecircle", dot_str(t)),
+        };
+        let _ = writeln!(out, "{indent}{} [{attrs}];", dot_str(&vertex_id(p, v)));
+    }
+    for e in graph.edge_indices() {
+        let (a, b) = graph.edge_endpoints(e).expect("edge exists");
+        let (a, b) = (
+            dot_str(&vertex_id(p, &graph[a])),
+            dot_str(&vertex_id(p, &graph[b])),
+        );
+        match &graph[e] {
+            Arc::Entry => {
+                let _ = writeln!(out, "{indent}{a} -> {b} [style=bold];");
+            }
+            Arc::Route(o) => {
+                let _ = writeln!(out, "{indent}{a} -> {b} [label={}];", dot_str(o));
+            }
+        }
+    }
+    for (i, th) in threshold_groups(plan, p).iter().enumerate() {
+        let label = dot_str(&th.label);
+        let to = dot_str(&th.target);
+        let style = "style=dashed color=firebrick";
+        if let [only] = th.sources.as_slice() {
+            let from = dot_str(only);
+            let _ = writeln!(out, "{indent}{from} -> {to} [label={label} {style}];");
+            continue;
+        }
+        let junction = dot_str(&format!("{p}_threshold_{i}"));
+        let _ = writeln!(
+            out,
+            "{indent}{junction} [shape=point width=0.08 color=firebrick label=\"\"];"
+        );
+        for s in &th.sources {
+            let from = dot_str(s);
+            let _ = writeln!(
+                out,
+                "{indent}{from} -> {junction} [arrowhead=none {style}];"
+            );
+        }
+        let _ = writeln!(out, "{indent}{junction} -> {to} [label={label} {style}];");
+    }
+}
+
+/// Graphviz DOT (`dot -Tsvg` renders it): with `plane`, that plane's
+/// digraph; without, one digraph of the mode with a cluster per plane.
 pub fn dot(plan: &CompiledPlan, plane: Option<&str>) -> String {
     let mut out = String::new();
-    for p in planes(plan, plane) {
-        let graph = build(plan, p);
-        let edge_attr = |_: &DiGraph<Vertex, Arc>, e: petgraph::graph::EdgeReference<'_, Arc>| {
-            match e.weight() {
-                Arc::Entry => "style=bold".to_string(),
-                Arc::Route(o) => format!("label=\"{o}\""),
-                Arc::Exhausted {
-                    outcome,
-                    counter,
-                    after,
-                } => {
-                    format!("label=\"{outcome} after {after} ({counter})\" style=dashed color=firebrick")
-                }
-            }
-        };
-        let node_attr = |_: &DiGraph<Vertex, Arc>, (_, v): (NodeIndex, &Vertex)| match v {
-            Vertex::Start(k) => format!("label=\"{k}\" shape=plaintext"),
-            Vertex::Node(n) => format!("label=\"{n}\" shape=box style=rounded"),
-            Vertex::Terminal(t) => format!("label=\"{t}\" shape=doublecircle"),
-        };
-        let body = Dot::with_attr_getters(
-            &graph,
-            &[
-                DotConfig::EdgeNoLabel,
-                DotConfig::NodeNoLabel,
-                DotConfig::GraphContentOnly,
-            ],
-            &edge_attr,
-            &node_attr,
-        );
-        let _ = writeln!(out, "digraph \"{}\" {{", g_name(plan, p));
+    if let Some(p) = plane {
+        let _ = writeln!(out, "digraph {} {{", dot_str(&g_name(plan, p)));
         let _ = writeln!(out, "    rankdir=LR;");
         let _ = writeln!(
             out,
-            "    label=\"{} ({}) in {}\";",
-            p, plan.graphs_by_plane[p].loop_id, plan.mode_id
+            "    label={};",
+            dot_str(&format!(
+                "{} ({}) in {}",
+                p, plan.graphs_by_plane[p].loop_id, plan.mode_id
+            ))
         );
-        let _ = write!(out, "{body:?}");
+        dot_plane(&mut out, plan, p, "    ");
         let _ = writeln!(out, "}}");
+        return out;
     }
+    let _ = writeln!(out, "digraph {} {{", dot_str(&plan.mode_id));
+    let _ = writeln!(out, "    rankdir=LR;");
+    let _ = writeln!(
+        out,
+        "    label={};",
+        dot_str(&format!("mode {}", plan.mode_id))
+    );
+    for p in planes(plan, None) {
+        let _ = writeln!(out, "    subgraph {} {{", dot_str(&format!("cluster_{p}")));
+        let _ = writeln!(
+            out,
+            "        label={};",
+            dot_str(&format!("{} ({})", p, plan.graphs_by_plane[p].loop_id))
+        );
+        dot_plane(&mut out, plan, p, "        ");
+        let _ = writeln!(out, "    }}");
+    }
+    let _ = writeln!(out, "}}");
     out
 }
 
@@ -204,17 +340,21 @@ pub fn mermaid(plan: &CompiledPlan, plane: Option<&str>) -> String {
             let _ = match &graph[e] {
                 Arc::Entry => writeln!(out, "    {a} ==> {b}"),
                 Arc::Route(o) => writeln!(out, "    {a} -->|{o}| {b}"),
-                Arc::Exhausted {
-                    outcome,
-                    counter,
-                    after,
-                } => {
-                    writeln!(
-                        out,
-                        "    {a} -.->|\"{outcome} after {after} ({counter})\"| {b}"
-                    )
-                }
             };
+        }
+        // A threshold's sources meet at one small circle, then one dashed edge.
+        for (i, th) in threshold_groups(plan, p).iter().enumerate() {
+            let (label, to) = (&th.label, &th.target);
+            if let [only] = th.sources.as_slice() {
+                let _ = writeln!(out, "    {only} -.->|\"{label}\"| {to}");
+                continue;
+            }
+            let junction = format!("{p}_threshold_{i}");
+            let _ = writeln!(out, "    {junction}(( ))");
+            for s in &th.sources {
+                let _ = writeln!(out, "    {s} -.- {junction}");
+            }
+            let _ = writeln!(out, "    {junction} -.->|\"{label}\"| {to}");
         }
         let _ = writeln!(out, "  end");
     }

@@ -21,6 +21,9 @@ use std::collections::BTreeMap;
 pub struct EffectiveConfig {
     pub config: Config,
     pub explicit_recovery: Vec<String>,
+    /// The `millrace.toml` text (empty for the defaults), for messages that
+    /// name a line.
+    pub text: String,
 }
 
 pub fn source_loc(sources: &SourceSet, span: Span, name_of: &dyn Fn(usize) -> String) -> SourceLoc {
@@ -79,23 +82,9 @@ pub fn lower(
     let loc = |span: Span| source_loc(sources, span, name_of);
     let config = &cfg.config;
     // Config may only tune stages that exist.
-    let known: Vec<&str> = model
-        .loops
-        .values()
-        .flat_map(|l| l.nodes.iter().map(|n| n.id.as_str()))
-        .chain(model.stages.keys().map(String::as_str))
-        .collect();
-    let unknown: Vec<&str> = config
-        .stages
-        .keys()
-        .map(String::as_str)
-        .filter(|s| !known.contains(s))
-        .collect();
+    let unknown = super::config_check::unknown_config_stages(model, cfg);
     if !unknown.is_empty() {
-        return Err(vec![format!(
-            "unknown stage names in config: {}",
-            unknown.join(", ")
-        )]);
+        return Err(unknown);
     }
     let overrides = threshold_overrides(mode, cfg);
     let mut graphs = BTreeMap::new();

@@ -4,6 +4,7 @@
 //! `compiled_stage_graph` export.
 
 pub mod compile;
+pub mod config_check;
 pub mod fingerprint;
 pub mod graph;
 pub mod health;

@@ -134,9 +134,11 @@ pub fn status(l: &Layout, mode: Option<&str>) -> Status {
     let (assets_fp, changed_assets) =
         compile::current_assets_fingerprint(&root, &plan.resolved_assets);
     let persisted = plan.compile_input_fingerprint.clone();
-    // An alias names the plan's mode too.
+    // An alias names the plan's mode too: a shipped one, or one the
+    // workspace's own `.mill` files declare (read only when needed).
     let mode_matches = requested == persisted.mode_id
-        || alias_target(&requested).as_deref() == Some(persisted.mode_id.as_str());
+        || alias_target(&requested).as_deref() == Some(persisted.mode_id.as_str())
+        || workspace_mode_id(&root, &requested).as_deref() == Some(persisted.mode_id.as_str());
     let expected = CompileInput {
         mode_id: if mode_matches {
             persisted.mode_id.clone()
@@ -193,6 +195,27 @@ fn alias_target(name: &str) -> Option<String> {
         })
         .get(name)
         .cloned()
+}
+
+/// The mode id `name` resolves to among a workspace's own sources
+/// (following its aliases), if it names one.
+fn workspace_mode_id(root: &AssetRoot, name: &str) -> Option<String> {
+    let program = compile::load_sources(root).ok()?;
+    let checked = crate::language::check::check(&program);
+    checked.model.resolve_mode(name).map(|m| m.id.clone())
+}
+
+/// The warnings of the last compile, when it produced the plan `plan_id`
+/// (config bindings the mode overrides, unused `permission_by_stage` keys,
+/// missing skills): `run` repeats them on standard error.
+pub fn plan_warnings(l: &Layout, plan_id: &str) -> Vec<String> {
+    let Ok(bytes) = safe_fs::read_capped(&diagnostics_path(l), safe_fs::MAX_STATE_BYTES) else {
+        return vec![];
+    };
+    match serde_json::from_slice::<CompileDiagnostics>(&bytes) {
+        Ok(d) if d.compiled_plan_id.as_deref() == Some(plan_id) => d.warnings,
+        _ => vec![],
+    }
 }
 
 /// What a compile against a workspace decided, after persisting.
@@ -281,7 +304,13 @@ pub fn authoritative_plan(l: &Layout, mode: Option<&str>) -> Result<CompiledPlan
             .ok_or_else(|| "compile produced no plan".to_string());
     }
     let errors = p.outcome.errors.join("; ");
-    match (p.active, p.status.plan.is_some()) {
+    // Another mode's plan is no "last known good" of this one.
+    let same_mode = p
+        .status
+        .plan
+        .as_ref()
+        .is_some_and(|plan| plan.mode_id == p.outcome.mode_id);
+    match (p.active, same_mode) {
         (Some(plan), _) => Ok(plan),
         (None, true) => Err(format!(
             "compile failed ({errors}) and the last known good plan is stale ({}); fix the errors and run `millrace compile validate`",

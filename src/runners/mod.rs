@@ -30,6 +30,7 @@ pub mod exec;
 pub mod marker;
 pub mod pi;
 pub mod preflight;
+pub mod preview;
 pub mod process;
 pub mod prompt;
 pub mod script;

@@ -301,18 +301,38 @@ impl RunnerSettings {
 
     /// Checks serde cannot express.
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_at().map_err(|e| e.message)
+    }
+
+    /// `validate`, naming the table and key at fault (for a line number).
+    pub fn validate_at(&self) -> Result<(), SettingError> {
+        let fail = |table, key, message| {
+            Err(SettingError {
+                table,
+                key,
+                message,
+            })
+        };
         if !(1..=1000).contains(&self.start_failures_before_pause) {
-            return Err(format!(
-                "runners.start_failures_before_pause must be between 1 and 1000, not {}",
-                self.start_failures_before_pause
-            ));
+            return fail(
+                "runners",
+                "start_failures_before_pause",
+                format!(
+                    "runners.start_failures_before_pause must be between 1 and 1000, not {}",
+                    self.start_failures_before_pause
+                ),
+            );
         }
         if let Some(effort) = &self.codex.model_reasoning_effort {
             if !REASONING_EFFORTS.contains(&effort.as_str()) {
-                return Err(format!(
-                    "runners.codex.model_reasoning_effort must be one of {}, not {effort:?}",
-                    REASONING_EFFORTS.join(", ")
-                ));
+                return fail(
+                    "runners.codex",
+                    "model_reasoning_effort",
+                    format!(
+                        "runners.codex.model_reasoning_effort must be one of {}, not {effort:?}",
+                        REASONING_EFFORTS.join(", ")
+                    ),
+                );
             }
         }
         let reserved: Vec<&str> = self
@@ -326,13 +346,25 @@ impl RunnerSettings {
             .map(String::as_str)
             .collect();
         if !reserved.is_empty() {
-            return Err(format!(
-                "reserved pi runner flags are not allowed in runners.pi.args: {}",
-                reserved.join(", ")
-            ));
+            return fail(
+                "runners.pi",
+                "args",
+                format!(
+                    "reserved pi runner flags are not allowed in runners.pi.args: {}",
+                    reserved.join(", ")
+                ),
+            );
         }
         Ok(())
     }
+}
+
+/// A runner setting refused by `validate_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    pub table: &'static str,
+    pub key: &'static str,
+    pub message: String,
 }
 
 #[cfg(test)]

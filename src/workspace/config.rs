@@ -319,8 +319,9 @@ impl Default for StageConfig {
     }
 }
 
-/// The 1-based line where `key` is set inside `[table]` (best effort, for messages).
-fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
+/// The 1-based line where `key` is set inside `[table]` (best effort, for
+/// messages); with an empty `key`, the line of the `[table]` header.
+pub fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
     let mut current = String::new();
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
@@ -396,12 +397,19 @@ fn validate(c: &Config, text: &str) -> Result<(), String> {
         ));
     }
     let runners = crate::language::model::RUNNERS;
+    // `; did you mean "x"?` when a runner name is close to a real one.
+    let mean = |name: &str| {
+        crate::language::check::suggest(name, runners.iter().copied())
+            .map(|s| format!("; did you mean \"{s}\"?"))
+            .unwrap_or_default()
+    };
     if !runners.contains(&c.runners.default_runner.as_str()) {
         return Err(format!(
-            "{}`runners.default_runner` is {:?}; allowed: {}",
+            "{}`runners.default_runner` is {:?}; allowed: {}{}",
             at("runners", "default_runner"),
             c.runners.default_runner,
-            runners.join(", ")
+            runners.join(", "),
+            mean(&c.runners.default_runner)
         ));
     }
     for (key, v) in [
@@ -419,17 +427,22 @@ fn validate(c: &Config, text: &str) -> Result<(), String> {
             ));
         }
     }
-    c.runners
-        .validate()
-        .map_err(|e| format!("{}{e}", at("runners", "")))?;
+    c.runners.validate_at().map_err(|e| {
+        let line = line_of(text, e.table, e.key).or_else(|| line_of(text, e.table, ""));
+        match line {
+            Some(n) => format!("line {n}: {}", e.message),
+            None => e.message,
+        }
+    })?;
     for (name, s) in &c.stages {
         let table = format!("stages.{name}");
         if let Some(r) = &s.runner {
             if !runners.contains(&r.as_str()) {
                 return Err(format!(
-                    "{}`stages.{name}.runner` is {r:?}; allowed: {}",
+                    "{}`stages.{name}.runner` is {r:?}; allowed: {}{}",
                     at(&table, "runner"),
-                    runners.join(", ")
+                    runners.join(", "),
+                    mean(r)
                 ));
             }
         }
@@ -520,6 +533,18 @@ mod model_tests {
     }
 
     #[test]
+    fn runner_names_get_a_did_you_mean() {
+        let e = parse_config("[runners]\ndefault_runner = \"claude_cod\"\n").unwrap_err();
+        assert!(
+            e.starts_with("line 2: `runners.default_runner` is \"claude_cod\"; allowed: "),
+            "{e}"
+        );
+        assert!(e.ends_with("; did you mean \"claude_code\"?"), "{e}");
+        let e = parse_config("[stages.checker]\nrunner = \"codex\"\n").unwrap_err();
+        assert!(e.contains("allowed: codex_cli,"), "{e}");
+    }
+
+    #[test]
     fn validation_errors_name_key_and_line() {
         let e = parse_config("[recovery]\nmax_fix_cycles = 0\n").unwrap_err();
         assert_eq!(
@@ -533,5 +558,16 @@ mod model_tests {
         assert!(e.contains("must match"), "{e}");
         let e = parse_config("[runners.pi]\nargs = [\"--no-skills\"]\n").unwrap_err();
         assert!(e.contains("reserved pi runner flags"), "{e}");
+        assert!(e.starts_with("line 2: "), "{e}");
+        let e = parse_config(
+            "[runtime]\n\n[runners.codex]\ncommand = \"c\"\nmodel_reasoning_effort = \"huge\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("line 5: runners.codex.model_reasoning_effort"),
+            "{e}"
+        );
+        let e = parse_config("[runners]\nstart_failures_before_pause = 0\n").unwrap_err();
+        assert!(e.starts_with("line 2: "), "{e}");
     }
 }

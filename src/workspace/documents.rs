@@ -488,6 +488,10 @@ impl WorkDocument {
         doc.validate(file).map_err(|mut e| {
             if let Some(f) = e.field.as_deref().and_then(|l| kind.field(l)) {
                 e.field = Some(f.json.to_string());
+                if f.list {
+                    // No markdown `- item` syntax in a JSON import's error.
+                    e.message = "must be a list of at least one string".into();
+                }
             }
             e
         })?;
@@ -1020,6 +1024,12 @@ mod tests {
         let bad = json.replace("\"created_by\":\"me\",", "");
         let e = WorkDocument::from_json(DocKind::Task, &bad, "t.json").unwrap_err();
         assert_eq!(e.to_string(), "t.json: field `created_by`: is required");
+        let empty = json.replace("\"target_paths\":[\"a\"]", "\"target_paths\":[]");
+        let e = WorkDocument::from_json(DocKind::Task, &empty, "t.json").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.json: field `target_paths`: must be a list of at least one string"
+        );
         let extra = json.replace("\"kind\"", "\"colour\"");
         assert!(WorkDocument::from_json(DocKind::Task, &extra, "t.json").is_err());
     }

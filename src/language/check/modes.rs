@@ -156,6 +156,7 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
             extends: vec![],
             loops: BTreeMap::new(),
             default_runner: None,
+            runner_span: None,
             stages: BTreeMap::new(),
             concurrency: None,
             learning_triggers: vec![],
@@ -295,6 +296,7 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
             );
         } else if check_word(&mut cx.diags, Code::UnknownRunner, "runner", r, RUNNERS) {
             mode.default_runner = Some(r.text.clone());
+            mode.runner_span = Some(r.span);
         }
     }
 
@@ -306,6 +308,7 @@ fn resolve(cx: &mut Cx<'_>, name: &str, state: &mut BTreeMap<String, Visit>) -> 
         };
         let kind = cx.model.stages[&kind_id].clone();
         let mut settings = mode.stages.get(&o.stage.text).cloned().unwrap_or_default();
+        settings.span = Some(o.stage.span);
         let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
         for f in &o.fields {
             let kw = f.value.keyword();

@@ -233,6 +233,9 @@ impl Engine {
             Ok(p) => p,
             Err(e) => return Err(fail(&layout, e)),
         };
+        for w in persist::plan_warnings(&layout, &plan.compiled_plan_id) {
+            eprintln!("warning: {w}");
+        }
         let snapshot = match state::load_snapshot(&layout) {
             Ok(s) => s,
             Err(e) => return Err(fail(&layout, e)),
