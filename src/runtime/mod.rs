@@ -26,6 +26,7 @@ pub mod intake;
 pub mod lineage_integrity;
 pub mod mailbox_intake;
 pub mod monitor;
+pub mod progress;
 pub mod router;
 pub mod runner_health;
 pub mod scenario;
