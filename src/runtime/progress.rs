@@ -29,7 +29,27 @@ pub struct ActiveStage {
     /// ` work=<kind>:<id>` or empty.
     pub work: String,
     pub started: Instant,
-    pub stdout: PathBuf,
+    pub run_dir: PathBuf,
+}
+
+impl ActiveStage {
+    /// The file its agent's output goes to as it is written.
+    pub fn output(&self) -> PathBuf {
+        live_output(&self.run_dir, &self.request_id)
+    }
+}
+
+/// Where a stage's agent output goes while it runs: the CLI runners
+/// (codex, claude, pi) stream stdout to `runner_events.<req>.jsonl` and
+/// write `runner_stdout.<req>.txt` at the end; the others write stdout
+/// directly.
+pub fn live_output(run_dir: &Path, request_id: &str) -> PathBuf {
+    let names = crate::runners::artifacts::FileNames::new(run_dir, request_id);
+    if names.events.symlink_metadata().is_ok() {
+        names.events
+    } else {
+        names.stdout
+    }
 }
 
 /// The stages in flight, shared between the engine (the only writer) and
@@ -59,8 +79,9 @@ impl Board {
 
 /// `heartbeat <plane>/<stage> run=<h> work=<k>:<id> elapsed=<N>s output=<B>B last="..."`.
 pub fn heartbeat_line(s: &ActiveStage) -> String {
-    let bytes = file_len(&s.stdout);
-    let last = latest_event(&s.stdout)
+    let output = s.output();
+    let bytes = file_len(&output);
+    let last = latest_event(&output)
         .map(|e| format!(" last=\"{e}\""))
         .unwrap_or_default();
     format!(
@@ -175,7 +196,8 @@ pub struct CurrentStage {
     pub stage: Option<String>,
     /// RFC 3339, from the invocation record.
     pub started_at: Option<String>,
-    pub stdout: PathBuf,
+    /// The agent's output as it is written (see `live_output`).
+    pub output: PathBuf,
     pub stderr: PathBuf,
 }
 
@@ -214,7 +236,7 @@ pub fn current_stage(run_dir: &Path) -> Option<CurrentStage> {
                 request_id: req.to_string(),
                 stage: s("stage"),
                 started_at: (!at.is_empty()).then_some(at),
-                stdout: names.stdout,
+                output: live_output(run_dir, req),
                 stderr: names.stderr,
             },
         ));
@@ -287,7 +309,7 @@ mod tests {
             run_id: "run-0123456789ab".into(),
             work: " work=task:t1".into(),
             started: Instant::now(),
-            stdout: PathBuf::from("/nonexistent"),
+            run_dir: PathBuf::from("/nonexistent"),
         };
         b.start(s.clone());
         let line = heartbeat_line(&b.stages()[0]);

@@ -115,8 +115,7 @@ impl Engine {
             run_id: run.run_id.clone(),
             work: work_label(run),
             started: Instant::now(),
-            stdout: runners::artifacts::FileNames::new(&request.run_dir, &request.request_id)
-                .stdout,
+            run_dir: request.run_dir.clone(),
         });
         let _ = events::record(
             &self.layout,
