@@ -94,7 +94,10 @@ impl Ws {
     /// ran ended blocked.
     fn run_until_idle(&self) -> i32 {
         let (code, out, err) = self.run(&["run", "daemon", "--until-idle"]);
-        assert!(code == 0 || code == 4, "exit {code}\nstdout:\n{out}\nstderr:\n{err}");
+        assert!(
+            code == 0 || code == 4,
+            "exit {code}\nstdout:\n{out}\nstderr:\n{err}"
+        );
         code
     }
 
@@ -578,7 +581,11 @@ fn runs_trace_cites_the_threshold_that_fired() {
     let id = &ws.run_ids()[0];
     let show = ws.ok(&["runs", "show", id]);
     assert_eq!(value(&show, "outcome"), "blocked", "{show}");
-    assert_eq!(value(&show, "outcome_reason"), "consultant ended BLOCKED", "{show}");
+    assert_eq!(
+        value(&show, "outcome_reason"),
+        "consultant ended BLOCKED",
+        "{show}"
+    );
     let trace = ws.ok(&["runs", "trace", id]);
     assert_eq!(value(&trace, "status"), "blocked");
     let steps: Vec<&str> = trace.lines().filter(|l| l.contains(" -> ")).collect();

@@ -255,8 +255,18 @@ fn add_list_and_show_work_items() {
     assert_eq!(listed["items_total"], 4);
     let first = &items[0];
     assert_eq!(
-        (&first["id"], &first["kind"], &first["state"], &first["title"]),
-        (&serde_json::json!("task-042.b"), &serde_json::json!("task"), &serde_json::json!("queue"), &serde_json::json!("Wire the retry budget"))
+        (
+            &first["id"],
+            &first["kind"],
+            &first["state"],
+            &first["title"]
+        ),
+        (
+            &serde_json::json!("task-042.b"),
+            &serde_json::json!("task"),
+            &serde_json::json!("queue"),
+            &serde_json::json!("Wire the retry budget")
+        )
     );
     assert_eq!(first["waits_for"], "dependencies: task-040 (missing)");
     assert!(first["age_seconds"].as_u64().is_some());
@@ -279,7 +289,10 @@ fn add_list_and_show_work_items() {
     assert!(ids(&["--state", "active", "--state", "blocked"]).is_empty());
     assert_eq!(ids(&["--state", "all", "--kind", "task"]).len(), 2);
     let limited = run(ws, &["queue", "ls", "--limit", "1"]).stdout;
-    assert!(limited.ends_with("... 3 more (--limit N, or --limit 0 for all)\n"), "{limited}");
+    assert!(
+        limited.ends_with("... 3 more (--limit N, or --limit 0 for all)\n"),
+        "{limited}"
+    );
     assert_eq!(run(ws, &["queue", "ls", "--state", "nope"]).code, 2);
 
     let missing = run(ws, &["queue", "show", "nope"]);

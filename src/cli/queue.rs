@@ -226,20 +226,41 @@ fn list_items(
     use crate::workspace::safe_fs;
     let all = args.state.contains(&StateFilter::All);
     let states: Vec<StateFilter> = if all {
-        vec![StateFilter::Queued, StateFilter::Active, StateFilter::Done, StateFilter::Blocked]
+        vec![
+            StateFilter::Queued,
+            StateFilter::Active,
+            StateFilter::Done,
+            StateFilter::Blocked,
+        ]
     } else if args.state.is_empty() {
-        vec![StateFilter::Queued, StateFilter::Active, StateFilter::Blocked]
+        vec![
+            StateFilter::Queued,
+            StateFilter::Active,
+            StateFilter::Blocked,
+        ]
     } else {
         args.state.clone()
     };
     let kinds: Vec<KindFilter> = if args.kind.is_empty() {
-        vec![KindFilter::Task, KindFilter::Spec, KindFilter::Incident, KindFilter::LearningRequest, KindFilter::Idea]
+        vec![
+            KindFilter::Task,
+            KindFilter::Spec,
+            KindFilter::Incident,
+            KindFilter::LearningRequest,
+            KindFilter::Idea,
+        ]
     } else {
         args.kind.clone()
     };
     // (mtime, state rank, kind, state dir name, id, path)
-    let mut found: Vec<(std::time::SystemTime, usize, KindFilter, &'static str, String, PathBuf)> =
-        Vec::new();
+    let mut found: Vec<(
+        std::time::SystemTime,
+        usize,
+        KindFilter,
+        &'static str,
+        String,
+        PathBuf,
+    )> = Vec::new();
     for kind in &kinds {
         for (rank, st) in states.iter().enumerate() {
             let (dir, name): (PathBuf, &'static str) = match (kind, st) {
@@ -281,7 +302,11 @@ fn list_items(
     }
     found.sort_by(|a, b| (a.1, a.0, &a.4).cmp(&(b.1, b.0, &b.4)));
     let total = found.len();
-    let limit = if args.limit == 0 { usize::MAX } else { args.limit };
+    let limit = if args.limit == 0 {
+        usize::MAX
+    } else {
+        args.limit
+    };
     let snapshot = crate::workspace::state::load_snapshot(layout).ok();
     let now = std::time::SystemTime::now();
     let items = found
@@ -292,7 +317,12 @@ fn list_items(
             let doc = raw.as_deref().and_then(|r| match doc_kind(kind) {
                 Some(dk) => WorkDocument::parse_as(dk, r, &path.display().to_string())
                     .ok()
-                    .map(|d| (d.title().to_string(), d.scalar("Created-At").map(str::to_string))),
+                    .map(|d| {
+                        (
+                            d.title().to_string(),
+                            d.scalar("Created-At").map(str::to_string),
+                        )
+                    }),
                 None => IdeaDocument::parse(&format!("{id}.md"), r)
                     .ok()
                     .map(|d| (d.title, None)),
@@ -302,11 +332,15 @@ fn list_items(
                 .as_deref()
                 .and_then(crate::workspace::clock::parse_seconds);
             let since = |t: f64| {
-                let n = now.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+                let n = now
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
                 (n - t).max(0.0) as u64
             };
             let age_seconds = created.map(since).or_else(|| {
-                at.duration_since(std::time::UNIX_EPOCH).ok().map(|d| since(d.as_secs_f64()))
+                at.duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| since(d.as_secs_f64()))
             });
             let waits_for = waits_for(kind, state, &id, waiting, snapshot.as_ref());
             Item {
@@ -348,7 +382,10 @@ fn waits_for(
 ) -> String {
     match state {
         "queue" | "incoming" => {
-            if let Some(w) = waiting.iter().find(|w| w.task_id == id && kind == KindFilter::Task) {
+            if let Some(w) = waiting
+                .iter()
+                .find(|w| w.task_id == id && kind == KindFilter::Task)
+            {
                 let deps: Vec<String> = w
                     .waits_for
                     .iter()
@@ -362,9 +399,9 @@ fn waits_for(
         "inbox" => "intake (watchers.watch_ideas_inbox)".into(),
         "active" => snapshot
             .and_then(|s| {
-                s.active_runs_by_plane.values().find(|r| {
-                    r.get("work_item_id").and_then(Value::as_str) == Some(id)
-                })
+                s.active_runs_by_plane
+                    .values()
+                    .find(|r| r.get("work_item_id").and_then(Value::as_str) == Some(id))
             })
             .map(|r| {
                 let g = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("?");

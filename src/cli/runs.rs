@@ -696,8 +696,9 @@ fn show(layout: &Layout, given: &str, json: bool) -> i32 {
 #[derive(Debug, Clone, Serialize)]
 pub struct Ending {
     /// `complete`, `blocked`, `handoff` (the run's terminal decision),
-    /// `running` (a process is working it), or `not_finished` (it stopped
-    /// before a decision: retried, cancelled, or its daemon stopped).
+    /// `running` (a process is working it), `interrupted` (still the
+    /// active run, no process works it: it resumes on the next start), or
+    /// `not_finished` (it was left before a decision: retried or cancelled).
     pub outcome: String,
     pub failure_class: Option<String>,
     pub reason: String,
@@ -767,15 +768,24 @@ fn ending_in_run(layout: &Layout, r: &RunView, dir: &Path) -> Ending {
         let (outcome, what) = if owned {
             ("running", "running")
         } else {
-            ("paused", "stopped mid-run; it resumes on the next `millrace run`")
+            (
+                "interrupted",
+                "stopped mid-run; it resumes on the next `millrace run`",
+            )
         };
         let reason = match &current {
             Some(c) => format!(
                 "stage {} {what} since {}",
                 c.stage.as_deref().unwrap_or("?"),
-                c.started_at.as_deref().map(py_iso).unwrap_or_else(|| "?".into())
+                c.started_at
+                    .as_deref()
+                    .map(py_iso)
+                    .unwrap_or_else(|| "?".into())
             ),
-            None => format!("{what}; {}", last_step.unwrap_or_else(|| "no stage ended yet".into())),
+            None => format!(
+                "{what}; {}",
+                last_step.unwrap_or_else(|| "no stage ended yet".into())
+            ),
         };
         return Ending {
             outcome: outcome.into(),
@@ -784,33 +794,71 @@ fn ending_in_run(layout: &Layout, r: &RunView, dir: &Path) -> Ending {
             look_at: current.map(|c| rel(&c.output)),
         };
     }
-    let item = match (&r.work_item_kind, &r.work_item_id) {
-        (Some(k), Some(i)) => item_state(layout, k, i)
-            .map(|st| format!("; {k} {i} is now in {st}"))
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
+    let from_trace = |k: &str| trace.get(k).and_then(Value::as_str).map(str::to_string);
+    let kind = r
+        .work_item_kind
+        .clone()
+        .or_else(|| from_trace("work_item_kind"));
+    let id = r
+        .work_item_id
+        .clone()
+        .or_else(|| from_trace("work_item_id"))
+        .or_else(|| invoked_item(dir));
+    let item = id
+        .as_deref()
+        .and_then(|i| item_state(layout, kind.as_deref(), i))
+        .map(|(k, i, st)| format!("; {k} {i} is now in {st}"))
+        .unwrap_or_default();
     Ending {
         outcome: "not_finished".into(),
         failure_class: latest.and_then(|l| l.failure_class.clone()),
         reason: format!(
             "the run stopped before a decision (retried, cancelled, or its item moved on){item}{}",
-            last_step.map(|s| format!("; last: {s}")).unwrap_or_default()
+            last_step
+                .map(|s| format!("; last: {s}"))
+                .unwrap_or_default()
         ),
         look_at: latest.map(|l| l.stage_result_path.clone()),
     }
 }
 
-/// The queue state a work item is in now (`queue`, `active`, `blocked`...).
-fn item_state(layout: &Layout, kind: &str, id: &str) -> Option<&'static str> {
+/// The work item a run's stages were invoked on (a run cancelled in its
+/// first stage has no stage result and no trace to say it).
+fn invoked_item(dir: &Path) -> Option<String> {
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("runner_invocation.") && name.ends_with(".json")) {
+            return None;
+        }
+        let v = read_json(&e.path()).ok()??;
+        s(&v, "active_work_item_id")
+    })
+}
+
+/// Where a work item is now: its kind tag, id and queue state (`queue`,
+/// `active`, `blocked`...); every kind is looked at when `kind` is unknown.
+fn item_state<'a>(
+    layout: &Layout,
+    kind: Option<&str>,
+    id: &'a str,
+) -> Option<(&'static str, &'a str, &'static str)> {
     use crate::workspace::{documents::DocKind, queue};
     if crate::workspace::ids::validate_id(id).is_err() {
         return None;
     }
-    let kind = DocKind::ALL.into_iter().find(|k| k.tag() == kind)?;
-    queue::states(kind)
+    DocKind::ALL
         .into_iter()
-        .find(|st| queue::state_dir(layout, kind, st).join(format!("{id}.md")).is_file())
+        .filter(|k| kind.is_none_or(|t| k.tag() == t))
+        .find_map(|k| {
+            queue::states(k)
+                .into_iter()
+                .find(|st| {
+                    queue::state_dir(layout, k, st)
+                        .join(format!("{id}.md"))
+                        .is_file()
+                })
+                .map(|st| (k.tag(), id, st))
+        })
 }
 
 /// The file `tail` prints, relative to the run directory when inside it.
@@ -853,14 +901,22 @@ fn tail(layout: &Layout, given: &str, lines: Option<usize>, json: bool) -> i32 {
     let mut note = None;
     let is_empty = |rel: &str| crate::runtime::progress::file_len(&dir.join(rel)) == 0;
     if Some(&rel) == view.primary_stdout_path.as_ref() && is_empty(&rel) {
-        let report = dir
-            .join("troubleshoot_report.md")
-            .is_file()
-            .then(|| format!("; troubleshoot report: {}", dir.join("troubleshoot_report.md").display()));
+        let report = dir.join("troubleshoot_report.md").is_file().then(|| {
+            format!(
+                "; troubleshoot report: {}",
+                dir.join("troubleshoot_report.md").display()
+            )
+        });
         let stderr = view.primary_stderr_path.clone().filter(|e| !is_empty(e));
         note = Some(match &stderr {
-            Some(e) => format!("the stage's stdout ({rel}) is empty; showing its stderr ({e}){}", report.unwrap_or_default()),
-            None => format!("the stage's stdout ({rel}) and stderr are empty{}", report.unwrap_or_default()),
+            Some(e) => format!(
+                "the stage's stdout ({rel}) is empty; showing its stderr ({e}){}",
+                report.unwrap_or_default()
+            ),
+            None => format!(
+                "the stage's stdout ({rel}) and stderr are empty{}",
+                report.unwrap_or_default()
+            ),
         });
         if let Some(e) = stderr {
             rel = e;

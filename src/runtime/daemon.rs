@@ -11,10 +11,10 @@
 use super::engine::{Engine, Step};
 use super::monitor::Monitor;
 use super::progress::{self, Board};
-use std::collections::HashMap;
 use crate::workspace::config::MAX_IDLE_SLEEP_SECONDS;
 use crate::workspace::layout::Layout;
 use crate::workspace::mailbox;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,7 +85,9 @@ async fn run_async(
                 } else if name == "Ctrl-C" {
                     eprintln!("stopping after the current stage (press Ctrl-C again to cancel it)");
                 } else {
-                    eprintln!("SIGTERM: stopping after the current stage (send it again to cancel it)");
+                    eprintln!(
+                        "SIGTERM: stopping after the current stage (send it again to cancel it)"
+                    );
                 }
             }
         });

@@ -251,7 +251,9 @@ mod tests {
     #[test]
     fn json_lines_summarise_to_type_and_text() {
         assert_eq!(
-            summarize_line(r#"{"type":"item.completed","item":{"type":"agent_message","text":"Reading\tfiles"}}"#),
+            summarize_line(
+                r#"{"type":"item.completed","item":{"type":"agent_message","text":"Reading\tfiles"}}"#
+            ),
             "item.completed agent_message: Reading files"
         );
         assert_eq!(summarize_line(r#"{"type":"turn.started"}"#), "turn.started");
@@ -259,7 +261,10 @@ mod tests {
             summarize_line(r#"{"type":"error","message":"quota \"exceeded\""}"#),
             "error: quota 'exceeded'"
         );
-        assert_eq!(summarize_line("plain \x1b[31mred\x07 text"), "plain [31mred text");
+        assert_eq!(
+            summarize_line("plain \x1b[31mred\x07 text"),
+            "plain [31mred text"
+        );
     }
 
     #[test]
@@ -313,8 +318,14 @@ mod tests {
         };
         b.start(s.clone());
         let line = heartbeat_line(&b.stages()[0]);
-        assert!(line.starts_with("heartbeat execution/builder run="), "{line}");
-        assert!(line.contains(" work=task:t1 elapsed=0s output=0B"), "{line}");
+        assert!(
+            line.starts_with("heartbeat execution/builder run="),
+            "{line}"
+        );
+        assert!(
+            line.contains(" work=task:t1 elapsed=0s output=0B"),
+            "{line}"
+        );
         b.finish("r1");
         assert!(b.stages().is_empty());
     }
