@@ -285,7 +285,7 @@ mod tests {
         std::fs::write(&p, "first\n{\"type\":\"turn.started\"}\n\npartial").unwrap();
         assert_eq!(latest_event(&p).as_deref(), Some("turn.started"));
         assert_eq!(last_line(&p).as_deref(), Some("partial"));
-        assert_eq!(file_len(&p), 43);
+        assert_eq!(file_len(&p), 38);
     }
 
     #[test]

@@ -384,7 +384,6 @@ impl Engine {
         Ok(())
     }
 
-    /// `millrace-agents/runs/<run id>/`.
     /// `path` relative to the workspace root when inside it.
     fn rel(&self, path: &std::path::Path) -> String {
         path.strip_prefix(&self.layout.root)
@@ -393,13 +392,12 @@ impl Engine {
             .to_string()
     }
 
+    /// `millrace-agents/runs/<run id>/`.
     pub(super) fn run_dir(&self, run: &ActiveRun) -> std::path::PathBuf {
         self.layout.runtime.join("runs").join(&run.run_id)
     }
 }
 
-/// The result surface: the verdict's outcome must be one the node can
-/// return, with a class that outcome allows; anything else is a failure.
 /// Why a stage ended BLOCKED (or failed): its failure class, a one-line
 /// reason and the file that says more.
 struct Why {
@@ -443,6 +441,8 @@ fn why_blocked(stage: &Dispatched, verdict: &Verdict) -> Option<Why> {
     })
 }
 
+/// The result surface: the verdict's outcome must be one the node can
+/// return, with a class that outcome allows; anything else is a failure.
 fn judge(node: &CompiledNode, verdict: Verdict) -> Verdict {
     match surface::check(node, &verdict.outcome, &verdict.result_class) {
         Ok(()) => verdict,
