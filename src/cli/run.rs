@@ -168,3 +168,67 @@ fn exit_status(s: &daemon::RunSummary, once: bool) -> i32 {
         0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::engine::Tally;
+
+    fn summary(tally: Tally, failed: bool, cancelled: bool) -> daemon::RunSummary {
+        daemon::RunSummary {
+            mode_id: "m".into(),
+            plan_id: "p".into(),
+            ticks: 1,
+            last_reason: String::new(),
+            interrupted: cancelled,
+            failed,
+            cancelled,
+            tally,
+        }
+    }
+
+    #[test]
+    fn exit_status_follows_the_table() {
+        let blocked = |ids: &[&str], others| Tally {
+            last_outcome: Some("BLOCKED".into()),
+            last_run_id: Some("run-1".into()),
+            blocked: ids.iter().map(|s| s.to_string()).collect(),
+            ended_otherwise: others,
+        };
+        // run once: its stage ended BLOCKED (runtime failure or not).
+        assert_eq!(
+            exit_status(&summary(blocked(&[], 0), true, false), true),
+            EXIT_BLOCKED
+        );
+        assert_eq!(
+            exit_status(&summary(blocked(&[], 0), false, false), true),
+            EXIT_BLOCKED
+        );
+        assert_eq!(
+            exit_status(&summary(Tally::default(), true, false), true),
+            1
+        );
+        assert_eq!(
+            exit_status(&summary(Tally::default(), false, false), true),
+            0
+        );
+        // run daemon: every item it ended, ended blocked.
+        assert_eq!(
+            exit_status(&summary(blocked(&["task:a"], 0), false, false), false),
+            EXIT_BLOCKED
+        );
+        assert_eq!(
+            exit_status(&summary(blocked(&["task:a"], 1), false, false), false),
+            0
+        );
+        assert_eq!(
+            exit_status(&summary(blocked(&[], 0), false, false), false),
+            0
+        );
+        // A cancelled stage wins.
+        assert_eq!(
+            exit_status(&summary(blocked(&["task:a"], 0), false, true), false),
+            EXIT_INTERRUPTED
+        );
+    }
+}
