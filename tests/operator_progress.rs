@@ -415,6 +415,18 @@ fn ctrl_c_stops_after_the_stage_and_a_second_one_cancels_it() {
     wait_until("the stage to start", || {
         d.out().contains("stage start execution/builder")
     });
+    // Meanwhile `runs show` says the run is being worked, and where.
+    let id = run_ids(&ws)[0].clone();
+    let show = text(&ws.run(&["runs", "show", &id]).stdout);
+    assert_eq!(value(&show, "outcome"), "running", "{show}");
+    assert!(
+        value(&show, "outcome_reason").starts_with("stage builder running since 20"),
+        "{show}"
+    );
+    assert!(
+        value(&show, "look_at").contains("/runner_events.request-"),
+        "{show}"
+    );
     d.signal(libc::SIGINT);
     wait_until("the acknowledgement", || d.err().contains("stopping after"));
     d.signal(libc::SIGINT);
@@ -429,7 +441,7 @@ fn ctrl_c_stops_after_the_stage_and_a_second_one_cancels_it() {
         "{err}"
     );
     assert_eq!(ws.items("tasks", "active"), ["t-001"]);
-    let id = &run_ids(&ws)[0];
+    let id = &id;
     let show = text(&ws.run(&["runs", "show", id]).stdout);
     assert_eq!(value(&show, "outcome"), "interrupted", "{show}");
 
