@@ -90,8 +90,15 @@ impl Ws {
         out
     }
 
-    fn run_until_idle(&self) {
-        self.ok(&["run", "daemon", "--until-idle"]);
+    /// `run daemon --until-idle`; its exit code: 0, or 4 when the work it
+    /// ran ended blocked.
+    fn run_until_idle(&self) -> i32 {
+        let (code, out, err) = self.run(&["run", "daemon", "--until-idle"]);
+        assert!(
+            code == 0 || code == 4,
+            "exit {code}\nstdout:\n{out}\nstderr:\n{err}"
+        );
+        code
     }
 
     fn run_ids(&self) -> Vec<String> {
@@ -569,8 +576,16 @@ fn runs_after_a_fake_agent_run() {
 #[test]
 fn runs_trace_cites_the_threshold_that_fired() {
     let ws = Ws::with_fake("builder BLOCKED\ntroubleshooter BLOCKED BLOCKED\nconsultant BLOCKED\n");
-    ws.run_until_idle();
+    // Its one item ended blocked: the daemon says so with exit 4.
+    assert_eq!(ws.run_until_idle(), 4);
     let id = &ws.run_ids()[0];
+    let show = ws.ok(&["runs", "show", id]);
+    assert_eq!(value(&show, "outcome"), "blocked", "{show}");
+    assert_eq!(
+        value(&show, "outcome_reason"),
+        "consultant ended BLOCKED",
+        "{show}"
+    );
     let trace = ws.ok(&["runs", "trace", id]);
     assert_eq!(value(&trace, "status"), "blocked");
     let steps: Vec<&str> = trace.lines().filter(|l| l.contains(" -> ")).collect();
@@ -602,10 +617,11 @@ fn runs_match_the_reference_output_on_its_records() {
     let ws = Ws::new();
     ws.import_reference_runs("happy");
     let id = "run-521e36da984b4edea877eca48475eceb";
-    assert_eq!(
-        ws.ok(&["runs", "show", id]),
-        reference_output("runs-show.txt")
-    );
+    // Our `outcome` lines lead, then the reference's output line for line.
+    let show = ws.ok(&["runs", "show", id]);
+    let (lead, rest) = show.split_once("\n\n").unwrap();
+    assert!(lead.starts_with("outcome: complete\n"), "{lead}");
+    assert_eq!(rest, reference_output("runs-show.txt"));
     assert_eq!(
         ws.ok(&["runs", "tail", id]),
         reference_output("runs-tail.txt")

@@ -174,8 +174,9 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         .args(["run", "daemon", "--workspace", w, "--until-idle"])
         .output()
         .unwrap();
+    // 0, or 4 when all it finished ended blocked.
     assert!(
-        out.status.success(),
+        matches!(out.status.code(), Some(0 | 4)),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

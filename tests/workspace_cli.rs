@@ -217,6 +217,9 @@ fn add_list_and_show_work_items() {
         "enqueued_idea: [WS]/ideas/inbox/faster-builds.md\n"
     );
 
+    // The counts, then the items (ages masked: they grow with the clock).
+    let ages = vec![(r"(queue|inbox) +\d+[smhd] +", "$1 [AGE] ")];
+    insta::with_settings!({filters => ages}, {
     insta::assert_snapshot!(run(ws, &["queue", "ls"]).stdout, @r"
     execution_queue_depth: 2
     planning_queue_depth: 1
@@ -229,7 +232,14 @@ fn add_list_and_show_work_items() {
     active_incident_count: 0
     active_learning_request_count: 0
     waiting: task-042.b depends on task-040 (missing)
+
+    ID             KIND  STATE  AGE   TITLE                  WAITS_FOR
+    task-042.b     task  queue [AGE] Wire the retry budget  dependencies: task-040 (missing)
+    task-json-1    task  queue [AGE] From JSON              its turn
+    spec-3         spec  queue [AGE] Retry budget           its turn
+    faster-builds  idea  inbox [AGE] Faster builds          intake (watchers.watch_ideas_inbox)
     ");
+    });
     insta::assert_snapshot!(run(ws, &["queue", "show", "task-042.b"]).stdout, @r"
     work_item_id: task-042.b
     work_item_kind: task
@@ -245,6 +255,49 @@ fn add_list_and_show_work_items() {
     let listed: serde_json::Value =
         serde_json::from_str(&run(ws, &["queue", "ls", "--json"]).stdout).unwrap();
     assert_eq!(listed["execution_queue_depth"], 2);
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(listed["items_total"], 4);
+    let first = &items[0];
+    assert_eq!(
+        (
+            &first["id"],
+            &first["kind"],
+            &first["state"],
+            &first["title"]
+        ),
+        (
+            &serde_json::json!("task-042.b"),
+            &serde_json::json!("task"),
+            &serde_json::json!("queue"),
+            &serde_json::json!("Wire the retry budget")
+        )
+    );
+    assert_eq!(first["waits_for"], "dependencies: task-040 (missing)");
+    assert!(first["age_seconds"].as_u64().is_some());
+    // Filters: kind, state, limit.
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["queue", "ls", "--json"];
+        all.extend_from_slice(args);
+        let v: serde_json::Value = serde_json::from_str(&run(ws, &all).stdout).unwrap();
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&["--kind", "spec"]), ["spec-3"]);
+    assert_eq!(ids(&["--kind", "idea"]), ["faster-builds"]);
+    assert_eq!(ids(&["--kind", "task", "--limit", "1"]), ["task-042.b"]);
+    assert!(ids(&["--state", "done"]).is_empty());
+    assert!(ids(&["--state", "active", "--state", "blocked"]).is_empty());
+    assert_eq!(ids(&["--state", "all", "--kind", "task"]).len(), 2);
+    let limited = run(ws, &["queue", "ls", "--limit", "1"]).stdout;
+    assert!(
+        limited.ends_with("... 3 more (--limit N, or --limit 0 for all)\n"),
+        "{limited}"
+    );
+    assert_eq!(run(ws, &["queue", "ls", "--state", "nope"]).code, 2);
 
     let missing = run(ws, &["queue", "show", "nope"]);
     assert_eq!(

@@ -120,6 +120,7 @@ pub fn run(args: DemoArgs) -> i32 {
         max_ticks: None,
         once: false,
         until_idle: true,
+        heartbeat: None,
     };
     match daemon::run(layout, opts, monitor) {
         Ok(s) => {

@@ -58,8 +58,12 @@ pub enum RunsCommand {
         #[arg(long, value_name = "N")]
         lines: Option<usize>,
         /// Print `{run_id, path, content}` as JSON.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "follow")]
         json: bool,
+        /// Stream the running stage's stdout as it is written, stage after
+        /// stage, until the run ends (a finished run: print and exit).
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Show the path the run took: one line per routing decision, citing the
     /// `.mill` rule that made it.
@@ -99,7 +103,14 @@ pub fn run(args: RunsArgs) -> i32 {
             workspace,
             lines,
             json,
-        } => with_layout(&workspace, |l| tail(l, &run_id, lines, json)),
+            follow,
+        } => with_layout(&workspace, |l| {
+            if follow {
+                follow_run(l, &run_id, lines)
+            } else {
+                tail(l, &run_id, lines, json)
+            }
+        }),
         RunsCommand::Trace {
             run_id,
             workspace,
@@ -233,6 +244,9 @@ pub struct StageView {
     pub completed_at: String,
     pub duration_seconds: f64,
     pub token_usage: Option<TokenUsage>,
+    /// The stage result's notes (the reason behind a failure class).
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -277,6 +291,9 @@ impl TokenUsage {
 /// A run: its header (from the first and latest stage results) and stages.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunView {
+    /// Why the run ended (or that it has not): `runs show` leads with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ending: Option<Ending>,
     pub run_id: String,
     pub run_dir: String,
     /// `valid`, `incomplete` (no stage result yet) or `malformed`.
@@ -356,6 +373,16 @@ fn stage_view(run_dir: &Path, rel: String, v: &Value) -> Result<StageView, Strin
             .and_then(Value::as_f64)
             .unwrap_or(0.0),
         token_usage: v.get("token_usage").and_then(TokenUsage::from_value),
+        notes: v
+            .get("notes")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 
@@ -426,6 +453,7 @@ pub fn inspect(run_id: &str, run_dir: &Path) -> RunView {
         });
     let pick = |f: fn(&StageView) -> Option<String>| latest.and_then(f);
     RunView {
+        ending: None,
         run_id: run_id.to_string(),
         run_dir: run_dir.display().to_string(),
         status,
@@ -536,6 +564,13 @@ fn render_ls(runs: &[RunView]) -> String {
 
 fn render_show(r: &RunView) -> String {
     let mut out = Lines::default();
+    if let Some(e) = &r.ending {
+        out.kv("outcome", &e.outcome);
+        out.opt("outcome_failure_class", &e.failure_class);
+        out.kv("outcome_reason", &e.reason);
+        out.opt("look_at", &e.look_at);
+        out.blank();
+    }
     out.kv("run_id", &r.run_id);
     out.kv("status", r.status);
     out.opt("compiled_plan_id", &r.compiled_plan_id);
@@ -647,13 +682,183 @@ fn show(layout: &Layout, given: &str, json: bool) -> i32 {
         Ok(r) => r,
         Err(e) => return not_found(&e),
     };
-    let view = inspect(&id, &dir);
+    let mut view = inspect(&id, &dir);
+    view.ending = Some(ending(layout, &view, &dir));
     if json {
         print!("{}", pretty(&view));
     } else {
         print!("{}", render_show(&view));
     }
     0
+}
+
+/// How a run ended, in the words an operator needs first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ending {
+    /// `complete`, `blocked`, `handoff` (the run's terminal decision),
+    /// `running` (a process is working it), `interrupted` (still the
+    /// active run, no process works it: it resumes on the next start), or
+    /// `not_finished` (it was left before a decision: retried or cancelled).
+    pub outcome: String,
+    pub failure_class: Option<String>,
+    pub reason: String,
+    /// The file that says more, relative to the workspace root.
+    pub look_at: Option<String>,
+}
+
+fn ending(layout: &Layout, r: &RunView, dir: &Path) -> Ending {
+    let mut e = ending_in_run(layout, r, dir);
+    // Where to look, as a path an operator can open from the workspace root.
+    e.look_at = e.look_at.map(|p| {
+        if Path::new(&p).is_absolute() {
+            p
+        } else {
+            format!("millrace-agents/runs/{}/{p}", r.run_id)
+        }
+    });
+    e
+}
+
+fn ending_in_run(layout: &Layout, r: &RunView, dir: &Path) -> Ending {
+    use crate::runtime::progress;
+    let (trace, _) = load_trace(&r.run_id, dir);
+    let status = trace.get("status").and_then(Value::as_str).unwrap_or("");
+    let latest = r.stage_results.last();
+    let last_step = latest.map(|l| format!("{} ended {}", l.stage, l.terminal_result));
+    let exists = |rel: &Option<String>| rel.clone().filter(|p| dir.join(p).is_file());
+    if matches!(status, "complete" | "blocked" | "handoff") {
+        let failure_class = latest.and_then(|l| l.failure_class.clone());
+        let (reason, look_at) = match latest {
+            Some(l) if failure_class.is_some() => {
+                let stderr = l.stderr_path.as_ref().map(|p| dir.join(p));
+                let reason = progress::failure_reason(stderr.as_deref(), &l.notes)
+                    .unwrap_or_else(|| "no reason recorded".into());
+                let look = exists(&l.stderr_path).filter(|p| progress::file_len(&dir.join(p)) > 0);
+                (format!("{}: {reason}", l.stage), look)
+            }
+            Some(l) => (
+                last_step.clone().unwrap_or_default(),
+                exists(&l.report_artifact)
+                    .or_else(|| exists(&r.troubleshoot_report_path))
+                    .or_else(|| exists(&l.stdout_path)),
+            ),
+            None => ("no stage result".into(), None),
+        };
+        return Ending {
+            outcome: status.to_string(),
+            failure_class,
+            reason,
+            look_at,
+        };
+    }
+    // No terminal decision: is a process working the run right now?
+    let snap = crate::workspace::state::load_snapshot(layout).ok();
+    let active = snap.as_ref().is_some_and(|s| {
+        s.active_runs_by_plane
+            .values()
+            .any(|v| v.get("run_id").and_then(Value::as_str) == Some(r.run_id.as_str()))
+    });
+    let owned = matches!(
+        crate::workspace::lock::inspect(layout),
+        crate::workspace::lock::LockStatus::Active(_)
+    );
+    let current = progress::current_stage(dir);
+    let rel = |p: &Path| run_relative(dir, &p.display().to_string());
+    if active {
+        let (outcome, what) = if owned {
+            ("running", "running")
+        } else {
+            (
+                "interrupted",
+                "stopped mid-run; it resumes on the next `millrace run`",
+            )
+        };
+        let reason = match &current {
+            Some(c) => format!(
+                "stage {} {what} since {}",
+                c.stage.as_deref().unwrap_or("?"),
+                c.started_at
+                    .as_deref()
+                    .map(py_iso)
+                    .unwrap_or_else(|| "?".into())
+            ),
+            None => format!(
+                "{what}; {}",
+                last_step.unwrap_or_else(|| "no stage ended yet".into())
+            ),
+        };
+        return Ending {
+            outcome: outcome.into(),
+            failure_class: None,
+            reason,
+            look_at: current.map(|c| rel(&c.output)),
+        };
+    }
+    let from_trace = |k: &str| trace.get(k).and_then(Value::as_str).map(str::to_string);
+    let kind = r
+        .work_item_kind
+        .clone()
+        .or_else(|| from_trace("work_item_kind"));
+    let id = r
+        .work_item_id
+        .clone()
+        .or_else(|| from_trace("work_item_id"))
+        .or_else(|| invoked_item(dir));
+    let item = id
+        .as_deref()
+        .and_then(|i| item_state(layout, kind.as_deref(), i))
+        .map(|(k, i, st)| format!("; {k} {i} is now in {st}"))
+        .unwrap_or_default();
+    Ending {
+        outcome: "not_finished".into(),
+        failure_class: latest.and_then(|l| l.failure_class.clone()),
+        reason: format!(
+            "the run stopped before a decision (retried, cancelled, or its item moved on){item}{}",
+            last_step
+                .map(|s| format!("; last: {s}"))
+                .unwrap_or_default()
+        ),
+        look_at: latest.map(|l| l.stage_result_path.clone()),
+    }
+}
+
+/// The work item a run's stages were invoked on (a run cancelled in its
+/// first stage has no stage result and no trace to say it).
+fn invoked_item(dir: &Path) -> Option<String> {
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("runner_invocation.") && name.ends_with(".json")) {
+            return None;
+        }
+        let v = read_json(&e.path()).ok()??;
+        s(&v, "active_work_item_id")
+    })
+}
+
+/// Where a work item is now: its kind tag, id and queue state (`queue`,
+/// `active`, `blocked`...); every kind is looked at when `kind` is unknown.
+fn item_state<'a>(
+    layout: &Layout,
+    kind: Option<&str>,
+    id: &'a str,
+) -> Option<(&'static str, &'a str, &'static str)> {
+    use crate::workspace::{documents::DocKind, queue};
+    if crate::workspace::ids::validate_id(id).is_err() {
+        return None;
+    }
+    DocKind::ALL
+        .into_iter()
+        .filter(|k| kind.is_none_or(|t| k.tag() == t))
+        .find_map(|k| {
+            queue::states(k)
+                .into_iter()
+                .find(|st| {
+                    queue::state_dir(layout, k, st)
+                        .join(format!("{id}.md"))
+                        .is_file()
+                })
+                .map(|st| (k.tag(), id, st))
+        })
 }
 
 /// The file `tail` prints, relative to the run directory when inside it.
@@ -689,9 +894,34 @@ fn tail(layout: &Layout, given: &str, lines: Option<usize>, json: bool) -> i32 {
         Err(e) => return not_found(&e),
     };
     let view = inspect(&id, &dir);
-    let Some(rel) = primary_artifact(&view) else {
+    let Some(mut rel) = primary_artifact(&view) else {
         return not_found(&format!("no tailable artifact found for run: {given}"));
     };
+    // An empty stdout says nothing: say so, and show the stderr instead.
+    let mut note = None;
+    let is_empty = |rel: &str| crate::runtime::progress::file_len(&dir.join(rel)) == 0;
+    if Some(&rel) == view.primary_stdout_path.as_ref() && is_empty(&rel) {
+        let report = dir.join("troubleshoot_report.md").is_file().then(|| {
+            format!(
+                "; troubleshoot report: {}",
+                dir.join("troubleshoot_report.md").display()
+            )
+        });
+        let stderr = view.primary_stderr_path.clone().filter(|e| !is_empty(e));
+        note = Some(match &stderr {
+            Some(e) => format!(
+                "the stage's stdout ({rel}) is empty; showing its stderr ({e}){}",
+                report.unwrap_or_default()
+            ),
+            None => format!(
+                "the stage's stdout ({rel}) and stderr are empty{}",
+                report.unwrap_or_default()
+            ),
+        });
+        if let Some(e) = stderr {
+            rel = e;
+        }
+    }
     let path = dir.join(&rel); // an absolute `rel` replaces `dir`
                                // The artifact path comes from a file an agent can write: never read
                                // outside the workspace.
@@ -714,21 +944,129 @@ fn tail(layout: &Layout, given: &str, lines: Option<usize>, json: bool) -> i32 {
         None => &text,
     };
     if json {
-        print!(
-            "{}",
-            pretty(&serde_json::json!({
-                "run_id": id,
-                "path": rel,
-                "content": content,
-            }))
-        );
+        let mut doc = serde_json::json!({
+            "run_id": id,
+            "path": rel,
+            "content": content,
+        });
+        if let Some(n) = &note {
+            doc["note"] = serde_json::json!(n);
+        }
+        print!("{}", pretty(&doc));
     } else {
+        if let Some(n) = &note {
+            eprintln!("note: {n}");
+        }
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(content.as_bytes());
         let _ = out.flush();
     }
     0
+}
+
+/// `runs tail --follow`: print the run's output as it is written. While a
+/// process works the run, each stage's stdout is streamed from where it
+/// stands (a header line on stderr when a new stage starts); when the run
+/// is not being worked (finished, or no daemon), what is left is printed and
+/// the line saying how it ended goes to stderr.
+fn follow_run(layout: &Layout, given: &str, lines: Option<usize>) -> i32 {
+    use crate::runtime::progress;
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let (id, dir) = match resolve(layout, given) {
+        Ok(r) => r,
+        Err(e) => return not_found(&e),
+    };
+    const POLL: Duration = Duration::from_millis(200);
+    const CHUNK: u64 = 64 * 1024;
+    // The file being streamed and how far it was printed.
+    let mut streaming: Option<(String, u64)> = None;
+    let mut out = std::io::stdout();
+    let mut first = true;
+    loop {
+        let view = inspect(&id, &dir);
+        let end = ending(layout, &view, &dir);
+        let running = end.outcome == "running";
+        let current = if running {
+            progress::current_stage(&dir)
+        } else {
+            None
+        };
+        // Drain what is left of the file being streamed.
+        if let Some((req, offset)) = &mut streaming {
+            // Resolved each time: the events file may appear after the stage.
+            let path = &progress::live_output(&dir, req);
+            loop {
+                let Ok(mut f) = safe_fs::open_regular(path, None) else {
+                    break;
+                };
+                if f.seek(SeekFrom::Start(*offset)).is_err() {
+                    break;
+                }
+                let mut buf = Vec::new();
+                let n = f.take(CHUNK).read_to_end(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                *offset += n as u64;
+                let _ = out.write_all(printable(&buf).as_bytes());
+            }
+            let _ = out.flush();
+        }
+        match current {
+            Some(c) if streaming.as_ref().map(|s| &s.0) != Some(&c.request_id) => {
+                eprintln!(
+                    "==> stage {} ({}) started {}",
+                    c.stage.as_deref().unwrap_or("?"),
+                    run_relative(&dir, &c.output.display().to_string()),
+                    c.started_at.as_deref().map(py_iso).unwrap_or_default()
+                );
+                // Joining a stage under way: its last lines first, when asked.
+                let start = if first && lines.is_some() {
+                    let len = progress::file_len(&c.output);
+                    let text = crate::runners::artifacts::read_tail(&c.output, CHUNK as usize)
+                        .unwrap_or_default();
+                    let shown = last_lines(&text, lines.unwrap_or(0));
+                    len.saturating_sub(shown.len() as u64)
+                } else {
+                    0
+                };
+                streaming = Some((c.request_id, start));
+                first = false;
+                continue;
+            }
+            _ => {}
+        }
+        if !running {
+            if first {
+                // A finished run: print it as `tail` does, then how it ended.
+                let code = tail(layout, &id, lines, false);
+                if code != 0 {
+                    return code;
+                }
+            }
+            eprintln!(
+                "==> run {id} {}: {}{}",
+                end.outcome,
+                end.reason,
+                end.look_at
+                    .map(|p| format!(" (see {p})"))
+                    .unwrap_or_default()
+            );
+            return 0;
+        }
+        first = false;
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Agent output made safe for a terminal: control characters other than
+/// newline and tab are dropped, invalid UTF-8 replaced.
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect()
 }
 
 /// The run's trace: `run_trace.json` (retried while it is being rewritten),

@@ -20,7 +20,7 @@ use crate::plan::ir::CompileInput;
 use crate::plan::persist;
 use crate::workspace::config;
 use crate::workspace::layout::{Layout, PLANES};
-use crate::workspace::{lock, queue, state};
+use crate::workspace::{clock, lock, queue, state};
 
 /// `millrace status [--json]`, `status show`, `status watch`.
 #[derive(Debug, Clone, Args)]
@@ -108,6 +108,16 @@ pub struct ActiveRunView {
     pub work_item_kind: Option<String>,
     pub work_item_id: Option<String>,
     pub run_id: Option<String>,
+    /// When its current stage started (RFC 3339; ours, from the stage's
+    /// invocation record), while a process works the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage_started_at: Option<String>,
+    /// Seconds since then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage_elapsed_seconds: Option<u64>,
+    /// The agent's latest event: its last complete output line, summarised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_event: Option<String>,
     pub record: Value,
 }
 
@@ -182,6 +192,34 @@ struct ManifestHead {
     seed_package_version: String,
 }
 
+/// The active run's current stage as its run directory shows it: start
+/// time, elapsed time and the agent's latest event.
+fn stage_progress(layout: &Layout, view: &mut ActiveRunView) {
+    use crate::runtime::progress;
+    let Some(run_id) = view.run_id.as_deref() else {
+        return;
+    };
+    if crate::workspace::ids::validate_id(run_id).is_err() {
+        return;
+    }
+    let Some(cur) = progress::current_stage(&layout.runtime.join("runs").join(run_id)) else {
+        return;
+    };
+    if cur.stage.is_some() && cur.stage != view.node_id && cur.stage != view.stage {
+        return;
+    }
+    view.stage_elapsed_seconds = cur
+        .started_at
+        .as_deref()
+        .and_then(clock::parse_seconds)
+        .and_then(|start| {
+            let now = clock::parse_seconds(&clock::now_rfc3339())?;
+            Some((now - start).max(0.0) as u64)
+        });
+    view.stage_started_at = cur.started_at;
+    view.latest_event = progress::latest_event(&cur.output);
+}
+
 fn str_field(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
 }
@@ -232,7 +270,17 @@ impl StatusReport {
                     work_item_kind: str_field(record, "work_item_kind"),
                     work_item_id: str_field(record, "work_item_id"),
                     run_id: str_field(record, "run_id"),
+                    stage_started_at: None,
+                    stage_elapsed_seconds: None,
+                    latest_event: None,
                     record: record.clone(),
+                })
+                .map(|mut view| {
+                    // Only a process working the run makes its stage current.
+                    if matches!(lock, lock::LockStatus::Active(_)) {
+                        stage_progress(layout, &mut view);
+                    }
+                    view
                 })
             })
             .collect();
@@ -427,6 +475,21 @@ impl StatusReport {
                     short_run_handle(r.run_id.as_deref()),
                 ),
             );
+            if let Some(at) = &r.stage_started_at {
+                let elapsed = r
+                    .stage_elapsed_seconds
+                    .map(|e| format!(" elapsed={e}s"))
+                    .unwrap_or_default();
+                let last = r
+                    .latest_event
+                    .as_deref()
+                    .map(|e| format!(" last=\"{e}\""))
+                    .unwrap_or_default();
+                line(
+                    "active_stage_progress",
+                    &format!("plane={} started_at={at}{elapsed}{last}", r.plane),
+                );
+            }
         }
         line("baseline_manifest_id", &o(&self.baseline_manifest_id));
         line(

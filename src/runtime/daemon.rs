@@ -3,13 +3,18 @@
 //! async side watches SIGINT/SIGTERM: the first signal asks for a stop at
 //! the next safe point (after the running stage is routed), a second one
 //! cancels the running stage (its process group is killed and it runs again
-//! on the next start). Either way the snapshot is saved and the lock released.
+//! on the next start); each is acknowledged on stderr at once. Either way the
+//! snapshot is saved and the lock released. While a stage runs, the loop
+//! writes a `heartbeat` monitor line every `heartbeat_seconds` (reading the
+//! engine's `progress` board, never its state).
 
 use super::engine::{Engine, Step};
 use super::monitor::Monitor;
+use super::progress::{self, Board};
 use crate::workspace::config::MAX_IDLE_SLEEP_SECONDS;
 use crate::workspace::layout::Layout;
 use crate::workspace::mailbox;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +26,9 @@ pub struct RunOptions {
     pub once: bool,
     /// Stop as soon as there is no work (instead of waiting for more).
     pub until_idle: bool,
+    /// Seconds between heartbeat lines (`--heartbeat`); `None` takes
+    /// `runtime.heartbeat_seconds`; 0 turns them off.
+    pub heartbeat: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +40,10 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// The last stage ended in a runtime failure (`run once` exits 1 then).
     pub failed: bool,
+    /// A second signal cancelled the running stage (exit 130).
+    pub cancelled: bool,
+    /// How the stages and items this process ran ended.
+    pub tally: super::engine::Tally,
 }
 
 /// Run the engine until done; returns the summary or a one-line error.
@@ -62,12 +74,20 @@ async fn run_async(
                 return;
             };
             loop {
-                tokio::select! {
-                    _ = int.recv() => {},
-                    _ = term.recv() => {},
-                }
+                let name = tokio::select! {
+                    _ = int.recv() => "Ctrl-C",
+                    _ = term.recv() => "SIGTERM",
+                };
+                // Said at once, on stderr: the monitor may be a file.
                 if signals.fetch_add(1, Ordering::SeqCst) >= 1 {
                     cancel.store(true, Ordering::SeqCst);
+                    eprintln!("{name} again: cancelling the running stage (its item runs it again on the next start)");
+                } else if name == "Ctrl-C" {
+                    eprintln!("stopping after the current stage (press Ctrl-C again to cancel it)");
+                } else {
+                    eprintln!(
+                        "SIGTERM: stopping after the current stage (send it again to cancel it)"
+                    );
                 }
             }
         });
@@ -87,7 +107,12 @@ async fn run_async(
         last_reason: String::new(),
         interrupted: false,
         failed: false,
+        cancelled: false,
+        tally: Default::default(),
     };
+    let board = engine.progress.clone();
+    let mut beat = engine.monitor.handle();
+    let mut beats: HashMap<String, u64> = HashMap::new();
     let idle_sleep = Duration::from_secs_f64(
         engine
             .config
@@ -104,12 +129,21 @@ async fn run_async(
             break;
         }
         let c = cancel.clone();
-        let (e, step) = tokio::task::spawn_blocking(move || {
+        let every = opts
+            .heartbeat
+            .unwrap_or(engine.config.runtime.heartbeat_seconds);
+        let mut task = tokio::task::spawn_blocking(move || {
             let r = engine.step(&c);
             (engine, r)
-        })
-        .await
-        .map_err(|e| format!("tick failed: {e}"))?;
+        });
+        // The stage runs on the blocking thread; this side only reads the
+        // board and the capture files, and writes heartbeat lines.
+        let (e, step) = loop {
+            tokio::select! {
+                done = &mut task => break done.map_err(|e| format!("tick failed: {e}"))?,
+                _ = tokio::time::sleep(HEARTBEAT_POLL) => heartbeat(&board, &mut beat, every, &mut beats),
+            }
+        };
         engine = e;
         summary.ticks += 1;
         let step = match step {
@@ -168,7 +202,29 @@ async fn run_async(
         return Err(err);
     }
     engine.shutdown(stop_reason)?;
+    summary.cancelled = cancel.load(Ordering::SeqCst);
+    summary.tally = engine.tally.clone();
     Ok(summary)
+}
+
+/// How often the daemon loop looks at the board while a stage runs.
+const HEARTBEAT_POLL: Duration = Duration::from_millis(200);
+
+/// A `heartbeat` line for each stage in flight that has run another
+/// `every` seconds since its start (none when `every` is 0).
+fn heartbeat(board: &Board, monitor: &mut Monitor, every: u64, beats: &mut HashMap<String, u64>) {
+    let stages = board.stages();
+    beats.retain(|req, _| stages.iter().any(|s| &s.request_id == req));
+    if every == 0 {
+        return;
+    }
+    for s in &stages {
+        let n = beats.entry(s.request_id.clone()).or_insert(0);
+        if s.started.elapsed() >= Duration::from_secs(every.saturating_mul(*n + 1)) {
+            *n = s.started.elapsed().as_secs() / every;
+            monitor.line(&progress::heartbeat_line(s));
+        }
+    }
 }
 
 /// Sleep between idle ticks in short slices: wake early on a signal, and on

@@ -2,7 +2,8 @@
 //! workspace. `engine` (startup, recovery, the tick), `scheduler` (what runs
 //! next), `router` (where an outcome leads, from the IR only), `counters`
 //! (per-item threshold counters), `stage_result` and `trace` (the records a
-//! stage leaves), `monitor` (the basic line stream), `daemon` (the tokio
+//! stage leaves), `monitor` (the basic line stream), `progress` (stages in
+//! flight, an agent's latest event, a failure's reason), `daemon` (the tokio
 //! loop, signals, `--max-ticks`), `control` (operator commands, direct or
 //! through the mailbox), `closure` (completion behaviour: closure targets
 //! judged by the arbiter), `intake` (the ideas inbox turned into specs),
@@ -26,6 +27,7 @@ pub mod intake;
 pub mod lineage_integrity;
 pub mod mailbox_intake;
 pub mod monitor;
+pub mod progress;
 pub mod router;
 pub mod runner_health;
 pub mod scenario;

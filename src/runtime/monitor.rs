@@ -15,8 +15,10 @@ pub enum Sink {
     File(std::fs::File),
 }
 
+/// The sink is shared: `handle` gives the daemon loop a monitor writing to
+/// the same stream (heartbeat lines), whole lines at a time.
 pub struct Monitor {
-    sink: Sink,
+    sink: std::sync::Arc<std::sync::Mutex<Sink>>,
     last_idle: Option<(String, Instant)>,
 }
 
@@ -32,7 +34,15 @@ fn clock() -> String {
 impl Monitor {
     pub fn new(sink: Sink) -> Monitor {
         Monitor {
-            sink,
+            sink: std::sync::Arc::new(std::sync::Mutex::new(sink)),
+            last_idle: None,
+        }
+    }
+
+    /// Another monitor on the same sink.
+    pub fn handle(&self) -> Monitor {
+        Monitor {
+            sink: self.sink.clone(),
             last_idle: None,
         }
     }
@@ -42,12 +52,18 @@ impl Monitor {
     }
 
     pub fn enabled(&self) -> bool {
-        !matches!(self.sink, Sink::Off)
+        self.sink
+            .lock()
+            .map(|s| !matches!(*s, Sink::Off))
+            .unwrap_or(false)
     }
 
     pub fn line(&mut self, text: &str) {
         let line = format!("[{}] {text}\n", clock());
-        match &mut self.sink {
+        let Ok(mut sink) = self.sink.lock() else {
+            return;
+        };
+        match &mut *sink {
             Sink::Off => {}
             Sink::Stdout => {
                 let mut out = std::io::stdout().lock();
@@ -58,6 +74,7 @@ impl Monitor {
                 let _ = f.write_all(line.as_bytes());
             }
         }
+        drop(sink);
         if !text.starts_with("idle ") {
             self.last_idle = None;
         }

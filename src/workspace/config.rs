@@ -121,6 +121,11 @@ pub struct RuntimeSection {
     /// reference has no such key). Output beyond it is discarded and a
     /// truncation note is written.
     pub max_stage_output_bytes: u64,
+    /// Seconds between `heartbeat` monitor lines while a stage runs; 0 turns
+    /// them off (ours; the reference has no such key). Left out of the
+    /// serialized config at its default, so it moves no config fingerprint.
+    #[serde(skip_serializing_if = "is_default_heartbeat")]
+    pub heartbeat_seconds: u64,
 }
 
 impl Default for RuntimeSection {
@@ -130,6 +135,7 @@ impl Default for RuntimeSection {
             run_style: RunStyle::Daemon,
             idle_sleep_seconds: 1.0,
             max_stage_output_bytes: crate::runners::capture::DEFAULT_MAX_STAGE_OUTPUT_BYTES,
+            heartbeat_seconds: DEFAULT_HEARTBEAT_SECONDS,
         }
     }
 }
@@ -377,6 +383,16 @@ pub const MIN_STAGE_OUTPUT_BYTES: u64 = 4096;
 /// reachable, and its mailbox is read at least every second while it sleeps.
 pub const MAX_IDLE_SLEEP_SECONDS: f64 = 3600.0;
 
+fn is_default_heartbeat(s: &u64) -> bool {
+    *s == DEFAULT_HEARTBEAT_SECONDS
+}
+
+/// `runtime.heartbeat_seconds` when unset.
+pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 30;
+
+/// The longest heartbeat interval a config may ask for (a day).
+pub const MAX_HEARTBEAT_SECONDS: u64 = 86_400;
+
 fn validate(c: &Config, text: &str) -> Result<(), String> {
     let at = |table: &str, key: &str| {
         line_of(text, table, key)
@@ -388,6 +404,13 @@ fn validate(c: &Config, text: &str) -> Result<(), String> {
         return Err(format!(
             "{}`runtime.idle_sleep_seconds` is {idle:?}; it must be above 0 and at most {MAX_IDLE_SLEEP_SECONDS}",
             at("runtime", "idle_sleep_seconds")
+        ));
+    }
+    if c.runtime.heartbeat_seconds > MAX_HEARTBEAT_SECONDS {
+        return Err(format!(
+            "{}`runtime.heartbeat_seconds` is {}; it must be at most {MAX_HEARTBEAT_SECONDS} (0 turns heartbeats off)",
+            at("runtime", "heartbeat_seconds"),
+            c.runtime.heartbeat_seconds
         ));
     }
     if c.runtime.max_stage_output_bytes < MIN_STAGE_OUTPUT_BYTES {
@@ -516,6 +539,20 @@ mod model_tests {
         let e = parse_config("[runtime]\nmax_stage_output_bytes = 10\n").unwrap_err();
         assert!(e.starts_with("line 2:"), "{e}");
         assert!(e.contains("max_stage_output_bytes"), "{e}");
+    }
+
+    #[test]
+    fn heartbeat_interval_acts_and_is_checked() {
+        assert_eq!(
+            parse_config("").unwrap().runtime.heartbeat_seconds,
+            DEFAULT_HEARTBEAT_SECONDS
+        );
+        let c = parse_config("[runtime]\nheartbeat_seconds = 0\n").unwrap();
+        assert_eq!(c.runtime.heartbeat_seconds, 0);
+        let e = parse_config("[runtime]\nheartbeat_seconds = 100000\n").unwrap_err();
+        assert!(e.starts_with("line 2:"), "{e}");
+        assert!(e.contains("heartbeat_seconds"), "{e}");
+        assert!(parse_config("[runtime]\nheartbeat_seconds = -1\n").is_err());
     }
 
     #[test]

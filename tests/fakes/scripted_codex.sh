@@ -15,6 +15,7 @@
 # "$FAKE_SCRIPT.log". `FAKE_DELAY` (seconds) makes every call that slow;
 # `FAKE_TOKENS=N` reports N input and N/10 output tokens (a `token_count` event).
 # Stages named in FAKE_NAP_STAGES sleep FAKE_NAP seconds first.
+# `FAKE_EVENT`: a line printed first, before any delay (an agent's event).
 # `FAKE_SKILL_UPDATE=1`: a completing curator writes
 # `curator_skill_update_summary.md` in its run directory.
 # `FAKE_REPORT=1`: a troubleshooter writes `troubleshoot_report.md` at the
@@ -52,6 +53,7 @@ case "$stage" in
   *) token=BLOCKED ;;
 esac
 happy=$token
+[ -n "$FAKE_EVENT" ] && printf '%s\n' "$FAKE_EVENT"
 [ -n "$FAKE_DELAY" ] && sleep "$FAKE_DELAY"
 if [ -n "$FAKE_SCRIPT" ]; then
   count_file="$FAKE_SCRIPT.count.$stage"

@@ -124,12 +124,13 @@ impl Ws {
         }
     }
 
-    /// `run daemon --until-idle --monitor basic`; its monitor output.
+    /// `run daemon --until-idle --monitor basic`; its monitor output. It
+    /// exits 0, or 4 when every item it ran to an end ended blocked.
     pub fn run_until_idle(&self) -> String {
         let out = self.run(&["run", "daemon", "--monitor", "basic", "--until-idle"]);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
-            out.status.success(),
+            matches!(out.status.code(), Some(0 | 4)),
             "{text}{}",
             String::from_utf8_lossy(&out.stderr)
         );

@@ -12,7 +12,7 @@ use super::{ActiveRun, Engine, PendingTerminal, Step};
 use crate::plan::ir::{CompiledGraph, CompiledNode, TransitionTarget};
 use crate::runners::{self, Verdict};
 use crate::runtime::router::{self, Decision, ResumeHints};
-use crate::runtime::{ids, monitor, stage_result, surface, trace};
+use crate::runtime::{ids, monitor, progress, stage_result, surface, trace};
 use crate::workspace::{events, safe_fs};
 use serde_json::{json, Value};
 
@@ -108,6 +108,16 @@ impl Engine {
             }
         };
         written.map_err(|e| fail(&failure, e))?;
+        self.tally.last_outcome = Some(verdict.outcome.clone());
+        self.tally.last_run_id = Some(run_id.clone());
+        match failure.router_action {
+            Some("blocked") => self.tally.blocked.push(match (&item_kind, &item_id) {
+                (Some(k), Some(i)) => format!("{k}:{i}"),
+                _ => run_id.clone(),
+            }),
+            Some("run_stage") | None => {}
+            Some(_) => self.tally.ended_otherwise += 1,
+        }
         let next_node = match &decision.next {
             TransitionTarget::Node(n) => graph.node(n),
             TransitionTarget::Terminal(_) => None,
@@ -209,10 +219,35 @@ impl Engine {
             .and_then(|o| o.token_usage)
             .map(|t| format!(" tokens={}", monitor::tokens(&t)))
             .unwrap_or_default();
+        let why = why_blocked(stage, verdict);
+        let why_fields = why
+            .as_ref()
+            .map(|w| {
+                let class = w.class.as_deref().map(|c| format!(" failure={c}"));
+                format!("{} reason=\"{}\"", class.unwrap_or_default(), w.reason)
+            })
+            .unwrap_or_default();
         self.monitor.line(&format!(
-            "stage done {plane}/{} run={handle} result={} dur={dur:.1}s{tokens}",
+            "stage done {plane}/{} run={handle} result={} dur={dur:.1}s{tokens}{why_fields}",
             node.node_id, verdict.outcome
         ));
+        if let Some(w) = why.as_ref().filter(|w| w.class.is_some()) {
+            // A runtime failure (not a BLOCKED the loop handles): said where
+            // the operator is looking, whatever the monitor does.
+            let look = w
+                .look_at
+                .as_ref()
+                .map(|p| format!(" (see {})", self.rel(p)))
+                .unwrap_or_default();
+            eprintln!(
+                "warning: stage {plane}/{}{} ended {} ({}): {}{look}",
+                node.node_id,
+                super::dispatch::work_label(run).replacen(" work=", " on ", 1),
+                verdict.outcome,
+                w.class.as_deref().unwrap_or_default(),
+                w.reason
+            );
+        }
         let elapsed = self
             .run_started
             .get(&run.run_id)
@@ -356,10 +391,61 @@ impl Engine {
         Ok(())
     }
 
+    /// `path` relative to the workspace root when inside it.
+    fn rel(&self, path: &std::path::Path) -> String {
+        path.strip_prefix(&self.layout.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
     /// `millrace-agents/runs/<run id>/`.
     pub(super) fn run_dir(&self, run: &ActiveRun) -> std::path::PathBuf {
         self.layout.runtime.join("runs").join(&run.run_id)
     }
+}
+
+/// Why a stage ended BLOCKED (or failed): its failure class, a one-line
+/// reason and the file that says more.
+struct Why {
+    class: Option<String>,
+    reason: String,
+    look_at: Option<std::path::PathBuf>,
+}
+
+fn why_blocked(stage: &Dispatched, verdict: &Verdict) -> Option<Why> {
+    if verdict.failure_class.is_none() && verdict.outcome != "BLOCKED" {
+        return None;
+    }
+    let stderr = stage.output.as_ref().map(|o| o.files.stderr.as_path());
+    let report = stage.request.preferred_troubleshoot_report_path.as_deref();
+    if verdict.failure_class.is_none() {
+        // The agent itself reported BLOCKED: its own report says why.
+        let look_at = report
+            .filter(|p| p.exists())
+            .or_else(|| {
+                stage
+                    .output
+                    .as_ref()
+                    .and_then(|o| o.files.last_message.as_deref())
+            })
+            .map(std::path::Path::to_path_buf);
+        return Some(Why {
+            class: None,
+            reason: "the agent reported BLOCKED".into(),
+            look_at,
+        });
+    }
+    let reason = progress::failure_reason(stderr, &verdict.notes)
+        .unwrap_or_else(|| "no reason recorded".into());
+    let look_at = stderr
+        .filter(|p| progress::file_len(p) > 0)
+        .map(std::path::Path::to_path_buf);
+    Some(Why {
+        class: verdict.failure_class.clone(),
+        reason,
+        look_at,
+    })
 }
 
 /// The result surface: the verdict's outcome must be one the node can

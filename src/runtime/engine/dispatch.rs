@@ -108,6 +108,15 @@ impl Engine {
         }
         self.set_marker(&plane, &format!("### {}", node.running_status_marker));
         self.stage_start_line(run, node);
+        self.progress.start(crate::runtime::progress::ActiveStage {
+            request_id: request.request_id.clone(),
+            plane: plane.clone(),
+            stage: node.node_id.clone(),
+            run_id: run.run_id.clone(),
+            work: work_label(run),
+            started: Instant::now(),
+            run_dir: request.run_dir.clone(),
+        });
         let _ = events::record(
             &self.layout,
             "stage_started",
@@ -136,6 +145,7 @@ impl Engine {
         request: StageRequest,
         result: Result<RunnerOutput, runners::RunnerError>,
     ) -> Dispatch {
+        self.progress.finish(&request.request_id);
         if !self.stage_in_flight() {
             runners::process::clear_agent_note(&self.agent_note());
         }

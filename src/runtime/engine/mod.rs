@@ -138,6 +138,20 @@ pub enum Step {
     Waiting,
 }
 
+/// How the work this process ran ended, for `run`'s last line and exit
+/// status: the last stage's outcome, and the items whose runs ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// The outcome of the last stage applied (`BLOCKED`, `BUILDER_COMPLETE`...).
+    pub last_outcome: Option<String>,
+    /// The run of that stage.
+    pub last_run_id: Option<String>,
+    /// `<kind>:<id>` (or the run id) of each run that ended blocked.
+    pub blocked: Vec<String>,
+    /// Runs that ended otherwise (success, no-op, handoff).
+    pub ended_otherwise: u64,
+}
+
 pub struct Engine {
     pub layout: Layout,
     pub plan: CompiledPlan,
@@ -147,6 +161,10 @@ pub struct Engine {
     pub monitor: Monitor,
     pub mode_override: Option<String>,
     pub ticks: u64,
+    /// Stages whose runner is running (heartbeats read it; see `progress`).
+    pub progress: crate::runtime::progress::Board,
+    /// How the stages and items this process ran ended (`run`'s exit status).
+    pub tally: Tally,
     scheduler: Scheduler,
     session: String,
     run_started: HashMap<String, Instant>,
@@ -260,6 +278,8 @@ impl Engine {
             monitor,
             mode_override: mode.map(str::to_string),
             ticks: 0,
+            progress: Default::default(),
+            tally: Tally::default(),
             scheduler: Scheduler::new(),
             session,
             run_started: HashMap::new(),
