@@ -22,28 +22,19 @@ pub struct FmtArgs {
     pub check: bool,
 }
 
-pub fn run(args: FmtArgs) -> i32 {
+pub fn run(args: FmtArgs) -> Result<super::Outcome, super::Error> {
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
         args.paths
     };
-    let files = match load::expand_paths(&paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
-    let mut status = 0;
+    let files = load::expand_paths(&paths).map_err(crate::language::Error::from)?;
+    let mut differs = false;
     for file in files {
-        let text = match read_source(&file) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: {}: {e}", file.display());
-                return 2;
-            }
-        };
+        let text = read_source(&file).map_err(|error| crate::language::Error::Read {
+            path: file.clone(),
+            error,
+        })?;
         let formatted = match format(&text) {
             Ok(f) => f,
             Err(d) => {
@@ -55,7 +46,7 @@ pub fn run(args: FmtArgs) -> i32 {
                 ));
                 print!("{}", diagnostic::render_human(&d, &sources, false));
                 println!("{}: not formatted: it does not parse", file.display());
-                status = 1;
+                differs = true;
                 continue;
             }
         };
@@ -64,15 +55,17 @@ pub fn run(args: FmtArgs) -> i32 {
         }
         if args.check {
             print!("{}", diff(&file.display().to_string(), &text, &formatted));
-            status = 1;
+            differs = true;
         } else if let Err(e) = crate::workspace::atomic::write_atomic(&file, formatted.as_bytes()) {
-            eprintln!("error: {}: cannot write: {e}", file.display());
-            return 2;
+            return Err(super::Error::Failed(format!(
+                "{}: cannot write: {e}",
+                file.display()
+            )));
         } else {
             println!("formatted {}", file.display());
         }
     }
-    status
+    Ok(super::Outcome::problems_if(differs))
 }
 
 /// A line diff in unified style (`-` old, `+` new, two lines of context).

@@ -2,23 +2,30 @@
 
 use clap::Args;
 
-use super::workspace_arg::{fail, WorkspaceArg};
+use super::error::{Error, Outcome};
+use super::workspace_arg::WorkspaceArg;
 use crate::workspace::init::initialize;
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
     #[command(flatten)]
     pub workspace: WorkspaceArg,
+    /// Print JSON instead of `key: value` lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub fn run(args: InitArgs) -> i32 {
+pub fn run(args: InitArgs) -> Result<Outcome, Error> {
     let layout = args.workspace.layout();
-    match initialize(&layout) {
-        Ok(_) => {
-            println!("workspace: {}", layout.root.display());
-            println!("initialized: true");
-            0
-        }
-        Err(e) => fail(&e),
+    initialize(&layout).map_err(Error::Failed)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"workspace": layout.root.display().to_string(), "initialized": true})
+        );
+    } else {
+        println!("workspace: {}", layout.root.display());
+        println!("initialized: true");
     }
+    Ok(Outcome::Success)
 }

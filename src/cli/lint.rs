@@ -51,14 +51,8 @@ pub fn load(paths: &[PathBuf], std: Option<PathBuf>) -> Result<Program, load::Lo
     Ok(loader.finish())
 }
 
-pub fn run(args: LintArgs) -> i32 {
-    let program = match load(&args.paths, args.std.clone()) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
+pub fn run(args: LintArgs) -> Result<super::Outcome, super::Error> {
+    let program = load(&args.paths, args.std.clone()).map_err(crate::language::Error::from)?;
     let mut checked = check::check(&program);
     checked
         .diagnostics
@@ -79,11 +73,9 @@ pub fn run(args: LintArgs) -> i32 {
             }
         }
     }
-    if errors > 0 || (args.deny_warnings && warnings > 0) {
-        1
-    } else {
-        0
-    }
+    Ok(super::Outcome::problems_if(
+        errors > 0 || (args.deny_warnings && warnings > 0),
+    ))
 }
 
 /// Worst-case stage runs per loop of a clean model, keyed by loop id.

@@ -5,7 +5,8 @@
 //! reference's summary lines at the end; `--monitor basic` streams the
 //! compact event lines to standard output or `--monitor-log PATH`.
 
-use super::workspace_arg::{fail, ConfigArg, WorkspaceArg};
+use super::error::{Error, Outcome};
+use super::workspace_arg::{ConfigArg, WorkspaceArg};
 use crate::runtime::daemon::{self, RunOptions};
 use crate::runtime::monitor::{Monitor, Sink};
 use clap::{Args, Subcommand, ValueEnum};
@@ -38,6 +39,11 @@ pub struct RunFlags {
     /// Append monitor lines to this file instead of standard output.
     #[arg(long, value_name = "PATH")]
     pub monitor_log: Option<PathBuf>,
+    /// Print one JSON summary object at the end (stages run, items by
+    /// outcome, stop reason) instead of the summary lines; `--monitor basic`
+    /// lines then go to standard error, so standard output is that object only.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,22 +66,75 @@ pub enum RunCommand {
     },
 }
 
-fn monitor(flags: &RunFlags) -> Result<Monitor, i32> {
+fn monitor(flags: &RunFlags) -> Result<Monitor, Error> {
     if let Some(path) = &flags.monitor_log {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| fail(&format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::io(path, e))?;
         return Ok(Monitor::new(Sink::File(f)));
     }
     Ok(match flags.monitor {
         MonitorKind::None => Monitor::off(),
+        MonitorKind::Basic if flags.json => Monitor::new(Sink::Stderr),
         MonitorKind::Basic => Monitor::new(Sink::Stdout),
     })
 }
 
-pub fn run(args: RunArgs) -> i32 {
+/// What `--json` reports beside the summary: how many stage results the
+/// workspace holds, and how many items each kind has in each terminal state
+/// (counted before and after, so the summary says what this run did).
+#[derive(Debug, Default)]
+struct Tally {
+    stage_results: usize,
+    items: std::collections::BTreeMap<(&'static str, &'static str), usize>,
+}
+
+impl Tally {
+    fn take(layout: &crate::workspace::layout::Layout) -> Tally {
+        use crate::workspace::documents::DocKind;
+        use crate::workspace::queue;
+        let mut t = Tally::default();
+        for kind in [
+            DocKind::Task,
+            DocKind::Spec,
+            DocKind::Incident,
+            DocKind::LearningRequest,
+        ] {
+            for state in &queue::states(kind)[2..] {
+                let n = queue::count_items(&queue::state_dir(layout, kind, state));
+                t.items.insert((kind.tag(), state), n);
+            }
+        }
+        if let Ok(runs) = std::fs::read_dir(super::runs::runs_dir(layout)) {
+            for run in runs.flatten() {
+                if let Ok(results) = std::fs::read_dir(run.path().join("stage_results")) {
+                    t.stage_results += results.count();
+                }
+            }
+        }
+        t
+    }
+
+    /// `{"stages_run": n, "items_by_outcome": {"task": {"done": n, "blocked": n}, ...}}`.
+    fn since(&self, before: &Tally) -> serde_json::Value {
+        let mut items = serde_json::Map::new();
+        for ((kind, state), n) in &self.items {
+            let was = before.items.get(&(*kind, *state)).copied().unwrap_or(0);
+            let entry = items
+                .entry(kind.to_string())
+                .or_insert_with(|| serde_json::json!({}));
+            entry[*state] = serde_json::json!(n.saturating_sub(was));
+        }
+        serde_json::json!({
+            "stages_run": self.stage_results.saturating_sub(before.stage_results),
+            "items_by_outcome": items,
+        })
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<Outcome, Error> {
     let (flags, once, max_ticks, until_idle) = match args.command {
         RunCommand::Once { flags } => (flags, true, None, false),
         RunCommand::Daemon {
@@ -84,22 +143,37 @@ pub fn run(args: RunArgs) -> i32 {
             until_idle,
         } => (flags, false, max_ticks, until_idle),
     };
-    let layout = match flags.config.initialized(&flags.workspace) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let monitor = match monitor(&flags) {
-        Ok(m) => m,
-        Err(code) => return code,
-    };
+    let layout = flags.config.initialized(&flags.workspace)?;
+    let monitor = monitor(&flags)?;
+    let before = flags.json.then(|| Tally::take(&layout));
     let opts = RunOptions {
         mode: flags.mode.clone(),
         max_ticks,
         once,
         until_idle,
     };
-    match daemon::run(layout, opts, monitor) {
-        Ok(s) => {
+    let s = daemon::run(layout.clone(), opts, monitor)?;
+    let outcome = if once && s.failed {
+        Outcome::Problems
+    } else {
+        Outcome::Success
+    };
+    if let Some(before) = before {
+        let mut v = Tally::take(&layout).since(&before);
+        v["run_mode"] = serde_json::json!(if once { "once" } else { "daemon" });
+        v["active_mode_id"] = serde_json::json!(s.mode_id);
+        v["mode_override"] = serde_json::json!(flags.mode);
+        v["compiled_plan_id"] = serde_json::json!(s.plan_id);
+        v["ticks"] = serde_json::json!(s.ticks);
+        v["tick_reason"] = serde_json::json!(s.last_reason);
+        v["stop_reason"] = serde_json::json!(s.stop_reason);
+        v["interrupted"] = serde_json::json!(s.interrupted);
+        v["failed"] = serde_json::json!(s.failed);
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(outcome);
+    }
+    {
+        {
             if s.interrupted {
                 println!("interrupted: true");
             }
@@ -109,15 +183,10 @@ pub fn run(args: RunArgs) -> i32 {
             println!("compiled_plan_id: {}", s.plan_id);
             if once {
                 println!("tick_reason: {}", s.last_reason);
-                i32::from(s.failed)
             } else {
                 println!("ticks: {}", s.ticks);
-                0
             }
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            1
-        }
     }
+    Ok(outcome)
 }

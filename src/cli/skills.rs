@@ -4,7 +4,8 @@
 //! skill into a millrace source checkout's `stdlib/skills/`; export one as
 //! a zip archive; fetch the remote skills directory.
 
-use super::workspace_arg::{fail, WorkspaceArg};
+use super::error::{Error, Outcome};
+use super::workspace_arg::WorkspaceArg;
 use crate::plan::compile::{self, AssetRoot};
 use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::layout::Layout;
@@ -84,23 +85,23 @@ pub enum SkillsCommand {
     RefreshRemoteIndex(WorkspaceArg),
 }
 
-fn err(e: SkillError) -> i32 {
-    eprintln!("error: {e}");
-    1
+fn err(e: SkillError) -> Error {
+    match e {
+        SkillError::NotFound(_) => Error::Missing(e.to_string()),
+        _ => Error::Failed(e.to_string()),
+    }
 }
 
-pub fn run(args: SkillsArgs) -> i32 {
-    match run_inner(args) {
-        Ok(()) => 0,
-        Err(code) => code,
-    }
+pub fn run(args: SkillsArgs) -> Result<Outcome, Error> {
+    run_inner(args)?;
+    Ok(Outcome::Success)
 }
 
 fn skills_dir(layout: &Layout) -> PathBuf {
     layout.runtime.join("skills")
 }
 
-fn run_inner(args: SkillsArgs) -> Result<(), i32> {
+fn run_inner(args: SkillsArgs) -> Result<(), Error> {
     match args.command {
         SkillsCommand::Ls(ws) => {
             let layout = ws.initialized()?;
@@ -150,7 +151,7 @@ fn run_inner(args: SkillsArgs) -> Result<(), i32> {
                     println!("path: {}", s.dir.display());
                 }
                 None if Path::new(&skill_ref).exists() => {
-                    return Err(fail(&format!(
+                    return Err(Error::Invalid(format!(
                         "{skill_ref}: not a skill (a directory holding SKILL.md, or a SKILL.md file)"
                     )));
                 }
@@ -168,7 +169,9 @@ fn run_inner(args: SkillsArgs) -> Result<(), i32> {
             let layout = ws.initialized()?;
             require_learning(&layout, mode.as_deref())?;
             if prompt.trim().is_empty() {
-                return Err(fail("a prompt saying what the skill is for is required"));
+                return Err(Error::Invalid(
+                    "a prompt saying what the skill is for is required".into(),
+                ));
             }
             let path = queue_request(&layout, "create", "Create skill", &prompt, None)?;
             println!("queued_learning_request: {}", path.display());
@@ -200,18 +203,20 @@ fn run_inner(args: SkillsArgs) -> Result<(), i32> {
             let root = match source {
                 Some(r) => r,
                 None => source_checkout(&layout.root).ok_or_else(|| {
-                    fail("cannot locate a millrace source checkout (a directory with stdlib/skills/ and Cargo.toml) above the workspace; pass --source DIR")
+                    Error::Invalid("cannot locate a millrace source checkout (a directory with stdlib/skills/ and Cargo.toml) above the workspace; pass --source DIR".into())
                 })?,
             };
             let target = root.join("stdlib/skills");
             if !target.is_dir() {
-                return Err(fail(&format!(
+                return Err(Error::Invalid(format!(
                     "{}: not a millrace source checkout (no stdlib/skills/)",
                     root.display()
                 )));
             }
             if target.join(&skill_id).exists() {
-                return Err(fail(&format!("source skill already exists: {skill_id}")));
+                return Err(Error::Invalid(format!(
+                    "source skill already exists: {skill_id}"
+                )));
             }
             let promoted = skills::install_local(&target, &s.dir, false).map_err(err)?;
             skills::log_operation(
@@ -260,17 +265,17 @@ fn run_inner(args: SkillsArgs) -> Result<(), i32> {
 }
 
 /// The mode (or the workspace default) must have a learning plane.
-fn require_learning(layout: &Layout, mode: Option<&str>) -> Result<(), i32> {
+fn require_learning(layout: &Layout, mode: Option<&str>) -> Result<(), Error> {
     let out = compile::compile(&AssetRoot::Workspace(layout.clone()), mode);
     let Some(plan) = out.plan else {
         let why = out.errors.first().cloned().unwrap_or_default();
-        return Err(fail(&format!(
+        return Err(Error::Invalid(format!(
             "mode {} does not compile: {why}",
             out.mode_id
         )));
     };
     if plan.graph("learning").is_none() {
-        return Err(fail(&format!(
+        return Err(Error::Invalid(format!(
             "mode {} does not enable the learning plane (try --mode learning_codex)",
             plan.mode_id
         )));
@@ -284,7 +289,7 @@ fn queue_request(
     title: &str,
     summary: &str,
     target_skill: Option<&str>,
-) -> Result<PathBuf, i32> {
+) -> Result<PathBuf, Error> {
     let id = crate::runtime::ids::learning_request_id();
     let one = crate::workspace::documents::one_line;
     let mut text = format!(
@@ -300,8 +305,8 @@ fn queue_request(
         clock::now_rfc3339()
     ));
     let doc = WorkDocument::parse_as(DocKind::LearningRequest, &text, "learning request")
-        .map_err(|e| fail(&e.to_string()))?;
-    queue::enqueue(layout, &doc).map_err(|e| fail(&e.to_string()))
+        .map_err(crate::workspace::Error::from)?;
+    queue::enqueue(layout, &doc).map_err(|e| crate::workspace::Error::from(e).into())
 }
 
 /// The nearest directory at or above `start` that is a millrace source checkout.

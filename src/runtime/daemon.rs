@@ -32,14 +32,17 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// The last stage ended in a runtime failure (`run once` exits 1 then).
     pub failed: bool,
+    /// Why the loop ended: `completed` (one tick, `--max-ticks`), `idle`,
+    /// `stop_requested`, `signal`.
+    pub stop_reason: String,
 }
 
 /// Run the engine until done; returns the summary or a one-line error.
-pub fn run(layout: Layout, opts: RunOptions, monitor: Monitor) -> Result<RunSummary, String> {
+pub fn run(layout: Layout, opts: RunOptions, monitor: Monitor) -> Result<RunSummary, super::Error> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .map_err(|e| super::Error::Failed(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(run_async(layout, opts, monitor))
 }
 
@@ -47,7 +50,7 @@ async fn run_async(
     layout: Layout,
     opts: RunOptions,
     monitor: Monitor,
-) -> Result<RunSummary, String> {
+) -> Result<RunSummary, super::Error> {
     let signals = Arc::new(AtomicU8::new(0));
     let cancel = Arc::new(AtomicBool::new(false));
     {
@@ -79,7 +82,7 @@ async fn run_async(
         move || Engine::start(layout, mode.as_deref(), monitor, runtime_mode)
     })
     .await
-    .map_err(|e| format!("startup failed: {e}"))??;
+    .map_err(|e| super::Error::Failed(format!("startup failed: {e}")))??;
     let mut summary = RunSummary {
         mode_id: engine.plan.mode_id.clone(),
         plan_id: engine.plan.compiled_plan_id.clone(),
@@ -87,6 +90,7 @@ async fn run_async(
         last_reason: String::new(),
         interrupted: false,
         failed: false,
+        stop_reason: String::new(),
     };
     let idle_sleep = Duration::from_secs_f64(
         engine
@@ -109,14 +113,14 @@ async fn run_async(
             (engine, r)
         })
         .await
-        .map_err(|e| format!("tick failed: {e}"))?;
+        .map_err(|e| super::Error::Failed(format!("tick failed: {e}")))?;
         engine = e;
         summary.ticks += 1;
         let step = match step {
             Ok(s) => s,
             Err(err) => {
                 let _ = engine.shutdown("error");
-                return Err(err);
+                return Err(err.into());
             }
         };
         match &step {
@@ -165,9 +169,11 @@ async fn run_async(
     .map_err(|e| format!("tick failed: {e}"))?;
     if let Err(err) = settled {
         let _ = engine.shutdown("error");
-        return Err(err);
+        return Err(err.into());
     }
     engine.shutdown(stop_reason)?;
+    tracing::info!(stop_reason, ticks = summary.ticks, "daemon stopped");
+    summary.stop_reason = stop_reason.to_string();
     Ok(summary)
 }
 
