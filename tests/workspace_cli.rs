@@ -140,7 +140,7 @@ fn init_refuses_a_file() {
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
     let out = run(&file, &["init"]);
-    assert_eq!(out.code, 2);
+    assert_eq!(out.code, 1);
     assert!(out.stderr.contains("not a directory"), "{}", out.stderr);
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
 }
@@ -245,11 +245,11 @@ fn add_list_and_show_work_items() {
     let missing = run(ws, &["queue", "show", "nope"]);
     assert_eq!(
         (missing.code, missing.stderr.as_str()),
-        (2, "error: work item not found: nope\n")
+        (1, "error: work item not found: nope\n")
     );
     for bad in ["../x", "/abs", "a/b"] {
         let out = run(ws, &["queue", "show", bad]);
-        assert_eq!(out.code, 2);
+        assert_eq!(out.code, 1);
         assert!(
             out.stderr.starts_with("error: invalid work item id:"),
             "{}",

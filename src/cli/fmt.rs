@@ -3,8 +3,9 @@
 //!
 //! Exit status: 0 every file formatted (or already canonical); 1 with
 //! `--check` when a file would change (its diff is printed), or when a file
-//! does not parse (its syntax error is printed, the file is left alone);
-//! 2 usage or I/O errors.
+//! does not parse (its syntax error is printed, the file is left alone),
+//! or on an I/O error; 2 usage errors. `--json` prints one object with each
+//! file's status (and its diff under `--check`) instead.
 
 use crate::language::diagnostic;
 use crate::language::format::format;
@@ -20,6 +21,9 @@ pub struct FmtArgs {
     /// Change nothing: print a diff of each file that is not formatted and exit 1.
     #[arg(long)]
     pub check: bool,
+    /// Print one JSON object (`files`: path, status, diff) instead of lines and diffs.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: FmtArgs) -> Result<super::Outcome, super::Error> {
@@ -30,6 +34,10 @@ pub fn run(args: FmtArgs) -> Result<super::Outcome, super::Error> {
     };
     let files = load::expand_paths(&paths).map_err(crate::language::Error::from)?;
     let mut differs = false;
+    let mut report = Vec::new();
+    let mut entry = |file: &std::path::Path, status: &str, diff: Option<String>| {
+        report.push(serde_json::json!({"path": file.display().to_string(), "status": status, "diff": diff}));
+    };
     for file in files {
         let text = read_source(&file).map_err(|error| crate::language::Error::Read {
             path: file.clone(),
@@ -44,26 +52,43 @@ pub fn run(args: FmtArgs) -> Result<super::Outcome, super::Error> {
                     text.into(),
                     Origin::Disk(file.clone()),
                 ));
-                print!("{}", diagnostic::render_human(&d, &sources, false));
-                println!("{}: not formatted: it does not parse", file.display());
+                if args.json {
+                    let message = diagnostic::render_human(&d, &sources, false);
+                    entry(&file, "does_not_parse", Some(message));
+                } else {
+                    print!("{}", diagnostic::render_human(&d, &sources, false));
+                    println!("{}: not formatted: it does not parse", file.display());
+                }
                 differs = true;
                 continue;
             }
         };
         if formatted == text {
+            entry(&file, "unchanged", None);
             continue;
         }
         if args.check {
-            print!("{}", diff(&file.display().to_string(), &text, &formatted));
+            let d = diff(&file.display().to_string(), &text, &formatted);
+            if args.json {
+                entry(&file, "would_change", Some(d));
+            } else {
+                print!("{d}");
+            }
             differs = true;
         } else if let Err(e) = crate::workspace::atomic::write_atomic(&file, formatted.as_bytes()) {
             return Err(super::Error::Failed(format!(
                 "{}: cannot write: {e}",
                 file.display()
             )));
+        } else if args.json {
+            entry(&file, "formatted", None);
         } else {
             println!("formatted {}", file.display());
         }
+    }
+    if args.json {
+        let out = serde_json::json!({"check": args.check, "files": report});
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     }
     Ok(super::Outcome::problems_if(differs))
 }

@@ -175,6 +175,11 @@ fn wants_json(matches: &ArgMatches) -> bool {
         if let Ok(Some(true)) = m.try_get_one::<bool>("json") {
             return true;
         }
+        if let Ok(Some(mut values)) = m.try_get_raw("format") {
+            if values.any(|v| v == "json") {
+                return true;
+            }
+        }
         match m.subcommand() {
             Some((_, sub)) => m = sub,
             None => return false,

@@ -20,6 +20,9 @@ pub struct RepairLineageArgs {
     /// Rewrite the queued and blocked documents (refused while a daemon runs or a stage is active).
     #[arg(long)]
     pub apply: bool,
+    /// Print JSON instead of the reference's lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A refusal: the command ran but could not repair (exit 1, as the
@@ -62,6 +65,33 @@ pub fn run(args: RepairLineageArgs) -> Result<Outcome, Error> {
         .iter()
         .map(|c| (c.work_item_kind, c.work_item_id.as_str(), c.path.as_str()))
         .collect();
+    if args.json {
+        let changes: Vec<serde_json::Value> = plan
+            .changes
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "work_item_kind": c.work_item_kind, "work_item_id": c.work_item_id,
+                    "field_name": c.field_name, "old_value": c.old_value, "new_value": c.new_value,
+                    "path": c.path,
+                })
+            })
+            .collect();
+        let skipped: Vec<serde_json::Value> = plan
+            .skipped_findings
+            .iter()
+            .map(|f| serde_json::json!({"work_item_kind": f.work_item_kind, "work_item_id": f.work_item_id, "state": f.state}))
+            .collect();
+        let out = serde_json::json!({
+            "root_spec_id": target.root_spec_id, "apply": args.apply,
+            "repair_count": documents.len(), "change_count": plan.changes.len(),
+            "repaired_count": repaired, "skipped_count": plan.skipped_findings.len(),
+            "repair_report": report.display().to_string(),
+            "changes": changes, "skipped": skipped,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return Ok(Outcome::Success);
+    }
     println!("root_spec_id: {}", target.root_spec_id);
     println!("apply: {}", args.apply);
     println!("repair_count: {}", documents.len());

@@ -18,6 +18,46 @@ use std::path::{Path, PathBuf};
 pub struct SkillsArgs {
     #[command(subcommand)]
     pub command: SkillsCommand,
+    /// Print JSON (the same keys as the lines; `{"skills": [..]}` for lists).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// What a skills command prints: `key: value` lines, or a list of ids.
+#[derive(Debug, Default)]
+struct Printed {
+    lines: Vec<(&'static str, String)>,
+    ids: Option<Vec<String>>,
+}
+
+impl Printed {
+    fn line(&mut self, key: &'static str, value: impl std::fmt::Display) {
+        self.lines.push((key, value.to_string()));
+    }
+
+    fn print(&self, json: bool) {
+        match (&self.ids, json) {
+            (Some(ids), true) => println!("{}", serde_json::json!({ "skills": ids })),
+            (Some(ids), false) => {
+                for id in ids {
+                    println!("{id}");
+                }
+            }
+            (None, true) => {
+                let map: serde_json::Map<String, serde_json::Value> = self
+                    .lines
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+                    .collect();
+                println!("{}", serde_json::Value::Object(map));
+            }
+            (None, false) => {
+                for (k, v) in &self.lines {
+                    println!("{k}: {v}");
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,7 +133,10 @@ fn err(e: SkillError) -> Error {
 }
 
 pub fn run(args: SkillsArgs) -> Result<Outcome, Error> {
-    run_inner(args)?;
+    let json = args.json;
+    let mut out = Printed::default();
+    run_inner(args, &mut out)?;
+    out.print(json);
     Ok(Outcome::Success)
 }
 
@@ -101,32 +144,39 @@ fn skills_dir(layout: &Layout) -> PathBuf {
     layout.runtime.join("skills")
 }
 
-fn run_inner(args: SkillsArgs) -> Result<(), Error> {
+fn run_inner(args: SkillsArgs, out: &mut Printed) -> Result<(), Error> {
     match args.command {
         SkillsCommand::Ls(ws) => {
             let layout = ws.initialized()?;
-            for s in skills::list(&skills_dir(&layout)) {
-                println!("{}", s.id);
-            }
+            out.ids = Some(
+                skills::list(&skills_dir(&layout))
+                    .into_iter()
+                    .map(|s| s.id)
+                    .collect(),
+            );
         }
         SkillsCommand::Show { skill_id, ws } => {
             let layout = ws.initialized()?;
             let s = skills::find(&skills_dir(&layout), &skill_id)
                 .ok_or_else(|| err(SkillError::NotFound(skill_id.clone())))?;
-            println!("skill_id: {}", s.id);
-            println!("path: {}", s.file().display());
+            out.line("skill_id", &s.id);
+            out.line("path", s.file().display());
             if let Some(t) = s.title() {
-                println!("title: {t}");
+                out.line("title", &t);
             }
             if let Some(d) = s.description() {
-                println!("description: {d}");
+                out.line("description", &d);
             }
         }
         SkillsCommand::Search { query, ws } => {
             let layout = ws.initialized()?;
-            for s in skills::search(&skills_dir(&layout), &query).map_err(err)? {
-                println!("{}", s.id);
-            }
+            out.ids = Some(
+                skills::search(&skills_dir(&layout), &query)
+                    .map_err(err)?
+                    .into_iter()
+                    .map(|s| s.id)
+                    .collect(),
+            );
         }
         SkillsCommand::Install {
             skill_ref,
@@ -147,8 +197,8 @@ fn run_inner(args: SkillsArgs) -> Result<(), Error> {
                         &s.dir.display().to_string(),
                     )
                     .map_err(err)?;
-                    println!("installed_skill: {}", s.id);
-                    println!("path: {}", s.dir.display());
+                    out.line("installed_skill", &s.id);
+                    out.line("path", s.dir.display());
                 }
                 None if Path::new(&skill_ref).exists() => {
                     return Err(Error::Invalid(format!(
@@ -158,10 +208,10 @@ fn run_inner(args: SkillsArgs) -> Result<(), Error> {
                 None => {
                     let s =
                         skills::install_remote(&dir, &skill_ref, force || update).map_err(err)?;
-                    println!("installed_skill: {}", s.id);
-                    println!("source: remote");
-                    println!("source_index: {}", skills::remote_index_url());
-                    println!("path: {}", s.dir.display());
+                    out.line("installed_skill", &s.id);
+                    out.line("source", "remote");
+                    out.line("source_index", skills::remote_index_url());
+                    out.line("path", s.dir.display());
                 }
             }
         }
@@ -174,7 +224,7 @@ fn run_inner(args: SkillsArgs) -> Result<(), Error> {
                 ));
             }
             let path = queue_request(&layout, "create", "Create skill", &prompt, None)?;
-            println!("queued_learning_request: {}", path.display());
+            out.line("queued_learning_request", path.display());
         }
         SkillsCommand::Improve { skill_id, ws, mode } => {
             let layout = ws.initialized()?;
@@ -189,7 +239,7 @@ fn run_inner(args: SkillsArgs) -> Result<(), Error> {
                 &format!("Improve installed skill {skill_id}."),
                 Some(&skill_id),
             )?;
-            println!("queued_learning_request: {}", path.display());
+            out.line("queued_learning_request", path.display());
         }
         SkillsCommand::Promote {
             skill_id,
@@ -227,8 +277,8 @@ fn run_inner(args: SkillsArgs) -> Result<(), Error> {
                 &promoted.dir.display().to_string(),
             )
             .map_err(err)?;
-            println!("promoted_skill: {skill_id}");
-            println!("path: {}", promoted.dir.display());
+            out.line("promoted_skill", &skill_id);
+            out.line("path", promoted.dir.display());
         }
         SkillsCommand::Export {
             skill_id,
@@ -253,12 +303,12 @@ fn run_inner(args: SkillsArgs) -> Result<(), Error> {
                 &dest.display().to_string(),
             )
             .map_err(err)?;
-            println!("exported_skill: {}", dest.display());
+            out.line("exported_skill", dest.display());
         }
         SkillsCommand::RefreshRemoteIndex(ws) => {
             let layout = ws.initialized()?;
             let dest = skills::refresh_remote_index(&skills_dir(&layout)).map_err(err)?;
-            println!("remote_skills_index: {}", dest.display());
+            out.line("remote_skills_index", dest.display());
         }
     }
     Ok(())

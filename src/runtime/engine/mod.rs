@@ -633,6 +633,7 @@ impl Engine {
         );
         lock::release(&self.layout, &self.session)
             .map_err(|e| format!("releasing the lock: {e}"))?;
+        tracing::info!(session = %self.session, reason, "daemon lock released");
         Ok(())
     }
 
