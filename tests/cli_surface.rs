@@ -20,7 +20,10 @@ use support::harness::{spec, task, Ws};
 /// Commands that cannot print JSON, and why.
 const NO_JSON: &[(&str, &str)] = &[
     ("lsp", "speaks JSON-RPC on stdio; it prints nothing else"),
-    ("web", "a server: its JSON is the HTTP API (tests/web_cli.rs)"),
+    (
+        "web",
+        "a server: its JSON is the HTTP API (tests/web_cli.rs)",
+    ),
     ("completions", "prints a shell script"),
     ("man", "prints roff"),
 ];
@@ -148,7 +151,10 @@ fn every_printing_command_has_json_or_a_reason() {
         if !is_leaf(&cmd) && !has_arg(&cmd, "json") {
             continue;
         }
-        match (json_flag(&cmd).is_some(), allowed.contains_key(name.as_str())) {
+        match (
+            json_flag(&cmd).is_some(),
+            allowed.contains_key(name.as_str()),
+        ) {
             (false, false) => missing.push(name),
             (true, true) => panic!("{name} has --json: take it off the NO_JSON list"),
             _ => {}
@@ -162,7 +168,8 @@ fn every_printing_command_has_json_or_a_reason() {
 
 /// The workspace and files the sample runs use.
 struct Fixture {
-    ws: Ws,
+    /// Kept alive (dropped with the fixture) while the commands run.
+    _ws: Ws,
     tmp: tempfile::TempDir,
     values: BTreeMap<&'static str, String>,
 }
@@ -190,8 +197,14 @@ impl Fixture {
             let doc = spec(id, "2026-01-02T00:00:00Z", serde_json::json!({}));
             values.insert(key, write(&format!("{id}.json"), doc.to_string()));
         }
-        values.insert("idea_a", write("idea-one.md", "# Idea one\n\nA thought.\n".into()));
-        values.insert("idea_b", write("idea-two.md", "# Idea two\n\nAnother.\n".into()));
+        values.insert(
+            "idea_a",
+            write("idea-one.md", "# Idea one\n\nA thought.\n".into()),
+        );
+        values.insert(
+            "idea_b",
+            write("idea-two.md", "# Idea two\n\nAnother.\n".into()),
+        );
         let mill = tmp.path().join("x.mill");
         std::fs::copy(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("stdlib/stages/execution.mill"),
@@ -220,7 +233,11 @@ impl Fixture {
         let runs = ws.run(&["runs", "ls", "--json"]);
         let list: Value = serde_json::from_slice(&runs.stdout).unwrap();
         values.insert("run", list[0]["run_id"].as_str().unwrap().to_string());
-        Fixture { ws, tmp, values }
+        Fixture {
+            _ws: ws,
+            tmp,
+            values,
+        }
     }
 
     /// The sample arguments of a command (placeholders `{name}` filled in).
@@ -272,7 +289,9 @@ fn every_json_command_prints_json() {
     let mut checked = 0;
     for (path, cmd) in commands() {
         let name = path.join(" ");
-        let Some(flag) = json_flag(&cmd) else { continue };
+        let Some(flag) = json_flag(&cmd) else {
+            continue;
+        };
         if not_run.contains_key(name.as_str()) || (!is_leaf(&cmd) && name != "status") {
             continue;
         }
@@ -398,7 +417,7 @@ fn an_uninitialized_workspace_exits_1() {
 }
 
 /// Hold `millrace-agents/state/state.lock` as another process would.
-struct HeldLock(std::fs::File);
+struct HeldLock(#[allow(dead_code)] std::fs::File);
 
 impl HeldLock {
     fn take(path: &Path) -> HeldLock {
@@ -428,8 +447,8 @@ fn a_busy_workspace_exits_3() {
         .as_str()
         .unwrap()
         .contains("held by another process"));
-    let snapshot = std::fs::read_to_string(ws.ma().join("state/runtime_snapshot.json"))
-        .unwrap_or_default();
+    let snapshot =
+        std::fs::read_to_string(ws.ma().join("state/runtime_snapshot.json")).unwrap_or_default();
     assert!(!snapshot.contains("\"paused\": true"), "{snapshot}");
 }
 
@@ -461,13 +480,25 @@ fn bash_completion_names_the_subcommands() {
     let out = millrace(&["completions", "bash"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let script = String::from_utf8_lossy(&out.stdout);
-    for word in ["millrace", "queue", "add-task", "retry-active", "completions"] {
-        assert!(script.contains(word), "{word} missing from the bash completion");
+    for word in [
+        "millrace",
+        "queue",
+        "add-task",
+        "retry-active",
+        "completions",
+    ] {
+        assert!(
+            script.contains(word),
+            "{word} missing from the bash completion"
+        );
     }
     for shell in ["zsh", "fish", "elvish", "powershell"] {
         let out = millrace(&["completions", shell]);
         assert_eq!(out.status.code(), Some(0), "{shell}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("queue"), "{shell}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("queue"),
+            "{shell}"
+        );
     }
 }
 
@@ -476,7 +507,10 @@ fn man_prints_roff_and_writes_one_page_per_command() {
     let out = millrace(&["man"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let page = String::from_utf8_lossy(&out.stdout);
-    assert!(page.lines().any(|l| l.starts_with(".TH millrace 1")), "{page}");
+    assert!(
+        page.lines().any(|l| l.starts_with(".TH millrace 1")),
+        "{page}"
+    );
     assert!(page.contains("queue"), "{page}");
     let dir = tempfile::tempdir().unwrap();
     let out = millrace(&["man", "--out", dir.path().to_str().unwrap()]);

@@ -36,7 +36,9 @@ pub fn run(args: FmtArgs) -> Result<super::Outcome, super::Error> {
     let mut differs = false;
     let mut report = Vec::new();
     let mut entry = |file: &std::path::Path, status: &str, diff: Option<String>| {
-        report.push(serde_json::json!({"path": file.display().to_string(), "status": status, "diff": diff}));
+        report.push(
+            serde_json::json!({"path": file.display().to_string(), "status": status, "diff": diff}),
+        );
     };
     for file in files {
         let text = read_source(&file).map_err(|error| crate::language::Error::Read {
