@@ -473,6 +473,27 @@ fn run_once_while_a_daemon_owns_the_workspace_exits_3() {
     daemon.finish();
 }
 
+#[test]
+fn a_second_sigint_cancels_the_stage_and_exits_130() {
+    let ws = Ws::new("builder SLEEP\n");
+    ws.add(
+        "add-task",
+        task("t-1", "2026-01-01T00:00:00Z", serde_json::json!({})),
+    );
+    let daemon = ws.spawn_daemon(&["--until-idle"], &[]);
+    ws.wait_for("the builder to start", |w| {
+        std::fs::read_to_string(w.script.with_extension("txt.log"))
+            .is_ok_and(|log| log.contains("builder SLEEP"))
+    });
+    for _ in 0..2 {
+        unsafe { libc::kill(daemon.0.id() as libc::pid_t, libc::SIGINT) };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut daemon = daemon;
+    let status = daemon.0.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+}
+
 // ------------------------------------------------------------ discoverability
 
 #[test]

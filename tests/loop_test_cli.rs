@@ -294,7 +294,7 @@ fn bad_inputs_are_one_line_errors() {
         "{err}"
     );
     let (code, _, err) = run(&["test", dir.path().join("missing").to_str().unwrap()]);
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "{err}");
     std::fs::write(
         &f,
         "loop = \"nope.loop\"\nmode = \"default_codex\"\nallow_terminals = []\n",

@@ -162,7 +162,7 @@ fn every_command_on_an_uninitialized_workspace_says_run_init() {
         vec!["add-idea", task],
     ] {
         let out = run(dir.path(), &args);
-        assert_eq!(out.code, 2, "{args:?}");
+        assert_eq!(out.code, 1, "{args:?}");
         assert_eq!(
             out.stderr,
             "error: workspace is not initialized: [WS]. Run `millrace init --workspace [WS]` first.\n",
@@ -303,7 +303,7 @@ fn bad_documents_are_refused_with_one_line_and_nothing_written() {
         let path = file.path().join(name);
         std::fs::write(&path, text).unwrap();
         let out = run(ws, &["add-task", path.to_str().unwrap()]);
-        assert_eq!(out.code, 2, "{name}");
+        assert_eq!(out.code, 1, "{name}");
         assert_eq!(out.stderr.lines().count(), 1, "{name}: {}", out.stderr);
         assert!(out.stderr.contains(needle), "{name}: {}", out.stderr);
         if name != "dup.md" {
@@ -493,7 +493,7 @@ fn upgrade_previews_and_refuses_conflicts() {
             "/nonexistent/list.txt",
         ],
     );
-    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
     assert!(missing.stderr.contains("/nonexistent/list.txt"));
     let applied = run(
         ws,

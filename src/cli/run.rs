@@ -153,7 +153,9 @@ pub fn run(args: RunArgs) -> Result<Outcome, Error> {
         until_idle,
     };
     let s = daemon::run(layout.clone(), opts, monitor)?;
-    let outcome = if once && s.failed {
+    let outcome = if s.cancelled {
+        Outcome::Interrupted
+    } else if once && s.failed {
         Outcome::Problems
     } else {
         Outcome::Success
@@ -168,6 +170,7 @@ pub fn run(args: RunArgs) -> Result<Outcome, Error> {
         v["tick_reason"] = serde_json::json!(s.last_reason);
         v["stop_reason"] = serde_json::json!(s.stop_reason);
         v["interrupted"] = serde_json::json!(s.interrupted);
+        v["cancelled"] = serde_json::json!(s.cancelled);
         v["failed"] = serde_json::json!(s.failed);
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(outcome);

@@ -32,6 +32,8 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// The last stage ended in a runtime failure (`run once` exits 1 then).
     pub failed: bool,
+    /// A second signal cancelled the running stage (`run` exits 130).
+    pub cancelled: bool,
     /// Why the loop ended: `completed` (one tick, `--max-ticks`), `idle`,
     /// `stop_requested`, `signal`.
     pub stop_reason: String,
@@ -90,6 +92,7 @@ async fn run_async(
         last_reason: String::new(),
         interrupted: false,
         failed: false,
+        cancelled: false,
         stop_reason: String::new(),
     };
     let idle_sleep = Duration::from_secs_f64(
@@ -141,6 +144,7 @@ async fn run_async(
             }
             Step::Interrupted => {
                 summary.interrupted = true;
+                summary.cancelled = true;
                 stop_reason = "signal";
                 engine.stopped_line("signal");
                 break;
