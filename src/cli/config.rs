@@ -55,12 +55,7 @@ pub fn run(args: ConfigArgs) -> Result<Outcome, Error> {
             json,
         } => {
             let layout = config_arg.initialized(&workspace)?;
-            let c = config::load_config(&layout.config_file()).map_err(|message| {
-                crate::workspace::Error::Config {
-                    path: layout.config_file(),
-                    message,
-                }
-            })?;
+            let c = config::load_config(&layout.config_file())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&c).unwrap_or_default());
                 return Ok(Outcome::Success);

@@ -74,7 +74,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome, Error> {
         )));
     }
     let layout = Layout::new(&root);
-    init::initialize(&layout).map_err(Error::Failed)?;
+    init::initialize(&layout)?;
     let mut queued = Vec::new();
     if !args.json {
         println!("workspace: {}", root.display());

@@ -17,7 +17,7 @@ pub struct InitArgs {
 
 pub fn run(args: InitArgs) -> Result<Outcome, Error> {
     let layout = args.workspace.layout();
-    initialize(&layout).map_err(Error::Failed)?;
+    initialize(&layout)?;
     if args.json {
         println!(
             "{}",

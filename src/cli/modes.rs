@@ -47,7 +47,7 @@ fn load(workspace: &std::path::Path) -> Result<Checked, Error> {
         );
         AssetRoot::Embedded
     };
-    let program = compile::load_sources(&root).map_err(crate::plan::Error::Sources)?;
+    let program = compile::load_sources(&root)?;
     let checked = crate::language::check::check(&program);
     Ok(checked)
 }

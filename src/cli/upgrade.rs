@@ -57,13 +57,7 @@ pub fn run(args: UpgradeArgs) -> Result<Outcome, Error> {
     } else {
         preview_with(&layout, &candidate, &localize)
     };
-    let plan = result.map_err(|e| {
-        if e.starts_with("upgrade refused") {
-            crate::workspace::Error::UpgradeRefused(e)
-        } else {
-            crate::workspace::Error::Other(e)
-        }
-    })?;
+    let plan = result?;
     if args.json {
         let mut counts = serde_json::Map::new();
         for d in Disposition::ALL {

@@ -12,7 +12,7 @@ pub enum Error {
     /// No mode or alias has this id.
     UnknownMode { id: String },
     /// The `.mill` sources could not be loaded (missing file, bad import).
-    Sources(String),
+    Sources(crate::language::Error),
     /// The mode does not compile (diagnostics, lowering).
     Compile(String),
     /// A workspace failure under the plan (config, I/O, uninitialized).
@@ -23,7 +23,8 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::UnknownMode { id } => write!(f, "Unknown mode id: {id}"),
-            Error::Sources(m) | Error::Compile(m) => f.write_str(m),
+            Error::Sources(e) => write!(f, "{e}"),
+            Error::Compile(m) => f.write_str(m),
             Error::Workspace(e) => write!(f, "{e}"),
         }
     }
@@ -33,6 +34,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Workspace(e) => Some(e),
+            Error::Sources(e) => Some(e),
             _ => None,
         }
     }
@@ -46,7 +48,7 @@ impl From<workspace::Error> for Error {
 
 impl From<crate::language::Error> for Error {
     fn from(e: crate::language::Error) -> Self {
-        Error::Sources(e.to_string())
+        Error::Sources(e)
     }
 }
 

@@ -287,32 +287,31 @@ const REASONING_EFFORTS: [&str; 4] = ["low", "medium", "high", "xhigh"];
 
 impl RunnerSettings {
     /// Read the `[runners]` table of a parsed `millrace.toml` (defaults when absent).
-    pub fn from_config(config: &toml::Table) -> Result<RunnerSettings, String> {
+    pub fn from_config(config: &toml::Table) -> Result<RunnerSettings, super::Error> {
         let settings: RunnerSettings = match config.get("runners") {
             None => RunnerSettings::default(),
-            Some(value) => value
-                .clone()
-                .try_into()
-                .map_err(|e: toml::de::Error| format!("runners: {}", e.message().trim()))?,
+            Some(value) => value.clone().try_into().map_err(|e: toml::de::Error| {
+                super::Error::Settings(format!("runners: {}", e.message().trim()))
+            })?,
         };
         settings.validate()?;
         Ok(settings)
     }
 
     /// Checks serde cannot express.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), super::Error> {
         if !(1..=1000).contains(&self.start_failures_before_pause) {
-            return Err(format!(
+            return Err(super::Error::Settings(format!(
                 "runners.start_failures_before_pause must be between 1 and 1000, not {}",
                 self.start_failures_before_pause
-            ));
+            )));
         }
         if let Some(effort) = &self.codex.model_reasoning_effort {
             if !REASONING_EFFORTS.contains(&effort.as_str()) {
-                return Err(format!(
+                return Err(super::Error::Settings(format!(
                     "runners.codex.model_reasoning_effort must be one of {}, not {effort:?}",
                     REASONING_EFFORTS.join(", ")
-                ));
+                )));
             }
         }
         let reserved: Vec<&str> = self
@@ -326,10 +325,10 @@ impl RunnerSettings {
             .map(String::as_str)
             .collect();
         if !reserved.is_empty() {
-            return Err(format!(
+            return Err(super::Error::Settings(format!(
                 "reserved pi runner flags are not allowed in runners.pi.args: {}",
                 reserved.join(", ")
-            ));
+            )));
         }
         Ok(())
     }
@@ -340,7 +339,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<RunnerSettings, String> {
-        RunnerSettings::from_config(&text.parse::<toml::Table>().unwrap())
+        RunnerSettings::from_config(&text.parse::<toml::Table>().unwrap()).map_err(String::from)
     }
 
     #[test]

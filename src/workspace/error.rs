@@ -28,6 +28,8 @@ pub enum Error {
     /// The state lock is held by another process (a daemon starting or
     /// stopping, or another direct control command).
     StateLockBusy { path: PathBuf },
+    /// A path that must be a directory (the workspace root, `millrace-agents/`) is something else.
+    NotADirectory { path: PathBuf, root: bool },
     /// `millrace.toml` (or the file given with `--config`) is invalid.
     Config { path: PathBuf, message: String },
     /// Reading or writing a file failed.
@@ -68,6 +70,14 @@ impl fmt::Display for Error {
                 root.display()
             ),
             Error::NotFound { what, id } => write!(f, "{what} not found: {id}"),
+            Error::NotADirectory { path, root: true } => write!(
+                f,
+                "{} exists and is not a directory; choose a directory for the workspace",
+                path.display()
+            ),
+            Error::NotADirectory { path, root: false } => {
+                write!(f, "{} exists and is not a directory", path.display())
+            }
             Error::InvalidId(e) => write!(f, "{e}"),
             Error::Document(e) => write!(f, "{e}"),
             Error::Queue(e) => write!(f, "{e}"),
