@@ -1,9 +1,9 @@
 //! `millrace lint`: check .mill files (or the shipped ones) and print their
 //! diagnostics for people (miette), tools (JSON) or CI (GitHub annotations).
 //!
-//! Exit status: 0 clean, 1 errors (or warnings with `--deny-warnings`),
-//! 2 usage or I/O errors (a missing path, a directory with no .mill file,
-//! a file that is not UTF-8).
+//! Exit status (`docs/exit-codes.md`): 0 clean, 1 errors (or warnings with
+//! `--deny-warnings`) or an I/O error (a missing path, a directory with no
+//! .mill file, a file that is not UTF-8), 2 usage errors.
 
 use crate::language::bounds::Graph;
 use crate::language::check::{self, Checked};

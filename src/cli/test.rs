@@ -11,8 +11,9 @@
 //! scenarios. When the loaded files define no mode, the shipped modes are
 //! added (their `std/` imports resolve through `--std`), so
 //! `millrace test --std COPY COPY` tests an edited copy of the stdlib.
-//! Exit status: 0 all pass, 1 a scenario or check failed (or the plan does
-//! not compile), 2 usage or I/O errors.
+//! Exit status (`docs/exit-codes.md`): 0 all pass, 1 a scenario or check
+//! failed (or the plan does not compile, a path or node is missing, a
+//! scenario file is malformed), 2 usage errors.
 
 use super::error::{Error, Outcome};
 use super::lint::Format;
