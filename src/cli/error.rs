@@ -129,9 +129,10 @@ impl Error {
             return "busy";
         }
         let workspace = match self {
-            Error::Workspace(e) => Some(e),
-            Error::Runtime(runtime::Error::Workspace(e)) => Some(e),
-            Error::Plan(plan::Error::Workspace(e)) => Some(e),
+            Error::Workspace(e)
+            | Error::Runtime(runtime::Error::Workspace(e))
+            | Error::Plan(plan::Error::Workspace(e))
+            | Error::Runtime(runtime::Error::Plan(plan::Error::Workspace(e))) => Some(e),
             _ => None,
         };
         if let Some(e) = workspace {
@@ -148,8 +149,12 @@ impl Error {
             Error::Usage(_) => "usage",
             Error::NotFound { .. }
             | Error::Missing(_)
-            | Error::Plan(plan::Error::UnknownMode { .. }) => "not_found",
-            Error::Invalid(_) | Error::Language(_) | Error::Plan(_) => "invalid_input",
+            | Error::Plan(plan::Error::UnknownMode { .. })
+            | Error::Runtime(runtime::Error::Plan(plan::Error::UnknownMode { .. })) => "not_found",
+            Error::Invalid(_)
+            | Error::Language(_)
+            | Error::Plan(_)
+            | Error::Runtime(runtime::Error::Plan(_)) => "invalid_input",
             Error::Runners(_) | Error::Runtime(runtime::Error::Runners(_)) => "runner",
             Error::Runtime(runtime::Error::Refused(_)) => "refused",
             Error::Io { .. } => "io",
