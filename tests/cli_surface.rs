@@ -384,6 +384,7 @@ fn usage_errors_exit_2() {
         &["status", "--bogus"][..],
         &["run", "once", "--monitor", "loud"][..],
         &["completions", "tcsh"][..],
+        &["version", "--log-level", "nonsense"][..],
     ] {
         let out = millrace(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
@@ -391,6 +392,19 @@ fn usage_errors_exit_2() {
     let out = millrace(&["status", "--json", "--bogus"]);
     let v = json_error(&out);
     assert_eq!(v["error"]["kind"], "usage");
+}
+
+#[test]
+fn format_json_reports_errors_as_json_too() {
+    let out = millrace(&["lint", "/nonexistent/x.mill", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let v = json_error(&out);
+    assert_eq!(v["error"]["kind"], "invalid_input");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("/nonexistent/x.mill"));
+    assert!(out.stdout.is_empty());
 }
 
 #[test]
