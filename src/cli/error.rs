@@ -250,6 +250,20 @@ pub fn report_usage(err: &clap::Error, json: bool) -> Error {
 mod tests {
     use super::*;
 
+    /// `docs/exit-codes.md` carries a copy of `exit_code`: keep them equal.
+    #[test]
+    fn the_docs_copy_the_table() {
+        let doc = include_str!("../../docs/exit-codes.md");
+        let src = include_str!("error.rs");
+        let start = src.find("pub fn exit_code").unwrap();
+        let end = start + src[start..].find("\n}\n").unwrap() + 2;
+        assert!(
+            doc.contains(&src[start..end]),
+            "docs/exit-codes.md does not show the current exit_code:\n{}",
+            &src[start..end]
+        );
+    }
+
     #[test]
     fn the_table() {
         assert_eq!(exit_code(Ok(Outcome::Success)), 0);
