@@ -291,7 +291,7 @@ fn graph_formats_render() {
         "--plane",
         "learning",
     ]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert!(err.contains("has no learning plane"), "{err}");
 }
 

@@ -228,7 +228,7 @@ fn demo_refuses_an_existing_workspace_and_changes_nothing() {
         .success());
     let before = tree(&ws);
     let out = run(&["demo", "--workspace", w, "--quiet"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("existing Millrace workspace"), "{err}");
     assert_eq!(before, tree(&ws), "demo changed the operator's workspace");
@@ -241,7 +241,7 @@ fn demo_refuses_a_non_empty_directory() {
     std::fs::create_dir(&target).unwrap();
     std::fs::write(target.join("notes.txt"), "keep me").unwrap();
     let out = run(&["demo", "--workspace", target.to_str().unwrap(), "--quiet"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(files(&target), ["notes.txt"]);
 }
 
@@ -313,7 +313,7 @@ fn a_newline_in_a_json_value_cannot_smuggle_a_field() {
     let ws = init(dir.path());
     let json = task_json("t-1").replace(r#""summary": "s""#, r#""summary": "x\nDepends-On: j-1""#);
     let out = add_json(&ws, dir.path(), &json);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("field `summary`"), "{err}");
     assert!(err.contains("control character U+000A"), "{err}");
@@ -321,7 +321,7 @@ fn a_newline_in_a_json_value_cannot_smuggle_a_field() {
     // A list item too.
     let json = task_json("t-1").replace(r#"["a"]"#, r#"["a\n\nDepends-On:\n- j-1"]"#);
     let out = add_json(&ws, dir.path(), &json);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("field `acceptance`"));
     assert!(files(&ma(&ws).join("tasks/queue")).is_empty());
 }
@@ -332,7 +332,7 @@ fn a_repeated_json_key_is_refused() {
     let ws = init(dir.path());
     let json = task_json("t-1").replace(r#""summary": "s""#, r#""summary": "s", "summary": "t""#);
     let out = add_json(&ws, dir.path(), &json);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("duplicate key `summary`"), "{err}");
     assert!(files(&ma(&ws).join("tasks/queue")).is_empty());
@@ -344,7 +344,7 @@ fn json_import_errors_name_the_json_key() {
     let ws = init(dir.path());
     let json = task_json("t-1").replace("2026-04-15T12:00:00Z", "yesterday");
     let out = add_json(&ws, dir.path(), &json);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("field `created_at`"), "{err}");
     assert!(!err.contains("Created-At"), "{err}");
@@ -676,6 +676,6 @@ fn an_add_killed_between_reservation_and_document_can_be_retried() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(files(&ma(&ws).join("tasks/queue")), ["t-1.md"]);
     let again = run(&["add-task", task.to_str().unwrap(), "--workspace", w]);
-    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }

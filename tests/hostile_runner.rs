@@ -259,7 +259,8 @@ fn a_live_reference_daemon_which_takes_no_kernel_lock_still_owns_the_workspace()
     ws.plant_lock(reference.0.id(), &hostname());
     assert!(text(&ws.run(&["status"])).contains("runtime_ownership_lock: active"));
     let refused = ws.run(&["run", "once"]);
-    assert_eq!(refused.status.code(), Some(1));
+    // A daemon owns the workspace: busy (docs/exit-codes.md).
+    assert_eq!(refused.status.code(), Some(3));
     assert!(
         text(&refused).contains(&format!("pid={}", reference.0.id())),
         "{}",

@@ -82,7 +82,7 @@ fn missing_file_is_an_io_error() {
         .args(["lint", "/nonexistent/x.mill"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(
         err.trim(),
@@ -95,7 +95,7 @@ fn directory_without_mill_files_is_an_io_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), "hi").unwrap();
     let out = millrace().arg("lint").arg(dir.path()).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8(out.stderr)
         .unwrap()
         .contains("contains no .mill files"));
@@ -107,7 +107,7 @@ fn non_utf8_file_is_an_io_error() {
     let f = dir.path().join("bad.mill");
     std::fs::write(&f, b"stage caf\xe9 {}\n").unwrap();
     let out = millrace().arg("lint").arg(&f).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8(out.stderr)
         .unwrap()
         .contains("not valid UTF-8"));

@@ -50,10 +50,10 @@ fn dev_zero_is_never_read() {
     );
     // Named on the command line, it is refused too.
     let (code, _, err) = lint(dir.path(), &["/dev/zero"]);
-    assert_eq!(code, Some(2));
+    assert_eq!(code, Some(1));
     assert!(err.contains("is not a .mill file"), "{err}");
     let (code, _, err) = lint(dir.path(), &["zero.mill"]);
-    assert_eq!(code, Some(2));
+    assert_eq!(code, Some(1));
     assert!(err.contains("not a regular file (it is a device)"), "{err}");
 }
 
@@ -72,7 +72,7 @@ fn a_fifo_does_not_hang_the_loader() {
         "{out}"
     );
     let (code, _, err) = lint(dir.path(), &["pipe.mill"]);
-    assert_eq!(code, Some(2));
+    assert_eq!(code, Some(1));
     assert!(err.contains("(it is a FIFO)"), "{err}");
 }
 
@@ -127,7 +127,7 @@ fn files_over_the_size_cap_are_refused() {
     assert!(out.contains("is larger than 1024 KiB"), "{out}");
     assert!(!out.contains("padding"), "{out}");
     let (code, _, err) = lint(dir.path(), &["big.mill"]);
-    assert_eq!(code, Some(2));
+    assert_eq!(code, Some(1));
     assert!(err.contains("is larger than 1024 KiB"), "{err}");
 }
 

@@ -259,13 +259,13 @@ fn bad_inputs_are_one_line_errors() {
     let f = dir.path().join("x.scenarios.toml");
     std::fs::write(&f, "loop = \"execution.standard\"\nmode = \"default_codex\"\nallow_terminals = []\nsurprise = true\n").unwrap();
     let (code, _, err) = run(&["test", f.to_str().unwrap()]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert!(
         err.contains("x.scenarios.toml: line 4: unknown field `surprise`"),
         "{err}"
     );
     let (code, _, err) = run(&["test", "--stage", "nobody", "--marker", "x"]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert!(
         err.contains("mode default_codex has no node nobody"),
         "{err}"
@@ -294,7 +294,7 @@ fn bad_inputs_are_one_line_errors() {
         "{err}"
     );
     let (code, _, err) = run(&["test", dir.path().join("missing").to_str().unwrap()]);
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "{err}");
     std::fs::write(
         &f,
         "loop = \"nope.loop\"\nmode = \"default_codex\"\nallow_terminals = []\n",

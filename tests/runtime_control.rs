@@ -108,7 +108,7 @@ fn a_second_daemon_is_refused_with_the_owner_pid() {
         String::from_utf8_lossy(&first_out.stdout),
         String::from_utf8_lossy(&first_out.stderr)
     );
-    assert_eq!(second.status.code(), Some(1), "{context}");
+    assert_eq!(second.status.code(), Some(3), "{context}");
     assert!(err.contains(&format!("pid={pid}")), "{context}");
 }
 

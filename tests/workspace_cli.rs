@@ -144,7 +144,7 @@ fn init_refuses_a_file() {
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
     let out = run(&file, &["init"]);
-    assert_eq!(out.code, 2);
+    assert_eq!(out.code, 1);
     assert!(out.stderr.contains("not a directory"), "{}", out.stderr);
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
 }
@@ -166,7 +166,7 @@ fn every_command_on_an_uninitialized_workspace_says_run_init() {
         vec!["add-idea", task],
     ] {
         let out = run(dir.path(), &args);
-        assert_eq!(out.code, 2, "{args:?}");
+        assert_eq!(out.code, 1, "{args:?}");
         assert_eq!(
             out.stderr,
             "error: workspace is not initialized: [WS]. Run `millrace init --workspace [WS]` first.\n",
@@ -302,11 +302,11 @@ fn add_list_and_show_work_items() {
     let missing = run(ws, &["queue", "show", "nope"]);
     assert_eq!(
         (missing.code, missing.stderr.as_str()),
-        (2, "error: work item not found: nope\n")
+        (1, "error: work item not found: nope\n")
     );
     for bad in ["../x", "/abs", "a/b"] {
         let out = run(ws, &["queue", "show", bad]);
-        assert_eq!(out.code, 2);
+        assert_eq!(out.code, 1);
         assert!(
             out.stderr.starts_with("error: invalid work item id:"),
             "{}",
@@ -360,7 +360,7 @@ fn bad_documents_are_refused_with_one_line_and_nothing_written() {
         let path = file.path().join(name);
         std::fs::write(&path, text).unwrap();
         let out = run(ws, &["add-task", path.to_str().unwrap()]);
-        assert_eq!(out.code, 2, "{name}");
+        assert_eq!(out.code, 1, "{name}");
         assert_eq!(out.stderr.lines().count(), 1, "{name}: {}", out.stderr);
         assert!(out.stderr.contains(needle), "{name}: {}", out.stderr);
         if name != "dup.md" {
@@ -550,7 +550,7 @@ fn upgrade_previews_and_refuses_conflicts() {
             "/nonexistent/list.txt",
         ],
     );
-    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
     assert!(missing.stderr.contains("/nonexistent/list.txt"));
     let applied = run(
         ws,

@@ -13,9 +13,6 @@ use crate::workspace::documents::{DocKind, IdeaDocument, WorkDocument};
 use crate::workspace::layout::Layout;
 use crate::workspace::{clock, ids, queue, reserve};
 
-/// Exit code for refused input (the exit-code table's 1).
-pub const INVALID_INPUT: i32 = 1;
-
 /// The flags every `add-*` command takes instead of a file.
 #[derive(Debug, Clone, Args)]
 pub struct NewItem {
@@ -457,14 +454,14 @@ pub fn template(kind: DocKind, format: Format, who: &str, now: &str) -> String {
     }
 }
 
-pub fn run_template(args: TemplateArgs) -> i32 {
+pub fn run_template(args: TemplateArgs) -> Result<super::error::Outcome, super::error::Error> {
     let (kind, f) = match &args.kind {
         TemplateKind::Task(f) => (DocKind::Task, f),
         TemplateKind::Spec(f) => (DocKind::Spec, f),
     };
     let who = created_by(&f.created_by);
     print!("{}", template(kind, f.format, &who, &clock::now_rfc3339()));
-    0
+    Ok(super::error::Outcome::Success)
 }
 
 #[cfg(test)]

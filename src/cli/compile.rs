@@ -4,7 +4,7 @@
 //! the `.mill` location of every node. Without an initialized workspace the
 //! commands work on the shipped modes and say so on stderr.
 
-use super::workspace_arg::fail;
+use super::error::{Error, Outcome};
 use crate::plan::compile::{self, AssetRoot, CompileOutcome};
 use crate::plan::ir::{CompileInput, CompiledPlan};
 use crate::plan::persist::{self, Currentness, Status};
@@ -105,7 +105,7 @@ pub struct Compiled {
 }
 
 /// Compile for `target`: persist in an initialized workspace, otherwise use the shipped modes.
-pub fn compile_target(target: &Target) -> Result<Compiled, i32> {
+pub fn compile_target(target: &Target) -> Result<Compiled, Error> {
     let layout = Layout::new(&target.workspace);
     if target.config.config.is_some() {
         let ws = super::workspace_arg::WorkspaceArg {
@@ -113,7 +113,7 @@ pub fn compile_target(target: &Target) -> Result<Compiled, i32> {
         };
         let layout = target.config.initialized(&ws)?;
         let p = persist::compile_and_persist(&layout, target.mode.as_deref())
-            .map_err(|e| fail(&format!("cannot write compile results: {e}")))?;
+            .map_err(|e| Error::Failed(format!("cannot write compile results: {e}")))?;
         return Ok(Compiled {
             outcome: p.outcome,
             active: p.active,
@@ -123,7 +123,7 @@ pub fn compile_target(target: &Target) -> Result<Compiled, i32> {
     }
     if layout.require_initialized().is_ok() {
         let p = persist::compile_and_persist(&layout, target.mode.as_deref())
-            .map_err(|e| fail(&format!("cannot write compile results: {e}")))?;
+            .map_err(|e| Error::Failed(format!("cannot write compile results: {e}")))?;
         Ok(Compiled {
             outcome: p.outcome,
             active: p.active,
@@ -179,7 +179,7 @@ pub fn validate_text(c: &Compiled) -> String {
     out
 }
 
-fn validate_json(c: &Compiled) -> serde_json::Value {
+pub fn validate_json(c: &Compiled) -> serde_json::Value {
     let o = &c.outcome;
     json!({
         "ok": o.errors.is_empty(),
@@ -461,11 +461,8 @@ fn print_compiled(
     as_json: fn(&Compiled) -> serde_json::Value,
     as_text: fn(&Compiled) -> String,
     needs_plan: bool,
-) -> i32 {
-    let c = match compile_target(target) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+) -> Result<Outcome, Error> {
+    let c = compile_target(target)?;
     if json {
         println!(
             "{}",
@@ -477,7 +474,7 @@ fn print_compiled(
     if needs_plan && c.active.is_none() {
         no_plan(&c);
     }
-    i32::from(!c.outcome.errors.is_empty())
+    Ok(Outcome::problems_if(!c.outcome.errors.is_empty()))
 }
 
 /// Say on stderr that there is no plan to show, and the first error why.
@@ -494,7 +491,7 @@ fn no_plan(c: &Compiled) {
     );
 }
 
-pub fn run(args: CompileArgs) -> i32 {
+pub fn run(args: CompileArgs) -> Result<Outcome, Error> {
     match args.command {
         CompileCommand::Validate { target, json } => {
             print_compiled(&target, json, validate_json, validate_text, false)
@@ -508,19 +505,19 @@ pub fn run(args: CompileArgs) -> i32 {
             format,
             output,
         } => {
-            let c = match compile_target(&target) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
+            let c = compile_target(&target)?;
             let Some(plan) = &c.active else {
                 print!("{}", validate_text(&c));
                 no_plan(&c);
-                return 1;
+                return Ok(Outcome::Problems);
             };
             let plane = plane.map(PlaneArg::as_str);
             if let Some(p) = plane {
                 if !plan.graphs_by_plane.contains_key(p) {
-                    return fail(&format!("mode {} has no {p} plane", plan.mode_id));
+                    return Err(Error::Invalid(format!(
+                        "mode {} has no {p} plane",
+                        plan.mode_id
+                    )));
                 }
             }
             let text = match format {
@@ -543,13 +540,11 @@ pub fn run(args: CompileArgs) -> i32 {
             };
             match output {
                 Some(path) => {
-                    if let Err(e) = std::fs::write(&path, &text) {
-                        return fail(&format!("{}: {e}", path.display()));
-                    }
+                    std::fs::write(&path, &text).map_err(|e| Error::io(&path, e))?;
                 }
                 None => print!("{text}"),
             }
-            i32::from(!c.outcome.errors.is_empty())
+            Ok(Outcome::problems_if(!c.outcome.errors.is_empty()))
         }
     }
 }

@@ -4,6 +4,7 @@
 //! can start (`runtime::runner_health`).
 
 use super::compile::{compile_target, Target};
+use super::error::{Error, Outcome};
 use super::workspace_arg::WorkspaceArg;
 use crate::runtime::runner_health;
 use crate::workspace::config;
@@ -32,35 +33,32 @@ pub enum ConfigCommand {
     Validate {
         #[command(flatten)]
         target: Target,
+        /// Print JSON (the `compile validate --json` object) instead of lines.
+        #[arg(long)]
+        json: bool,
     },
     /// Ask a running daemon to re-read `millrace.toml` (same as `reload-config`).
     Reload {
         #[command(flatten)]
         workspace: WorkspaceArg,
+        /// Print JSON instead of `key: value` lines.
+        #[arg(long)]
+        json: bool,
     },
 }
 
-pub fn run(args: ConfigArgs) -> i32 {
+pub fn run(args: ConfigArgs) -> Result<Outcome, Error> {
     match args.command {
         ConfigCommand::Show {
             workspace,
             config: config_arg,
             json,
         } => {
-            let layout = match config_arg.initialized(&workspace) {
-                Ok(l) => l,
-                Err(code) => return code,
-            };
-            let c = match config::load_config(&layout.config_file()) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return 1;
-                }
-            };
+            let layout = config_arg.initialized(&workspace)?;
+            let c = config::load_config(&layout.config_file())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&c).unwrap_or_default());
-                return 0;
+                return Ok(Outcome::Success);
             }
             let snapshot = state::load_snapshot(&layout).ok();
             let style = match c.runtime.run_style {
@@ -96,19 +94,15 @@ pub fn run(args: ConfigArgs) -> i32 {
                     .unwrap_or("none")
             );
             runner_commands(&layout, &c);
-            0
+            Ok(Outcome::Success)
         }
-        ConfigCommand::Reload { workspace } => super::control::run(
-            super::control::ControlCommand::ReloadConfig(super::control::ControlFlags {
-                workspace,
-                json: false,
-            }),
-        ),
-        ConfigCommand::Validate { target } => {
-            let mut c = match compile_target(&target) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
+        ConfigCommand::Reload { workspace, json } => {
+            super::control::run(super::control::ControlCommand::ReloadConfig(
+                super::control::ControlFlags { workspace, json },
+            ))
+        }
+        ConfigCommand::Validate { target, json } => {
+            let mut c = compile_target(&target)?;
             // In a workspace, every runner the plan uses must be able to start.
             if let (Some((layout, _)), Some(plan)) = (&c.workspace, &c.active) {
                 if let Ok(config) = config::load_config(&layout.config_file()) {
@@ -120,8 +114,13 @@ pub fn run(args: ConfigArgs) -> i32 {
                     );
                 }
             }
-            print!("{}", super::compile::validate_text(&c));
-            i32::from(!c.outcome.errors.is_empty())
+            if json {
+                let v = super::compile::validate_json(&c);
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                print!("{}", super::compile::validate_text(&c));
+            }
+            Ok(Outcome::problems_if(!c.outcome.errors.is_empty()))
         }
     }
 }

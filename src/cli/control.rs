@@ -1,7 +1,8 @@
 //! Control commands: `millrace control pause|resume|stop|retry-active|
 //! clear-stale-state|reload-config`, also available at the top level.
 
-use super::workspace_arg::{fail, WorkspaceArg};
+use super::error::{Error, Outcome};
+use super::workspace_arg::WorkspaceArg;
 use crate::runtime::control;
 use clap::{Args, Subcommand};
 
@@ -51,12 +52,9 @@ pub enum PlanningCommand {
 }
 
 /// `millrace planning retry-active`.
-pub fn planning(args: PlanningArgs) -> i32 {
+pub fn planning(args: PlanningArgs) -> Result<Outcome, Error> {
     let PlanningCommand::RetryActive(r) = args.command;
-    let layout = match r.flags.workspace.initialized() {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    let layout = r.flags.workspace.initialized()?;
     let reason = r
         .reason
         .unwrap_or_else(|| "operator requested planning retry".into());
@@ -66,21 +64,20 @@ pub fn planning(args: PlanningArgs) -> i32 {
     )
 }
 
-fn print_outcome(outcome: Result<control::ControlOutcome, String>, json: bool) -> i32 {
-    match outcome {
-        Ok(outcome) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&outcome.json()).unwrap_or_default()
-                );
-            } else {
-                print!("{}", outcome.lines());
-            }
-            0
-        }
-        Err(e) => fail(&e),
+fn print_outcome(
+    outcome: Result<control::ControlOutcome, crate::runtime::Error>,
+    json: bool,
+) -> Result<Outcome, Error> {
+    let outcome = outcome?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&outcome.json()).unwrap_or_default()
+        );
+    } else {
+        print!("{}", outcome.lines());
     }
+    Ok(Outcome::Success)
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -99,7 +96,7 @@ pub enum ControlCommand {
     ReloadConfig(ControlFlags),
 }
 
-pub fn run(command: ControlCommand) -> i32 {
+pub fn run(command: ControlCommand) -> Result<Outcome, Error> {
     let mut scope = None;
     let (name, flags, reason) = match command {
         ControlCommand::Pause(f) => ("pause", f, None),
@@ -126,10 +123,7 @@ pub fn run(command: ControlCommand) -> i32 {
         ),
         ControlCommand::ReloadConfig(f) => ("reload_config", f, None),
     };
-    let layout = match flags.workspace.initialized() {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    let layout = flags.workspace.initialized()?;
     print_outcome(
         control::control(&layout, name, reason.as_deref(), scope.as_deref()),
         flags.json,

@@ -5,7 +5,7 @@
 //! work, runs the `demo` mode (the default loops on the deterministic
 //! `script` runner) until no work is left, and prints the final status.
 
-use super::workspace_arg::fail;
+use super::error::{Error, Outcome};
 use crate::runtime::daemon::{self, RunOptions};
 use crate::runtime::monitor::{Monitor, Sink};
 use crate::workspace::documents::{DocKind, WorkDocument};
@@ -22,6 +22,10 @@ pub struct DemoArgs {
     /// Do not print the monitor lines while it runs.
     #[arg(long)]
     pub quiet: bool,
+    /// Print one JSON object at the end (workspace, queued items, the run,
+    /// the final status) instead of lines; monitor lines go to standard error.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The mode the demo runs (the default loops on the `script` runner).
@@ -61,24 +65,24 @@ fn shipped(prefix: &str) -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-pub fn run(args: DemoArgs) -> i32 {
+pub fn run(args: DemoArgs) -> Result<Outcome, Error> {
     let root = args.workspace.clone().unwrap_or_else(demo_dir);
     if let Some(problem) = occupied(&root) {
-        return fail(&format!(
+        return Err(Error::Invalid(format!(
             "{}: {problem}; the demo runs only in a new or empty directory (omit --workspace for a temporary one)",
             root.display()
-        ));
+        )));
     }
     let layout = Layout::new(&root);
-    if let Err(e) = init::initialize(&layout) {
-        return fail(&e);
+    init::initialize(&layout)?;
+    let mut queued = Vec::new();
+    if !args.json {
+        println!("workspace: {}", root.display());
     }
-    println!("workspace: {}", root.display());
     // The script runner replays the shipped outcomes.
     let script = crate::assets::get("stdlib/demo/script.json").unwrap_or(b"{}");
-    if let Err(e) = std::fs::write(root.join("demo-script.json"), script) {
-        return fail(&format!("{}: {e}", root.join("demo-script.json").display()));
-    }
+    let script_path = root.join("demo-script.json");
+    std::fs::write(&script_path, script).map_err(|e| Error::io(&script_path, e))?;
     let config = layout.config_file();
     let text = std::fs::read_to_string(&config).unwrap_or_default();
     if !text.contains("[runners.script]") {
@@ -89,28 +93,28 @@ pub fn run(args: DemoArgs) -> i32 {
             "default_mode = \"demo\"",
         );
         let text = format!("{text}\n[runners.script]\npath = \"demo-script.json\"\n");
-        if let Err(e) = crate::workspace::atomic::write_atomic(&config, text.as_bytes()) {
-            return fail(&format!("{}: {e}", config.display()));
-        }
+        crate::workspace::atomic::write_atomic(&config, text.as_bytes())
+            .map_err(|e| Error::io(&config, e))?;
     }
     for (prefix, kind) in [
         ("stdlib/demo/tasks/", DocKind::Task),
         ("stdlib/demo/specs/", DocKind::Spec),
     ] {
         for (path, json) in shipped(prefix) {
-            let doc = match WorkDocument::from_json(kind, json, path) {
-                Ok(d) => d,
-                Err(e) => return fail(&e.to_string()),
-            };
+            let doc =
+                WorkDocument::from_json(kind, json, path).map_err(crate::workspace::Error::from)?;
             match queue::enqueue(&layout, &doc) {
+                Ok(p) if args.json => queued.push(p.display().to_string()),
                 Ok(p) => println!("queued: {}", p.display()),
                 Err(queue::QueueError::Duplicate { .. }) => {}
-                Err(e) => return fail(&e.to_string()),
+                Err(e) => return Err(crate::workspace::Error::from(e).into()),
             }
         }
     }
     let monitor = if args.quiet {
         Monitor::off()
+    } else if args.json {
+        Monitor::new(Sink::Stderr)
     } else {
         Monitor::new(Sink::Stdout)
     };
@@ -122,21 +126,29 @@ pub fn run(args: DemoArgs) -> i32 {
         until_idle: true,
         heartbeat: None,
     };
-    match daemon::run(layout, opts, monitor) {
-        Ok(s) => {
-            println!("run_mode: daemon");
-            println!("active_mode_id: {}", s.mode_id);
-            println!("compiled_plan_id: {}", s.plan_id);
-            println!("ticks: {}", s.ticks);
-        }
-        Err(e) => return fail(&e),
+    let s = daemon::run(layout, opts, monitor)?;
+    let report = super::status::StatusReport::load(&Layout::new(&root)).map_err(Error::Failed)?;
+    if args.json {
+        let status: serde_json::Value =
+            serde_json::from_str(&report.to_json(false)).unwrap_or_default();
+        let out = serde_json::json!({
+            "workspace": root.display().to_string(),
+            "queued": queued,
+            "run_mode": "daemon",
+            "active_mode_id": s.mode_id,
+            "compiled_plan_id": s.plan_id,
+            "ticks": s.ticks,
+            "stop_reason": s.stop_reason,
+            "status": status,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return Ok(Outcome::Success);
     }
+    println!("run_mode: daemon");
+    println!("active_mode_id: {}", s.mode_id);
+    println!("compiled_plan_id: {}", s.plan_id);
+    println!("ticks: {}", s.ticks);
     println!();
-    match super::status::StatusReport::load(&Layout::new(&root)) {
-        Ok(report) => {
-            print!("{}", report.render(false));
-            0
-        }
-        Err(e) => fail(&e),
-    }
+    print!("{}", report.render(false));
+    Ok(Outcome::Success)
 }

@@ -4,7 +4,8 @@
 
 use clap::Args;
 
-use super::workspace_arg::{fail, WorkspaceArg};
+use super::error::{Error, Outcome};
+use super::workspace_arg::WorkspaceArg;
 use crate::plan::compile::{compile, AssetRoot};
 use crate::runtime::runner_health;
 use crate::workspace::config::load_config;
@@ -21,29 +22,29 @@ pub struct DoctorArgs {
     /// remove a daemon lock no process holds.
     #[arg(long)]
     pub repair: bool,
+    /// Print JSON (`ok`, `errors`, `warnings`, `repaired`, `findings`) instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub fn run(args: DoctorArgs) -> i32 {
-    let layout = match args.workspace.initialized() {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+pub fn run(args: DoctorArgs) -> Result<Outcome, Error> {
+    let layout = args.workspace.initialized()?;
+    let mut repaired = Vec::new();
     if args.repair {
-        match reconcile(&layout) {
-            Ok(report) => {
-                for action in report.actions {
-                    println!("repaired: {action}");
-                }
-            }
-            Err(e) => return fail(&e.to_string()),
-        }
-        match crate::workspace::lock::clear_stale(&layout, "doctor --repair") {
-            Ok(Some(r)) => println!(
-                "repaired: removed stale daemon lock (owner pid {} on {})",
+        let report = reconcile(&layout).map_err(crate::workspace::Error::from)?;
+        repaired.extend(report.actions.iter().map(|a| a.to_string()));
+        if let Some(r) = crate::workspace::lock::clear_stale(&layout, "doctor --repair")
+            .map_err(crate::workspace::Error::from)?
+        {
+            repaired.push(format!(
+                "removed stale daemon lock (owner pid {} on {})",
                 r.owner_pid, r.owner_hostname
-            ),
-            Ok(None) => {}
-            Err(e) => return fail(&e.to_string()),
+            ));
+        }
+        if !args.json {
+            for action in &repaired {
+                println!("repaired: {action}");
+            }
         }
     }
     let mut findings = check(&layout);
@@ -54,17 +55,30 @@ pub fn run(args: DoctorArgs) -> i32 {
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .count();
-    println!("ok: {}", errors == 0);
-    println!("errors: {errors}");
-    println!("warnings: {}", findings.len() - errors);
-    for f in &findings {
-        println!("{}", f.line());
-    }
-    if errors == 0 {
-        0
+    if args.json {
+        let list: Vec<serde_json::Value> = findings
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "severity": if f.severity == Severity::Error { "error" } else { "warning" },
+                    "code": f.code, "path": f.path, "message": f.message, "fix": f.fix,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "ok": errors == 0, "errors": errors, "warnings": findings.len() - errors,
+            "repaired": repaired, "findings": list,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        1
+        println!("ok: {}", errors == 0);
+        println!("errors: {errors}");
+        println!("warnings: {}", findings.len() - errors);
+        for f in &findings {
+            println!("{}", f.line());
+        }
     }
+    Ok(Outcome::problems_if(errors > 0))
 }
 
 /// One error per runner of the workspace's plan that cannot start an agent

@@ -3,8 +3,9 @@
 //!
 //! Exit status: 0 every file formatted (or already canonical); 1 with
 //! `--check` when a file would change (its diff is printed), or when a file
-//! does not parse (its syntax error is printed, the file is left alone);
-//! 2 usage or I/O errors.
+//! does not parse (its syntax error is printed, the file is left alone),
+//! or on an I/O error; 2 usage errors. `--json` prints one object with each
+//! file's status (and its diff under `--check`) instead.
 
 use crate::language::diagnostic;
 use crate::language::format::format;
@@ -20,30 +21,30 @@ pub struct FmtArgs {
     /// Change nothing: print a diff of each file that is not formatted and exit 1.
     #[arg(long)]
     pub check: bool,
+    /// Print one JSON object (`files`: path, status, diff) instead of lines and diffs.
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub fn run(args: FmtArgs) -> i32 {
+pub fn run(args: FmtArgs) -> Result<super::Outcome, super::Error> {
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
         args.paths
     };
-    let files = match load::expand_paths(&paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
+    let files = load::expand_paths(&paths).map_err(crate::language::Error::from)?;
+    let mut differs = false;
+    let mut report = Vec::new();
+    let mut entry = |file: &std::path::Path, status: &str, diff: Option<String>| {
+        report.push(
+            serde_json::json!({"path": file.display().to_string(), "status": status, "diff": diff}),
+        );
     };
-    let mut status = 0;
     for file in files {
-        let text = match read_source(&file) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: {}: {e}", file.display());
-                return 2;
-            }
-        };
+        let text = read_source(&file).map_err(|error| crate::language::Error::Read {
+            path: file.clone(),
+            error,
+        })?;
         let formatted = match format(&text) {
             Ok(f) => f,
             Err(d) => {
@@ -53,26 +54,45 @@ pub fn run(args: FmtArgs) -> i32 {
                     text.into(),
                     Origin::Disk(file.clone()),
                 ));
-                print!("{}", diagnostic::render_human(&d, &sources, false));
-                println!("{}: not formatted: it does not parse", file.display());
-                status = 1;
+                if args.json {
+                    let message = diagnostic::render_human(&d, &sources, false);
+                    entry(&file, "does_not_parse", Some(message));
+                } else {
+                    print!("{}", diagnostic::render_human(&d, &sources, false));
+                    println!("{}: not formatted: it does not parse", file.display());
+                }
+                differs = true;
                 continue;
             }
         };
         if formatted == text {
+            entry(&file, "unchanged", None);
             continue;
         }
         if args.check {
-            print!("{}", diff(&file.display().to_string(), &text, &formatted));
-            status = 1;
+            let d = diff(&file.display().to_string(), &text, &formatted);
+            if args.json {
+                entry(&file, "would_change", Some(d));
+            } else {
+                print!("{d}");
+            }
+            differs = true;
         } else if let Err(e) = crate::workspace::atomic::write_atomic(&file, formatted.as_bytes()) {
-            eprintln!("error: {}: cannot write: {e}", file.display());
-            return 2;
+            return Err(super::Error::Failed(format!(
+                "{}: cannot write: {e}",
+                file.display()
+            )));
+        } else if args.json {
+            entry(&file, "formatted", None);
         } else {
             println!("formatted {}", file.display());
         }
     }
-    status
+    if args.json {
+        let out = serde_json::json!({"check": args.check, "files": report});
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    }
+    Ok(super::Outcome::problems_if(differs))
 }
 
 /// A line diff in unified style (`-` old, `+` new, two lines of context).

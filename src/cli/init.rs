@@ -2,7 +2,8 @@
 
 use clap::Args;
 
-use super::workspace_arg::{fail, WorkspaceArg};
+use super::error::{Error, Outcome};
+use super::workspace_arg::WorkspaceArg;
 use crate::runners::settings::Permission;
 use crate::workspace::config;
 use crate::workspace::init::initialize;
@@ -12,22 +13,28 @@ use crate::workspace::layout::Layout;
 pub struct InitArgs {
     #[command(flatten)]
     pub workspace: WorkspaceArg,
+    /// Print JSON instead of `key: value` lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub fn run(args: InitArgs) -> i32 {
+pub fn run(args: InitArgs) -> Result<Outcome, Error> {
     let layout = args.workspace.layout();
-    match initialize(&layout) {
-        Ok(_) => {
-            println!("workspace: {}", layout.root.display());
-            println!("initialized: true");
-            print!("{}", next_steps(&layout.root));
-            if let Some(w) = permission_warning(&layout) {
-                eprintln!("{w}");
-            }
-            0
-        }
-        Err(e) => fail(&e),
+    initialize(&layout)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"workspace": layout.root.display().to_string(), "initialized": true})
+        );
+    } else {
+        println!("workspace: {}", layout.root.display());
+        println!("initialized: true");
+        print!("{}", next_steps(&layout.root));
     }
+    if let Some(w) = permission_warning(&layout) {
+        eprintln!("{w}");
+    }
+    Ok(Outcome::Success)
 }
 
 /// What to do after `init`, with the workspace spelled out.

@@ -1,9 +1,9 @@
 //! `millrace lint`: check .mill files (or the shipped ones) and print their
 //! diagnostics for people (miette), tools (JSON) or CI (GitHub annotations).
 //!
-//! Exit status: 0 clean, 1 errors (or warnings with `--deny-warnings`),
-//! 2 usage or I/O errors (a missing path, a directory with no .mill file,
-//! a file that is not UTF-8).
+//! Exit status (`docs/exit-codes.md`): 0 clean, 1 errors (or warnings with
+//! `--deny-warnings`) or an I/O error (a missing path, a directory with no
+//! .mill file, a file that is not UTF-8), 2 usage errors.
 
 use crate::language::bounds::Graph;
 use crate::language::check::{self, Checked};
@@ -51,14 +51,8 @@ pub fn load(paths: &[PathBuf], std: Option<PathBuf>) -> Result<Program, load::Lo
     Ok(loader.finish())
 }
 
-pub fn run(args: LintArgs) -> i32 {
-    let program = match load(&args.paths, args.std.clone()) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
+pub fn run(args: LintArgs) -> Result<super::Outcome, super::Error> {
+    let program = load(&args.paths, args.std.clone()).map_err(crate::language::Error::from)?;
     let mut checked = check::check(&program);
     checked
         .diagnostics
@@ -79,11 +73,9 @@ pub fn run(args: LintArgs) -> i32 {
             }
         }
     }
-    if errors > 0 || (args.deny_warnings && warnings > 0) {
-        1
-    } else {
-        0
-    }
+    Ok(super::Outcome::problems_if(
+        errors > 0 || (args.deny_warnings && warnings > 0),
+    ))
 }
 
 /// Worst-case stage runs per loop of a clean model, keyed by loop id.

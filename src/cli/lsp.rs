@@ -1,5 +1,5 @@
 //! `millrace lsp`: run the `.mill` language server on stdin/stdout
-//! (`src/lsp/`). Exit status: 0 after a clean shutdown, 2 when the
+//! (`src/lsp/`). Exit status: 0 after a clean shutdown, 1 when the
 //! connection fails (not a language client on the other end).
 
 use clap::Args;
@@ -11,12 +11,7 @@ pub struct LspArgs {
     pub stdio: bool,
 }
 
-pub fn run(_args: LspArgs) -> i32 {
-    match crate::lsp::serve() {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: millrace lsp: {e}");
-            2
-        }
-    }
+pub fn run(_args: LspArgs) -> Result<super::Outcome, super::Error> {
+    crate::lsp::serve().map_err(|e| super::Error::Failed(format!("millrace lsp: {e}")))?;
+    Ok(super::Outcome::Success)
 }

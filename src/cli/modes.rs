@@ -1,7 +1,7 @@
 //! `millrace modes list|show`: the modes a workspace (or the binary) offers,
 //! in the reference's line format.
 
-use super::workspace_arg::fail;
+use super::error::{Error, Outcome};
 use crate::language::check::Checked;
 use crate::plan::compile::{self, AssetRoot};
 use crate::workspace::layout::Layout;
@@ -20,6 +20,9 @@ pub enum ModesCommand {
         /// Workspace root; without an initialized one, the shipped modes.
         #[arg(long, value_name = "DIR", default_value = ".")]
         workspace: std::path::PathBuf,
+        /// Print JSON (`modes` and `aliases`) instead of lines.
+        #[arg(long)]
+        json: bool,
     },
     /// One mode's loops (an alias shows the mode it names).
     Show {
@@ -27,10 +30,13 @@ pub enum ModesCommand {
         mode_id: String,
         #[arg(long, value_name = "DIR", default_value = ".")]
         workspace: std::path::PathBuf,
+        /// Print JSON instead of `key: value` lines.
+        #[arg(long)]
+        json: bool,
     },
 }
 
-fn load(workspace: &std::path::Path) -> Result<Checked, i32> {
+fn load(workspace: &std::path::Path) -> Result<Checked, Error> {
     let layout = Layout::new(workspace);
     let root = if layout.require_initialized().is_ok() {
         AssetRoot::Workspace(layout)
@@ -41,7 +47,7 @@ fn load(workspace: &std::path::Path) -> Result<Checked, i32> {
         );
         AssetRoot::Embedded
     };
-    let program = compile::load_sources(&root).map_err(|e| fail(&e))?;
+    let program = compile::load_sources(&root)?;
     let checked = crate::language::check::check(&program);
     Ok(checked)
 }
@@ -56,44 +62,79 @@ fn loops_line(m: &crate::language::model::Mode) -> String {
     parts.join(" ")
 }
 
-pub fn run(args: ModesArgs) -> i32 {
+pub fn run(args: ModesArgs) -> Result<Outcome, Error> {
     match args.command {
-        ModesCommand::List { workspace } => {
-            let checked = match load(&workspace) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            for m in checked.model.modes.values() {
-                println!("{}: {}", m.id, loops_line(m));
-            }
-            for a in checked.model.aliases.values() {
-                println!("{} -> {} (compatibility alias)", a.name, a.target);
+        ModesCommand::List { workspace, json } => {
+            let checked = load(&workspace)?;
+            if json {
+                let modes: Vec<serde_json::Value> = checked
+                    .model
+                    .modes
+                    .values()
+                    .map(|m| {
+                        serde_json::json!({
+                            "mode_id": m.id,
+                            "loops": m.loops,
+                        })
+                    })
+                    .collect();
+                let aliases: Vec<serde_json::Value> = checked
+                    .model
+                    .aliases
+                    .values()
+                    .map(|a| serde_json::json!({"alias": a.name, "mode_id": a.target}))
+                    .collect();
+                let out = serde_json::json!({"modes": modes, "aliases": aliases});
+                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            } else {
+                for m in checked.model.modes.values() {
+                    println!("{}: {}", m.id, loops_line(m));
+                }
+                for a in checked.model.aliases.values() {
+                    println!("{} -> {} (compatibility alias)", a.name, a.target);
+                }
             }
             if checked.has_errors() {
                 let n = checked.diagnostics.iter().filter(|d| d.is_error()).count();
-                eprintln!("error: the mode sources have {n} error(s); modes that depend on them are not listed (run `millrace lint` on them)");
-                return 1;
+                return Err(Error::Invalid(format!("the mode sources have {n} error(s); modes that depend on them are not listed (run `millrace lint` on them)")));
             }
-            0
+            Ok(Outcome::Success)
         }
-        ModesCommand::Show { mode_id, workspace } => {
-            let checked = match load(&workspace) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
+        ModesCommand::Show {
+            mode_id,
+            workspace,
+            json,
+        } => {
+            let checked = load(&workspace)?;
             let Some(m) = checked.model.resolve_mode(&mode_id) else {
-                let e = crate::plan::config_check::unknown_mode(&checked.model, &mode_id, None);
-                eprintln!("error: {e}");
-                return 1;
+                return Err(Error::Missing(crate::plan::config_check::unknown_mode(
+                    &checked.model,
+                    &mode_id,
+                    None,
+                )));
             };
+            let loops: Vec<(&str, &String)> = crate::language::model::PLANES
+                .iter()
+                .filter_map(|p| m.loops.get(*p).map(|l| (*p, l)))
+                .collect();
+            if json {
+                let mut out = serde_json::json!({
+                    "mode_id": m.id,
+                    "alias_of": (m.id != mode_id).then_some(&m.id),
+                    "extends": m.extends,
+                    "default_runner": m.default_runner,
+                });
+                for (p, l) in &loops {
+                    out[format!("{p}_loop_id")] = serde_json::json!(l);
+                }
+                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+                return Ok(Outcome::Success);
+            }
             if m.id != mode_id {
                 println!("alias_of: {}", m.id);
             }
             println!("mode_id: {}", m.id);
-            for (p, l) in crate::language::model::PLANES
-                .iter()
-                .filter_map(|p| m.loops.get(*p).map(|l| (p, l)))
-            {
+            for (p, l) in loops {
                 println!("{p}_loop_id: {l}");
             }
             if !m.extends.is_empty() {
@@ -103,7 +144,7 @@ pub fn run(args: ModesArgs) -> i32 {
                 "default_runner: {}",
                 m.default_runner.as_deref().unwrap_or("none")
             );
-            0
+            Ok(Outcome::Success)
         }
     }
 }

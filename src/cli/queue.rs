@@ -9,7 +9,8 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
 use super::authoring::{self, Fields, NewItem, SpecFields, TaskFields};
-use super::workspace_arg::{fail, WorkspaceArg};
+use super::error::{Error, Outcome};
+use super::workspace_arg::WorkspaceArg;
 use crate::workspace::documents::{DocKind, IdeaDocument, WorkDocument};
 use crate::workspace::queue::{self, count_items, state_dir};
 
@@ -96,6 +97,9 @@ pub struct AddArgs {
     pub new: NewItem,
     #[command(flatten)]
     pub workspace: WorkspaceArg,
+    /// Print JSON instead of `key: value` lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -114,7 +118,7 @@ pub struct AddSpecArgs {
     pub fields: SpecFields,
 }
 
-pub fn run(args: QueueArgs) -> i32 {
+pub fn run(args: QueueArgs) -> Result<Outcome, Error> {
     match args.command {
         QueueCommand::Ls(a) => ls(a),
         QueueCommand::Show(a) => show(a),
@@ -126,23 +130,20 @@ pub fn run(args: QueueArgs) -> i32 {
     }
 }
 
-pub fn add_task(args: AddTaskArgs) -> i32 {
+pub fn add_task(args: AddTaskArgs) -> Result<Outcome, Error> {
     add(args.add, Fields::Task(&args.fields))
 }
 
-pub fn add_spec(args: AddSpecArgs) -> i32 {
+pub fn add_spec(args: AddSpecArgs) -> Result<Outcome, Error> {
     add(args.add, Fields::Spec(&args.fields))
 }
 
-pub fn add_idea(args: AddArgs) -> i32 {
+pub fn add_idea(args: AddArgs) -> Result<Outcome, Error> {
     add(args, Fields::Idea)
 }
 
-fn ls(args: LsArgs) -> i32 {
-    let layout = match args.workspace.initialized() {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+fn ls(args: LsArgs) -> Result<Outcome, Error> {
+    let layout = args.workspace.initialized()?;
     let n = |kind, state| count_items(&state_dir(&layout, kind, state));
     let [exec, plan, learn] = queue::queue_depths(&layout);
     let (tasks, specs, incidents, requests) = (
@@ -209,7 +210,7 @@ fn ls(args: LsArgs) -> i32 {
         out.push_str(&render_items(&listing));
         print!("{out}");
     }
-    0
+    Ok(Outcome::Success)
 }
 
 /// One listed work item.
@@ -495,20 +496,24 @@ fn render_items(l: &Listing) -> String {
     out
 }
 
-fn show(args: ShowArgs) -> i32 {
-    let layout = match args.workspace.initialized() {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+fn show(args: ShowArgs) -> Result<Outcome, Error> {
+    let layout = args.workspace.initialized()?;
     let found = match queue::locate(&layout, &args.id) {
         Ok(Some(found)) => found,
-        Ok(None) => return fail(&format!("work item not found: {}", args.id)),
-        Err(e) => return fail(&format!("invalid work item id: {e}")),
+        Ok(None) => {
+            return Err(crate::workspace::Error::NotFound {
+                what: "work item",
+                id: args.id,
+            }
+            .into())
+        }
+        Err(e) => {
+            return Err(
+                Error::from(crate::workspace::Error::from(e)).context("invalid work item id")
+            )
+        }
     };
-    let doc = match queue::read_item(found.kind, &found.path) {
-        Ok(doc) => doc,
-        Err(e) => return fail(&e.to_string()),
-    };
+    let doc = queue::read_item(found.kind, &found.path).map_err(crate::workspace::Error::from)?;
     if args.json {
         let mut fields = Map::new();
         for field in found.kind.schema() {
@@ -538,15 +543,12 @@ fn show(args: ShowArgs) -> i32 {
         println!("path: {}", found.path.display());
         println!("title: {}", doc.title());
     }
-    0
+    Ok(Outcome::Success)
 }
 
 /// Add a task, spec or idea (`fields`), from a file or from `--title` and flags.
-fn add(args: AddArgs, fields: Fields<'_>) -> i32 {
-    let layout = match args.workspace.initialized() {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+fn add(args: AddArgs, fields: Fields<'_>) -> Result<Outcome, Error> {
+    let layout = args.workspace.initialized()?;
     let kind = match fields {
         Fields::Task(_) => Some(DocKind::Task),
         Fields::Spec(_) => Some(DocKind::Spec),
@@ -554,36 +556,29 @@ fn add(args: AddArgs, fields: Fields<'_>) -> i32 {
     };
     let what = kind.map_or("idea", DocKind::tag);
     let work = match &args.file {
-        Some(file) => match read_work(file, kind) {
-            Ok(work) => work,
-            Err(e) => return fail(&format!("failed to add {what}: {e}")),
-        },
-        None => match authoring::from_flags(&layout, &args.new, fields) {
-            Ok(work) => work,
-            Err(e) => {
-                eprintln!("error: failed to add {what}: {e}");
-                return authoring::INVALID_INPUT;
-            }
-        },
-    };
-    let added = control::add(&layout, &work);
-    match added {
-        Ok(Added::Direct(path)) => {
-            println!("enqueued_{what}: {}", path.display());
-            0
-        }
-        Ok(Added::Mailbox(outcome)) => {
-            print!("{}", outcome.lines());
-            0
-        }
-        Err(e) => fail(&format!("failed to add {what}: {e}")),
+        Some(file) => read_work(file, kind),
+        None => authoring::from_flags(&layout, &args.new, fields).map_err(Error::Invalid),
     }
+    .map_err(|e| e.context(format!("failed to add {what}")))?;
+    let added = control::add(&layout, &work)
+        .map_err(Error::from)
+        .map_err(|e| e.context(format!("failed to add {what}")))?;
+    match added {
+        Added::Direct(path) if args.json => println!(
+            "{}",
+            json!({"mode": "direct", format!("enqueued_{what}"): path.display().to_string()})
+        ),
+        Added::Direct(path) => println!("enqueued_{what}: {}", path.display()),
+        Added::Mailbox(outcome) if args.json => println!("{}", outcome.json()),
+        Added::Mailbox(outcome) => print!("{}", outcome.lines()),
+    }
+    Ok(Outcome::Success)
 }
 
 /// Read and check the file to add.
-fn read_work(file: &Path, kind: Option<DocKind>) -> Result<Work, String> {
-    let raw = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    authoring::check_filled(file, &raw)?;
+fn read_work(file: &Path, kind: Option<DocKind>) -> Result<Work, Error> {
+    let raw = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    authoring::check_filled(file, &raw).map_err(Error::Invalid)?;
     let name = file.display().to_string();
     let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
     let Some(kind) = kind else {
@@ -591,18 +586,19 @@ fn read_work(file: &Path, kind: Option<DocKind>) -> Result<Work, String> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let idea = IdeaDocument::parse(&file_name, &raw).map_err(|e| e.to_string())?;
+        let idea =
+            IdeaDocument::parse(&file_name, &raw).map_err(|e| Error::Invalid(e.to_string()))?;
         return Ok(Work::Idea(idea));
     };
     let doc = match ext {
         "md" => WorkDocument::parse_as(kind, &raw, &name),
         "json" => WorkDocument::from_json(kind, &raw, &name),
         _ => {
-            return Err(format!(
+            return Err(Error::Invalid(format!(
                 "{name}: a {kind} import must end with .md or .json"
-            ))
+            )))
         }
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(crate::workspace::Error::from)?;
     Ok(Work::Item(doc))
 }

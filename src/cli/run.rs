@@ -5,7 +5,8 @@
 //! reference's summary lines at the end; `--monitor basic` streams the
 //! compact event lines to standard output or `--monitor-log PATH`.
 
-use super::workspace_arg::{fail, ConfigArg, WorkspaceArg};
+use super::error::{Error, Outcome};
+use super::workspace_arg::{ConfigArg, WorkspaceArg};
 use crate::runtime::daemon::{self, RunOptions};
 use crate::runtime::monitor::{Monitor, Sink};
 use crate::workspace::config::MAX_HEARTBEAT_SECONDS;
@@ -43,14 +44,12 @@ pub struct RunFlags {
     /// default: `runtime.heartbeat_seconds`).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=MAX_HEARTBEAT_SECONDS))]
     pub heartbeat: Option<u64>,
+    /// Print one JSON summary object at the end (stages run, items by
+    /// outcome, stop reason) instead of the summary lines; `--monitor basic`
+    /// lines then go to standard error, so standard output is that object only.
+    #[arg(long)]
+    pub json: bool,
 }
-
-/// `run` finished, but the work it ran ended blocked (`run once`: its stage
-/// ended BLOCKED; `run daemon`: every item it ran to an end ended blocked).
-pub const EXIT_BLOCKED: i32 = 4;
-
-/// A second Ctrl-C (or SIGTERM) cancelled the running stage.
-pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug, Subcommand)]
 pub enum RunCommand {
@@ -72,22 +71,75 @@ pub enum RunCommand {
     },
 }
 
-fn monitor(flags: &RunFlags) -> Result<Monitor, i32> {
+fn monitor(flags: &RunFlags) -> Result<Monitor, Error> {
     if let Some(path) = &flags.monitor_log {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| fail(&format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::io(path, e))?;
         return Ok(Monitor::new(Sink::File(f)));
     }
     Ok(match flags.monitor {
         MonitorKind::None => Monitor::off(),
+        MonitorKind::Basic if flags.json => Monitor::new(Sink::Stderr),
         MonitorKind::Basic => Monitor::new(Sink::Stdout),
     })
 }
 
-pub fn run(args: RunArgs) -> i32 {
+/// What `--json` reports beside the summary: how many stage results the
+/// workspace holds, and how many items each kind has in each terminal state
+/// (counted before and after, so the summary says what this run did).
+#[derive(Debug, Default)]
+struct Tally {
+    stage_results: usize,
+    items: std::collections::BTreeMap<(&'static str, &'static str), usize>,
+}
+
+impl Tally {
+    fn take(layout: &crate::workspace::layout::Layout) -> Tally {
+        use crate::workspace::documents::DocKind;
+        use crate::workspace::queue;
+        let mut t = Tally::default();
+        for kind in [
+            DocKind::Task,
+            DocKind::Spec,
+            DocKind::Incident,
+            DocKind::LearningRequest,
+        ] {
+            for state in &queue::states(kind)[2..] {
+                let n = queue::count_items(&queue::state_dir(layout, kind, state));
+                t.items.insert((kind.tag(), state), n);
+            }
+        }
+        if let Ok(runs) = std::fs::read_dir(super::runs::runs_dir(layout)) {
+            for run in runs.flatten() {
+                if let Ok(results) = std::fs::read_dir(run.path().join("stage_results")) {
+                    t.stage_results += results.count();
+                }
+            }
+        }
+        t
+    }
+
+    /// `{"stages_run": n, "items_by_outcome": {"task": {"done": n, "blocked": n}, ...}}`.
+    fn since(&self, before: &Tally) -> serde_json::Value {
+        let mut items = serde_json::Map::new();
+        for ((kind, state), n) in &self.items {
+            let was = before.items.get(&(*kind, *state)).copied().unwrap_or(0);
+            let entry = items
+                .entry(kind.to_string())
+                .or_insert_with(|| serde_json::json!({}));
+            entry[*state] = serde_json::json!(n.saturating_sub(was));
+        }
+        serde_json::json!({
+            "stages_run": self.stage_results.saturating_sub(before.stage_results),
+            "items_by_outcome": items,
+        })
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<Outcome, Error> {
     let (flags, once, max_ticks, until_idle) = match args.command {
         RunCommand::Once { flags } => (flags, true, None, false),
         RunCommand::Daemon {
@@ -96,14 +148,9 @@ pub fn run(args: RunArgs) -> i32 {
             until_idle,
         } => (flags, false, max_ticks, until_idle),
     };
-    let layout = match flags.config.initialized(&flags.workspace) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let monitor = match monitor(&flags) {
-        Ok(m) => m,
-        Err(code) => return code,
-    };
+    let layout = flags.config.initialized(&flags.workspace)?;
+    let monitor = monitor(&flags)?;
+    let before = flags.json.then(|| Tally::take(&layout));
     let opts = RunOptions {
         mode: flags.mode.clone(),
         max_ticks,
@@ -111,8 +158,25 @@ pub fn run(args: RunArgs) -> i32 {
         until_idle,
         heartbeat: flags.heartbeat,
     };
-    match daemon::run(layout, opts, monitor) {
-        Ok(s) => {
+    let s = daemon::run(layout.clone(), opts, monitor)?;
+    let outcome = exit_status(&s, once);
+    if let Some(before) = before {
+        let mut v = Tally::take(&layout).since(&before);
+        v["run_mode"] = serde_json::json!(if once { "once" } else { "daemon" });
+        v["active_mode_id"] = serde_json::json!(s.mode_id);
+        v["mode_override"] = serde_json::json!(flags.mode);
+        v["compiled_plan_id"] = serde_json::json!(s.plan_id);
+        v["ticks"] = serde_json::json!(s.ticks);
+        v["tick_reason"] = serde_json::json!(s.last_reason);
+        v["stop_reason"] = serde_json::json!(s.stop_reason);
+        v["interrupted"] = serde_json::json!(s.interrupted);
+        v["cancelled"] = serde_json::json!(s.cancelled);
+        v["failed"] = serde_json::json!(s.failed);
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(outcome);
+    }
+    {
+        {
             if s.interrupted {
                 println!("interrupted: true");
             }
@@ -125,33 +189,31 @@ pub fn run(args: RunArgs) -> i32 {
             } else {
                 println!("ticks: {}", s.ticks);
             }
-            exit_status(&s, once)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            1
         }
     }
+    Ok(outcome)
 }
 
-/// The exit status of a finished run, and its last line on stderr when the
-/// work ended blocked or the stage was cancelled.
-fn exit_status(s: &daemon::RunSummary, once: bool) -> i32 {
+/// How a finished run ends (its exit status through the table in
+/// `cli::error`), and its last line on stderr when the work ended blocked or
+/// the stage was cancelled: `Blocked` when `run once`'s stage ended BLOCKED
+/// or every item `run daemon` took to an end ended blocked.
+fn exit_status(s: &daemon::RunSummary, once: bool) -> Outcome {
     if s.cancelled {
         eprintln!("interrupted: the running stage was cancelled; its item runs it again on the next start");
-        return EXIT_INTERRUPTED;
+        return Outcome::Interrupted;
     }
     let t = &s.tally;
     if once {
         if t.last_outcome.as_deref() == Some("BLOCKED") {
             let run = t.last_run_id.as_deref().unwrap_or("<run>");
             eprintln!("blocked: the stage ended BLOCKED (`millrace runs show {run}` says why)");
-            return EXIT_BLOCKED;
+            return Outcome::Blocked;
         }
-        return i32::from(s.failed);
+        return Outcome::problems_if(s.failed);
     }
     if t.blocked.is_empty() {
-        return 0;
+        return Outcome::Success;
     }
     let ended = t.blocked.len() as u64 + t.ended_otherwise;
     let items = t.blocked.join(", ");
@@ -159,13 +221,13 @@ fn exit_status(s: &daemon::RunSummary, once: bool) -> i32 {
         eprintln!(
             "blocked: all {ended} work item(s) this run finished ended blocked: {items} (see `millrace queue ls --state blocked`, `millrace runs show <run>`)"
         );
-        EXIT_BLOCKED
+        Outcome::Blocked
     } else {
         eprintln!(
             "warning: {} of {ended} work item(s) this run finished ended blocked: {items}",
             t.blocked.len()
         );
-        0
+        Outcome::Success
     }
 }
 
@@ -184,6 +246,7 @@ mod tests {
             failed,
             cancelled,
             tally,
+            stop_reason: String::new(),
         }
     }
 
@@ -198,37 +261,37 @@ mod tests {
         // run once: its stage ended BLOCKED (runtime failure or not).
         assert_eq!(
             exit_status(&summary(blocked(&[], 0), true, false), true),
-            EXIT_BLOCKED
+            Outcome::Blocked
         );
         assert_eq!(
             exit_status(&summary(blocked(&[], 0), false, false), true),
-            EXIT_BLOCKED
+            Outcome::Blocked
         );
         assert_eq!(
             exit_status(&summary(Tally::default(), true, false), true),
-            1
+            Outcome::Problems
         );
         assert_eq!(
             exit_status(&summary(Tally::default(), false, false), true),
-            0
+            Outcome::Success
         );
         // run daemon: every item it ended, ended blocked.
         assert_eq!(
             exit_status(&summary(blocked(&["task:a"], 0), false, false), false),
-            EXIT_BLOCKED
+            Outcome::Blocked
         );
         assert_eq!(
             exit_status(&summary(blocked(&["task:a"], 1), false, false), false),
-            0
+            Outcome::Success
         );
         assert_eq!(
             exit_status(&summary(blocked(&[], 0), false, false), false),
-            0
+            Outcome::Success
         );
         // A cancelled stage wins.
         assert_eq!(
             exit_status(&summary(blocked(&["task:a"], 0), false, true), false),
-            EXIT_INTERRUPTED
+            Outcome::Interrupted
         );
     }
 }

@@ -17,7 +17,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::workspace_arg::{fail, WorkspaceArg};
+use super::error::{Error, Outcome};
+use super::workspace_arg::WorkspaceArg;
 use crate::workspace::layout::Layout;
 use crate::workspace::{clock, safe_fs};
 
@@ -90,7 +91,7 @@ pub enum TraceFormat {
     Json,
 }
 
-pub fn run(args: RunsArgs) -> i32 {
+pub fn run(args: RunsArgs) -> Result<Outcome, Error> {
     match args.command {
         RunsCommand::Ls { workspace, json } => with_layout(&workspace, |l| ls(l, json)),
         RunsCommand::Show {
@@ -124,17 +125,16 @@ pub fn run(args: RunsArgs) -> i32 {
     }
 }
 
-fn with_layout(workspace: &WorkspaceArg, f: impl FnOnce(&Layout) -> i32) -> i32 {
-    match workspace.initialized() {
-        Ok(l) => f(&l),
-        Err(code) => code,
-    }
+fn with_layout(
+    workspace: &WorkspaceArg,
+    f: impl FnOnce(&Layout) -> Result<Outcome, Error>,
+) -> Result<Outcome, Error> {
+    f(&workspace.initialized()?)
 }
 
-/// Print `error: <message>` and return 1 (the command ran and found nothing).
-fn not_found(message: &str) -> i32 {
-    eprintln!("error: {message}");
-    1
+/// The error of a run (or artifact) that does not exist.
+fn not_found(message: &str) -> Error {
+    Error::Missing(message.to_string())
 }
 
 pub(crate) fn runs_dir(layout: &Layout) -> PathBuf {
@@ -639,7 +639,7 @@ fn pretty(v: &impl Serialize) -> String {
 
 // ------------------------------------------------------------ commands
 
-fn ls(layout: &Layout, json: bool) -> i32 {
+fn ls(layout: &Layout, json: bool) -> Result<Outcome, Error> {
     let dir = runs_dir(layout);
     let runs: Vec<RunView> = run_ids(layout)
         .iter()
@@ -674,13 +674,13 @@ fn ls(layout: &Layout, json: bool) -> i32 {
     } else {
         print!("{}", render_ls(&runs));
     }
-    0
+    Ok(Outcome::Success)
 }
 
-fn show(layout: &Layout, given: &str, json: bool) -> i32 {
+fn show(layout: &Layout, given: &str, json: bool) -> Result<Outcome, Error> {
     let (id, dir) = match resolve(layout, given) {
         Ok(r) => r,
-        Err(e) => return not_found(&e),
+        Err(e) => return Err(not_found(&e)),
     };
     let mut view = inspect(&id, &dir);
     view.ending = Some(ending(layout, &view, &dir));
@@ -689,7 +689,7 @@ fn show(layout: &Layout, given: &str, json: bool) -> i32 {
     } else {
         print!("{}", render_show(&view));
     }
-    0
+    Ok(Outcome::Success)
 }
 
 /// How a run ended, in the words an operator needs first.
@@ -888,14 +888,16 @@ fn last_lines(text: &str, n: usize) -> &str {
     text
 }
 
-fn tail(layout: &Layout, given: &str, lines: Option<usize>, json: bool) -> i32 {
+fn tail(layout: &Layout, given: &str, lines: Option<usize>, json: bool) -> Result<Outcome, Error> {
     let (id, dir) = match resolve(layout, given) {
         Ok(r) => r,
-        Err(e) => return not_found(&e),
+        Err(e) => return Err(not_found(&e)),
     };
     let view = inspect(&id, &dir);
     let Some(mut rel) = primary_artifact(&view) else {
-        return not_found(&format!("no tailable artifact found for run: {given}"));
+        return Err(not_found(&format!(
+            "no tailable artifact found for run: {given}"
+        )));
     };
     // An empty stdout says nothing: say so, and show the stderr instead.
     let mut note = None;
@@ -930,14 +932,14 @@ fn tail(layout: &Layout, given: &str, lines: Option<usize>, json: bool) -> i32 {
             .components()
             .all(|c| !matches!(c, std::path::Component::ParentDir));
     if !inside {
-        return fail(&format!(
+        return Err(Error::Invalid(format!(
             "{}: refused: the artifact path leaves the workspace",
             path.display()
-        ));
+        )));
     }
     let text = match safe_fs::read_capped(&path, safe_fs::MAX_STATE_BYTES) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) => return fail(&format!("{}: {e}", path.display())),
+        Err(e) => return Err(Error::Failed(format!("{}: {e}", path.display()))),
     };
     let content = match lines {
         Some(n) => last_lines(&text, n),
@@ -962,7 +964,7 @@ fn tail(layout: &Layout, given: &str, lines: Option<usize>, json: bool) -> i32 {
         let _ = out.write_all(content.as_bytes());
         let _ = out.flush();
     }
-    0
+    Ok(Outcome::Success)
 }
 
 /// `runs tail --follow`: print the run's output as it is written. While a
@@ -970,13 +972,10 @@ fn tail(layout: &Layout, given: &str, lines: Option<usize>, json: bool) -> i32 {
 /// stands (a header line on stderr when a new stage starts); when the run
 /// is not being worked (finished, or no daemon), what is left is printed and
 /// the line saying how it ended goes to stderr.
-fn follow_run(layout: &Layout, given: &str, lines: Option<usize>) -> i32 {
+fn follow_run(layout: &Layout, given: &str, lines: Option<usize>) -> Result<Outcome, Error> {
     use crate::runtime::progress;
     use std::io::{Read, Seek, SeekFrom, Write};
-    let (id, dir) = match resolve(layout, given) {
-        Ok(r) => r,
-        Err(e) => return not_found(&e),
-    };
+    let (id, dir) = resolve(layout, given).map_err(|e| not_found(&e))?;
     const POLL: Duration = Duration::from_millis(200);
     const CHUNK: u64 = 64 * 1024;
     // The file being streamed and how far it was printed.
@@ -1040,10 +1039,7 @@ fn follow_run(layout: &Layout, given: &str, lines: Option<usize>) -> i32 {
         if !running {
             if first {
                 // A finished run: print it as `tail` does, then how it ended.
-                let code = tail(layout, &id, lines, false);
-                if code != 0 {
-                    return code;
-                }
+                tail(layout, &id, lines, false)?;
             }
             eprintln!(
                 "==> run {id} {}: {}{}",
@@ -1053,7 +1049,7 @@ fn follow_run(layout: &Layout, given: &str, lines: Option<usize>) -> i32 {
                     .map(|p| format!(" (see {p})"))
                     .unwrap_or_default()
             );
-            return 0;
+            return Ok(Outcome::Success);
         }
         first = false;
         std::thread::sleep(POLL);
@@ -1230,10 +1226,15 @@ fn render_trace(t: &Value) -> String {
     out.0
 }
 
-fn trace(layout: &Layout, given: &str, format: TraceFormat, output: Option<&Path>) -> i32 {
+fn trace(
+    layout: &Layout,
+    given: &str,
+    format: TraceFormat,
+    output: Option<&Path>,
+) -> Result<Outcome, Error> {
     let (id, dir) = match resolve(layout, given) {
         Ok(r) => r,
-        Err(e) => return not_found(&e),
+        Err(e) => return Err(not_found(&e)),
     };
     let (doc, stored) = load_trace(&id, &dir);
     let rendered = match format {
@@ -1250,12 +1251,12 @@ fn trace(layout: &Layout, given: &str, format: TraceFormat, output: Option<&Path
     };
     match output {
         Some(path) => match std::fs::write(path, rendered) {
-            Ok(()) => 0,
-            Err(e) => fail(&format!("{}: {e}", path.display())),
+            Ok(()) => Ok(Outcome::Success),
+            Err(e) => Err(Error::io(path, e)),
         },
         None => {
             print!("{rendered}");
-            0
+            Ok(Outcome::Success)
         }
     }
 }

@@ -4,7 +4,8 @@
 //! skill into a millrace source checkout's `stdlib/skills/`; export one as
 //! a zip archive; fetch the remote skills directory.
 
-use super::workspace_arg::{fail, WorkspaceArg};
+use super::error::{Error, Outcome};
+use super::workspace_arg::WorkspaceArg;
 use crate::plan::compile::{self, AssetRoot};
 use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::layout::Layout;
@@ -17,6 +18,46 @@ use std::path::{Path, PathBuf};
 pub struct SkillsArgs {
     #[command(subcommand)]
     pub command: SkillsCommand,
+    /// Print JSON (the same keys as the lines; `{"skills": [..]}` for lists).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// What a skills command prints: `key: value` lines, or a list of ids.
+#[derive(Debug, Default)]
+struct Printed {
+    lines: Vec<(&'static str, String)>,
+    ids: Option<Vec<String>>,
+}
+
+impl Printed {
+    fn line(&mut self, key: &'static str, value: impl std::fmt::Display) {
+        self.lines.push((key, value.to_string()));
+    }
+
+    fn print(&self, json: bool) {
+        match (&self.ids, json) {
+            (Some(ids), true) => println!("{}", serde_json::json!({ "skills": ids })),
+            (Some(ids), false) => {
+                for id in ids {
+                    println!("{id}");
+                }
+            }
+            (None, true) => {
+                let map: serde_json::Map<String, serde_json::Value> = self
+                    .lines
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+                    .collect();
+                println!("{}", serde_json::Value::Object(map));
+            }
+            (None, false) => {
+                for (k, v) in &self.lines {
+                    println!("{k}: {v}");
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,48 +125,58 @@ pub enum SkillsCommand {
     RefreshRemoteIndex(WorkspaceArg),
 }
 
-fn err(e: SkillError) -> i32 {
-    eprintln!("error: {e}");
-    1
+fn err(e: SkillError) -> Error {
+    match e {
+        SkillError::NotFound(_) => Error::Missing(e.to_string()),
+        _ => Error::Failed(e.to_string()),
+    }
 }
 
-pub fn run(args: SkillsArgs) -> i32 {
-    match run_inner(args) {
-        Ok(()) => 0,
-        Err(code) => code,
-    }
+pub fn run(args: SkillsArgs) -> Result<Outcome, Error> {
+    let json = args.json;
+    let mut out = Printed::default();
+    run_inner(args, &mut out)?;
+    out.print(json);
+    Ok(Outcome::Success)
 }
 
 fn skills_dir(layout: &Layout) -> PathBuf {
     layout.runtime.join("skills")
 }
 
-fn run_inner(args: SkillsArgs) -> Result<(), i32> {
+fn run_inner(args: SkillsArgs, out: &mut Printed) -> Result<(), Error> {
     match args.command {
         SkillsCommand::Ls(ws) => {
             let layout = ws.initialized()?;
-            for s in skills::list(&skills_dir(&layout)) {
-                println!("{}", s.id);
-            }
+            out.ids = Some(
+                skills::list(&skills_dir(&layout))
+                    .into_iter()
+                    .map(|s| s.id)
+                    .collect(),
+            );
         }
         SkillsCommand::Show { skill_id, ws } => {
             let layout = ws.initialized()?;
             let s = skills::find(&skills_dir(&layout), &skill_id)
                 .ok_or_else(|| err(SkillError::NotFound(skill_id.clone())))?;
-            println!("skill_id: {}", s.id);
-            println!("path: {}", s.file().display());
+            out.line("skill_id", &s.id);
+            out.line("path", s.file().display());
             if let Some(t) = s.title() {
-                println!("title: {t}");
+                out.line("title", &t);
             }
             if let Some(d) = s.description() {
-                println!("description: {d}");
+                out.line("description", &d);
             }
         }
         SkillsCommand::Search { query, ws } => {
             let layout = ws.initialized()?;
-            for s in skills::search(&skills_dir(&layout), &query).map_err(err)? {
-                println!("{}", s.id);
-            }
+            out.ids = Some(
+                skills::search(&skills_dir(&layout), &query)
+                    .map_err(err)?
+                    .into_iter()
+                    .map(|s| s.id)
+                    .collect(),
+            );
         }
         SkillsCommand::Install {
             skill_ref,
@@ -146,21 +197,21 @@ fn run_inner(args: SkillsArgs) -> Result<(), i32> {
                         &s.dir.display().to_string(),
                     )
                     .map_err(err)?;
-                    println!("installed_skill: {}", s.id);
-                    println!("path: {}", s.dir.display());
+                    out.line("installed_skill", &s.id);
+                    out.line("path", s.dir.display());
                 }
                 None if Path::new(&skill_ref).exists() => {
-                    return Err(fail(&format!(
+                    return Err(Error::Invalid(format!(
                         "{skill_ref}: not a skill (a directory holding SKILL.md, or a SKILL.md file)"
                     )));
                 }
                 None => {
                     let s =
                         skills::install_remote(&dir, &skill_ref, force || update).map_err(err)?;
-                    println!("installed_skill: {}", s.id);
-                    println!("source: remote");
-                    println!("source_index: {}", skills::remote_index_url());
-                    println!("path: {}", s.dir.display());
+                    out.line("installed_skill", &s.id);
+                    out.line("source", "remote");
+                    out.line("source_index", skills::remote_index_url());
+                    out.line("path", s.dir.display());
                 }
             }
         }
@@ -168,10 +219,12 @@ fn run_inner(args: SkillsArgs) -> Result<(), i32> {
             let layout = ws.initialized()?;
             require_learning(&layout, mode.as_deref())?;
             if prompt.trim().is_empty() {
-                return Err(fail("a prompt saying what the skill is for is required"));
+                return Err(Error::Invalid(
+                    "a prompt saying what the skill is for is required".into(),
+                ));
             }
             let path = queue_request(&layout, "create", "Create skill", &prompt, None)?;
-            println!("queued_learning_request: {}", path.display());
+            out.line("queued_learning_request", path.display());
         }
         SkillsCommand::Improve { skill_id, ws, mode } => {
             let layout = ws.initialized()?;
@@ -186,7 +239,7 @@ fn run_inner(args: SkillsArgs) -> Result<(), i32> {
                 &format!("Improve installed skill {skill_id}."),
                 Some(&skill_id),
             )?;
-            println!("queued_learning_request: {}", path.display());
+            out.line("queued_learning_request", path.display());
         }
         SkillsCommand::Promote {
             skill_id,
@@ -200,18 +253,20 @@ fn run_inner(args: SkillsArgs) -> Result<(), i32> {
             let root = match source {
                 Some(r) => r,
                 None => source_checkout(&layout.root).ok_or_else(|| {
-                    fail("cannot locate a millrace source checkout (a directory with stdlib/skills/ and Cargo.toml) above the workspace; pass --source DIR")
+                    Error::Invalid("cannot locate a millrace source checkout (a directory with stdlib/skills/ and Cargo.toml) above the workspace; pass --source DIR".into())
                 })?,
             };
             let target = root.join("stdlib/skills");
             if !target.is_dir() {
-                return Err(fail(&format!(
+                return Err(Error::Invalid(format!(
                     "{}: not a millrace source checkout (no stdlib/skills/)",
                     root.display()
                 )));
             }
             if target.join(&skill_id).exists() {
-                return Err(fail(&format!("source skill already exists: {skill_id}")));
+                return Err(Error::Invalid(format!(
+                    "source skill already exists: {skill_id}"
+                )));
             }
             let promoted = skills::install_local(&target, &s.dir, false).map_err(err)?;
             skills::log_operation(
@@ -222,8 +277,8 @@ fn run_inner(args: SkillsArgs) -> Result<(), i32> {
                 &promoted.dir.display().to_string(),
             )
             .map_err(err)?;
-            println!("promoted_skill: {skill_id}");
-            println!("path: {}", promoted.dir.display());
+            out.line("promoted_skill", &skill_id);
+            out.line("path", promoted.dir.display());
         }
         SkillsCommand::Export {
             skill_id,
@@ -248,29 +303,29 @@ fn run_inner(args: SkillsArgs) -> Result<(), i32> {
                 &dest.display().to_string(),
             )
             .map_err(err)?;
-            println!("exported_skill: {}", dest.display());
+            out.line("exported_skill", dest.display());
         }
         SkillsCommand::RefreshRemoteIndex(ws) => {
             let layout = ws.initialized()?;
             let dest = skills::refresh_remote_index(&skills_dir(&layout)).map_err(err)?;
-            println!("remote_skills_index: {}", dest.display());
+            out.line("remote_skills_index", dest.display());
         }
     }
     Ok(())
 }
 
 /// The mode (or the workspace default) must have a learning plane.
-fn require_learning(layout: &Layout, mode: Option<&str>) -> Result<(), i32> {
+fn require_learning(layout: &Layout, mode: Option<&str>) -> Result<(), Error> {
     let out = compile::compile(&AssetRoot::Workspace(layout.clone()), mode);
     let Some(plan) = out.plan else {
         let why = out.errors.first().cloned().unwrap_or_default();
-        return Err(fail(&format!(
+        return Err(Error::Invalid(format!(
             "mode {} does not compile: {why}",
             out.mode_id
         )));
     };
     if plan.graph("learning").is_none() {
-        return Err(fail(&format!(
+        return Err(Error::Invalid(format!(
             "mode {} does not enable the learning plane (try --mode learning_codex)",
             plan.mode_id
         )));
@@ -284,7 +339,7 @@ fn queue_request(
     title: &str,
     summary: &str,
     target_skill: Option<&str>,
-) -> Result<PathBuf, i32> {
+) -> Result<PathBuf, Error> {
     let id = crate::runtime::ids::learning_request_id();
     let one = crate::workspace::documents::one_line;
     let mut text = format!(
@@ -300,8 +355,8 @@ fn queue_request(
         clock::now_rfc3339()
     ));
     let doc = WorkDocument::parse_as(DocKind::LearningRequest, &text, "learning request")
-        .map_err(|e| fail(&e.to_string()))?;
-    queue::enqueue(layout, &doc).map_err(|e| fail(&e.to_string()))
+        .map_err(crate::workspace::Error::from)?;
+    queue::enqueue(layout, &doc).map_err(|e| crate::workspace::Error::from(e).into())
 }
 
 /// The nearest directory at or above `start` that is a millrace source checkout.

@@ -15,7 +15,8 @@ use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::workspace_arg::{fail, WorkspaceArg};
+use super::error::{Error, Outcome};
+use super::workspace_arg::WorkspaceArg;
 use crate::plan::ir::CompileInput;
 use crate::plan::persist;
 use crate::workspace::config;
@@ -72,7 +73,7 @@ fn non_negative(s: &str) -> Result<f64, String> {
     }
 }
 
-pub fn run(args: StatusArgs) -> i32 {
+pub fn run(args: StatusArgs) -> Result<Outcome, Error> {
     match args.command {
         None => show(args.show),
         Some(StatusCommand::Show(a)) => show(a),
@@ -80,18 +81,11 @@ pub fn run(args: StatusArgs) -> i32 {
     }
 }
 
-fn show(args: ShowArgs) -> i32 {
-    let layout = match args.workspace.initialized() {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    match StatusReport::load(&layout) {
-        Ok(report) => {
-            print!("{}", report.render(args.json));
-            0
-        }
-        Err(e) => fail(&e),
-    }
+fn show(args: ShowArgs) -> Result<Outcome, Error> {
+    let layout = args.workspace.initialized()?;
+    let report = StatusReport::load(&layout).map_err(Error::Failed)?;
+    print!("{}", report.render(args.json));
+    Ok(Outcome::Success)
 }
 
 // ---------------------------------------------------------------- report
@@ -640,7 +634,7 @@ fn sleep_interruptible(secs: f64) -> bool {
     }
 }
 
-fn watch(args: WatchArgs) -> i32 {
+fn watch(args: WatchArgs) -> Result<Outcome, Error> {
     use std::io::Write;
     let roots = if args.workspaces.is_empty() {
         vec![PathBuf::from(".")]
@@ -650,13 +644,9 @@ fn watch(args: WatchArgs) -> i32 {
     let mut layouts: Vec<Layout> = Vec::new();
     for root in roots {
         let arg = WorkspaceArg { workspace: root };
-        match arg.initialized() {
-            Ok(l) => {
-                if !layouts.iter().any(|x| x.root == l.root) {
-                    layouts.push(l)
-                }
-            }
-            Err(code) => return code,
+        let l = arg.initialized()?;
+        if !layouts.iter().any(|x| x.root == l.root) {
+            layouts.push(l)
         }
     }
     install_sigint();
@@ -671,19 +661,19 @@ fn watch(args: WatchArgs) -> i32 {
             match StatusReport::load(layout) {
                 Ok(r) if args.json => block.push_str(&r.to_json(false)),
                 Ok(r) => block.push_str(&r.to_text()),
-                Err(e) => return fail(&e),
+                Err(e) => return Err(Error::Failed(e)),
             }
         }
         let mut out = stdout.lock();
         if INTERRUPTED.load(Ordering::SeqCst) {
             let _ = writeln!(out, "interrupted: true");
-            return 0;
+            return Ok(Outcome::Success);
         }
         let _ = out.write_all(block.as_bytes());
         updates += 1;
         if args.max_updates.is_some_and(|m| updates >= m) {
             let _ = out.flush();
-            return 0;
+            return Ok(Outcome::Success);
         }
         if !args.json {
             let _ = out.write_all(b"\n");
@@ -692,7 +682,7 @@ fn watch(args: WatchArgs) -> i32 {
         drop(out);
         if sleep_interruptible(args.interval_seconds) {
             let _ = writeln!(stdout.lock(), "interrupted: true");
-            return 0;
+            return Ok(Outcome::Success);
         }
     }
 }

@@ -11,9 +11,11 @@
 //! scenarios. When the loaded files define no mode, the shipped modes are
 //! added (their `std/` imports resolve through `--std`), so
 //! `millrace test --std COPY COPY` tests an edited copy of the stdlib.
-//! Exit status: 0 all pass, 1 a scenario or check failed (or the plan does
-//! not compile), 2 usage or I/O errors.
+//! Exit status (`docs/exit-codes.md`): 0 all pass, 1 a scenario or check
+//! failed (or the plan does not compile, a path or node is missing, a
+//! scenario file is malformed), 2 usage errors.
 
+use super::error::{Error, Outcome};
 use super::lint::Format;
 use crate::language::check;
 use crate::language::load::{self, Loader, Program, StdRoot};
@@ -275,14 +277,8 @@ impl LoopReport {
     }
 }
 
-pub fn run(args: TestArgs) -> i32 {
-    let program = match load_program(&args) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
+pub fn run(args: TestArgs) -> Result<Outcome, Error> {
+    let program = load_program(&args).map_err(crate::language::Error::from)?;
     let mut plans = Plans {
         program,
         plans: BTreeMap::new(),
@@ -290,25 +286,18 @@ pub fn run(args: TestArgs) -> i32 {
     if let Some(stage) = args.stage.clone() {
         return check_stage(&args, &mut plans, &stage);
     }
-    let sources = match scenario_sources(&args) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
+    let sources = scenario_sources(&args).map_err(Error::Invalid)?;
     if sources.is_empty() {
-        eprintln!("error: no *{SUFFIX} file found in the paths given");
-        return 2;
+        return Err(crate::language::Error::NoFiles {
+            what: format!("*{SUFFIX}"),
+        }
+        .into());
     }
     let mut files: Vec<(String, ScenarioFile)> = Vec::new();
     for s in sources {
         match scenario::parse(&s.text) {
             Ok(f) => files.push((s.name, f)),
-            Err(e) => {
-                eprintln!("error: {}: {e}", s.name);
-                return 2;
-            }
+            Err(e) => return Err(Error::Invalid(format!("{}: {e}", s.name))),
         }
     }
     let mut scenarios = Vec::new();
@@ -385,11 +374,9 @@ pub fn run(args: TestArgs) -> i32 {
         Format::Json => print_json(&scenarios, &loops, &compile_errors, args.exhaustive),
         Format::Github => print_github(&scenarios, &loops, &compile_errors, args.exhaustive),
     }
-    if failed_scenarios > 0 || failed_loops > 0 || !compile_errors.is_empty() {
-        1
-    } else {
-        0
-    }
+    Ok(Outcome::problems_if(
+        failed_scenarios > 0 || failed_loops > 0 || !compile_errors.is_empty(),
+    ))
 }
 
 fn mismatch_lines(m: &Mismatch) -> Vec<String> {
@@ -672,44 +659,41 @@ fn stage_output(args: &TestArgs, legal: &[String]) -> Result<(Scripted, Option<S
     ))
 }
 
-fn check_stage(args: &TestArgs, plans: &mut Plans, stage: &str) -> i32 {
+fn check_stage(args: &TestArgs, plans: &mut Plans, stage: &str) -> Result<Outcome, Error> {
     if args.format == Format::Github {
-        eprintln!(
-            "error: --stage prints human or json output; --format github is for scenario runs"
-        );
-        return 2;
+        return Err(Error::Usage(
+            "--stage prints human or json output; --format github is for scenario runs".into(),
+        ));
     }
     let plan = match plans.get(&args.mode) {
         Ok(p) => p.clone(),
         Err(errs) => {
-            eprintln!(
-                "error: mode {} does not compile: {}",
+            return Err(crate::plan::Error::Compile(format!(
+                "mode {} does not compile: {}",
                 args.mode,
                 errs.join("; ")
-            );
-            return 1;
+            ))
+            .into())
         }
     };
     let Some((graph, node)) = plan.find_node(stage) else {
-        eprintln!("error: mode {} has no node {stage}", args.mode);
-        return 2;
+        return Err(Error::Missing(format!(
+            "mode {} has no node {stage}",
+            args.mode
+        )));
     };
-    let (returned, failure_class) = match stage_output(args, &node.legal_outcomes) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
+    // `--marker` / `--result` values that cannot be used: usage errors.
+    let (returned, failure_class) =
+        stage_output(args, &node.legal_outcomes).map_err(Error::Usage)?;
     let mut counters = Counters::default();
     for c in &args.counters {
         let Some((name, value)) = c.split_once('=') else {
-            eprintln!("error: --counter {c}: write NAME=VALUE");
-            return 2;
+            return Err(Error::Usage(format!("--counter {c}: write NAME=VALUE")));
         };
         let Ok(value) = value.parse::<u32>() else {
-            eprintln!("error: --counter {c}: the value is not a count");
-            return 2;
+            return Err(Error::Usage(format!(
+                "--counter {c}: the value is not a count"
+            )));
         };
         for _ in 0..value {
             counters.increment(ITEM.0, ITEM.1, name);
@@ -720,7 +704,7 @@ fn check_stage(args: &TestArgs, plans: &mut Plans, stage: &str) -> i32 {
         Ok(s) => s,
         Err(e) => {
             println!("refused: {e}");
-            return 1;
+            return Ok(Outcome::Problems);
         }
     };
     let after = counters.of_item(ITEM.0, ITEM.1);
@@ -777,5 +761,5 @@ fn check_stage(args: &TestArgs, plans: &mut Plans, stage: &str) -> i32 {
             println!("decided by {}: {}", d.source, line.unwrap_or_default());
         }
     }
-    0
+    Ok(Outcome::Success)
 }

@@ -4,7 +4,8 @@
 
 use clap::Args;
 
-use super::workspace_arg::{fail, WorkspaceArg};
+use super::error::{Error, Outcome};
+use super::workspace_arg::WorkspaceArg;
 use crate::workspace::upgrade::{apply_with, preview_with, shipped_candidate, Disposition};
 
 #[derive(Debug, Args)]
@@ -21,10 +22,13 @@ pub struct UpgradeArgs {
     /// lines and `#` comments skipped).
     #[arg(long = "localize-removed-from", value_name = "FILE")]
     pub localize_removed_from: Option<std::path::PathBuf>,
+    /// Print JSON instead of `key: value` lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The paths to localize: the flags', then those listed in the file.
-fn localize_paths(args: &UpgradeArgs) -> Result<Vec<String>, String> {
+fn localize_paths(args: &UpgradeArgs) -> Result<Vec<String>, Error> {
     let mut paths: Vec<String> = args
         .localize_removed
         .iter()
@@ -33,7 +37,7 @@ fn localize_paths(args: &UpgradeArgs) -> Result<Vec<String>, String> {
         .collect();
     if let Some(file) = &args.localize_removed_from {
         let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("--localize-removed-from {}: {e}", file.display()))?;
+            .map_err(|e| Error::io(file, e).context("--localize-removed-from"))?;
         paths.extend(
             text.lines()
                 .map(str::trim)
@@ -44,29 +48,37 @@ fn localize_paths(args: &UpgradeArgs) -> Result<Vec<String>, String> {
     Ok(paths)
 }
 
-pub fn run(args: UpgradeArgs) -> i32 {
-    let layout = match args.workspace.initialized() {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let localize = match localize_paths(&args) {
-        Ok(p) => p,
-        Err(e) => return fail(&e),
-    };
+pub fn run(args: UpgradeArgs) -> Result<Outcome, Error> {
+    let layout = args.workspace.initialized()?;
+    let localize = localize_paths(&args)?;
     let candidate = shipped_candidate();
     let result = if args.apply {
         apply_with(&layout, &candidate, &localize)
     } else {
         preview_with(&layout, &candidate, &localize)
     };
-    let plan = match result {
-        Ok(plan) => plan,
-        Err(e) if e.starts_with("upgrade refused") => {
-            eprintln!("error: {e}");
-            return 1;
+    let plan = result?;
+    if args.json {
+        let mut counts = serde_json::Map::new();
+        for d in Disposition::ALL {
+            counts.insert(d.as_str().into(), serde_json::json!(plan.count(d)));
         }
-        Err(e) => return fail(&e),
-    };
+        let entries: Vec<serde_json::Value> = plan
+            .entries
+            .iter()
+            .map(|e| serde_json::json!({"path": e.relative_path, "disposition": e.disposition.as_str()}))
+            .collect();
+        let out = serde_json::json!({
+            "applied": plan.applied,
+            "baseline_manifest_id": plan.baseline_manifest_id,
+            "candidate_manifest_id": plan.candidate_manifest_id,
+            "result_manifest_id": plan.applied.then_some(&plan.candidate_manifest_id),
+            "counts": counts,
+            "entries": entries,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return Ok(Outcome::Success);
+    }
     println!("applied: {}", plan.applied);
     println!("baseline_manifest_id: {}", plan.baseline_manifest_id);
     println!("candidate_manifest_id: {}", plan.candidate_manifest_id);
@@ -79,5 +91,5 @@ pub fn run(args: UpgradeArgs) -> i32 {
     for e in &plan.entries {
         println!("entry: {} {}", e.relative_path, e.disposition.as_str());
     }
-    0
+    Ok(Outcome::Success)
 }

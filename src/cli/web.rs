@@ -1,13 +1,14 @@
 //! `millrace web`: serve the read-only dashboard (`crate::web`) over one or
 //! several workspaces. Loopback by default; a non-loopback `--bind` needs
-//! `--token` (exit 2 otherwise).
+//! `--token` (a usage error, exit 2, otherwise).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
 
-use super::workspace_arg::{fail, WorkspaceArg};
+use super::error::{Error, Outcome};
+use super::workspace_arg::WorkspaceArg;
 use crate::web;
 
 #[derive(Debug, Clone, Args)]
@@ -24,14 +25,12 @@ pub struct WebArgs {
     pub token: Option<String>,
 }
 
-pub fn run(args: WebArgs) -> i32 {
+pub fn run(args: WebArgs) -> Result<Outcome, Error> {
     if args.token.as_deref() == Some("") {
-        return fail("--token must not be empty");
+        return Err(Error::Usage("--token must not be empty".into()));
     }
-    let addr = match web::check_bind(&args.bind, args.token.as_deref()) {
-        Ok(a) => a,
-        Err(e) => return fail(&e.to_string()),
-    };
+    let addr = web::check_bind(&args.bind, args.token.as_deref())
+        .map_err(|e| Error::Usage(e.to_string()))?;
     let roots = if args.workspaces.is_empty() {
         vec![PathBuf::from(".")]
     } else {
@@ -39,16 +38,12 @@ pub fn run(args: WebArgs) -> i32 {
     };
     let mut layouts = Vec::new();
     for root in roots {
-        match (WorkspaceArg { workspace: root }).initialized() {
-            Ok(l)
-                if !layouts
-                    .iter()
-                    .any(|x: &crate::workspace::layout::Layout| x.root == l.root) =>
-            {
-                layouts.push(l)
-            }
-            Ok(_) => {}
-            Err(code) => return code,
+        let l = (WorkspaceArg { workspace: root }).initialized()?;
+        if !layouts
+            .iter()
+            .any(|x: &crate::workspace::layout::Layout| x.root == l.root)
+        {
+            layouts.push(l)
         }
     }
     let count = layouts.len();
@@ -60,8 +55,6 @@ pub fn run(args: WebArgs) -> i32 {
         );
         let _ = out.flush();
     });
-    match result {
-        Ok(()) => 0,
-        Err(e) => fail(&e.to_string()),
-    }
+    result.map_err(|e| Error::Failed(e.to_string()))?;
+    Ok(Outcome::Success)
 }

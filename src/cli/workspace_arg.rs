@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::error::Error;
 use crate::workspace::layout::Layout;
 
 #[derive(Debug, Clone, Args)]
@@ -19,21 +20,13 @@ impl WorkspaceArg {
         Layout::new(&self.workspace)
     }
 
-    /// The layout of an initialized workspace, or the exit code after
-    /// printing the message that tells the operator to run `init`.
-    pub fn initialized(&self) -> Result<Layout, i32> {
+    /// The layout of an initialized workspace, or the error that tells the
+    /// operator to run `init`.
+    pub fn initialized(&self) -> Result<Layout, Error> {
         let layout = self.layout();
-        match layout.require_initialized() {
-            Ok(()) => Ok(layout),
-            Err(message) => Err(fail(&message)),
-        }
+        layout.require_initialized()?;
+        Ok(layout)
     }
-}
-
-/// Print a one-line error and return the usage/IO exit code (2).
-pub fn fail(message: &str) -> i32 {
-    eprintln!("error: {message}");
-    2
 }
 
 /// `--config PATH`: the config file to use instead of
@@ -50,11 +43,11 @@ impl ConfigArg {
     /// The initialized workspace's layout reading its config from `--config`
     /// when given; a `--config` file that is not a readable file is refused
     /// before anything runs.
-    pub fn initialized(&self, workspace: &WorkspaceArg) -> Result<Layout, i32> {
+    pub fn initialized(&self, workspace: &WorkspaceArg) -> Result<Layout, Error> {
         let layout = workspace.initialized()?.with_config(self.config.as_deref());
         if let Some(path) = &layout.config_override {
             if !path.is_file() {
-                return Err(fail(&format!(
+                return Err(Error::Invalid(format!(
                     "--config {}: not a readable file",
                     path.display()
                 )));

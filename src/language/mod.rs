@@ -2,6 +2,8 @@
 //! resolution and checks (coded miette diagnostics), and the bounded-cycle
 //! analysis. `compile_sources` is the one entry point the rest of the crate uses.
 
+pub mod error;
+pub use error::Error;
 pub mod ast;
 pub mod bounds;
 pub mod check;

@@ -60,15 +60,18 @@ pub struct CompileOutcome {
 }
 
 /// The config of a root: the workspace's `millrace.toml`, or the defaults.
-pub fn effective_config(root: &AssetRoot) -> Result<EffectiveConfig, String> {
+pub fn effective_config(root: &AssetRoot) -> Result<EffectiveConfig, super::Error> {
     match root {
         AssetRoot::Embedded => Ok(EffectiveConfig::default()),
         AssetRoot::Workspace(l) => {
             let path = l.config_file();
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| crate::workspace::Error::io(&path, e))?;
             let config =
-                config::parse_config(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+                config::parse_config(&text).map_err(|message| crate::workspace::Error::Config {
+                    path: path.clone(),
+                    message,
+                })?;
             Ok(EffectiveConfig {
                 config,
                 explicit_recovery: config::explicit_recovery_keys(&text),
@@ -79,7 +82,7 @@ pub fn effective_config(root: &AssetRoot) -> Result<EffectiveConfig, String> {
 }
 
 /// Load and check the sources of a root.
-pub fn load_sources(root: &AssetRoot) -> Result<Program, String> {
+pub fn load_sources(root: &AssetRoot) -> Result<Program, super::Error> {
     match root {
         AssetRoot::Embedded => {
             let mut loader = Loader::new(StdRoot::Embedded);
@@ -89,9 +92,10 @@ pub fn load_sources(root: &AssetRoot) -> Result<Program, String> {
         AssetRoot::Workspace(l) => {
             let mill = l.runtime.join("mill");
             let mut loader = Loader::new(StdRoot::Dir(mill.join("stdlib")));
-            let files = load::expand_paths(std::slice::from_ref(&mill)).map_err(|e| e.0)?;
+            let files = load::expand_paths(std::slice::from_ref(&mill))
+                .map_err(crate::language::Error::from)?;
             for f in files {
-                loader.load_path(&f).map_err(|e| e.0)?;
+                loader.load_path(&f).map_err(crate::language::Error::from)?;
             }
             Ok(loader.finish())
         }
@@ -159,7 +163,7 @@ pub fn compile(root: &AssetRoot, mode: Option<&str>) -> CompileOutcome {
         Ok(c) => c,
         Err(e) => {
             let mut out = empty();
-            out.errors.push(e);
+            out.errors.push(e.to_string());
             return out;
         }
     };
@@ -171,7 +175,7 @@ pub fn compile(root: &AssetRoot, mode: Option<&str>) -> CompileOutcome {
         Err(e) => {
             let mut out = empty();
             out.mode_id = requested;
-            out.errors.push(e);
+            out.errors.push(e.to_string());
             return out;
         }
     };
@@ -442,7 +446,7 @@ pub fn current_assets_fingerprint(root: &AssetRoot, assets: &[AssetRef]) -> (Str
 }
 
 /// A workspace root if `dir` is an initialized workspace.
-pub fn workspace_root(dir: &Path) -> Result<AssetRoot, String> {
+pub fn workspace_root(dir: &Path) -> Result<AssetRoot, super::Error> {
     let layout = Layout::new(dir);
     layout.require_initialized()?;
     Ok(AssetRoot::Workspace(layout))

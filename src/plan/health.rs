@@ -25,7 +25,7 @@ pub fn findings(layout: &Layout) -> Vec<Finding> {
     let program = match load_sources(&root) {
         Ok(p) => p,
         Err(e) => {
-            return vec![finding("mode_bundle_invalid", mill, e)];
+            return vec![finding("mode_bundle_invalid", mill, e.to_string())];
         }
     };
     let checked = check(&program);

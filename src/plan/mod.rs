@@ -3,6 +3,8 @@
 //! graph exports (text, JSON, DOT, Mermaid) and the reference's
 //! `compiled_stage_graph` export.
 
+pub mod error;
+pub use error::Error;
 pub mod compile;
 pub mod config_check;
 pub mod fingerprint;

@@ -104,7 +104,7 @@ pub fn status(l: &Layout, mode: Option<&str>) -> Status {
                 persisted: None,
                 expected: None,
                 changes: vec![],
-                error: Some(e),
+                error: Some(e.to_string()),
             }
         }
     };

@@ -21,6 +21,8 @@
 //! rest of the runtime cannot tell which adapter ran. Agent output is
 //! streamed to files, never held whole in memory.
 
+pub mod error;
+pub use error::Error;
 pub mod artifacts;
 pub mod capture;
 pub mod claude;

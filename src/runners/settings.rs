@@ -287,21 +287,21 @@ const REASONING_EFFORTS: [&str; 4] = ["low", "medium", "high", "xhigh"];
 
 impl RunnerSettings {
     /// Read the `[runners]` table of a parsed `millrace.toml` (defaults when absent).
-    pub fn from_config(config: &toml::Table) -> Result<RunnerSettings, String> {
+    pub fn from_config(config: &toml::Table) -> Result<RunnerSettings, super::Error> {
         let settings: RunnerSettings = match config.get("runners") {
             None => RunnerSettings::default(),
-            Some(value) => value
-                .clone()
-                .try_into()
-                .map_err(|e: toml::de::Error| format!("runners: {}", e.message().trim()))?,
+            Some(value) => value.clone().try_into().map_err(|e: toml::de::Error| {
+                super::Error::Settings(format!("runners: {}", e.message().trim()))
+            })?,
         };
         settings.validate()?;
         Ok(settings)
     }
 
     /// Checks serde cannot express.
-    pub fn validate(&self) -> Result<(), String> {
-        self.validate_at().map_err(|e| e.message)
+    pub fn validate(&self) -> Result<(), super::Error> {
+        self.validate_at()
+            .map_err(|e| super::Error::Settings(e.message))
     }
 
     /// `validate`, naming the table and key at fault (for a line number).
@@ -372,7 +372,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<RunnerSettings, String> {
-        RunnerSettings::from_config(&text.parse::<toml::Table>().unwrap())
+        RunnerSettings::from_config(&text.parse::<toml::Table>().unwrap()).map_err(String::from)
     }
 
     #[test]

@@ -68,7 +68,7 @@ const ROUTE_WAIT: Duration = Duration::from_secs(10);
 /// Decide direct or mailbox without racing a starting daemon: the check
 /// for a daemon and a direct write happen under the state lock, which a
 /// daemon holds for its whole life.
-pub fn route(layout: &Layout) -> Result<Route, String> {
+pub fn route(layout: &Layout) -> Result<Route, super::Error> {
     let start = Instant::now();
     loop {
         let guard = state_lock::try_hold(layout)
@@ -80,10 +80,14 @@ pub fn route(layout: &Layout) -> Result<Route, String> {
             return Ok(Route::Direct(guard));
         }
         if start.elapsed() > ROUTE_WAIT {
-            return Err(format!(
-                "{} is held by another process (a daemon starting or stopping, or another control command) and no daemon owns the workspace; nothing was applied, try again",
-                state_lock::path(layout).display()
-            ));
+            tracing::info!(
+                lock = %state_lock::path(layout).display(),
+                "direct control refused: the state lock is held"
+            );
+            return Err(crate::workspace::Error::StateLockBusy {
+                path: state_lock::path(layout),
+            }
+            .into());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -94,7 +98,7 @@ fn enqueue(
     layout: &Layout,
     command: &str,
     payload: Map<String, Value>,
-) -> Result<ControlOutcome, String> {
+) -> Result<ControlOutcome, super::Error> {
     let path = mailbox::submit(layout, command, "operator", payload)?;
     let id = path
         .file_stem()
@@ -134,7 +138,7 @@ pub enum Added {
 /// Add work: directly into its queue when no daemon runs, otherwise as an
 /// `add_task` / `add_spec` / `add_idea` mailbox command in the
 /// reference's shape, which the daemon applies exactly once.
-pub fn add(layout: &Layout, work: &Work) -> Result<Added, String> {
+pub fn add(layout: &Layout, work: &Work) -> Result<Added, super::Error> {
     layout.require_initialized()?;
     let _guard = match route(layout)? {
         Route::Direct(guard) => guard,
@@ -163,7 +167,7 @@ pub fn add(layout: &Layout, work: &Work) -> Result<Added, String> {
         Work::Item(doc) => queue::enqueue(layout, doc),
         Work::Idea(idea) => queue::add_idea(layout, idea),
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(crate::workspace::Error::from)?;
     Ok(Added::Direct(path))
 }
 
@@ -204,7 +208,10 @@ pub fn retry_scope(payload: &Map<String, Value>) -> Result<Option<String>, Strin
 
 /// `planning retry-active`: refused unless planning work is active (the
 /// reference's check), otherwise `retry_active` scoped to the planning plane.
-pub fn retry_active_planning(layout: &Layout, reason: &str) -> Result<ControlOutcome, String> {
+pub fn retry_active_planning(
+    layout: &Layout,
+    reason: &str,
+) -> Result<ControlOutcome, super::Error> {
     layout.require_initialized()?;
     let snap = state::load_snapshot(layout)?;
     if !snap.active_runs_by_plane.contains_key("planning") {
@@ -243,7 +250,7 @@ pub fn control(
     command: &str,
     reason: Option<&str>,
     scope: Option<&str>,
-) -> Result<ControlOutcome, String> {
+) -> Result<ControlOutcome, super::Error> {
     layout.require_initialized()?;
     let mut payload = Map::new();
     if let Some(r) = reason {
@@ -374,7 +381,11 @@ pub fn control(
                 )
             }
         }
-        other => return Err(format!("unknown control command {other}")),
+        other => {
+            return Err(super::Error::Refused(format!(
+                "unknown control command {other}"
+            )))
+        }
     };
     state::save_snapshot(layout, &mut snap).map_err(|e| e.to_string())?;
     let _ = events::record(

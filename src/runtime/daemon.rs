@@ -40,18 +40,21 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// The last stage ended in a runtime failure (`run once` exits 1 then).
     pub failed: bool,
-    /// A second signal cancelled the running stage (exit 130).
+    /// A second signal cancelled the running stage (`run` exits 130).
     pub cancelled: bool,
     /// How the stages and items this process ran ended.
     pub tally: super::engine::Tally,
+    /// Why the loop ended: `completed` (one tick, `--max-ticks`), `idle`,
+    /// `stop_requested`, `signal`.
+    pub stop_reason: String,
 }
 
 /// Run the engine until done; returns the summary or a one-line error.
-pub fn run(layout: Layout, opts: RunOptions, monitor: Monitor) -> Result<RunSummary, String> {
+pub fn run(layout: Layout, opts: RunOptions, monitor: Monitor) -> Result<RunSummary, super::Error> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .map_err(|e| super::Error::Failed(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(run_async(layout, opts, monitor))
 }
 
@@ -59,7 +62,7 @@ async fn run_async(
     layout: Layout,
     opts: RunOptions,
     monitor: Monitor,
-) -> Result<RunSummary, String> {
+) -> Result<RunSummary, super::Error> {
     let signals = Arc::new(AtomicU8::new(0));
     let cancel = Arc::new(AtomicBool::new(false));
     {
@@ -99,7 +102,7 @@ async fn run_async(
         move || Engine::start(layout, mode.as_deref(), monitor, runtime_mode)
     })
     .await
-    .map_err(|e| format!("startup failed: {e}"))??;
+    .map_err(|e| super::Error::Failed(format!("startup failed: {e}")))??;
     let mut summary = RunSummary {
         mode_id: engine.plan.mode_id.clone(),
         plan_id: engine.plan.compiled_plan_id.clone(),
@@ -109,6 +112,7 @@ async fn run_async(
         failed: false,
         cancelled: false,
         tally: Default::default(),
+        stop_reason: String::new(),
     };
     let board = engine.progress.clone();
     let mut beat = engine.monitor.handle();
@@ -140,7 +144,7 @@ async fn run_async(
         // board and the capture files, and writes heartbeat lines.
         let (e, step) = loop {
             tokio::select! {
-                done = &mut task => break done.map_err(|e| format!("tick failed: {e}"))?,
+                done = &mut task => break done.map_err(|e| super::Error::Failed(format!("tick failed: {e}")))?,
                 _ = tokio::time::sleep(HEARTBEAT_POLL) => heartbeat(&board, &mut beat, every, &mut beats),
             }
         };
@@ -150,7 +154,7 @@ async fn run_async(
             Ok(s) => s,
             Err(err) => {
                 let _ = engine.shutdown("error");
-                return Err(err);
+                return Err(err.into());
             }
         };
         match &step {
@@ -171,6 +175,7 @@ async fn run_async(
             }
             Step::Interrupted => {
                 summary.interrupted = true;
+                summary.cancelled = true;
                 stop_reason = "signal";
                 engine.stopped_line("signal");
                 break;
@@ -199,11 +204,13 @@ async fn run_async(
     .map_err(|e| format!("tick failed: {e}"))?;
     if let Err(err) = settled {
         let _ = engine.shutdown("error");
-        return Err(err);
+        return Err(err.into());
     }
     engine.shutdown(stop_reason)?;
     summary.cancelled = cancel.load(Ordering::SeqCst);
     summary.tally = engine.tally.clone();
+    tracing::info!(stop_reason, ticks = summary.ticks, "daemon stopped");
+    summary.stop_reason = stop_reason.to_string();
     Ok(summary)
 }
 

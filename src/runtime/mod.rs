@@ -16,6 +16,8 @@
 //! through the router, for `millrace test`), `scenario` (scenario files and
 //! their expectations), `ids`.
 
+pub mod error;
+pub use error::Error;
 pub mod closure;
 pub mod control;
 pub mod counters;

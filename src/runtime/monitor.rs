@@ -12,6 +12,8 @@ pub const IDLE_HEARTBEAT: Duration = Duration::from_secs(6 * 3600);
 pub enum Sink {
     Off,
     Stdout,
+    /// Standard error: `run --json` keeps standard output for its summary.
+    Stderr,
     File(std::fs::File),
 }
 
@@ -69,6 +71,9 @@ impl Monitor {
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(line.as_bytes());
                 let _ = out.flush();
+            }
+            Sink::Stderr => {
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
             }
             Sink::File(f) => {
                 let _ = f.write_all(line.as_bytes());

@@ -371,9 +371,12 @@ pub fn parse_config(text: &str) -> Result<Config, String> {
 }
 
 /// Read and validate the full config file; errors name the file.
-pub fn load_config(path: &Path) -> Result<Config, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse_config(&text).map_err(|e| format!("{}: {e}", path.display()))
+pub fn load_config(path: &Path) -> Result<Config, super::Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| super::Error::io(path, e))?;
+    parse_config(&text).map_err(|message| super::Error::Config {
+        path: path.to_path_buf(),
+        message,
+    })
 }
 
 /// Smallest `runtime.max_stage_output_bytes` (room for a final message).

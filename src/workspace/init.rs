@@ -22,22 +22,22 @@ pub struct InitReport {
 
 /// Create (or complete) the workspace at `layout.root`. Refuses a root that
 /// exists and is not a directory.
-pub fn initialize(layout: &Layout) -> Result<InitReport, String> {
+pub fn initialize(layout: &Layout) -> Result<InitReport, super::Error> {
     if layout.root.exists() && !layout.root.is_dir() {
-        return Err(format!(
-            "{} exists and is not a directory; choose a directory for the workspace",
-            layout.root.display()
-        ));
+        return Err(super::Error::NotADirectory {
+            path: layout.root.clone(),
+            root: true,
+        });
     }
     if layout.runtime.exists() && !layout.runtime.is_dir() {
-        return Err(format!(
-            "{} exists and is not a directory",
-            layout.runtime.display()
-        ));
+        return Err(super::Error::NotADirectory {
+            path: layout.runtime.clone(),
+            root: false,
+        });
     }
     let io = |p: &PathBuf| {
         let p = p.clone();
-        move |e: std::io::Error| format!("{}: {e}", p.display())
+        move |e: std::io::Error| super::Error::io(p, e)
     };
     fs::create_dir_all(&layout.runtime).map_err(io(&layout.runtime))?;
     for rel in DIRECTORIES {
@@ -124,7 +124,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f");
         fs::write(&file, "x").unwrap();
-        let e = initialize(&Layout::new(&file)).unwrap_err();
+        let e = initialize(&Layout::new(&file)).unwrap_err().to_string();
         assert!(e.contains("not a directory"), "{e}");
         assert_eq!(fs::read(&file).unwrap(), b"x");
     }

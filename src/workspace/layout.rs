@@ -234,15 +234,13 @@ impl Layout {
 
     /// Ok when the workspace is initialized; otherwise the message telling
     /// the operator what to run.
-    pub fn require_initialized(&self) -> Result<(), String> {
+    pub fn require_initialized(&self) -> Result<(), super::Error> {
         if self.missing_required().is_empty() {
             Ok(())
         } else {
-            Err(format!(
-                "workspace is not initialized: {}. Run `millrace init --workspace {}` first.",
-                self.root.display(),
-                self.root.display()
-            ))
+            Err(super::Error::Uninitialized {
+                root: self.root.clone(),
+            })
         }
     }
 }

@@ -13,6 +13,8 @@
 //! export, the remote skills directory), `safe_fs` (file access below the
 //! root that follows no link and never blocks on a special file).
 
+pub mod error;
+pub use error::Error;
 pub mod atomic;
 pub mod clock;
 pub mod config;

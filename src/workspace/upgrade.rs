@@ -70,7 +70,7 @@ pub fn preview_with(
     layout: &Layout,
     candidate: &[(String, Vec<u8>)],
     localize: &[String],
-) -> Result<UpgradePlan, String> {
+) -> Result<UpgradePlan, super::Error> {
     let baseline = Manifest::load(layout)?;
     let candidate_manifest =
         Manifest::from_files(candidate.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
@@ -135,10 +135,10 @@ pub fn preview_with(
     }
     let invalid: Vec<&str> = localize.difference(&removed).copied().collect();
     if !invalid.is_empty() {
-        return Err(format!(
+        return Err(super::Error::Other(format!(
             "--localize-removed path is not a removed managed file: {}",
             invalid.join(", ")
-        ));
+        )));
     }
     Ok(UpgradePlan {
         applied: false,
@@ -155,7 +155,7 @@ pub fn apply_with(
     layout: &Layout,
     candidate: &[(String, Vec<u8>)],
     localize: &[String],
-) -> Result<UpgradePlan, String> {
+) -> Result<UpgradePlan, super::Error> {
     let mut plan = preview_with(layout, candidate, localize)?;
     let conflicts: Vec<&str> = plan
         .entries
@@ -164,10 +164,10 @@ pub fn apply_with(
         .map(|e| e.relative_path.as_str())
         .collect();
     if !conflicts.is_empty() {
-        return Err(format!(
+        return Err(super::Error::UpgradeRefused(format!(
             "upgrade refused, nothing changed: conflict in {} (keep your version by restoring the shipped file, or pass --localize-removed for removed files)",
             conflicts.join(", ")
-        ));
+        )));
     }
     let mut written = 0;
     for entry in &plan.entries {
@@ -304,6 +304,11 @@ mod tests {
         let before_manifest = fs::read(layout.manifest_file()).unwrap();
         let new = files(&[("skills/a", "2"), ("skills/b", "2")]);
         let e = apply_with(&layout, &new, &[]).unwrap_err();
+        assert!(
+            matches!(e, crate::workspace::Error::UpgradeRefused(_)),
+            "{e}"
+        );
+        let e = e.to_string();
         assert!(e.contains("skills/b"), "{e}");
         assert_eq!(fs::read(layout.path("skills/a")).unwrap(), b"1");
         assert_eq!(fs::read(layout.manifest_file()).unwrap(), before_manifest);

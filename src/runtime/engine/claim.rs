@@ -206,6 +206,7 @@ impl Engine {
         let depths = self.scheduler.depths(&self.layout);
         self.snapshot.set_queue_depths(depths);
         self.save_snapshot()?;
+        tracing::debug!(plane, kind = kind.tag(), id = %id, run_id = %run.run_id, node = %run.node_id, "claimed work item");
         let _ = events::record(
             &self.layout,
             "work_item_claimed",
@@ -236,6 +237,7 @@ impl Engine {
         run.entry_key = "closure_target".into();
         self.set_active(&run);
         self.save_snapshot()?;
+        tracing::debug!(root_spec_id = %target.root_spec_id, run_id = %run.run_id, "claimed closure target");
         let _ = events::record(
             &self.layout,
             "closure_target_judged",

@@ -26,7 +26,9 @@ impl Engine {
     }
 
     fn apply_envelope(&mut self, env: &mailbox::Envelope) -> Result<Value, String> {
+        tracing::debug!(command_id = %env.command_id, command = %env.command, "mailbox command");
         if let Some(why) = intake::expired(env, &self.session, &self.owned_since) {
+            tracing::info!(command_id = %env.command_id, reason = %why, "mailbox command expired");
             let _ = events::record(
                 &self.layout,
                 "mailbox_command_expired",
@@ -219,6 +221,7 @@ impl Engine {
         again.insert(intake::SESSION_KEY.into(), json!(self.session));
         mailbox::submit(&self.layout, "reload_config", "runtime", again)?;
         let why = "deferred until active planes drain".to_string();
+        tracing::info!(active_planes = ?planes, "config reload deferred");
         self.snapshot.last_reload_error = Some(why.clone());
         let _ = events::record(
             &self.layout,
@@ -247,6 +250,7 @@ impl Engine {
         self.plan = plan;
         self.snapshot.last_reload_outcome = json!("applied");
         self.snapshot.last_reload_error = None;
+        tracing::info!(plan = %self.plan.compiled_plan_id, "config reload applied");
         Ok(format!("applied plan {}", self.plan.compiled_plan_id))
     }
 }

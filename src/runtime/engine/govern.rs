@@ -128,6 +128,7 @@ impl Engine {
         }
         if !had && now {
             for b in &state.active_blockers {
+                tracing::info!(rule = %b.rule_id, window = %b.window, "governance pause");
                 let _ = events::record(
                     &self.layout,
                     "usage_governance_blocked",
@@ -149,6 +150,7 @@ impl Engine {
                 .iter()
                 .map(|b| b.rule_id.as_str())
                 .collect();
+            tracing::info!(cleared_rules = ?cleared, "governance resume");
             let _ = events::record(
                 &self.layout,
                 "usage_governance_resumed",

@@ -222,7 +222,7 @@ impl Engine {
         mode: Option<&str>,
         monitor: Monitor,
         runtime_mode: &str,
-    ) -> Result<Engine, String> {
+    ) -> Result<Engine, crate::runtime::Error> {
         layout.require_initialized()?;
         // Managed files missing from the workspace (one the reference
         // initialized has no `mill/`) are deployed; nothing is overwritten.
@@ -230,18 +230,20 @@ impl Engine {
         let config = config::load_config(&layout.config_file())?;
         let record = lock::acquire(&layout, std::process::id()).map_err(|e| {
             if matches!(e, lock::LockError::Held(_)) {
+                tracing::info!(reason = %e, "daemon lock denied");
                 let _ = events::record(
                     &layout,
                     "runtime_daemon_lock_denied",
                     json!({"reason": e.to_string()}),
                 );
             }
-            e.to_string()
+            crate::workspace::Error::Lock(e)
         })?;
+        tracing::info!(session = %record.owner_session_id, pid = record.owner_pid, "daemon lock acquired");
         let session = record.owner_session_id.clone();
-        let fail = |layout: &Layout, e: String| {
+        let fail = |layout: &Layout, e: String| -> crate::runtime::Error {
             let _ = lock::release(layout, &session);
-            e
+            e.into()
         };
         let state_lock = match state_lock::hold(&layout) {
             Ok(l) => l,
@@ -298,7 +300,7 @@ impl Engine {
         };
         if let Err(e) = engine.boot(runtime_mode) {
             let _ = lock::release(&engine.layout, &engine.session);
-            return Err(e);
+            return Err(e.into());
         }
         Ok(engine)
     }
@@ -654,6 +656,7 @@ impl Engine {
         );
         lock::release(&self.layout, &self.session)
             .map_err(|e| format!("releasing the lock: {e}"))?;
+        tracing::info!(session = %self.session, reason, "daemon lock released");
         Ok(())
     }
 

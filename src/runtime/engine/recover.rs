@@ -27,10 +27,12 @@ impl Engine {
                     json!({"reason": "agent_note_refused", "pid": pid, "detail": reason})
                 }
             };
+            tracing::info!(%data, "recovery: agent left by a killed daemon");
             let _ = events::record(&self.layout, "runtime_recovered", data);
         }
         runners::process::record_agents_in(Some(self.agent_note()));
         for mut run in self.active_runs() {
+            tracing::info!(run_id = %run.run_id, plane = %run.plane, "recovery: active run left by the last process");
             if let Some(p) = run.pending_terminal.clone() {
                 self.apply_terminal(&run, &p)?;
                 continue;

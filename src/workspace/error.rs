@@ -1,0 +1,183 @@
+//! The workspace layer's error: what can go wrong reading or changing a
+//! workspace, with the data that explains it (path, id, I/O error). The
+//! command line maps it to an exit code (`cli::error`); this layer only names
+//! the failure.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::documents::DocError;
+use super::ids::IdError;
+use super::lock::LockError;
+use super::queue::QueueError;
+
+#[derive(Debug)]
+pub enum Error {
+    /// `millrace-agents/` is missing or incomplete.
+    Uninitialized { root: PathBuf },
+    /// A named thing (work item, run, skill...) does not exist.
+    NotFound { what: &'static str, id: String },
+    /// An id that could escape its directory or is malformed.
+    InvalidId(IdError),
+    /// A work document that does not parse or check.
+    Document(DocError),
+    /// A queue transition that could not be made.
+    Queue(QueueError),
+    /// The daemon ownership lock (`Held`: another daemon owns the workspace).
+    Lock(LockError),
+    /// The state lock is held by another process (a daemon starting or
+    /// stopping, or another direct control command).
+    StateLockBusy { path: PathBuf },
+    /// A path that must be a directory (the workspace root, `millrace-agents/`) is something else.
+    NotADirectory { path: PathBuf, root: bool },
+    /// `millrace.toml` (or the file given with `--config`) is invalid.
+    Config { path: PathBuf, message: String },
+    /// Reading or writing a file failed.
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An `upgrade --apply` refused because files conflict.
+    UpgradeRefused(String),
+    /// Any other failure, described in words.
+    Other(String),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Another process holds a lock this operation needs.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            Error::StateLockBusy { .. } | Error::Lock(LockError::Held(_))
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Uninitialized { root } => write!(
+                f,
+                "workspace is not initialized: {}. Run `millrace init --workspace {}` first.",
+                root.display(),
+                root.display()
+            ),
+            Error::NotFound { what, id } => write!(f, "{what} not found: {id}"),
+            Error::NotADirectory { path, root: true } => write!(
+                f,
+                "{} exists and is not a directory; choose a directory for the workspace",
+                path.display()
+            ),
+            Error::NotADirectory { path, root: false } => {
+                write!(f, "{} exists and is not a directory", path.display())
+            }
+            Error::InvalidId(e) => write!(f, "{e}"),
+            Error::Document(e) => write!(f, "{e}"),
+            Error::Queue(e) => write!(f, "{e}"),
+            Error::Lock(e) => write!(f, "{e}"),
+            Error::StateLockBusy { path } => write!(
+                f,
+                "{} is held by another process (a daemon starting or stopping, or another control command) and no daemon owns the workspace; nothing was applied, try again",
+                path.display()
+            ),
+            Error::Config { path, message } => {
+                if message.starts_with(&path.display().to_string()) {
+                    f.write_str(message)
+                } else {
+                    write!(f, "{}: {message}", path.display())
+                }
+            }
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::UpgradeRefused(m) | Error::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Lock(e) => Some(e),
+            Error::Queue(e) => Some(e),
+            Error::Document(e) => Some(e),
+            Error::InvalidId(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<IdError> for Error {
+    fn from(e: IdError) -> Self {
+        Error::InvalidId(e)
+    }
+}
+
+impl From<DocError> for Error {
+    fn from(e: DocError) -> Self {
+        Error::Document(e)
+    }
+}
+
+impl From<QueueError> for Error {
+    fn from(e: QueueError) -> Self {
+        Error::Queue(e)
+    }
+}
+
+impl From<LockError> for Error {
+    fn from(e: LockError) -> Self {
+        Error::Lock(e)
+    }
+}
+
+impl From<String> for Error {
+    fn from(e: String) -> Self {
+        Error::Other(e)
+    }
+}
+
+/// Code that still speaks in strings keeps the message.
+impl From<Error> for String {
+    fn from(e: Error) -> Self {
+        e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_is_the_state_lock_or_a_held_daemon_lock() {
+        assert!(Error::StateLockBusy { path: "x".into() }.is_busy());
+        assert!(!Error::NotFound {
+            what: "run",
+            id: "zzz".into()
+        }
+        .is_busy());
+        assert_eq!(
+            Error::NotFound {
+                what: "work item",
+                id: "zzz".into()
+            }
+            .to_string(),
+            "work item not found: zzz"
+        );
+    }
+
+    #[test]
+    fn uninitialized_names_the_root_and_the_fix() {
+        let e = Error::Uninitialized { root: "/w".into() };
+        assert_eq!(
+            e.to_string(),
+            "workspace is not initialized: /w. Run `millrace init --workspace /w` first."
+        );
+    }
+}
