@@ -311,9 +311,10 @@ impl Engine {
                     .run_dir
                     .join(format!("runner_completion.{}.json", req.request_id)),
                 stdout: None,
-                stderr: req
-                    .run_dir
-                    .join(format!("runner_stderr.{}.txt", req.request_id)),
+                stderr: Some(
+                    req.run_dir
+                        .join(format!("runner_stderr.{}.txt", req.request_id)),
+                ),
                 events: None,
                 last_message: None,
             },
