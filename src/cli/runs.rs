@@ -193,16 +193,6 @@ pub(crate) fn runs_dir(layout: &Layout) -> PathBuf {
 
 // ------------------------------------------------------------ resolution
 
-/// The run ids, sorted (from our runs index, rebuilt when stale).
-fn run_ids(layout: &Layout) -> Vec<String> {
-    let mut ids: Vec<String> = runs_index::all(layout)
-        .into_iter()
-        .map(|e| e.run_id)
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// A run named by its full id, or by an unambiguous prefix of its hex
 /// digits (with or without `run-`). `Err` is the message (exit 1).
 pub(crate) fn resolve(layout: &Layout, given: &str) -> Result<(String, PathBuf), String> {
@@ -221,11 +211,7 @@ pub(crate) fn resolve(layout: &Layout, given: &str) -> Result<(String, PathBuf),
     if hex.is_empty() || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(not_found());
     }
-    let prefix = format!("run-{hex}");
-    let matches: Vec<String> = run_ids(layout)
-        .into_iter()
-        .filter(|id| id.starts_with(&prefix))
-        .collect();
+    let matches = runs_index::ids_with_prefix(layout, &format!("run-{hex}"));
     match matches.as_slice() {
         [] => Err(not_found()),
         [one] => Ok((one.clone(), dir.join(one))),

@@ -146,28 +146,26 @@ fn now_micros() -> i64 {
 
 /// Prune run directories as `opts` says.
 pub fn prune(layout: &Layout, opts: &Options) -> Result<Report, String> {
-    let guard = (!opts.dry_run).then(|| runs_index::lock_for_update(layout));
-    let entries = match &guard {
-        Some(g) => runs_index::entries_locked(layout, g),
-        None => runs_index::all(layout),
+    let guard = if opts.dry_run {
+        runs_index::refresh(layout);
+        None
+    } else {
+        Some(runs_index::lock_for_update(layout))
     };
+    let cutoff = now_micros() - (opts.older_than_secs as i64).saturating_mul(1_000_000);
+    // Only the runs that started before the cutoff are read.
+    let (entries, total) = runs_index::started_before(layout, cutoff);
     let keep = protected(layout)?;
     let mut report = Report {
         dry_run: opts.dry_run,
-        runs_total: entries.len(),
+        runs_total: total,
         ..Report::default()
     };
-    let cutoff = now_micros() - (opts.older_than_secs as i64).saturating_mul(1_000_000);
     let runs = layout.path("runs");
-    let prunable = entries.len().saturating_sub(opts.keep_last);
-    report.kept_recent = entries.len() - prunable;
-    for (i, e) in entries[..prunable].iter().enumerate() {
-        let started = clock::parse_micros(&e.started_at).unwrap_or(i64::MAX);
-        if started >= cutoff {
-            // Oldest first: every later run started later.
-            report.kept_recent += prunable - i;
-            break;
-        }
+    // The newest `keep_last` runs are never candidates.
+    let prunable = entries.len().min(total.saturating_sub(opts.keep_last));
+    report.kept_recent = total - prunable;
+    for e in &entries[..prunable] {
         let dir = runs.join(&e.run_id);
         let Ok(meta) = std::fs::symlink_metadata(&dir) else {
             continue; // already gone

@@ -275,18 +275,72 @@ pub fn all(layout: &Layout) -> Vec<Entry> {
     entries
 }
 
+/// The index file's bytes (empty when unreadable).
+fn read_bytes(layout: &Layout) -> Vec<u8> {
+    safe_fs::open_regular(&layout.path(FILE), None)
+        .and_then(|f| {
+            let mut s = Vec::new();
+            std::io::BufReader::new(f).read_to_end(&mut s).map(|_| s)
+        })
+        .unwrap_or_default()
+}
+
+/// The index's run lines (after the header).
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes
+        .split(|b| *b == b'\n')
+        .skip(1)
+        .filter(|l| !l.is_empty())
+}
+
 /// Every parseable entry of the index file as it is (bad lines skipped).
 fn read_loose(layout: &Layout) -> Vec<Entry> {
-    let Ok(text) = safe_fs::open_regular(&layout.path(FILE), None).and_then(|f| {
-        let mut s = Vec::new();
-        std::io::BufReader::new(f).read_to_end(&mut s).map(|_| s)
-    }) else {
-        return Vec::new();
-    };
-    text.split(|b| *b == b'\n')
-        .skip(1)
+    lines(&read_bytes(layout)).filter_map(parse_line).collect()
+}
+
+/// Rebuild the index unless it is current.
+fn ensure_current(layout: &Layout) {
+    if open_current(layout).is_err() {
+        rebuild(layout);
+    }
+}
+
+/// The ids of the runs whose id starts with `prefix` (a run id prefix such
+/// as `run-3fa`). Only matching lines are parsed.
+pub fn ids_with_prefix(layout: &Layout, prefix: &str) -> Vec<String> {
+    ensure_current(layout);
+    let needle = format!("{{\"run_id\":\"{prefix}");
+    let bytes = read_bytes(layout);
+    let mut ids: Vec<String> = lines(&bytes)
+        .filter(|l| l.starts_with(needle.as_bytes()))
         .filter_map(parse_line)
-        .collect()
+        .map(|e| e.run_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The runs that started before `cutoff` (microseconds since the epoch),
+/// oldest first, and how many runs the index holds in all. Lines are
+/// parsed only up to the first run that started later (the index is in
+/// start order). The caller holds the lock of `lock_for_update`, or reads
+/// without it (a dry run).
+pub fn started_before(layout: &Layout, cutoff: i64) -> (Vec<Entry>, usize) {
+    let bytes = read_bytes(layout);
+    let total = lines(&bytes).count();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for line in lines(&bytes) {
+        let Some(e) = parse_line(line) else { continue };
+        if clock::parse_micros(&e.started_at).unwrap_or(i64::MAX) >= cutoff {
+            break;
+        }
+        if seen.insert(e.run_id.clone()) {
+            out.push(e);
+        }
+    }
+    (out, total)
 }
 
 /// When a run without an index entry started: its trace's `started_at`,
@@ -427,16 +481,9 @@ pub fn remove(layout: &Layout, guard: &UpdateGuard, removed: &HashSet<String>) -
     write(layout, stamp, &entries)
 }
 
-/// The runs of the index file as it is, oldest first (the caller holds
-/// the lock from `lock_for_update`, which rebuilt a stale index).
-pub fn entries_locked(layout: &Layout, _guard: &UpdateGuard) -> Vec<Entry> {
-    let mut seen = HashSet::new();
-    let mut entries: Vec<Entry> = read_loose(layout)
-        .into_iter()
-        .filter(|e| seen.insert(e.run_id.clone()))
-        .collect();
-    entries.sort_by_key(sort_key);
-    entries
+/// For a dry run: rebuild the index unless current, without keeping a lock.
+pub fn refresh(layout: &Layout) {
+    ensure_current(layout);
 }
 
 /// The index lock held across an update that deletes run directories.
@@ -449,9 +496,7 @@ pub struct UpdateGuard {
 /// note whether the index was current at that moment. A missing or stale
 /// index is rebuilt first.
 pub fn lock_for_update(layout: &Layout) -> UpdateGuard {
-    if open_current(layout).is_err() {
-        rebuild(layout);
-    }
+    ensure_current(layout);
     let file = open_locked(layout).ok().flatten();
     let was_current = file.is_some() && open_current(layout).is_ok();
     UpdateGuard {
