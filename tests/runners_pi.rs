@@ -87,7 +87,7 @@ fn happy_exchange() {
     );
     // failure_full: no event log after a clean run.
     assert!(out.files.events.is_none());
-    assert!(fs::read_to_string(&out.files.stderr)
+    assert!(fs::read_to_string(out.files.stderr.as_ref().unwrap())
         .unwrap()
         .contains("fake pi: starting"));
     assert!(out.verdict(&request).valid);
@@ -197,7 +197,7 @@ fn missing_binary() {
         Some("runner_binary_not_found")
     );
     assert_eq!(
-        fs::read_to_string(&out.files.stderr).unwrap(),
+        fs::read_to_string(out.files.stderr.as_ref().unwrap()).unwrap(),
         "runner binary not found: /nonexistent/pi\n"
     );
 }
