@@ -107,26 +107,32 @@ pub fn write_atomic_group(files: &[(&Path, &[u8])]) -> io::Result<()> {
     };
     let (dir, _) = Dir::parent_of(first, false)?;
     let mut temps = Vec::with_capacity(files.len());
-    for (path, bytes) in files {
-        if path.parent() != first.parent() {
-            for (t, _) in &temps {
-                let _ = dir.unlink(t);
+    let mut open = Vec::with_capacity(files.len());
+    // All temp files are written before any is fsynced: on a journaling
+    // filesystem the first fsync then commits them all, and the others
+    // find nothing left to flush.
+    let written = (|| {
+        for (path, bytes) in files {
+            if path.parent() != first.parent() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "write_atomic_group: files in different directories",
+                ));
             }
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "write_atomic_group: files in different directories",
-            ));
+            let (_, name) = Dir::parent_of(path, false)?;
+            let tmp = temp_name(path)?;
+            let mut file = dir.create_new(&tmp)?;
+            temps.push((tmp, name));
+            file.write_all(bytes)?;
+            open.push(file);
         }
-        let (_, name) = Dir::parent_of(path, false)?;
-        match write_temp(&dir, path, bytes) {
-            Ok(t) => temps.push((t, name)),
-            Err(e) => {
-                for (t, _) in &temps {
-                    let _ = dir.unlink(t);
-                }
-                return Err(e);
-            }
+        open.iter().try_for_each(|f| f.sync_all())
+    })();
+    if let Err(e) = written {
+        for (t, _) in &temps {
+            let _ = dir.unlink(t);
         }
+        return Err(e);
     }
     let mut result = Ok(());
     for (tmp, name) in &temps {
