@@ -1,14 +1,20 @@
-//! `millrace runs ls|show|tail|trace`: read the records stages left under
-//! `millrace-agents/runs/<run-id>/` (stage results and `run_trace.json`).
+//! `millrace runs ls|show|tail|trace|prune`: read the records stages left
+//! under `millrace-agents/runs/<run-id>/` (stage results and
+//! `run_trace.json`), and delete old ones.
 //!
 //! Output follows the reference's `runs` commands line for line
-//! (reference-facts section 3), with three additions: a run may be named by
+//! (reference-facts section 3), with these additions: a run may be named by
 //! an unambiguous prefix of its hex id (the reference only takes full ids),
-//! `ls` adds `stage_count` and `started_at`, and each `trace` step cites the
-//! `.mill` location of the transition that routed it. `--json` everywhere.
+//! `ls` lists newest first by start time, at most `--limit` runs, and adds
+//! `outcome`, `stage_count` and `started_at`, each `trace` step cites the
+//! `.mill` location of the transition that routed it, and `prune` (ours).
+//! `--json` everywhere.
 //!
-//! Nothing here writes to the workspace; a run being written while we read
-//! is retried briefly (the trace is rewritten in place after every stage).
+//! Listing and prefix lookups go through our index of the run directories
+//! (`workspace::runs_index`), which a listing rebuilds when it is missing or
+//! stale; apart from that index and `prune`, nothing here writes to the
+//! workspace. A run being written while we read is retried briefly (the
+//! trace is rewritten in place after every stage).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -138,7 +144,7 @@ pub fn run(args: RunsArgs) -> i32 {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: --older-than: {e}");
-                    return 2;
+                    return USAGE_ERROR;
                 }
             };
             let opts = retention::Options {
@@ -180,6 +186,10 @@ fn with_layout(workspace: &WorkspaceArg, f: impl FnOnce(&Layout) -> i32) -> i32 
         Err(code) => code,
     }
 }
+
+/// Exit status of a bad argument value (the exit-code table's usage error,
+/// as clap reports its own).
+const USAGE_ERROR: i32 = 2;
 
 /// Print `error: <message>` and return 1 (the command ran and found nothing).
 fn not_found(message: &str) -> i32 {
