@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Stage-handoff throughput of `millrace run daemon` with the bench's fake
-# Codex (../shared/bench/fake_codex.c, about 1 ms per spawn):
+# Stage-handoff throughput of `millrace run daemon` with the repository's
+# fake Codex (benches/fakes/fake_codex.c, about 1 ms per spawn):
 #   1. N tasks queued (default 200), all run to done;
 #   2. the same N tasks run while 10,000 more are queued behind them.
 # Prints milliseconds per stage handoff (wall time / stages) for each.
@@ -8,17 +8,17 @@
 #   cargo build --release && benches/runtime.sh [N] [RUNS]
 #
 # Set TMPDIR to choose the disk: file creation dominates on a busy ext4
-# volume (see docs/operator-guide.md, "Performance").
+# volume (see docs/performance.md). Runs from a fresh clone: nothing
+# outside the repository is needed but a C compiler and bc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$(pwd)/${MILLRACE:-target/release/millrace}
 N=${1:-200}
 RUNS=${2:-3}
-SHARED=$(cd ../shared/bench && pwd)
 [ -x "$BIN" ] || cargo build --release
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mrbench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-cc -O2 -o "$WORK/fake_codex" "$SHARED/fake_codex.c"
+cc -O2 -o "$WORK/fake_codex" benches/fakes/fake_codex.c
 
 task_md() { # id
   printf '# Task %s\n\nTask-ID: %s\nTitle: Task %s\nCreated-At: 2026-04-15T12:00:00Z\nCreated-By: bench\n\nTarget-Paths:\n- README.md\n\nAcceptance:\n- a\n\nRequired-Checks:\n- c\n\nReferences:\n- r\n\nRisk:\n- none\n' "$1" "$1" "$1"

@@ -259,6 +259,7 @@ impl Fixture {
             "modes show" => &["default_codex"],
             "run daemon" => &["--max-ticks", "1"],
             "runs show" | "runs tail" | "runs trace" => &["{run}"],
+            "runs prune" => &["--older-than", "30d", "--dry-run"],
             "skills show" | "skills export" => &["millrace-skill-creator"],
             "skills search" => &["skill"],
             "skills install" => &["{skill_src}"],

@@ -492,6 +492,7 @@ fn runs_after_a_fake_agent_run() {
         [
             "run_id",
             "status",
+            "outcome",
             "work_item_kind",
             "work_item_id",
             "failure_class",
@@ -501,6 +502,7 @@ fn runs_after_a_fake_agent_run() {
     );
     assert_eq!(value(&ls, "run_id"), id);
     assert_eq!(value(&ls, "status"), "valid");
+    assert_eq!(value(&ls, "outcome"), "complete");
     assert_eq!(value(&ls, "stage_count"), "3");
 
     let show = ws.ok(&["runs", "show", id]);
@@ -641,21 +643,34 @@ fn runs_match_the_reference_output_on_its_records() {
             "{a:?} vs {b:?}"
         );
     }
-    // `ls`: the reference's five lines per run, then ours.
+    // `ls`: the reference's five lines per run, plus ours (`outcome`,
+    // `stage_count`, `started_at`); newest first by start time where the
+    // reference lists by id (here the same runs in reverse).
     ws.import_reference_runs("escalation");
     let ls = ws.ok(&["runs", "ls"]);
     let ours: Vec<&str> = ls
         .lines()
-        .filter(|l| !l.starts_with("stage_count: ") && !l.starts_with("started_at: "))
+        .filter(|l| {
+            !l.starts_with("stage_count: ")
+                && !l.starts_with("started_at: ")
+                && !l.starts_with("outcome: ")
+        })
         .collect();
-    // The happy run sorts first.
     let theirs = format!(
         "{}\n{}",
         reference_output("runs-ls.txt"),
         reference_output("runs-ls-escalation.txt")
     );
+    let mut blocks: Vec<&str> = theirs.split("\n\n").map(str::trim_end).collect();
+    blocks.reverse();
+    let theirs = blocks.join("\n\n");
     let theirs: Vec<&str> = theirs.lines().collect();
     assert_eq!(ours, theirs);
+    let outcomes: Vec<&str> = ls
+        .lines()
+        .filter_map(|l| l.strip_prefix("outcome: "))
+        .collect();
+    assert_eq!(outcomes, ["complete", "handoff", "complete"]);
     let trace = ws.ok(&["runs", "trace", "run-b7f07d89e4f444d8a625d0d9143cabf2"]);
     let expected = reference_output("runs-trace-escalation.txt");
     for (a, b) in trace.lines().zip(expected.lines()) {

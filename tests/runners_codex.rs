@@ -75,7 +75,7 @@ fn happy_run_writes_the_reference_files() {
         fs::read_to_string(f.stdout.as_ref().unwrap()).unwrap(),
         last
     );
-    assert!(fs::read_to_string(&f.stderr)
+    assert!(fs::read_to_string(f.stderr.as_ref().unwrap())
         .unwrap()
         .contains("fake codex: starting"));
     let events = fs::read_to_string(f.events.as_ref().unwrap()).unwrap();
@@ -216,7 +216,7 @@ fn timeout_kills_the_whole_process_group() {
         (ExitKind::Timeout, Some(124))
     );
     assert_eq!(out.failure_class.as_deref(), Some("runner_timeout"));
-    assert!(fs::read_to_string(&out.files.stderr)
+    assert!(fs::read_to_string(out.files.stderr.as_ref().unwrap())
         .unwrap()
         .contains("runner timed out after 1 seconds"));
     assert_eq!(
@@ -243,7 +243,7 @@ fn missing_binary_is_a_spawn_failure() {
         Some("runner_binary_not_found")
     );
     assert_eq!(
-        fs::read_to_string(&out.files.stderr).unwrap(),
+        fs::read_to_string(out.files.stderr.as_ref().unwrap()).unwrap(),
         "runner binary not found: /nonexistent/codex-binary\n"
     );
     assert!(out.files.completion.exists() && out.files.invocation.exists());

@@ -155,7 +155,7 @@ fn missing_binary_and_configuration_errors() {
         (ExitKind::SpawnFailed, Some(127))
     );
     assert_eq!(
-        fs::read_to_string(&out.files.stderr).unwrap(),
+        fs::read_to_string(out.files.stderr.as_ref().unwrap()).unwrap(),
         "runner binary not found: no-such-agent-binary-xyz\n"
     );
     let err = runners::run(&request, &settings(&[], PromptMode::Stdin, &[])).unwrap_err();

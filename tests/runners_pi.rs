@@ -87,7 +87,7 @@ fn happy_exchange() {
     );
     // failure_full: no event log after a clean run.
     assert!(out.files.events.is_none());
-    assert!(fs::read_to_string(&out.files.stderr)
+    assert!(fs::read_to_string(out.files.stderr.as_ref().unwrap())
         .unwrap()
         .contains("fake pi: starting"));
     assert!(out.verdict(&request).valid);
@@ -178,7 +178,7 @@ fn timeout_aborts_then_kills_the_process_group() {
     assert_eq!(out.failure_class.as_deref(), Some("runner_timeout"));
     assert!(out.notes.iter().any(|n| n == "sent pi rpc abort command"));
     // The stderr file ends with the timeout line, as for every runner.
-    let stderr = fs::read_to_string(&out.files.stderr).unwrap();
+    let stderr = fs::read_to_string(out.files.stderr.as_ref().expect("a stderr file")).unwrap();
     assert!(
         stderr.ends_with("runner timed out after 1 seconds\n"),
         "{stderr:?}"
@@ -203,7 +203,7 @@ fn missing_binary() {
         Some("runner_binary_not_found")
     );
     assert_eq!(
-        fs::read_to_string(&out.files.stderr).unwrap(),
+        fs::read_to_string(out.files.stderr.as_ref().unwrap()).unwrap(),
         "runner binary not found: /nonexistent/pi\n"
     );
 }

@@ -1,14 +1,20 @@
-//! `millrace runs ls|show|tail|trace`: read the records stages left under
-//! `millrace-agents/runs/<run-id>/` (stage results and `run_trace.json`).
+//! `millrace runs ls|show|tail|trace|prune`: read the records stages left
+//! under `millrace-agents/runs/<run-id>/` (stage results and
+//! `run_trace.json`), and delete old ones.
 //!
 //! Output follows the reference's `runs` commands line for line
-//! (reference-facts section 3), with three additions: a run may be named by
+//! (reference-facts section 3), with these additions: a run may be named by
 //! an unambiguous prefix of its hex id (the reference only takes full ids),
-//! `ls` adds `stage_count` and `started_at`, and each `trace` step cites the
-//! `.mill` location of the transition that routed it. `--json` everywhere.
+//! `ls` lists newest first by start time, at most `--limit` runs, and adds
+//! `outcome`, `stage_count` and `started_at`, each `trace` step cites the
+//! `.mill` location of the transition that routed it, and `prune` (ours).
+//! `--json` everywhere.
 //!
-//! Nothing here writes to the workspace; a run being written while we read
-//! is retried briefly (the trace is rewritten in place after every stage).
+//! Listing and prefix lookups go through our index of the run directories
+//! (`workspace::runs_index`), which a listing rebuilds when it is missing or
+//! stale; apart from that index and `prune`, nothing here writes to the
+//! workspace. A run being written while we read is retried briefly (the
+//! trace is rewritten in place after every stage).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,7 +26,7 @@ use serde_json::Value;
 use super::error::{Error, Outcome};
 use super::workspace_arg::WorkspaceArg;
 use crate::workspace::layout::Layout;
-use crate::workspace::{clock, safe_fs};
+use crate::workspace::{clock, retention, runs_index, safe_fs, state};
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {
@@ -30,11 +36,41 @@ pub struct RunsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
-    /// List runs (oldest id first), one block per run.
+    /// List runs, newest first by start time, one block per run, with how
+    /// each run ended (`outcome`).
     Ls {
         #[command(flatten)]
         workspace: WorkspaceArg,
+        /// At most N runs (default 50).
+        #[arg(long, value_name = "N", conflicts_with = "all")]
+        limit: Option<usize>,
+        /// Every run.
+        #[arg(long)]
+        all: bool,
         /// Print a JSON array instead of `key: value` blocks.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete old run directories. Runs of active or blocked work items and
+    /// runs an open incident names are kept unless `--include-blocked`.
+    Prune {
+        /// Prune runs that started and last changed longer ago than this
+        /// (`30d`, `12h`, `90m`, `45s`, `2w`).
+        #[arg(long, value_name = "DURATION")]
+        older_than: String,
+        /// Keep runs that did not end `complete` (blocked, handed off,
+        /// interrupted).
+        #[arg(long)]
+        keep_failed: bool,
+        /// Also prune runs of blocked items and runs open incidents name.
+        #[arg(long)]
+        include_blocked: bool,
+        /// Say what would be pruned; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        workspace: WorkspaceArg,
+        /// Print one JSON document.
         #[arg(long)]
         json: bool,
     },
@@ -93,7 +129,33 @@ pub enum TraceFormat {
 
 pub fn run(args: RunsArgs) -> Result<Outcome, Error> {
     match args.command {
-        RunsCommand::Ls { workspace, json } => with_layout(&workspace, |l| ls(l, json)),
+        RunsCommand::Ls {
+            workspace,
+            limit,
+            all,
+            json,
+        } => with_layout(&workspace, |l| {
+            ls(l, if all { None } else { Some(limit.unwrap_or(50)) }, json)
+        }),
+        RunsCommand::Prune {
+            older_than,
+            keep_failed,
+            include_blocked,
+            dry_run,
+            workspace,
+            json,
+        } => {
+            let older_than_secs = retention::parse_duration(&older_than)
+                .map_err(|e| Error::Usage(format!("--older-than: {e}")))?;
+            let opts = retention::Options {
+                older_than_secs,
+                keep_failed,
+                include_blocked,
+                keep_last: 0,
+                dry_run,
+            };
+            with_layout(&workspace, |l| prune(l, &opts, json))
+        }
         RunsCommand::Show {
             run_id,
             workspace,
@@ -143,21 +205,6 @@ pub(crate) fn runs_dir(layout: &Layout) -> PathBuf {
 
 // ------------------------------------------------------------ resolution
 
-/// The run directory names, sorted.
-fn run_ids(layout: &Layout) -> Vec<String> {
-    let mut ids: Vec<String> = std::fs::read_dir(runs_dir(layout))
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
-}
-
 /// A run named by its full id, or by an unambiguous prefix of its hex
 /// digits (with or without `run-`). `Err` is the message (exit 1).
 pub(crate) fn resolve(layout: &Layout, given: &str) -> Result<(String, PathBuf), String> {
@@ -176,11 +223,7 @@ pub(crate) fn resolve(layout: &Layout, given: &str) -> Result<(String, PathBuf),
     if hex.is_empty() || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(not_found());
     }
-    let prefix = format!("run-{hex}");
-    let matches: Vec<String> = run_ids(layout)
-        .into_iter()
-        .filter(|id| id.starts_with(&prefix))
-        .collect();
+    let matches = runs_index::ids_with_prefix(layout, &format!("run-{hex}"));
     match matches.as_slice() {
         [] => Err(not_found()),
         [one] => Ok((one.clone(), dir.join(one))),
@@ -545,14 +588,15 @@ pub fn py_iso(ts: &str) -> String {
     }
 }
 
-fn render_ls(runs: &[RunView]) -> String {
+fn render_ls(runs: &[(RunView, &'static str)]) -> String {
     let mut out = Lines::default();
-    for (i, r) in runs.iter().enumerate() {
+    for (i, (r, outcome)) in runs.iter().enumerate() {
         if i > 0 {
             out.blank();
         }
         out.kv("run_id", &r.run_id);
         out.kv("status", r.status);
+        out.kv("outcome", outcome);
         out.opt("work_item_kind", &r.work_item_kind);
         out.opt("work_item_id", &r.work_item_id);
         out.opt("failure_class", &r.failure_class);
@@ -639,17 +683,62 @@ fn pretty(v: &impl Serialize) -> String {
 
 // ------------------------------------------------------------ commands
 
-fn ls(layout: &Layout, json: bool) -> Result<Outcome, Error> {
+/// How a run ended, from its trace: `complete`, `blocked`, `handoff`;
+/// `running` while the snapshot holds it active; `interrupted` when its
+/// trace says active but no daemon holds it (stopped, or the item was
+/// retried or requeued); `unknown` without a readable trace.
+fn outcome(dir: &Path, run_id: &str, active: &std::collections::HashSet<String>) -> &'static str {
+    if active.contains(run_id) {
+        return "running";
+    }
+    match retention::trace_status(dir).as_deref() {
+        Some("complete") => "complete",
+        Some("blocked") => "blocked",
+        Some("handoff") => "handoff",
+        Some("active") => "interrupted",
+        _ => "unknown",
+    }
+}
+
+/// The run ids the snapshot holds active.
+fn active_run_ids(layout: &Layout) -> std::collections::HashSet<String> {
+    let mut ids = std::collections::HashSet::new();
+    if let Ok(snap) = state::load_snapshot(layout) {
+        ids.extend(snap.active_run_id.clone());
+        for run in snap.active_runs_by_plane.values() {
+            if let Some(id) = run.get("run_id").and_then(Value::as_str) {
+                ids.insert(id.to_string());
+            }
+        }
+    }
+    ids
+}
+
+fn ls(layout: &Layout, limit: Option<usize>, json: bool) -> Result<Outcome, Error> {
     let dir = runs_dir(layout);
-    let runs: Vec<RunView> = run_ids(layout)
-        .iter()
-        .map(|id| inspect(id, &dir.join(id)))
+    let active = active_run_ids(layout);
+    let runs: Vec<(RunView, &'static str)> = runs_index::newest(layout, limit)
+        .into_iter()
+        .filter(|e| dir.join(&e.run_id).is_dir())
+        .map(|e| {
+            let mut view = inspect(&e.run_id, &dir.join(&e.run_id));
+            if view.started_at.is_none() && !e.started_at.is_empty() {
+                view.started_at = Some(e.started_at.clone());
+            }
+            if view.work_item_id.is_none() {
+                view.work_item_kind = e.work_item_kind.clone();
+                view.work_item_id = e.work_item_id.clone();
+            }
+            let ended = outcome(&dir.join(&e.run_id), &e.run_id, &active);
+            (view, ended)
+        })
         .collect();
     if json {
         #[derive(Serialize)]
         struct Entry<'a> {
             run_id: &'a str,
             status: &'a str,
+            outcome: &'a str,
             work_item_kind: &'a Option<String>,
             work_item_id: &'a Option<String>,
             failure_class: &'a Option<String>,
@@ -659,9 +748,10 @@ fn ls(layout: &Layout, json: bool) -> Result<Outcome, Error> {
         }
         let entries: Vec<Entry> = runs
             .iter()
-            .map(|r| Entry {
+            .map(|(r, ended)| Entry {
                 run_id: &r.run_id,
                 status: r.status,
+                outcome: ended,
                 work_item_kind: &r.work_item_kind,
                 work_item_id: &r.work_item_id,
                 failure_class: &r.failure_class,
@@ -675,6 +765,36 @@ fn ls(layout: &Layout, json: bool) -> Result<Outcome, Error> {
         print!("{}", render_ls(&runs));
     }
     Ok(Outcome::Success)
+}
+
+fn prune(layout: &Layout, opts: &retention::Options, json: bool) -> Result<Outcome, Error> {
+    let report = retention::prune(layout, opts).map_err(Error::Failed)?;
+    if json {
+        print!("{}", pretty(&report));
+    } else {
+        let verb = if report.dry_run {
+            "would prune"
+        } else {
+            "pruned"
+        };
+        for id in &report.pruned {
+            println!("{verb}: {id}");
+        }
+        println!(
+            "{verb} {} of {} runs; kept: active={} blocked={} incident={} failed={} recent={}",
+            report.pruned.len(),
+            report.runs_total,
+            report.kept_active,
+            report.kept_blocked,
+            report.kept_incident,
+            report.kept_failed,
+            report.kept_recent
+        );
+        for e in &report.errors {
+            eprintln!("error: {e}");
+        }
+    }
+    Ok(Outcome::problems_if(!report.errors.is_empty()))
 }
 
 fn show(layout: &Layout, given: &str, json: bool) -> Result<Outcome, Error> {

@@ -19,15 +19,15 @@ use serde::Serialize;
 use super::{io_err, RunnerError, StageRequest, TokenUsage};
 use crate::workspace::safe_fs;
 
-/// Paths of one request's files. `stdout`, `events` and `last_message` are
-/// `Some` only when the file exists after the run.
+/// Paths of one request's files. `stdout`, `stderr`, `events` and
+/// `last_message` are `Some` only when the file exists after the run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunFiles {
     pub prompt: PathBuf,
     pub invocation: PathBuf,
     pub completion: PathBuf,
     pub stdout: Option<PathBuf>,
-    pub stderr: PathBuf,
+    pub stderr: Option<PathBuf>,
     pub events: Option<PathBuf>,
     pub last_message: Option<PathBuf>,
 }
@@ -58,15 +58,19 @@ impl FileNames {
         }
     }
 
-    /// The files that exist now.
+    /// The files that exist now. An agent's stderr file left empty is
+    /// removed first (ours; the reference keeps it): no run file stays empty.
     pub fn existing(&self) -> RunFiles {
+        if std::fs::symlink_metadata(&self.stderr).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            remove_stale(&self.stderr);
+        }
         let some = |p: &PathBuf| p.exists().then(|| p.clone());
         RunFiles {
             prompt: self.prompt.clone(),
             invocation: self.invocation.clone(),
             completion: self.completion.clone(),
             stdout: some(&self.stdout),
-            stderr: self.stderr.clone(),
+            stderr: some(&self.stderr),
             events: some(&self.events),
             last_message: some(&self.last_message),
         }
@@ -192,7 +196,7 @@ impl<'a> CompletionRecord<'a> {
             observed_exit_kind: end.observed.map(|(k, _)| k.reference_str()),
             observed_exit_code: end.observed.and_then(|(_, c)| c),
             stdout_path: files.stdout.as_deref().map(path_string),
-            stderr_path: Some(path_string(&files.stderr)),
+            stderr_path: files.stderr.as_deref().map(path_string),
             terminal_result_path: None,
             event_log_path: files.events.as_deref().map(path_string),
             token_usage: end.token_usage,

@@ -180,7 +180,7 @@ mod tests {
                 invocation: PathBuf::new(),
                 completion: PathBuf::new(),
                 stdout: None,
-                stderr: PathBuf::new(),
+                stderr: None,
                 events: None,
                 last_message: None,
             },

@@ -18,19 +18,24 @@ fn existing(p: &std::path::Path) -> Value {
     }
 }
 
-/// Write a stage result durably below the workspace (no link followed: a
-/// link planted for the run directory or `stage_results/` is a `safe_fs`
+/// Write a stage result below the workspace (no link followed: a link
+/// planted for the run directory or `stage_results/` is a `safe_fs`
 /// refusal). The directory is created when the write finds it missing.
+///
+/// Atomic (temp and rename) but not fsynced: a stage result is history.
+/// What recovery needs from it (outcome, reason, the path) is in the
+/// snapshot's pending terminal or next stage, which is written durably
+/// right after; a crash may lose the file, never leave a torn one visible.
 pub fn write(path: &std::path::Path, doc: &Value) -> std::io::Result<()> {
     use crate::workspace::{atomic, safe_fs};
     let mut text = serde_json::to_string_pretty(doc).expect("result serializes");
     text.push('\n');
-    match atomic::write_atomic(path, text.as_bytes()) {
+    match atomic::write_replace(path, text.as_bytes()) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent() {
                 safe_fs::create_dir_all(dir)?;
             }
-            atomic::write_atomic(path, text.as_bytes())
+            atomic::write_replace(path, text.as_bytes())
         }
         r => r,
     }
@@ -116,7 +121,7 @@ pub fn build(req: &StageRequest, out: &RunnerOutput, v: &Verdict) -> Value {
         "artifact_paths": artifact_paths,
         "detected_marker": v.detected_marker,
         "stdout_path": out.files.stdout.as_deref().map_or(Value::Null, existing),
-        "stderr_path": existing(&out.files.stderr),
+        "stderr_path": out.files.stderr.as_deref().map_or(Value::Null, existing),
         "runner_name": out.runner_name,
         "model_name": req.model_name,
         "thinking_level": req.thinking_level,

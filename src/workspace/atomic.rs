@@ -96,6 +96,75 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     dir.sync()
 }
 
+/// Replace files of one directory durably with a single directory fsync:
+/// every temp file is written and fsynced first, then they are renamed in
+/// the order given, then the directory is fsynced once. For state files
+/// that change together (the snapshot and our extras beside it): a crash
+/// leaves each file old or new, and once this returns all are new.
+pub fn write_atomic_group(files: &[(&Path, &[u8])]) -> io::Result<()> {
+    let Some((first, _)) = files.first() else {
+        return Ok(());
+    };
+    let (dir, _) = Dir::parent_of(first, false)?;
+    let mut temps = Vec::with_capacity(files.len());
+    let mut open = Vec::with_capacity(files.len());
+    // All temp files are written before any is fsynced: on a journaling
+    // filesystem the first fsync then commits them all, and the others
+    // find nothing left to flush.
+    let written = (|| {
+        for (path, bytes) in files {
+            if path.parent() != first.parent() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "write_atomic_group: files in different directories",
+                ));
+            }
+            let (_, name) = Dir::parent_of(path, false)?;
+            let tmp = temp_name(path)?;
+            let mut file = dir.create_new(&tmp)?;
+            temps.push((tmp, name));
+            file.write_all(bytes)?;
+            open.push(file);
+        }
+        open.iter().try_for_each(|f| f.sync_all())
+    })();
+    if let Err(e) = written {
+        for (t, _) in &temps {
+            let _ = dir.unlink(t);
+        }
+        return Err(e);
+    }
+    let mut result = Ok(());
+    for (tmp, name) in &temps {
+        if result.is_ok() {
+            result = dir.rename_to(tmp, &dir, name, false);
+        }
+        if result.is_err() {
+            let _ = dir.unlink(tmp);
+        }
+    }
+    result?;
+    dir.sync()
+}
+
+/// Replace `path` with `bytes` atomically but not durably (temp, rename,
+/// no fsync): readers see the old or the new file, never a torn one, and a
+/// crash may lose the write. For history that no recovery reads (stage
+/// results): it needs no durable write of its own.
+pub fn write_replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let (dir, name) = Dir::parent_of(path, false)?;
+    let tmp = temp_name(path)?;
+    let written = (|| {
+        let mut file = dir.create_new(&tmp)?;
+        file.write_all(bytes)
+    })();
+    if let Err(e) = written.and_then(|()| dir.rename_to(&tmp, &dir, &name, false)) {
+        let _ = dir.unlink(&tmp);
+        return Err(e);
+    }
+    Ok(())
+}
+
 /// Create `path` with `bytes` durably, failing with `AlreadyExists` if it
 /// exists. The new file appears complete or not at all (hard link of a
 /// synced temp file, which never replaces an existing name).
@@ -186,6 +255,28 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&p).unwrap(), b"first");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn group_and_plain_replacements_leave_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        safe_fs::trust_root(&root);
+        let (a, b) = (root.join("a.json"), root.join("b.json"));
+        write_atomic_group(&[(&a, b"1"), (&b, b"2")]).unwrap();
+        write_atomic_group(&[(&a, b"3"), (&b, b"4")]).unwrap();
+        assert_eq!(
+            (fs::read(&a).unwrap(), fs::read(&b).unwrap()),
+            (b"3".to_vec(), b"4".to_vec())
+        );
+        let other = root.join("sub");
+        fs::create_dir(&other).unwrap();
+        assert!(write_atomic_group(&[(&a, b"5"), (&other.join("c"), b"6")]).is_err());
+        assert_eq!(fs::read(&a).unwrap(), b"3");
+        write_replace(&root.join("c.json"), b"x").unwrap();
+        write_replace(&root.join("c.json"), b"y").unwrap();
+        assert_eq!(fs::read(root.join("c.json")).unwrap(), b"y");
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 4);
     }
 
     #[test]

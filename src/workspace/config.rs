@@ -101,6 +101,22 @@ pub struct Config {
     pub watchers: WatchersSection,
     pub usage_governance: UsageGovernance,
     pub stages: BTreeMap<String, StageConfig>,
+    /// `[runs]`: retention of run directories (ours; see `workspace::retention`).
+    pub runs: RunsSection,
+}
+
+/// `[runs]` (ours; the reference keeps every run). With `retention_days`
+/// set, the daemon prunes runs older than that at idle boundaries, as
+/// `runs prune --older-than <N>d` does, always keeping the `keep_last`
+/// newest runs and, with `keep_failed`, every run that did not end
+/// `complete`. Runs of active or blocked items and runs open incidents
+/// name are never pruned by the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunsSection {
+    pub retention_days: Option<u32>,
+    pub keep_last: Option<u32>,
+    pub keep_failed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -126,6 +142,11 @@ pub struct RuntimeSection {
     /// serialized config at its default, so it moves no config fingerprint.
     #[serde(skip_serializing_if = "is_default_heartbeat")]
     pub heartbeat_seconds: u64,
+    /// Size past which `logs/runtime_events.jsonl` is rotated to
+    /// `runtime_events.jsonl.1` (ours; the reference's log only grows).
+    pub event_log_max_bytes: u64,
+    /// Rotated event-log files kept (`.1` newest ... `.N` oldest).
+    pub event_log_keep: u32,
 }
 
 impl Default for RuntimeSection {
@@ -136,6 +157,8 @@ impl Default for RuntimeSection {
             idle_sleep_seconds: 1.0,
             max_stage_output_bytes: crate::runners::capture::DEFAULT_MAX_STAGE_OUTPUT_BYTES,
             heartbeat_seconds: DEFAULT_HEARTBEAT_SECONDS,
+            event_log_max_bytes: super::events::DEFAULT_MAX_BYTES,
+            event_log_keep: super::events::DEFAULT_KEEP,
         }
     }
 }
@@ -379,6 +402,9 @@ pub fn load_config(path: &Path) -> Result<Config, super::Error> {
     })
 }
 
+/// Smallest `runtime.event_log_max_bytes`.
+pub const MIN_EVENT_LOG_BYTES: u64 = 64 * 1024;
+
 /// Smallest `runtime.max_stage_output_bytes` (room for a final message).
 pub const MIN_STAGE_OUTPUT_BYTES: u64 = 4096;
 
@@ -420,6 +446,37 @@ fn validate(c: &Config, text: &str) -> Result<(), String> {
         return Err(format!(
             "{}`runtime.max_stage_output_bytes` must be at least {MIN_STAGE_OUTPUT_BYTES}",
             at("runtime", "max_stage_output_bytes")
+        ));
+    }
+    if c.runtime.event_log_max_bytes < MIN_EVENT_LOG_BYTES {
+        return Err(format!(
+            "{}`runtime.event_log_max_bytes` must be at least {MIN_EVENT_LOG_BYTES}",
+            at("runtime", "event_log_max_bytes")
+        ));
+    }
+    if !(1..=1000).contains(&c.runtime.event_log_keep) {
+        return Err(format!(
+            "{}`runtime.event_log_keep` must be between 1 and 1000",
+            at("runtime", "event_log_keep")
+        ));
+    }
+    if c.runs.retention_days == Some(0) {
+        return Err(format!(
+            "{}`runs.retention_days` must be at least 1 (leave it out to keep every run)",
+            at("runs", "retention_days")
+        ));
+    }
+    if c.runs.retention_days.is_none() && (c.runs.keep_last.is_some() || c.runs.keep_failed) {
+        return Err(format!(
+            "{}`runs.keep_last` and `runs.keep_failed` only apply with `runs.retention_days`",
+            at(
+                "runs",
+                if c.runs.keep_last.is_some() {
+                    "keep_last"
+                } else {
+                    "keep_failed"
+                }
+            )
         ));
     }
     let runners = crate::language::model::RUNNERS;
@@ -536,6 +593,20 @@ mod model_tests {
 
     #[test]
     fn stage_output_cap_acts_and_is_checked() {
+        let c = parse_config("[runtime]\nevent_log_max_bytes = 1048576\nevent_log_keep = 2\n[runs]\nretention_days = 30\nkeep_last = 100\n").unwrap();
+        assert_eq!(c.runtime.event_log_max_bytes, 1 << 20);
+        assert_eq!(c.runtime.event_log_keep, 2);
+        assert_eq!(c.runs.retention_days, Some(30));
+        assert_eq!(c.runs.keep_last, Some(100));
+        for bad in [
+            "[runtime]\nevent_log_max_bytes = 10\n",
+            "[runtime]\nevent_log_keep = 0\n",
+            "[runs]\nretention_days = 0\n",
+            "[runs]\nkeep_last = 5\n",
+            "[runs]\nretention = 5\n",
+        ] {
+            assert!(parse_config(bad).unwrap_err().contains("line "), "{bad}");
+        }
         let c = parse_config("[runtime]\nmax_stage_output_bytes = 8192\n").unwrap();
         assert_eq!(c.runtime.max_stage_output_bytes, 8192);
         assert_eq!(c.runners.max_output_bytes, 8192);

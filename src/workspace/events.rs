@@ -2,12 +2,43 @@
 //! object per line (`schema_version`, `kind`, `event_type`, `occurred_at`,
 //! `data`, keys sorted), one line per runtime mutation. Never rewritten;
 //! appended without fsync (see `atomic::append_line`).
+//!
+//! Rotation by size (ours; the reference's log only grows): after an append
+//! leaves the file above `[runtime] event_log_max_bytes`, it is renamed to
+//! `runtime_events.jsonl.1` (older ones shift to `.2`, ... up to
+//! `event_log_keep`, the oldest dropped) and the next append starts a new
+//! file where the reference reads it. `read_all` reads the rotated files
+//! first, oldest first.
 
-use std::io;
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use serde_json::{json, Value};
 
-use super::{atomic, clock, layout::Layout};
+use super::{clock, layout::Layout};
+
+/// Default `[runtime] event_log_max_bytes`: 64 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Default `[runtime] event_log_keep`: rotated files kept.
+pub const DEFAULT_KEEP: u32 = 4;
+
+static MAX_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_MAX_BYTES);
+static KEEP: AtomicU32 = AtomicU32::new(DEFAULT_KEEP);
+
+/// Set this process's rotation limits (from `millrace.toml`).
+pub fn configure(max_bytes: u64, keep: u32) {
+    MAX_BYTES.store(max_bytes.max(1), Ordering::Relaxed);
+    KEEP.store(keep.max(1), Ordering::Relaxed);
+}
+
+/// The `n`-th rotated file (`runtime_events.jsonl.<n>`).
+pub fn rotated(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{n}"));
+    path.with_file_name(name)
+}
 
 /// Append one event. `data` should be a JSON object.
 pub fn record(layout: &Layout, event_type: &str, data: Value) -> io::Result<()> {
@@ -18,34 +49,94 @@ pub fn record(layout: &Layout, event_type: &str, data: Value) -> io::Result<()> 
         "occurred_at": clock::now_rfc3339(),
         "data": data,
     });
-    let path = layout.event_log();
-    let line = line.to_string();
-    match atomic::append_line(&path, &line) {
+    append(
+        &layout.event_log(),
+        &line.to_string(),
+        MAX_BYTES.load(Ordering::Relaxed),
+        KEEP.load(Ordering::Relaxed),
+    )
+}
+
+/// Append `line` to the log at `path`, rotating past `max_bytes`.
+fn append(path: &Path, line: &str, max_bytes: u64, keep: u32) -> io::Result<()> {
+    let mut buf = String::with_capacity(line.len() + 1);
+    buf.push_str(line);
+    buf.push('\n');
+    let file = match super::safe_fs::open_append(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent() {
                 super::safe_fs::create_dir_all(dir)?;
             }
-            atomic::append_line(&path, &line)
+            super::safe_fs::open_append(path)?
         }
-        r => r,
+        r => r?,
+    };
+    // One write per line: concurrent appenders never interleave within it.
+    (&file).write_all(buf.as_bytes())?;
+    if file.metadata().map(|m| m.len()).unwrap_or(0) > max_bytes {
+        rotate(path, &file, keep);
+    }
+    Ok(())
+}
+
+/// Rotate the full log `file` (open at `path`). Only one process rotates a
+/// given file: the one that takes its `flock` while `path` still names it.
+fn rotate(path: &Path, file: &std::fs::File, keep: u32) {
+    if !super::flock::flock(file, libc::LOCK_EX | libc::LOCK_NB).unwrap_or(false) {
+        return;
+    }
+    let same = std::fs::symlink_metadata(path)
+        .ok()
+        .zip(file.metadata().ok())
+        .is_some_and(|(a, b)| a.ino() == b.ino() && a.dev() == b.dev());
+    if !same {
+        return; // rotated by someone else already
+    }
+    let Ok((dir, _)) = super::safe_fs::Dir::parent_of(path, false) else {
+        return;
+    };
+    let cname = |p: &Path| {
+        std::ffi::CString::new(p.file_name().unwrap_or_default().as_encoded_bytes()).ok()
+    };
+    for n in (1..keep).rev() {
+        if let (Some(from), Some(to)) = (cname(&rotated(path, n)), cname(&rotated(path, n + 1))) {
+            let _ = dir.rename_to(&from, &dir, &to, false);
+        }
+    }
+    if let (Some(from), Some(to)) = (cname(path), cname(&rotated(path, 1))) {
+        let _ = dir.rename_to(&from, &dir, &to, false);
     }
 }
 
-/// Every event in the log, oldest first. Lines that are not JSON (a torn
-/// last line after a crash) are skipped.
+/// The log files, oldest first: rotated ones (highest number first), then
+/// the live file.
+pub fn files(layout: &Layout) -> Vec<PathBuf> {
+    let path = layout.event_log();
+    let mut n = 1;
+    while n <= 10_000 && rotated(&path, n).is_file() {
+        n += 1;
+    }
+    let mut out: Vec<PathBuf> = (1..n).rev().map(|k| rotated(&path, k)).collect();
+    out.push(path);
+    out
+}
+
+/// Every event in the log and its rotated files, oldest first. Lines that
+/// are not JSON (a torn last line after a crash) are skipped.
 pub fn read_all(layout: &Layout) -> io::Result<Vec<Value>> {
-    let text = match super::safe_fs::open_regular(&layout.event_log(), None).and_then(|f| {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::BufReader::new(f), &mut text).map(|_| text)
-    }) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
+    let mut events = Vec::new();
+    for path in files(layout) {
+        let text = match super::safe_fs::open_regular(&path, None).and_then(|f| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::BufReader::new(f), &mut text).map(|_| text)
+        }) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        events.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+    }
+    Ok(events)
 }
 
 #[cfg(test)]
@@ -65,5 +156,36 @@ mod tests {
         );
         let events = read_all(&layout).unwrap();
         assert_eq!(events[1]["event_type"], "b");
+    }
+
+    #[test]
+    fn the_log_rotates_by_size_and_reads_across_rotated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        super::super::safe_fs::trust_root(&root);
+        let layout = Layout::new(&root);
+        let log = layout.event_log();
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        for i in 0..12 {
+            let line = json!({"event_type": format!("e{i}"), "data": {"pad": "x".repeat(60)}});
+            append(&log, &line.to_string(), 300, 2).unwrap();
+        }
+        assert!(rotated(&log, 1).is_file() && rotated(&log, 2).is_file());
+        assert!(
+            !rotated(&log, 3).exists(),
+            "only event_log_keep files are kept"
+        );
+        assert!(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) <= 300 + 200);
+        let events = read_all(&layout).unwrap();
+        let names: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e["event_type"].as_str())
+            .collect();
+        // The oldest were dropped; what is left is in order and ends with the newest.
+        assert_eq!(names.last(), Some(&"e11"));
+        let mut sorted = names.clone();
+        sorted.sort_by_key(|n| n[1..].parse::<u32>().unwrap());
+        assert_eq!(names, sorted);
+        assert!(names.len() < 12);
     }
 }

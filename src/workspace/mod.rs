@@ -8,7 +8,8 @@
 //! `manifest` and `upgrade` (managed files), `doctor` (integrity checks),
 //! `config` (`millrace.toml`), `init` (creating a workspace), `clock` (timestamps),
 //! `flock` (kernel lock guards), `reserve` (unique ids across queue states),
-//! `state_lock` (direct control commands vs a daemon), `strict_json`
+//! `state_lock` (direct control commands vs a daemon), `runs_index` (our
+//! index of the run directories), `retention` (pruning old runs), `strict_json`
 //! (imports that refuse repeated keys), `skills` (installed skills, the index,
 //! export, the remote skills directory), `safe_fs` (file access below the
 //! root that follows no link and never blocks on a special file).
@@ -30,6 +31,8 @@ pub mod mailbox;
 pub mod manifest;
 pub mod queue;
 pub mod reserve;
+pub mod retention;
+pub mod runs_index;
 pub mod safe_fs;
 pub mod skills;
 pub mod state;

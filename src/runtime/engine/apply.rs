@@ -417,7 +417,10 @@ fn why_blocked(stage: &Dispatched, verdict: &Verdict) -> Option<Why> {
     if verdict.failure_class.is_none() && verdict.outcome != "BLOCKED" {
         return None;
     }
-    let stderr = stage.output.as_ref().map(|o| o.files.stderr.as_path());
+    let stderr = stage
+        .output
+        .as_ref()
+        .and_then(|o| o.files.stderr.as_deref());
     let report = stage.request.preferred_troubleshoot_report_path.as_deref();
     if verdict.failure_class.is_none() {
         // The agent itself reported BLOCKED: its own report says why.

@@ -244,6 +244,10 @@ impl Engine {
             &config.runners,
             &self.layout.root,
         )?;
+        events::configure(
+            config.runtime.event_log_max_bytes,
+            config.runtime.event_log_keep,
+        );
         self.config = config;
         self.snapshot.config_version = plan.compile_input_fingerprint.config_fingerprint.clone();
         self.snapshot.compiled_plan_id = plan.compiled_plan_id.clone();

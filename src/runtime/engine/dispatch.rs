@@ -106,6 +106,15 @@ impl Engine {
                 verdict,
             }));
         }
+        // A new run's directory is created here, and the run added to our
+        // runs index (`runs ls` never lists `runs/`).
+        let _ = crate::workspace::runs_index::note_start(
+            &self.layout,
+            &run.run_id,
+            run.work_item_kind
+                .as_deref()
+                .zip(run.work_item_id.as_deref()),
+        );
         self.set_marker(&plane, &format!("### {}", node.running_status_marker));
         self.stage_start_line(run, node);
         self.progress.start(crate::runtime::progress::ActiveStage {
@@ -314,9 +323,10 @@ impl Engine {
                     .run_dir
                     .join(format!("runner_completion.{}.json", req.request_id)),
                 stdout: None,
-                stderr: req
-                    .run_dir
-                    .join(format!("runner_stderr.{}.txt", req.request_id)),
+                stderr: Some(
+                    req.run_dir
+                        .join(format!("runner_stderr.{}.txt", req.request_id)),
+                ),
                 events: None,
                 last_message: None,
             },

@@ -194,6 +194,16 @@ pub struct Engine {
     ledger: Vec<super::governance::LedgerEntry>,
     /// Our bookkeeping of each plane's active run (see `record`).
     run_extras: std::collections::BTreeMap<String, record::RunExtras>,
+    /// `[runs]` retention: due at the next idle boundary (set at start and
+    /// after work), and when it last ran.
+    retention_due: bool,
+    last_retention: Option<Instant>,
+    /// The extras file as this engine last wrote it (unchanged: not rewritten).
+    saved_extras: Option<String>,
+    /// A snapshot change not written yet (a finished run's clearing; see
+    /// `apply_terminal`): written by the next save, at the latest at the
+    /// end of the next tick that runs no stage.
+    snapshot_deferred: bool,
 }
 
 fn kind_of(tag: &str) -> Option<DocKind> {
@@ -228,6 +238,10 @@ impl Engine {
         // initialized has no `mill/`) are deployed; nothing is overwritten.
         crate::workspace::init::initialize(&layout)?;
         let config = config::load_config(&layout.config_file())?;
+        events::configure(
+            config.runtime.event_log_max_bytes,
+            config.runtime.event_log_keep,
+        );
         let record = lock::acquire(&layout, std::process::id()).map_err(|e| {
             if matches!(e, lock::LockError::Held(_)) {
                 tracing::info!(reason = %e, "daemon lock denied");
@@ -295,6 +309,10 @@ impl Engine {
             in_flight: None,
             ledger: Vec::new(),
             run_extras,
+            retention_due: true,
+            last_retention: None,
+            saved_extras: None,
+            snapshot_deferred: false,
             owned_since: record.acquired_at.clone(),
             _state_lock: state_lock,
         };
@@ -480,10 +498,24 @@ impl Engine {
                 .and_then(|v| v["run_id"].as_str())
                 == Some(x.run_id.as_str())
         });
-        let r = record::save(&self.layout, &self.run_extras);
-        self.io(record::FILE, r)?;
-        let r = state::save_snapshot(&self.layout, &mut self.snapshot);
-        self.io("state/runtime_snapshot.json", r)
+        // One durable commit for both files (one directory fsync), the
+        // extras renamed first; the extras only when they changed.
+        let extras = record::render(&self.run_extras);
+        let changed = self.saved_extras.as_deref() != Some(extras.as_str());
+        self.snapshot.updated_at = clock::now_rfc3339();
+        let snapshot = self.snapshot.to_json();
+        let (extras_path, snapshot_path) =
+            (self.layout.path(record::FILE), self.layout.snapshot_file());
+        let mut files: Vec<(&std::path::Path, &[u8])> = Vec::with_capacity(2);
+        if changed {
+            files.push((&extras_path, extras.as_bytes()));
+        }
+        files.push((&snapshot_path, snapshot.as_bytes()));
+        let r = crate::workspace::atomic::write_atomic_group(&files);
+        self.io("state/runtime_snapshot.json", r)?;
+        self.saved_extras = Some(extras);
+        self.snapshot_deferred = false;
+        Ok(())
     }
 
     fn set_marker(&mut self, plane: &str, marker: &str) {
@@ -518,6 +550,8 @@ impl Engine {
         let step = self.tick(cancel)?;
         if matches!(step, Step::Ran { .. }) {
             self.govern_after_stage()?;
+        } else if self.snapshot_deferred {
+            self.save_snapshot()?;
         }
         Ok(step)
     }
@@ -568,9 +602,49 @@ impl Engine {
             self.snapshot.set_queue_depths(depths);
             self.save_snapshot()?;
         }
+        self.apply_retention();
         self.monitor.idle("no_work");
         self.tick_event("runtime_tick_idle");
         Ok(Step::Idle("no_work".into()))
+    }
+
+    /// `[runs]` retention at an idle boundary: after work, and at most
+    /// hourly while idle. Never touches active or blocked items' runs or
+    /// runs an open incident names; a failure is reported, not fatal.
+    fn apply_retention(&mut self) {
+        let Some(days) = self.config.runs.retention_days else {
+            return;
+        };
+        let hourly = self
+            .last_retention
+            .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600));
+        if !(self.retention_due || hourly) {
+            return;
+        }
+        self.retention_due = false;
+        self.last_retention = Some(Instant::now());
+        let opts = crate::workspace::retention::Options {
+            older_than_secs: u64::from(days) * 86_400,
+            keep_failed: self.config.runs.keep_failed,
+            include_blocked: false,
+            keep_last: self.config.runs.keep_last.unwrap_or(0) as usize,
+            dry_run: false,
+        };
+        match crate::workspace::retention::prune(&self.layout, &opts) {
+            Ok(r) if r.pruned.is_empty() && r.errors.is_empty() => {}
+            Ok(r) => {
+                let _ = events::record(
+                    &self.layout,
+                    "runs_pruned",
+                    json!({"pruned": r.pruned.len(), "retention_days": days, "errors": r.errors}),
+                );
+                self.monitor.line(&format!(
+                    "runs pruned count={} retention_days={days}",
+                    r.pruned.len()
+                ));
+            }
+            Err(e) => self.monitor.line(&format!("runs prune failed error={e}")),
+        }
     }
 
     /// Watcher intake: ideas dropped in the inbox become queued root specs.
@@ -610,6 +684,7 @@ impl Engine {
     /// Run the stage `run` stands at and apply its result.
     fn run_stage(&mut self, mut run: ActiveRun, cancel: &AtomicBool) -> Result<Step, String> {
         self.last_tick_event = None;
+        self.retention_due = true;
         let graph = self.graph(&run.plane)?.clone();
         let node = graph
             .node(&run.node_id)

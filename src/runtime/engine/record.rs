@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::{entry_key, kind_of, ActiveRun, PendingTerminal};
 use crate::plan::ir::CompiledPlan;
-use crate::workspace::{atomic, layout::Layout};
+use crate::workspace::layout::Layout;
 
 /// The file, relative to `millrace-agents/`.
 pub const FILE: &str = "state/active_run_extras.json";
@@ -54,8 +54,9 @@ pub fn load(layout: &Layout) -> Result<BTreeMap<String, RunExtras>, String> {
     }
 }
 
-/// Write the extras file durably (before the snapshot that refers to it).
-pub fn save(layout: &Layout, runs: &BTreeMap<String, RunExtras>) -> std::io::Result<()> {
+/// The extras file's text. The engine writes it durably with the snapshot
+/// that refers to it, renamed first (`Engine::save_snapshot`).
+pub fn render(runs: &BTreeMap<String, RunExtras>) -> String {
     let file = ExtrasFile {
         schema_version: "1.0".into(),
         kind: "active_run_extras".into(),
@@ -63,7 +64,7 @@ pub fn save(layout: &Layout, runs: &BTreeMap<String, RunExtras>) -> std::io::Res
     };
     let mut text = serde_json::to_string_pretty(&file).expect("extras serialize");
     text.push('\n');
-    atomic::write_atomic(&layout.path(FILE), text.as_bytes())
+    text
 }
 
 /// The extras half of `run`.

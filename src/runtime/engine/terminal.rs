@@ -170,7 +170,12 @@ impl Engine {
         self.io("state/recovery_counters.json", r)?;
         let depths = self.scheduler.depths(&self.layout);
         self.snapshot.set_queue_depths(depths);
-        self.save_snapshot()
+        // Not written here: the next save (the next claim, or the end of the
+        // next tick that claims nothing, or shutdown) carries it. A crash
+        // before then finds the pending terminal and re-applies it, which
+        // is idempotent: one durable commit per item saved.
+        self.snapshot_deferred = true;
+        Ok(())
     }
 
     /// The planning incident for an escalated item, carrying its lineage.

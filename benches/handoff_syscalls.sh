@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Durable operations per stage handoff: runs N tasks (default 100, 3 stages
+# each) with `run daemon --until-idle` and the repository's fake Codex under
+# `strace -f`, and counts, per stage, the daemon's own system calls (the
+# agent processes are left out): fsync/fdatasync (by file), files opened
+# with O_CREAT (by name), renames, unlinks and directory creations. Also
+# counts the files left in `runs/` and how many of them are empty.
+#
+#   benches/handoff_syscalls.sh [N]
+#
+# Needs strace (apt-get install -y strace) and python3. Environment:
+# MILLRACE (default target/release/millrace, built if missing), TMPDIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+N=${1:-100}
+bin=${MILLRACE:-$root/target/release/millrace}
+[ -x "$bin" ] || cargo build --release --quiet
+command -v strace >/dev/null || { echo "strace not found (apt-get install -y strace)" >&2; exit 2; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/mrsyscalls.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cc -O2 -o "$work/fake_codex" "$root/benches/fakes/fake_codex.c"
+ws=$work/ws
+"$bin" init --workspace "$ws" >/dev/null
+printf 'command = "%s"\nargs = []\n' "$work/fake_codex" >> "$ws/millrace-agents/millrace.toml"
+for i in $(seq 1 "$N"); do
+  id=t-$(printf %05d "$i")
+  printf '# Task %s\n\nTask-ID: %s\nTitle: Task %s\nCreated-At: 2026-04-15T12:00:00Z\nCreated-By: bench\n\nTarget-Paths:\n- README.md\n\nAcceptance:\n- a\n\nRequired-Checks:\n- c\n\nReferences:\n- r\n\nRisk:\n- none\n' "$id" "$id" "$id" > "$ws/millrace-agents/tasks/queue/$id.md"
+done
+strace -f -y -o "$work/trace.txt" \
+  -e trace=execve,fsync,fdatasync,openat,rename,renameat,renameat2,link,linkat,mkdir,mkdirat,unlink,unlinkat \
+  "$bin" run daemon --workspace "$ws" --until-idle >/dev/null
+python3 - "$work/trace.txt" $((N * 3)) "$ws/millrace-agents/" <<'PY'
+import collections, re, sys
+path, stages, ma = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rows, agents = [], set()
+for line in open(path):
+    m = re.match(r'(\d+)\s+(\w+)\((.*)', line)
+    if not m:
+        continue
+    pid, call, rest = m.groups()
+    if call == 'execve' and 'millrace' not in rest.split(',')[0]:
+        agents.add(pid)
+    rows.append((pid, call, rest))
+def norm(name):
+    name = re.sub(r'(request|run)-[0-9a-f]{8,}', r'\1-X', name)
+    name = re.sub(r'\.\d+\.\d+\.millrace-tmp', '.tmp', name)
+    return re.sub(r't-\d+', 't-N', name.replace(ma, ''))
+calls, creates, syncs = collections.Counter(), collections.Counter(), collections.Counter()
+for pid, call, rest in rows:
+    if pid in agents or call == 'execve':
+        continue
+    calls[call] += 1
+    failed = re.search(r'= -1', rest)
+    if call == 'openat' and 'O_CREAT' in rest and not failed:
+        name = norm(re.search(r'"([^"]*)"', rest).group(1).split('/')[-1])
+        kind = 'new' if 'O_EXCL' in rest else 'create-or-open'
+        creates[f'{name} ({kind})'] += 1
+    if call in ('fsync', 'fdatasync'):
+        m = re.match(r'\d+<([^>]*)>', rest)
+        syncs[norm(m.group(1)) if m else '?'] += 1
+print(f'stages={stages}')
+for k in sorted(calls):
+    print(f'  {k:10} {calls[k] / stages:6.2f} per stage')
+print(f'fsync+fdatasync per stage: {sum(syncs.values()) / stages:.2f}')
+for k, v in syncs.most_common():
+    if v / stages >= 0.05:
+        print(f'  {v / stages:5.2f} {k}')
+print(f'opens with O_CREAT per stage: {sum(creates.values()) / stages:.2f}')
+for k, v in creates.most_common():
+    if v / stages >= 0.05:
+        print(f'  {v / stages:5.2f} {k}')
+PY
+files=$(find "$ws/millrace-agents/runs" -type f | wc -l)
+empty=$(find "$ws/millrace-agents/runs" -type f -empty | wc -l)
+echo "run files: $files for $N runs ($((files / N)) per run), empty: $empty"
