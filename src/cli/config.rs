@@ -57,7 +57,22 @@ pub fn run(args: ConfigArgs) -> Result<Outcome, Error> {
             let layout = config_arg.initialized(&workspace)?;
             let c = config::load_config(&layout.config_file())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&c).unwrap_or_default());
+                let mut v = serde_json::to_value(&c).unwrap_or_default();
+                // Left out of the fingerprinted config at its default; shown here.
+                v["runtime"]["heartbeat_seconds"] = serde_json::json!(c.runtime.heartbeat_seconds);
+                v["runner_commands"] = match runner_commands(&layout, &c) {
+                    Ok((_, lines)) => lines
+                        .into_iter()
+                        .map(|(runner, command, stages)| {
+                            serde_json::json!({"runner": runner, "command": command, "stages": stages})
+                        })
+                        .collect(),
+                    Err(why) => {
+                        eprintln!("warning: {why}");
+                        serde_json::Value::Null
+                    }
+                };
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 return Ok(Outcome::Success);
             }
             let snapshot = state::load_snapshot(&layout).ok();
@@ -68,6 +83,7 @@ pub fn run(args: ConfigArgs) -> Result<Outcome, Error> {
             println!("default_mode: {}", c.runtime.default_mode);
             println!("run_style: {style}");
             println!("idle_sleep_seconds: {:?}", c.runtime.idle_sleep_seconds);
+            println!("heartbeat_seconds: {}", c.runtime.heartbeat_seconds);
             println!("watchers.enabled: {}", c.watchers.enabled);
             println!("usage_governance.enabled: {}", c.usage_governance.enabled);
             println!(
@@ -93,7 +109,16 @@ pub fn run(args: ConfigArgs) -> Result<Outcome, Error> {
                     .and_then(|s| s.last_reload_error.as_deref())
                     .unwrap_or("none")
             );
-            runner_commands(&layout, &c);
+            match runner_commands(&layout, &c) {
+                Ok((mode, lines)) => {
+                    println!("runner_mode: {mode}");
+                    for (runner, cmd, stages) in lines {
+                        println!("runner.{runner}.command: {cmd}");
+                        println!("runner.{runner}.stages: {}", stages.join(", "));
+                    }
+                }
+                Err(why) => eprintln!("warning: {why}"),
+            }
             Ok(Outcome::Success)
         }
         ConfigCommand::Reload { workspace, json } => {
@@ -127,7 +152,16 @@ pub fn run(args: ConfigArgs) -> Result<Outcome, Error> {
 
 /// Each command line the default mode's stages would start
 /// (`runner.<name>.command:`), followed by the stages that start it.
-fn runner_commands(layout: &crate::workspace::layout::Layout, c: &config::Config) {
+/// A runner, one command line it starts, and the stages that start it.
+type RunnerLine = (String, String, Vec<String>);
+
+/// The default mode and each distinct command line its stages would start
+/// (built by the runners' own argv code); `Err` says why they are unknown
+/// (the mode does not compile).
+fn runner_commands(
+    layout: &crate::workspace::layout::Layout,
+    c: &config::Config,
+) -> Result<(String, Vec<RunnerLine>), String> {
     use crate::plan::compile::{compile, AssetRoot};
     let outcome = compile(&AssetRoot::Workspace(layout.clone()), None);
     let Some(plan) = outcome.plan else {
@@ -136,14 +170,13 @@ fn runner_commands(layout: &crate::workspace::layout::Layout, c: &config::Config
             .first()
             .map(String::as_str)
             .unwrap_or("no plan");
-        eprintln!(
-            "warning: runner command lines unknown: mode {} does not compile: {}",
+        return Err(format!(
+            "runner command lines unknown: mode {} does not compile: {}",
             outcome.mode_id,
             why.lines().next().unwrap_or_default()
-        );
-        return;
+        ));
     };
-    let mut lines: Vec<(String, String, Vec<String>)> = Vec::new();
+    let mut lines: Vec<RunnerLine> = Vec::new();
     for (plane, g) in &plan.graphs_by_plane {
         for n in &g.nodes {
             let cmd =
@@ -158,9 +191,5 @@ fn runner_commands(layout: &crate::workspace::layout::Layout, c: &config::Config
             }
         }
     }
-    println!("runner_mode: {}", plan.mode_id);
-    for (runner, cmd, stages) in lines {
-        println!("runner.{runner}.command: {cmd}");
-        println!("runner.{runner}.stages: {}", stages.join(", "));
-    }
+    Ok((plan.mode_id.clone(), lines))
 }

@@ -211,28 +211,16 @@ fn queues(layout: &Layout) -> Vec<QueueView> {
     out
 }
 
-/// The most recently modified run directories, newest first.
+/// The most recently started runs, newest first, from the runs index
+/// (`workspace::runs_index`), so a page costs the same at ten runs or a
+/// hundred thousand.
 fn recent_runs(layout: &Layout, active: &[ActiveRunView]) -> Vec<RunSummary> {
     let dir = runs::runs_dir(layout);
-    let mut dirs: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| {
-                    let modified = e
-                        .metadata()
-                        .and_then(|m| m.modified())
-                        .unwrap_or(std::time::UNIX_EPOCH);
-                    (modified, e.file_name().to_string_lossy().into_owned())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort_by(|a, b| b.cmp(a));
-    dirs.into_iter()
-        .take(RECENT_RUNS)
-        .map(|(_, id)| {
+    crate::workspace::runs_index::newest_read_only(layout, Some(RECENT_RUNS))
+        .into_iter()
+        .map(|e| e.run_id)
+        .filter(|id| dir.join(id).is_dir())
+        .map(|id| {
             let view = runs::inspect(&id, &dir.join(&id));
             let last = view.stage_results.last();
             // A run with no stage result yet still names its item while active.

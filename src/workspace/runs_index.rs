@@ -256,13 +256,23 @@ fn tail(mut file: File, limit: usize) -> Result<Vec<Entry>, Stale> {
 /// The newest `limit` runs (all with `None`), newest first by start time.
 /// Rebuilds the index first when it is missing, stale or corrupt.
 pub fn newest(layout: &Layout, limit: Option<usize>) -> Vec<Entry> {
+    newest_or(layout, limit, rebuild)
+}
+
+/// The newest `limit` runs from a current index, else from `fallback`'s
+/// runs (oldest first).
+fn newest_or(
+    layout: &Layout,
+    limit: Option<usize>,
+    fallback: impl FnOnce(&Layout) -> Vec<Entry>,
+) -> Vec<Entry> {
     let limit = limit.unwrap_or(usize::MAX);
     if let Ok(file) = open_current(layout) {
         if let Ok(entries) = tail(file, limit) {
             return entries;
         }
     }
-    let mut all = rebuild(layout);
+    let mut all = fallback(layout);
     all.reverse();
     all.truncate(limit);
     all
@@ -439,9 +449,23 @@ fn write(layout: &Layout, stamp: Option<Stamp>, entries: &[Entry]) -> io::Result
 /// returned.
 pub fn rebuild(layout: &Layout) -> Vec<Entry> {
     let _lock = open_locked(layout).ok().flatten();
+    let (stamp, entries) = scan(layout);
+    let _ = write(layout, stamp, &entries);
+    entries
+}
+
+/// The newest `limit` runs as `newest` gives them, for readers that must
+/// not write in the workspace (the dashboard): a current index is read, a
+/// missing or stale one is derived in memory and left as it is.
+pub fn newest_read_only(layout: &Layout, limit: Option<usize>) -> Vec<Entry> {
+    newest_or(layout, limit, |l| scan(l).1)
+}
+
+/// The runs in `runs/` now, oldest first, with the stamp taken before
+/// listing (a run created meanwhile makes the index stale again rather
+/// than missing).
+fn scan(layout: &Layout) -> (Option<Stamp>, Vec<Entry>) {
     let runs = runs_dir(layout);
-    // The stamp is taken before listing: a run created meanwhile makes the
-    // index stale again rather than missing.
     let stamp = Stamp::of(&runs);
     let known: HashMap<String, Entry> = read_loose(layout)
         .into_iter()
@@ -461,8 +485,7 @@ pub fn rebuild(layout: &Layout) -> Vec<Entry> {
         })
         .unwrap_or_default();
     entries.sort_by_key(sort_key);
-    let _ = write(layout, stamp, &entries);
-    entries
+    (stamp, entries)
 }
 
 /// Remove runs from the index after their directories were deleted (the
