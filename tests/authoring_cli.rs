@@ -474,7 +474,11 @@ fn config_show_prints_each_runners_command_line() {
     write_config(&ws, "[runtime]\ndefault_mode = \"default_claude\"\n");
     let out = run(&ws, &["config", "show"]);
     assert!(out.stdout.contains("runner.claude_code.command: claude -p <prompt> --output-format stream-json --verbose --dangerously-skip-permissions\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("heartbeat_seconds: 30\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("heartbeat_seconds: 30\n"),
+        "{}",
+        out.stdout
+    );
     // The same in JSON: the runner command lines and the heartbeat default.
     let out = run(&ws, &["config", "show", "--json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -482,8 +486,21 @@ fn config_show_prints_each_runners_command_line() {
     assert_eq!(v["runtime"]["heartbeat_seconds"], 30);
     let first = &v["runner_commands"][0];
     assert_eq!(first["runner"], "claude_code");
-    assert!(first["command"].as_str().unwrap().starts_with("claude -p <prompt>"), "{first}");
-    assert!(first["stages"].as_array().unwrap().iter().any(|s| s == "execution.builder"), "{first}");
+    assert!(
+        first["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("claude -p <prompt>"),
+        "{first}"
+    );
+    assert!(
+        first["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "execution.builder"),
+        "{first}"
+    );
 }
 
 #[test]
