@@ -142,3 +142,11 @@ fn corpus_covers_every_code() {
         "codes with no invalid input: {missing:?}"
     );
 }
+
+#[test]
+fn the_readme_counts_the_diagnostic_codes_right() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let claim = format!("a checker with {} coded diagnostics", Code::ALL.len());
+    assert!(readme.contains(&claim), "README.md should say {claim:?}");
+}
