@@ -150,3 +150,16 @@ fn the_readme_counts_the_diagnostic_codes_right() {
     let claim = format!("a checker with {} coded diagnostics", Code::ALL.len());
     assert!(readme.contains(&claim), "README.md should say {claim:?}");
 }
+
+#[test]
+fn every_code_has_its_section_in_the_language_reference() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/language.md"))
+            .unwrap();
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !doc.contains(&format!("### `{c}`")))
+        .collect();
+    assert!(missing.is_empty(), "docs/language.md lacks: {missing:?}");
+}
