@@ -145,19 +145,30 @@ impl Error {
                 _ => "failed",
             };
         }
+        let plan = match self {
+            Error::Plan(e) | Error::Runtime(runtime::Error::Plan(e)) => Some(e),
+            _ => None,
+        };
+        if let Some(e) = plan {
+            return match e {
+                e if e.is_unknown_mode() => "not_found",
+                plan::Error::NoPlan { .. } | plan::Error::Persist(_) => "io",
+                _ => "invalid_input",
+            };
+        }
         match self {
             Error::Usage(_) => "usage",
-            Error::NotFound { .. }
-            | Error::Missing(_)
-            | Error::Plan(plan::Error::UnknownMode { .. })
-            | Error::Runtime(runtime::Error::Plan(plan::Error::UnknownMode { .. })) => "not_found",
+            Error::NotFound { .. } | Error::Missing(_) => "not_found",
             Error::Invalid(_)
             | Error::Language(_)
-            | Error::Plan(_)
-            | Error::Runtime(runtime::Error::Plan(_)) => "invalid_input",
+            | Error::Runtime(runtime::Error::Payload(_) | runtime::Error::IllegalResult { .. }) => {
+                "invalid_input"
+            }
             Error::Runners(_) | Error::Runtime(runtime::Error::Runners(_)) => "runner",
-            Error::Runtime(runtime::Error::Refused(_)) => "refused",
-            Error::Io { .. } => "io",
+            Error::Runtime(runtime::Error::Refused(_) | runtime::Error::UnknownCommand { .. }) => {
+                "refused"
+            }
+            Error::Io { .. } | Error::Runtime(runtime::Error::Io { .. }) => "io",
             _ => "failed",
         }
     }

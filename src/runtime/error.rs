@@ -22,11 +22,50 @@ pub enum Error {
     Refused(String),
     /// A running daemon owns the workspace and the operation needs it.
     DaemonOwns(String),
+    /// Reading or writing a runtime file failed; `what` names the file
+    /// (usually relative to `millrace-agents/`) or the step.
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    /// The state names a node the compiled plan does not have.
+    NodeNotInPlan { node: String },
+    /// A node the loop does not have (router, simulator).
+    NodeNotInLoop { node: String, loop_id: String },
+    /// The loop has no route for this outcome of the node.
+    NoRoute {
+        loop_id: String,
+        node: String,
+        outcome: String,
+    },
+    /// The mode compiles no graph for this plane.
+    NoPlane { mode: String, plane: String },
+    /// Part of the plan the engine needs is absent (`route target`,
+    /// `terminal`, `entry node`, `completion target`).
+    PlanLacks(&'static str),
+    /// An outcome, with its result class, the node may not return.
+    IllegalResult {
+        node: String,
+        outcome: String,
+        class: String,
+    },
+    /// A mailbox command this runtime does not know.
+    UnknownCommand { command: String },
+    /// A mailbox command's payload that cannot be used (what is wrong with it).
+    Payload(String),
     /// Any other runtime failure, described in words.
     Failed(String),
 }
 
 impl Error {
+    /// An I/O failure on the file or step `what`.
+    pub fn io(what: impl std::fmt::Display, source: std::io::Error) -> Error {
+        Error::Io {
+            what: what.to_string(),
+            source,
+        }
+    }
+
     /// Another process holds what this operation needs.
     pub fn is_busy(&self) -> bool {
         match self {
@@ -43,7 +82,30 @@ impl fmt::Display for Error {
             Error::Workspace(e) => write!(f, "{e}"),
             Error::Plan(e) => write!(f, "{e}"),
             Error::Runners(e) => write!(f, "{e}"),
-            Error::Refused(m) | Error::DaemonOwns(m) | Error::Failed(m) => f.write_str(m),
+            Error::Refused(m) | Error::DaemonOwns(m) | Error::Failed(m) | Error::Payload(m) => {
+                f.write_str(m)
+            }
+            Error::Io { what, source } => write!(f, "{what}: {source}"),
+            Error::NodeNotInPlan { node } => write!(f, "node {node} is not in the plan"),
+            Error::NodeNotInLoop { node, loop_id } => {
+                write!(f, "node {node} is not in loop {loop_id}")
+            }
+            Error::NoRoute {
+                loop_id,
+                node,
+                outcome,
+            } => write!(
+                f,
+                "loop {loop_id} has no route for {node} {outcome} (the plan is inconsistent)"
+            ),
+            Error::NoPlane { mode, plane } => write!(f, "mode {mode} has no {plane} plane"),
+            Error::PlanLacks(what) => write!(f, "{what} missing from plan"),
+            Error::IllegalResult {
+                node,
+                outcome,
+                class,
+            } => write!(f, "{outcome} / {class} is not a legal result of {node}"),
+            Error::UnknownCommand { command } => write!(f, "unknown command {command}"),
         }
     }
 }
@@ -54,6 +116,7 @@ impl std::error::Error for Error {
             Error::Workspace(e) => Some(e),
             Error::Plan(e) => Some(e),
             Error::Runners(e) => Some(e),
+            Error::Io { source, .. } => Some(source),
             _ => None,
         }
     }

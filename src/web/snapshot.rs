@@ -178,7 +178,7 @@ pub fn load(index: usize, layout: &Layout) -> WorkspaceSnapshot {
                 planes,
             });
         }
-        Err(e) => snap.plan_error = Some(e),
+        Err(e) => snap.plan_error = Some(e.to_string()),
     }
     snap.status = Some(status);
     snap

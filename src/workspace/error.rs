@@ -37,6 +37,8 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A mailbox command that cannot be written (unknown command, bad id).
+    Envelope(super::mailbox::EnvelopeError),
     /// An `upgrade --apply` refused because files conflict.
     UpgradeRefused(String),
     /// Any other failure, described in words.
@@ -82,6 +84,7 @@ impl fmt::Display for Error {
             Error::Document(e) => write!(f, "{e}"),
             Error::Queue(e) => write!(f, "{e}"),
             Error::Lock(e) => write!(f, "{e}"),
+            Error::Envelope(e) => write!(f, "{e}"),
             Error::StateLockBusy { path } => write!(
                 f,
                 "{} is held by another process (a daemon starting or stopping, or another control command) and no daemon owns the workspace; nothing was applied, try again",
