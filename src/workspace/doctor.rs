@@ -190,7 +190,7 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
                 Severity::Error,
                 "snapshot_invalid",
                 layout.snapshot_file().display().to_string(),
-                e,
+                e.to_string(),
                 "delete it and rerun init to write a fresh idle snapshot".into(),
             );
             None
@@ -201,7 +201,7 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
             Severity::Error,
             "recovery_counters_invalid",
             layout.counters_file().display().to_string(),
-            e,
+            e.to_string(),
             "delete it and rerun init".into(),
         );
     }

@@ -188,7 +188,7 @@ impl Engine {
                     let _ = events::record(
                         &self.layout,
                         "closure_target_failed",
-                        json!({"root_spec_id": id, "error": e}),
+                        json!({"root_spec_id": id, "error": e.to_string()}),
                     );
                 }
             }
