@@ -768,7 +768,7 @@ fn ls(layout: &Layout, limit: Option<usize>, json: bool) -> Result<Outcome, Erro
 }
 
 fn prune(layout: &Layout, opts: &retention::Options, json: bool) -> Result<Outcome, Error> {
-    let report = retention::prune(layout, opts).map_err(Error::Failed)?;
+    let report = retention::prune(layout, opts)?;
     if json {
         print!("{}", pretty(&report));
     } else {
