@@ -132,7 +132,7 @@ pub fn load(index: usize, layout: &Layout) -> WorkspaceSnapshot {
     let status = match StatusReport::load(layout) {
         Ok(s) => s,
         Err(e) => {
-            snap.error = Some(e);
+            snap.error = Some(e.to_string());
             return snap;
         }
     };
