@@ -49,6 +49,8 @@ pub enum Error {
         outcome: String,
         class: String,
     },
+    /// A learning request whose `Target-Stage` the learning loop does not have.
+    UnknownTargetStage { target: String, loop_id: String },
     /// A mailbox command this runtime does not know.
     UnknownCommand { command: String },
     /// A mailbox command's payload that cannot be used (what is wrong with it).
@@ -106,6 +108,10 @@ impl fmt::Display for Error {
                 class,
             } => write!(f, "{outcome} / {class} is not a legal result of {node}"),
             Error::UnknownCommand { command } => write!(f, "unknown command {command}"),
+            Error::UnknownTargetStage { target, loop_id } => write!(
+                f,
+                "target stage {target} is not a stage of the learning loop {loop_id}"
+            ),
         }
     }
 }
@@ -140,6 +146,10 @@ impl From<runners::Error> for Error {
     }
 }
 
+
+/// The runner-health refusal (`runtime::runner_health`), a stage whose
+/// agent could not start (`engine/unstarted.rs`) and the daemon's join
+/// failure still return a message; it becomes `Failed` (kind `failed`).
 impl From<String> for Error {
     fn from(e: String) -> Self {
         Error::Failed(e)
@@ -156,6 +166,47 @@ impl From<Error> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_gaps_name_what_is_missing() {
+        assert_eq!(
+            Error::NodeNotInPlan { node: "n".into() }.to_string(),
+            "node n is not in the plan"
+        );
+        assert_eq!(
+            Error::PlanLacks("route target").to_string(),
+            "route target missing from plan"
+        );
+        assert_eq!(
+            Error::NoRoute {
+                loop_id: "l".into(),
+                node: "n".into(),
+                outcome: "DONE".into()
+            }
+            .to_string(),
+            "loop l has no route for n DONE (the plan is inconsistent)"
+        );
+        assert_eq!(
+            Error::IllegalResult {
+                node: "checker".into(),
+                outcome: "DONE".into(),
+                class: "x".into()
+            }
+            .to_string(),
+            "DONE / x is not a legal result of checker"
+        );
+    }
+
+    #[test]
+    fn io_names_the_file_and_keeps_the_source() {
+        let e = Error::io(
+            "state/runtime_snapshot.json",
+            std::io::Error::other("disk full"),
+        );
+        assert_eq!(e.to_string(), "state/runtime_snapshot.json: disk full");
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(!e.is_busy());
+    }
 
     #[test]
     fn busy_comes_from_the_workspace_lock() {

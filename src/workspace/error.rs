@@ -164,11 +164,6 @@ impl From<LockError> for Error {
     }
 }
 
-impl From<String> for Error {
-    fn from(e: String) -> Self {
-        Error::Other(e)
-    }
-}
 
 /// Code that still speaks in strings keeps the message.
 impl From<Error> for String {

@@ -156,7 +156,7 @@ impl Engine {
                 let _ = events::record(
                     &self.layout,
                     "work_item_rejected",
-                    json!({"work_item_kind": kind.tag(), "work_item_id": id, "error": e}),
+                    json!({"work_item_kind": kind.tag(), "work_item_id": id, "error": e.to_string()}),
                 );
                 self.monitor.line(&format!(
                     "rejected {}:{id} reason=unknown_target_stage",
