@@ -297,4 +297,55 @@ mod tests {
         assert_eq!(busy.kind(), "busy");
         assert_eq!(exit_code(Err(&busy)), 3);
     }
+
+    /// The engine's startup passes the plan layer's error up unchanged: an
+    /// unknown mode stays `not_found`, a plan that cannot be written `io`,
+    /// one that does not compile `invalid_input`; all exit 1.
+    #[test]
+    fn plan_failures_keep_their_class_through_the_runtime() {
+        let unknown = Error::from(runtime::Error::from(plan::Error::CompileFailed {
+            errors: vec!["Unknown mode id: nope".into()],
+            stale: None,
+            unknown_mode: true,
+        }));
+        assert_eq!(unknown.kind(), "not_found");
+        assert_eq!(exit_code(Err(&unknown)), 1);
+        let broken = Error::from(runtime::Error::from(plan::Error::CompileFailed {
+            errors: vec!["E001 ...".into()],
+            stale: Some(vec!["config changed".into()]),
+            unknown_mode: false,
+        }));
+        assert_eq!(broken.kind(), "invalid_input");
+        assert_eq!(exit_code(Err(&broken)), 1);
+        let unwritable = Error::from(plan::Error::Persist(std::io::Error::other("disk full")));
+        assert_eq!(unwritable.kind(), "io");
+        assert_eq!(
+            unwritable.to_string(),
+            "cannot persist compiled plan: disk full"
+        );
+    }
+
+    #[test]
+    fn runtime_failures_have_their_own_kinds() {
+        let io = Error::from(runtime::Error::io(
+            "state/runtime_snapshot.json",
+            std::io::Error::other("disk full"),
+        ));
+        assert_eq!(io.kind(), "io");
+        assert_eq!(exit_code(Err(&io)), 1);
+        let unknown = Error::from(runtime::Error::UnknownCommand {
+            command: "explode".into(),
+        });
+        assert_eq!(unknown.kind(), "refused");
+        let payload = Error::from(runtime::Error::Payload(
+            "payload `markdown` must be a string".into(),
+        ));
+        assert_eq!(payload.kind(), "invalid_input");
+        let state = Error::from(runtime::Error::from(workspace::Error::Json {
+            path: "s.json".into(),
+            source: serde_json::from_str::<serde_json::Value>("{").unwrap_err(),
+        }));
+        assert_eq!(state.kind(), "failed");
+        assert_eq!(exit_code(Err(&state)), 1);
+    }
 }

@@ -640,8 +640,8 @@ fn stage_output(args: &TestArgs, legal: &[String]) -> Result<(Scripted, Option<S
             "--stage needs --marker TEXT or --result JSON".into(),
         ));
     };
-    let v: Value =
-        serde_json::from_str(json_text).map_err(|e| Error::Usage(format!("--result is not JSON: {e}")))?;
+    let v: Value = serde_json::from_str(json_text)
+        .map_err(|e| Error::Usage(format!("--result is not JSON: {e}")))?;
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let outcome = s(&v, "terminal_result")
         .or_else(|| s(&v, "outcome"))

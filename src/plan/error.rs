@@ -159,6 +159,9 @@ mod tests {
             path: "/w/state/compiled_plan.json".into(),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         };
-        assert_eq!(e.to_string(), "/w/state/compiled_plan.json: no compiled plan");
+        assert_eq!(
+            e.to_string(),
+            "/w/state/compiled_plan.json: no compiled plan"
+        );
     }
 }

@@ -298,8 +298,7 @@ pub fn authoritative_plan(l: &Layout, mode: Option<&str>) -> Result<CompiledPlan
     }
     // The sources loaded (the model has modes) and none answers to the id.
     let model = &p.outcome.checked.model;
-    let unknown_mode =
-        !model.modes.is_empty() && model.resolve_mode(&p.outcome.mode_id).is_none();
+    let unknown_mode = !model.modes.is_empty() && model.resolve_mode(&p.outcome.mode_id).is_none();
     // Another mode's plan is no "last known good" of this one.
     let same_mode = p
         .status

@@ -8,9 +8,9 @@
 //! stays open for another judgement once that work is done, a block
 //! suppresses the target until new lineage work finishes.
 
-use crate::workspace::Error as WsError;
 use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::layout::Layout;
+use crate::workspace::Error as WsError;
 use crate::workspace::{atomic, clock, queue, safe_fs};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -140,12 +140,18 @@ impl From<plan::Error> for Error {
     }
 }
 
+/// The engine's tick returns its error boxed (it crosses a thread).
+impl From<Box<Error>> for Error {
+    fn from(e: Box<Error>) -> Self {
+        *e
+    }
+}
+
 impl From<runners::Error> for Error {
     fn from(e: runners::Error) -> Self {
         Error::Runners(e)
     }
 }
-
 
 /// The runner-health refusal (`runtime::runner_health`), a stage whose
 /// agent could not start (`engine/unstarted.rs`) and the daemon's join

@@ -74,10 +74,10 @@ pub enum RepairError {
     /// Reading or writing a work item failed.
     Item {
         path: PathBuf,
-        source: crate::workspace::Error,
+        source: Box<crate::workspace::Error>,
     },
     /// Reading or writing another file failed (snapshot, report).
-    Workspace(crate::workspace::Error),
+    Workspace(Box<crate::workspace::Error>),
 }
 
 impl std::fmt::Display for RepairError {
@@ -251,7 +251,7 @@ pub fn apply(layout: &Layout, plan: &RepairPlan) -> Result<usize, RepairError> {
     if matches!(lock::inspect(layout), lock::LockStatus::Active(_)) {
         return Err(RepairError::DaemonRunning);
     }
-    let snap = state::load_snapshot(layout).map_err(RepairError::Workspace)?;
+    let snap = state::load_snapshot(layout).map_err(|e| RepairError::Workspace(Box::new(e)))?;
     if snap.active_stage.is_some() || !snap.active_runs_by_plane.is_empty() {
         return Err(RepairError::StageActive);
     }
@@ -267,7 +267,7 @@ pub fn apply(layout: &Layout, plan: &RepairPlan) -> Result<usize, RepairError> {
         let path = layout.root.join(rel);
         let io = |e: crate::workspace::Error| RepairError::Item {
             path: path.clone(),
-            source: e,
+            source: Box::new(e),
         };
         let mut doc = queue::read_item(kind, &path).map_err(|e| io(e.into()))?;
         for c in changes {
@@ -283,7 +283,7 @@ pub fn apply(layout: &Layout, plan: &RepairPlan) -> Result<usize, RepairError> {
             .map_err(|e| io(crate::workspace::Error::Other(e.to_string())))?;
     }
     queue::refresh_snapshot_depths(layout)
-        .map_err(|e| RepairError::Workspace(crate::workspace::Error::from(e)))?;
+        .map_err(|e| RepairError::Workspace(Box::new(crate::workspace::Error::from(e))))?;
     Ok(paths.len())
 }
 
@@ -336,7 +336,7 @@ pub fn write_report(
     let applied = repaired.is_some();
     let dir = layout.path("arbiter/diagnostics/lineage-repairs");
     std::fs::create_dir_all(&dir)
-        .map_err(|e| RepairError::Workspace(crate::workspace::Error::io(&dir, e)))?;
+        .map_err(|e| RepairError::Workspace(Box::new(crate::workspace::Error::io(&dir, e))))?;
     let stamp: String = plan
         .created_at
         .chars()
@@ -351,7 +351,7 @@ pub fn write_report(
     let mut text = serde_json::to_string_pretty(&v).expect("json");
     text.push('\n');
     atomic::write_atomic(&path, text.as_bytes())
-        .map_err(|e| RepairError::Workspace(crate::workspace::Error::io(&path, e)))?;
+        .map_err(|e| RepairError::Workspace(Box::new(crate::workspace::Error::io(&path, e))))?;
     if let Some(n) = repaired {
         let _ = events::record(
             layout,

@@ -90,8 +90,8 @@ fn payload_document(kind: DocKind, env: &Envelope) -> Result<WorkDocument, Error
     match env.payload.get("markdown") {
         None => Ok(from_json),
         Some(Value::String(md)) => {
-            let doc = WorkDocument::parse_as(kind, md, &label)
-                .map_err(crate::workspace::Error::from)?;
+            let doc =
+                WorkDocument::parse_as(kind, md, &label).map_err(crate::workspace::Error::from)?;
             if doc.id() != from_json.id() {
                 return Err(Error::Payload(format!(
                     "payload `markdown` is {} {}, `document` is {}",
@@ -102,9 +102,7 @@ fn payload_document(kind: DocKind, env: &Envelope) -> Result<WorkDocument, Error
             }
             Ok(doc)
         }
-        Some(_) => Err(Error::Payload(
-            "payload `markdown` must be a string".into(),
-        )),
+        Some(_) => Err(Error::Payload("payload `markdown` must be a string".into())),
     }
 }
 

@@ -85,10 +85,12 @@ pub fn route(
     counters: &mut Counters,
     item: (&str, &str),
 ) -> Result<Decision, super::Error> {
-    let n = graph.node(node).ok_or_else(|| super::Error::NodeNotInLoop {
-        node: node.to_string(),
-        loop_id: graph.loop_id.clone(),
-    })?;
+    let n = graph
+        .node(node)
+        .ok_or_else(|| super::Error::NodeNotInLoop {
+            node: node.to_string(),
+            loop_id: graph.loop_id.clone(),
+        })?;
     let t = graph
         .transition(node, outcome)
         .ok_or_else(|| super::Error::NoRoute {

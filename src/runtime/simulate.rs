@@ -213,10 +213,12 @@ pub fn step(
     node: &str,
     returned: &Scripted,
 ) -> Result<Step, super::Error> {
-    let n = graph.node(node).ok_or_else(|| super::Error::NodeNotInLoop {
-        node: node.to_string(),
-        loop_id: graph.loop_id.clone(),
-    })?;
+    let n = graph
+        .node(node)
+        .ok_or_else(|| super::Error::NodeNotInLoop {
+            node: node.to_string(),
+            loop_id: graph.loop_id.clone(),
+        })?;
     let class = returned
         .result_class
         .clone()

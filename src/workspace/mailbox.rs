@@ -242,7 +242,7 @@ mod tests {
         let drained = drain(&layout, |env| {
             seen.push(env.command.clone());
             if env.command == "resume" {
-                Err("not paused".into())
+                Err("not paused".to_string())
             } else {
                 Ok(json!({"applied": true}))
             }

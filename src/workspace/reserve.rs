@@ -153,8 +153,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
         let calls = Cell::new(0);
-        let failing =
-            || -> std::io::Result<PathBuf> { Err(std::io::Error::other("disk full")) };
+        let failing = || -> std::io::Result<PathBuf> { Err(std::io::Error::other("disk full")) };
         let e = create_unique(&layout, "spec", "s-1", None, || None, failing).unwrap_err();
         assert_eq!(e.to_string(), "disk full");
         let created = create_unique(

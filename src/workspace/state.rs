@@ -173,12 +173,11 @@ const RUNNER_HEALTH_FILE: &str = "state/runner_health.json";
 pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, super::Error> {
     let path = layout.snapshot_file();
     let text = read_state_file(&path)?;
-    let mut snap: RuntimeSnapshot = serde_json::from_str(&text).map_err(|source| {
-        super::Error::Json {
+    let mut snap: RuntimeSnapshot =
+        serde_json::from_str(&text).map_err(|source| super::Error::Json {
             path: path.clone(),
             source,
-        }
-    })?;
+        })?;
     check_snapshot_ids(&snap).map_err(|(field, source)| super::Error::StateId {
         path: path.clone(),
         field,
@@ -197,7 +196,9 @@ pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, super::Error> {
 /// files), so they pass the same check as ids from the command line.
 fn check_snapshot_ids(s: &RuntimeSnapshot) -> Result<(), (String, super::ids::IdError)> {
     let check = |field: String, value: Option<&str>| match value {
-        Some(v) => super::ids::validate_id(v).map(|_| ()).map_err(|e| (field, e)),
+        Some(v) => super::ids::validate_id(v)
+            .map(|_| ())
+            .map_err(|e| (field, e)),
         None => Ok(()),
     };
     check("active_run_id".into(), s.active_run_id.as_deref())?;

@@ -188,8 +188,7 @@ pub fn apply_with(
             })?;
         let path = layout.path(&entry.relative_path);
         if let Some(parent) = path.parent() {
-            super::safe_fs::create_dir_all(parent)
-                .map_err(|e| super::Error::io(&parent, e))?;
+            super::safe_fs::create_dir_all(parent).map_err(|e| super::Error::io(parent, e))?;
         }
         atomic::write_atomic(&path, bytes).map_err(|e| super::Error::io(&path, e))?;
         written += 1;

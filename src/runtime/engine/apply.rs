@@ -6,13 +6,13 @@
 //! is written: the run advances to its next node, or a terminal decision
 //! is made durable and its side effects applied (`terminal`).
 
-use crate::runtime::Error;
 use super::dispatch::Dispatched;
 use super::runtime_error::{ApplyFailure, ApplyProgress};
 use super::{ActiveRun, Engine, PendingTerminal, Step};
 use crate::plan::ir::{CompiledGraph, CompiledNode, TransitionTarget};
 use crate::runners::{self, Verdict};
 use crate::runtime::router::{self, Decision, ResumeHints};
+use crate::runtime::Error;
 use crate::runtime::{ids, monitor, progress, stage_result, surface, trace};
 use crate::workspace::{events, safe_fs};
 use serde_json::{json, Value};
@@ -34,7 +34,7 @@ impl Engine {
         graph: &CompiledGraph,
         node: &CompiledNode,
         stage: Dispatched,
-    ) -> Result<Step, ApplyFailure> {
+    ) -> Result<Step, Box<ApplyFailure>> {
         let mut verdict = judge(node, stage.verdict.clone());
         let recorded = self.record_result(&run, &stage, &mut verdict);
         let mut failure = ApplyProgress {
@@ -42,9 +42,11 @@ impl Engine {
             stage_result_path: None,
             router_action: None,
         };
-        let fail = |at: &ApplyProgress, error: Error| ApplyFailure {
-            error,
-            at: at.clone(),
+        let fail = |at: &ApplyProgress, error: Error| {
+            Box::new(ApplyFailure {
+                error,
+                at: at.clone(),
+            })
         };
         let recorded = recorded.map_err(|e| fail(&failure, e))?;
         failure.stage_result_path = Some(format!("millrace-agents/{}", recorded.result_rel));

@@ -5,10 +5,10 @@
 //! plan's completion stage. A claim moves the item to `active/` and records
 //! the new active run in the snapshot before any stage runs.
 
-use crate::runtime::Error;
 use super::{entry_key, ActiveRun, Engine};
 use crate::plan::ir::CompiledNode;
 use crate::runtime::scheduler::{LINEAGE_ORDER, ORDER};
+use crate::runtime::Error;
 use crate::runtime::{closure, ids};
 use crate::workspace::documents::DocKind;
 use crate::workspace::{atomic, clock, events, queue};

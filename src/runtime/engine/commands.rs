@@ -3,11 +3,11 @@
 //! path (`stop`, `pause`, `resume`, `retry_active`, `clear_stale_state`,
 //! `reload_config`, intake notices), and the config reload they trigger.
 
-use crate::runtime::Error;
 use super::{kind_of, ActiveRun, Engine};
 use crate::plan::persist;
 use crate::runtime::control;
 use crate::runtime::mailbox_intake as intake;
+use crate::runtime::Error;
 use crate::workspace::config;
 use crate::workspace::state::IDLE_MARKER;
 use crate::workspace::{atomic, events, mailbox, queue};

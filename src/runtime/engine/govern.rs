@@ -6,9 +6,9 @@
 //! allows and `auto_resume` is on. An operator's `resume` never lifts it.
 //! The rules, ledger and state file are `runtime::governance`'s.
 
-use crate::runtime::Error;
 use super::Engine;
 use crate::runtime::governance::{self, GovernanceState, PAUSE_SOURCE};
+use crate::runtime::Error;
 use crate::workspace::events;
 use serde_json::json;
 

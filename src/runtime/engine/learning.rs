@@ -6,11 +6,11 @@
 //! `Target-Stage` chooses the learning stage it starts at; every request
 //! of a learning-enabled mode carries skill revision evidence.
 
-use crate::runtime::Error;
 use super::{ActiveRun, Engine};
 use crate::plan::ir::CompiledNode;
 use crate::runners::StageRequest;
 use crate::runtime::ids;
+use crate::runtime::Error;
 use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::{atomic, clock, events, queue};
 use serde_json::{json, Value};

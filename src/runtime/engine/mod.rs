@@ -48,12 +48,12 @@ mod terminal;
 mod unstarted;
 
 use super::counters::Counters;
-use super::Error;
 use super::ids;
 use super::intake::{IdeaInbox, Intake};
 use super::monitor::Monitor;
 use super::runner_health::{self, RunnerHealth};
 use super::scheduler::Scheduler;
+use super::Error;
 use crate::plan::ir::{CompiledGraph, CompiledPlan};
 use crate::plan::persist;
 use crate::workspace::config::{self, Config};
@@ -533,19 +533,22 @@ impl Engine {
     }
 
     fn graph(&self, plane: &str) -> Result<&CompiledGraph, Error> {
-        self.plan
-            .graph(plane)
-            .ok_or_else(|| Error::NoPlane {
-                mode: self.plan.mode_id.clone(),
-                plane: plane.to_string(),
-            })
+        self.plan.graph(plane).ok_or_else(|| Error::NoPlane {
+            mode: self.plan.mode_id.clone(),
+            plane: plane.to_string(),
+        })
     }
 
     // ------------------------------------------------------------ recovery
     // ------------------------------------------------------------ the tick
 
-    /// One tick. `cancel` interrupts a running stage (shutdown).
-    pub fn step(&mut self, cancel: &AtomicBool) -> Result<Step, Error> {
+    /// One tick. `cancel` interrupts a running stage (shutdown). The error
+    /// is boxed: it travels back from the blocking thread the tick runs on.
+    pub fn step(&mut self, cancel: &AtomicBool) -> Result<Step, Box<Error>> {
+        self.step_once(cancel).map_err(Box::new)
+    }
+
+    fn step_once(&mut self, cancel: &AtomicBool) -> Result<Step, Error> {
         self.ticks += 1;
         self.drain_mailbox()?;
         self.take_ideas();
@@ -720,7 +723,7 @@ impl Engine {
                 self.curator_promotion(&run, node);
                 Ok(step)
             }
-            Err(failure) => self.reroute_runtime_error(run, graph, node, failure),
+            Err(failure) => self.reroute_runtime_error(run, graph, node, *failure),
         }
     }
 

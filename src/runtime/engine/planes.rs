@@ -9,11 +9,11 @@
 //! their runners start, so a crash with both in flight is recovered as two
 //! interrupted stages (`recover`).
 
-use crate::runtime::Error;
 use super::dispatch::{Begun, Dispatch};
 use super::{ActiveRun, Engine, Step};
 use crate::plan::ir::{CompiledGraph, CompiledNode, CompiledPlan};
 use crate::runners::{self, Cancel, RunnerError, RunnerOutput, StageRequest};
+use crate::runtime::Error;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -199,15 +199,18 @@ impl Engine {
             .unwrap_or_else(|_| Err(RunnerError::Settings("the runner thread panicked".into())));
         match self.conclude(&mut run, &node, request, result) {
             Dispatch::Interrupted => Ok(Some(Step::Interrupted)),
-            Dispatch::Unstarted(failure) => self.put_back_unstarted(run, &failure).map(Some).map_err(Error::from),
+            Dispatch::Unstarted(failure) => self
+                .put_back_unstarted(run, &failure)
+                .map(Some)
+                .map_err(Error::from),
             Dispatch::Done(stage) => self.apply_dispatched(run, &graph, &node, *stage).map(Some),
         }
     }
 
     /// Before the engine stops: let the in-flight stage finish and apply
     /// it, or cancel it when `cancel` is set (it stays active and runs
-    /// again on the next start).
-    pub fn settle(&mut self, cancel: &AtomicBool) -> Result<(), Error> {
-        self.collect(true, cancel).map(|_| ())
+    /// again on the next start). The error is boxed, as `step`'s.
+    pub fn settle(&mut self, cancel: &AtomicBool) -> Result<(), Box<Error>> {
+        self.collect(true, cancel).map(|_| ()).map_err(Box::new)
     }
 }

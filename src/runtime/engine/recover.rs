@@ -5,10 +5,10 @@
 //! `stale_active_ownership`; claimed items no active run owns go back to
 //! their queue; an agent left running by a killed daemon is stopped first.
 
-use crate::runtime::Error;
 use super::{kind_of, Engine, MAX_INTERRUPTED_RETRIES};
 use crate::runners;
 use crate::runtime::scheduler::ORDER;
+use crate::runtime::Error;
 use crate::workspace::{atomic, events, queue, state};
 use serde_json::json;
 

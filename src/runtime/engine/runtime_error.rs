@@ -9,10 +9,10 @@
 //! and never from the recovery stage itself; past that the error stops the
 //! daemon as before, with the item still active for an operator.
 
-use crate::runtime::Error;
 use super::{ActiveRun, Engine, Step};
 use crate::plan::ir::{CompiledGraph, CompiledNode};
 use crate::runners::StageRequest;
+use crate::runtime::Error;
 use crate::workspace::documents::one_line;
 use crate::workspace::{atomic, clock, events};
 use serde::{Deserialize, Serialize};

@@ -4,9 +4,9 @@
 //! `blocked/`, the planning incident of an escalation (carrying the item's
 //! lineage), cleared counters and active run.
 
-use crate::runtime::Error;
 use super::{kind_of, ActiveRun, Engine, PendingTerminal};
 use crate::runtime::closure;
+use crate::runtime::Error;
 use crate::workspace::documents::{one_line, DocKind, WorkDocument};
 use crate::workspace::state::IDLE_MARKER;
 use crate::workspace::{atomic, clock, events, queue};
