@@ -430,6 +430,7 @@ pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 30;
 /// The longest heartbeat interval a config may ask for (a day).
 pub const MAX_HEARTBEAT_SECONDS: u64 = 86_400;
 
+/// The checks serde cannot make; the error is the one-line diagnostic.
 fn validate(c: &Config, text: &str) -> Result<(), String> {
     let at = |table: &str, key: &str| {
         line_of(text, table, key)
