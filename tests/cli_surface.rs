@@ -378,6 +378,31 @@ fn not_found_exits_1_everywhere() {
     }
 }
 
+/// `run once --mode nope`: the engine's startup keeps the plan layer's
+/// class (an unknown mode is `not_found`), not a generic failure.
+#[test]
+fn run_once_with_an_unknown_mode_is_not_found() {
+    let ws = Ws::new("");
+    let out = ws.run(&["run", "once", "--mode", "nope"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("error: compile failed: Unknown mode id: nope"),
+        "{}",
+        text(&out)
+    );
+    let out = ws.run(&["run", "once", "--mode", "nope", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("{\"error\""))
+        .unwrap_or_else(|| panic!("no JSON error: {}", text(&out)));
+    let v: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["error"]["kind"], "not_found", "{}", text(&out));
+    assert_eq!(v["error"]["code"], 1);
+}
+
 #[test]
 fn usage_errors_exit_2() {
     for args in [

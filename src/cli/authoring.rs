@@ -184,11 +184,39 @@ fn flag_of(key: &str) -> &str {
     }
 }
 
+/// A flag value an `add-*` command cannot use: the flag (when one is to
+/// blame) and what is wrong with its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFlag {
+    pub flag: Option<String>,
+    pub message: String,
+}
+
+impl BadFlag {
+    fn new(flag: &str, message: impl std::fmt::Display) -> BadFlag {
+        BadFlag {
+            flag: Some(flag.to_string()),
+            message: message.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for BadFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.flag {
+            Some(flag) => write!(f, "{flag}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for BadFlag {}
+
 /// Build the work an `add-*` command adds from its flags.
-pub fn from_flags(layout: &Layout, new: &NewItem, fields: Fields<'_>) -> Result<Work, String> {
+pub fn from_flags(layout: &Layout, new: &NewItem, fields: Fields<'_>) -> Result<Work, BadFlag> {
     let title = new.title.as_deref().unwrap_or_default().trim().to_string();
     if title.is_empty() {
-        return Err("--title: the title is empty".into());
+        return Err(BadFlag::new("--title", "the title is empty"));
     }
     let (kind, tag) = match fields {
         Fields::Task(_) => (Some(DocKind::Task), "task"),
@@ -197,7 +225,7 @@ pub fn from_flags(layout: &Layout, new: &NewItem, fields: Fields<'_>) -> Result<
     };
     let id = match &new.id {
         Some(id) => {
-            ids::validate_id(id).map_err(|e| format!("--id: {e}"))?;
+            ids::validate_id(id).map_err(|e| BadFlag::new("--id", e))?;
             id.clone()
         }
         None => unique_id(layout, tag, &id_from_title(&title, tag)),
@@ -211,13 +239,16 @@ pub fn from_flags(layout: &Layout, new: &NewItem, fields: Fields<'_>) -> Result<
             if let Some(s) = &new.summary {
                 markdown.push_str(&format!("\n{}\n", s.trim()));
             }
-            let idea = IdeaDocument::parse(&format!("{id}.md"), &markdown)
-                .map_err(|e| e.message.clone())?;
+            let idea =
+                IdeaDocument::parse(&format!("{id}.md"), &markdown).map_err(|e| BadFlag {
+                    flag: None,
+                    message: e.message.clone(),
+                })?;
             return Ok(Work::Idea(idea));
         }
         Fields::Task(t) => {
             for dep in &t.depends_on {
-                ids::validate_id(dep).map_err(|e| format!("--depends-on: {e}"))?;
+                ids::validate_id(dep).map_err(|e| BadFlag::new("--depends-on", e))?;
             }
             doc.insert("task_id".into(), json!(id));
             doc.insert("title".into(), json!(title));
@@ -289,13 +320,13 @@ pub fn from_flags(layout: &Layout, new: &NewItem, fields: Fields<'_>) -> Result<
             _ => vec![],
         };
         if items.iter().any(|s| s.trim().is_empty()) {
-            return Err(format!("{}: a value is empty", flag_of(key)));
+            return Err(BadFlag::new(flag_of(key), "a value is empty"));
         }
     }
     let text = Value::Object(doc).to_string();
-    let doc = WorkDocument::from_json(kind, &text, "flags").map_err(|e| match &e.field {
-        Some(f) => format!("{}: {}", flag_of(f), e.message),
-        None => e.message.clone(),
+    let doc = WorkDocument::from_json(kind, &text, "flags").map_err(|e| BadFlag {
+        flag: e.field.as_deref().map(|f| flag_of(f).to_string()),
+        message: e.message.clone(),
     })?;
     Ok(Work::Item(doc))
 }
@@ -303,14 +334,33 @@ pub fn from_flags(layout: &Layout, new: &NewItem, fields: Fields<'_>) -> Result<
 /// The marker of a placeholder `queue template` prints.
 pub const PLACEHOLDER: &str = "<fill:";
 
-/// Refuse a document that still holds a template placeholder, naming its line.
-pub fn check_filled(file: &Path, raw: &str) -> Result<(), String> {
-    match raw.lines().position(|l| l.contains(PLACEHOLDER)) {
-        Some(i) => Err(format!(
+/// A document that still holds a template placeholder (`line` from 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfilled {
+    pub file: std::path::PathBuf,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Unfilled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
             "{}: line {}: fill in the template placeholder (`{PLACEHOLDER} ...>`) first",
-            file.display(),
-            i + 1
-        )),
+            self.file.display(),
+            self.line
+        )
+    }
+}
+
+impl std::error::Error for Unfilled {}
+
+/// Refuse a document that still holds a template placeholder, naming its line.
+pub fn check_filled(file: &Path, raw: &str) -> Result<(), Unfilled> {
+    match raw.lines().position(|l| l.contains(PLACEHOLDER)) {
+        Some(i) => Err(Unfilled {
+            file: file.to_path_buf(),
+            line: i + 1,
+        }),
         None => Ok(()),
     }
 }

@@ -127,7 +127,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome, Error> {
         heartbeat: None,
     };
     let s = daemon::run(layout, opts, monitor)?;
-    let report = super::status::StatusReport::load(&Layout::new(&root)).map_err(Error::Failed)?;
+    let report = super::status::StatusReport::load(&Layout::new(&root))?;
     if args.json {
         let status: serde_json::Value =
             serde_json::from_str(&report.to_json(false)).unwrap_or_default();

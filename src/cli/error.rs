@@ -145,19 +145,30 @@ impl Error {
                 _ => "failed",
             };
         }
+        let plan = match self {
+            Error::Plan(e) | Error::Runtime(runtime::Error::Plan(e)) => Some(e),
+            _ => None,
+        };
+        if let Some(e) = plan {
+            return match e {
+                e if e.is_unknown_mode() => "not_found",
+                plan::Error::NoPlan { .. } | plan::Error::Persist(_) => "io",
+                _ => "invalid_input",
+            };
+        }
         match self {
             Error::Usage(_) => "usage",
-            Error::NotFound { .. }
-            | Error::Missing(_)
-            | Error::Plan(plan::Error::UnknownMode { .. })
-            | Error::Runtime(runtime::Error::Plan(plan::Error::UnknownMode { .. })) => "not_found",
+            Error::NotFound { .. } | Error::Missing(_) => "not_found",
             Error::Invalid(_)
             | Error::Language(_)
-            | Error::Plan(_)
-            | Error::Runtime(runtime::Error::Plan(_)) => "invalid_input",
+            | Error::Runtime(runtime::Error::Payload(_) | runtime::Error::IllegalResult { .. }) => {
+                "invalid_input"
+            }
             Error::Runners(_) | Error::Runtime(runtime::Error::Runners(_)) => "runner",
-            Error::Runtime(runtime::Error::Refused(_)) => "refused",
-            Error::Io { .. } => "io",
+            Error::Runtime(runtime::Error::Refused(_) | runtime::Error::UnknownCommand { .. }) => {
+                "refused"
+            }
+            Error::Io { .. } | Error::Runtime(runtime::Error::Io { .. }) => "io",
             _ => "failed",
         }
     }
@@ -285,5 +296,56 @@ mod tests {
         }));
         assert_eq!(busy.kind(), "busy");
         assert_eq!(exit_code(Err(&busy)), 3);
+    }
+
+    /// The engine's startup passes the plan layer's error up unchanged: an
+    /// unknown mode stays `not_found`, a plan that cannot be written `io`,
+    /// one that does not compile `invalid_input`; all exit 1.
+    #[test]
+    fn plan_failures_keep_their_class_through_the_runtime() {
+        let unknown = Error::from(runtime::Error::from(plan::Error::CompileFailed {
+            errors: vec!["Unknown mode id: nope".into()],
+            stale: None,
+            unknown_mode: true,
+        }));
+        assert_eq!(unknown.kind(), "not_found");
+        assert_eq!(exit_code(Err(&unknown)), 1);
+        let broken = Error::from(runtime::Error::from(plan::Error::CompileFailed {
+            errors: vec!["E001 ...".into()],
+            stale: Some(vec!["config changed".into()]),
+            unknown_mode: false,
+        }));
+        assert_eq!(broken.kind(), "invalid_input");
+        assert_eq!(exit_code(Err(&broken)), 1);
+        let unwritable = Error::from(plan::Error::Persist(std::io::Error::other("disk full")));
+        assert_eq!(unwritable.kind(), "io");
+        assert_eq!(
+            unwritable.to_string(),
+            "cannot persist compiled plan: disk full"
+        );
+    }
+
+    #[test]
+    fn runtime_failures_have_their_own_kinds() {
+        let io = Error::from(runtime::Error::io(
+            "state/runtime_snapshot.json",
+            std::io::Error::other("disk full"),
+        ));
+        assert_eq!(io.kind(), "io");
+        assert_eq!(exit_code(Err(&io)), 1);
+        let unknown = Error::from(runtime::Error::UnknownCommand {
+            command: "explode".into(),
+        });
+        assert_eq!(unknown.kind(), "refused");
+        let payload = Error::from(runtime::Error::Payload(
+            "payload `markdown` must be a string".into(),
+        ));
+        assert_eq!(payload.kind(), "invalid_input");
+        let state = Error::from(runtime::Error::from(workspace::Error::Json {
+            path: "s.json".into(),
+            source: serde_json::from_str::<serde_json::Value>("{").unwrap_err(),
+        }));
+        assert_eq!(state.kind(), "failed");
+        assert_eq!(exit_code(Err(&state)), 1);
     }
 }

@@ -557,7 +557,8 @@ fn add(args: AddArgs, fields: Fields<'_>) -> Result<Outcome, Error> {
     let what = kind.map_or("idea", DocKind::tag);
     let work = match &args.file {
         Some(file) => read_work(file, kind),
-        None => authoring::from_flags(&layout, &args.new, fields).map_err(Error::Invalid),
+        None => authoring::from_flags(&layout, &args.new, fields)
+            .map_err(|e| Error::Invalid(e.to_string())),
     }
     .map_err(|e| e.context(format!("failed to add {what}")))?;
     let added = control::add(&layout, &work)
@@ -578,7 +579,7 @@ fn add(args: AddArgs, fields: Fields<'_>) -> Result<Outcome, Error> {
 /// Read and check the file to add.
 fn read_work(file: &Path, kind: Option<DocKind>) -> Result<Work, Error> {
     let raw = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
-    authoring::check_filled(file, &raw).map_err(Error::Invalid)?;
+    authoring::check_filled(file, &raw).map_err(|e| Error::Invalid(e.to_string()))?;
     let name = file.display().to_string();
     let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
     let Some(kind) = kind else {

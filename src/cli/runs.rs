@@ -206,9 +206,13 @@ pub(crate) fn runs_dir(layout: &Layout) -> PathBuf {
 // ------------------------------------------------------------ resolution
 
 /// A run named by its full id, or by an unambiguous prefix of its hex
-/// digits (with or without `run-`). `Err` is the message (exit 1).
-pub(crate) fn resolve(layout: &Layout, given: &str) -> Result<(String, PathBuf), String> {
-    let not_found = || format!("run not found: {given}");
+/// digits (with or without `run-`). `Err`: not found, or ambiguous (both
+/// kind `not_found`, exit 1).
+pub(crate) fn resolve(layout: &Layout, given: &str) -> Result<(String, PathBuf), Error> {
+    let not_found = || Error::NotFound {
+        what: "run",
+        id: given.to_string(),
+    };
     if given.is_empty() || given.contains(['/', '\\']) || given == "." || given == ".." {
         return Err(not_found());
     }
@@ -227,18 +231,34 @@ pub(crate) fn resolve(layout: &Layout, given: &str) -> Result<(String, PathBuf),
     match matches.as_slice() {
         [] => Err(not_found()),
         [one] => Ok((one.clone(), dir.join(one))),
-        many => Err(format!(
+        many => Err(Error::Missing(format!(
             "run id {given} is ambiguous: it matches {} runs: {}",
             many.len(),
             many.join(", ")
-        )),
+        ))),
+    }
+}
+
+/// Why a run's JSON file could not be read (noted, the run is `malformed`).
+#[derive(Debug)]
+enum JsonFileError {
+    Unreadable(std::io::Error),
+    Invalid(serde_json::Error),
+}
+
+impl std::fmt::Display for JsonFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JsonFileError::Unreadable(e) => write!(f, "{e}"),
+            JsonFileError::Invalid(e) => write!(f, "invalid JSON: {e}"),
+        }
     }
 }
 
 /// Read and parse a JSON file, retrying a few times when it does not parse:
 /// the runtime may be rewriting it. `Ok(None)` when the file is absent.
-fn read_json(path: &Path) -> Result<Option<Value>, String> {
-    let mut last = String::new();
+fn read_json(path: &Path) -> Result<Option<Value>, JsonFileError> {
+    let mut last = None;
     for attempt in 0..5 {
         if attempt > 0 {
             std::thread::sleep(Duration::from_millis(5 * attempt));
@@ -246,13 +266,13 @@ fn read_json(path: &Path) -> Result<Option<Value>, String> {
         match safe_fs::read_capped(path, safe_fs::MAX_STATE_BYTES) {
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
                 Ok(v) => return Ok(Some(v)),
-                Err(e) => last = format!("invalid JSON: {e}"),
+                Err(e) => last = Some(JsonFileError::Invalid(e)),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => last = e.to_string(),
+            Err(e) => last = Some(JsonFileError::Unreadable(e)),
         }
     }
-    Err(last)
+    Err(last.expect("five attempts failed"))
 }
 
 // ------------------------------------------------------------ inspection
@@ -372,8 +392,18 @@ fn run_relative(run_dir: &Path, p: &str) -> String {
         .unwrap_or_else(|_| p.to_string())
 }
 
-fn stage_view(run_dir: &Path, rel: String, v: &Value) -> Result<StageView, String> {
-    let required = |k: &str| s(v, k).ok_or_else(|| format!("missing or non-string field {k}"));
+/// A stage result without one of the fields `runs show` needs.
+#[derive(Debug)]
+struct MissingField(&'static str);
+
+impl std::fmt::Display for MissingField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "missing or non-string field {}", self.0)
+    }
+}
+
+fn stage_view(run_dir: &Path, rel: String, v: &Value) -> Result<StageView, MissingField> {
+    let required = |k: &'static str| s(v, k).ok_or(MissingField(k));
     let m = v.get("metadata").cloned().unwrap_or(Value::Null);
     let path = |k: &str| s(v, k).map(|p| run_relative(run_dir, &p));
     Ok(StageView {
@@ -768,7 +798,7 @@ fn ls(layout: &Layout, limit: Option<usize>, json: bool) -> Result<Outcome, Erro
 }
 
 fn prune(layout: &Layout, opts: &retention::Options, json: bool) -> Result<Outcome, Error> {
-    let report = retention::prune(layout, opts).map_err(Error::Failed)?;
+    let report = retention::prune(layout, opts)?;
     if json {
         print!("{}", pretty(&report));
     } else {
@@ -798,10 +828,7 @@ fn prune(layout: &Layout, opts: &retention::Options, json: bool) -> Result<Outco
 }
 
 fn show(layout: &Layout, given: &str, json: bool) -> Result<Outcome, Error> {
-    let (id, dir) = match resolve(layout, given) {
-        Ok(r) => r,
-        Err(e) => return Err(not_found(&e)),
-    };
+    let (id, dir) = resolve(layout, given)?;
     let mut view = inspect(&id, &dir);
     view.ending = Some(ending(layout, &view, &dir));
     if json {
@@ -1009,10 +1036,7 @@ fn last_lines(text: &str, n: usize) -> &str {
 }
 
 fn tail(layout: &Layout, given: &str, lines: Option<usize>, json: bool) -> Result<Outcome, Error> {
-    let (id, dir) = match resolve(layout, given) {
-        Ok(r) => r,
-        Err(e) => return Err(not_found(&e)),
-    };
+    let (id, dir) = resolve(layout, given)?;
     let view = inspect(&id, &dir);
     let Some(mut rel) = primary_artifact(&view) else {
         return Err(not_found(&format!(
@@ -1095,7 +1119,7 @@ fn tail(layout: &Layout, given: &str, lines: Option<usize>, json: bool) -> Resul
 fn follow_run(layout: &Layout, given: &str, lines: Option<usize>) -> Result<Outcome, Error> {
     use crate::runtime::progress;
     use std::io::{Read, Seek, SeekFrom, Write};
-    let (id, dir) = resolve(layout, given).map_err(|e| not_found(&e))?;
+    let (id, dir) = resolve(layout, given)?;
     const POLL: Duration = Duration::from_millis(200);
     const CHUNK: u64 = 64 * 1024;
     // The file being streamed and how far it was printed.
@@ -1352,10 +1376,7 @@ fn trace(
     format: TraceFormat,
     output: Option<&Path>,
 ) -> Result<Outcome, Error> {
-    let (id, dir) = match resolve(layout, given) {
-        Ok(r) => r,
-        Err(e) => return Err(not_found(&e)),
-    };
+    let (id, dir) = resolve(layout, given)?;
     let (doc, stored) = load_trace(&id, &dir);
     let rendered = match format {
         // As stored, unless our provenance (kept beside it) was merged in.

@@ -66,10 +66,23 @@ pub struct WatchArgs {
     pub json: bool,
 }
 
-fn non_negative(s: &str) -> Result<f64, String> {
+/// An `--interval-seconds` value that is not a finite number >= 0 (clap
+/// prints it as the reason of its usage error).
+#[derive(Debug)]
+struct NotSeconds(String);
+
+impl std::fmt::Display for NotSeconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} is not a number of seconds >= 0", self.0)
+    }
+}
+
+impl std::error::Error for NotSeconds {}
+
+fn non_negative(s: &str) -> Result<f64, NotSeconds> {
     match s.parse::<f64>() {
         Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
-        _ => Err(format!("{s:?} is not a number of seconds >= 0")),
+        _ => Err(NotSeconds(s.to_string())),
     }
 }
 
@@ -83,7 +96,7 @@ pub fn run(args: StatusArgs) -> Result<Outcome, Error> {
 
 fn show(args: ShowArgs) -> Result<Outcome, Error> {
     let layout = args.workspace.initialized()?;
-    let report = StatusReport::load(&layout).map_err(Error::Failed)?;
+    let report = StatusReport::load(&layout)?;
     print!("{}", report.render(args.json));
     Ok(Outcome::Success)
 }
@@ -227,14 +240,14 @@ fn value_label(v: &Value) -> String {
 
 impl StatusReport {
     /// Read a workspace's status (the workspace must be initialized).
-    pub fn load(layout: &Layout) -> Result<StatusReport, String> {
+    pub fn load(layout: &Layout) -> Result<StatusReport, crate::workspace::Error> {
         let snap = state::load_snapshot(layout)?;
         let lock = lock::inspect(layout);
         let depths = queue::queue_depths(layout);
         let mut markers = Vec::with_capacity(3);
         for plane in PLANES {
             let marker = state::read_marker(layout, plane)
-                .map_err(|e| format!("{}: {e}", layout.status_file(plane).display()))?;
+                .map_err(|e| crate::workspace::Error::io(layout.status_file(plane), e))?;
             markers.push(marker);
         }
         let manifest: Option<ManifestHead> = crate::workspace::safe_fs::read_capped(
@@ -661,7 +674,7 @@ fn watch(args: WatchArgs) -> Result<Outcome, Error> {
             match StatusReport::load(layout) {
                 Ok(r) if args.json => block.push_str(&r.to_json(false)),
                 Ok(r) => block.push_str(&r.to_text()),
-                Err(e) => return Err(Error::Failed(e)),
+                Err(e) => return Err(e.into()),
             }
         }
         let mut out = stdout.lock();

@@ -98,21 +98,21 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn read_scenario(path: &Path) -> Result<Source, String> {
+fn read_scenario(path: &Path) -> Result<Source, Error> {
     let name = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| format!("{name}: {e}"))?;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
-        return Err(format!("{name}: not a regular file"));
+        return Err(Error::Invalid(format!("{name}: not a regular file")));
     }
     if meta.len() > MAX_SCENARIO_BYTES {
-        return Err(format!("{name}: larger than 1 MiB"));
+        return Err(Error::Invalid(format!("{name}: larger than 1 MiB")));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     Ok(Source { name, text })
 }
 
 /// The scenario files the arguments name.
-fn scenario_sources(args: &TestArgs) -> Result<Vec<Source>, String> {
+fn scenario_sources(args: &TestArgs) -> Result<Vec<Source>, Error> {
     if args.paths.is_empty() && args.std.is_none() {
         return Ok(crate::assets::all()
             .iter()
@@ -131,7 +131,7 @@ fn scenario_sources(args: &TestArgs) -> Result<Vec<Source>, String> {
     let mut files = Vec::new();
     for p in roots {
         if p.is_dir() {
-            walk(&p, &mut files).map_err(|e| format!("{}: {e}", p.display()))?;
+            walk(&p, &mut files).map_err(|e| Error::io(&p, e))?;
         } else if is_scenario(&p) {
             files.push(p);
         }
@@ -286,7 +286,7 @@ pub fn run(args: TestArgs) -> Result<Outcome, Error> {
     if let Some(stage) = args.stage.clone() {
         return check_stage(&args, &mut plans, &stage);
     }
-    let sources = scenario_sources(&args).map_err(Error::Invalid)?;
+    let sources = scenario_sources(&args)?;
     if sources.is_empty() {
         return Err(crate::language::Error::NoFiles {
             what: format!("*{SUFFIX}"),
@@ -608,7 +608,8 @@ fn line_text(loc: &SourceLoc) -> Option<String> {
 }
 
 /// What a stage output says it returned, as the runtime reads it.
-fn stage_output(args: &TestArgs, legal: &[String]) -> Result<(Scripted, Option<String>), String> {
+/// `--marker` / `--result` values that cannot be used are usage errors.
+fn stage_output(args: &TestArgs, legal: &[String]) -> Result<(Scripted, Option<String>), Error> {
     if let Some(text) = &args.marker {
         let scan = marker::scan_text(text);
         let hints = ResumeHints {
@@ -635,14 +636,18 @@ fn stage_output(args: &TestArgs, legal: &[String]) -> Result<(Scripted, Option<S
         });
     }
     let Some(json_text) = &args.result else {
-        return Err("--stage needs --marker TEXT or --result JSON".into());
+        return Err(Error::Usage(
+            "--stage needs --marker TEXT or --result JSON".into(),
+        ));
     };
-    let v: Value =
-        serde_json::from_str(json_text).map_err(|e| format!("--result is not JSON: {e}"))?;
+    let v: Value = serde_json::from_str(json_text)
+        .map_err(|e| Error::Usage(format!("--result is not JSON: {e}")))?;
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let outcome = s(&v, "terminal_result")
         .or_else(|| s(&v, "outcome"))
-        .ok_or("--result needs a terminal_result (or outcome) string")?;
+        .ok_or_else(|| {
+            Error::Usage("--result needs a terminal_result (or outcome) string".into())
+        })?;
     let outcome = outcome.trim_start_matches("###").trim().to_string();
     let meta = v.get("metadata").cloned().unwrap_or(Value::Null);
     let hint = |k: &str| s(&meta, k).or_else(|| s(&v, k));
@@ -683,8 +688,7 @@ fn check_stage(args: &TestArgs, plans: &mut Plans, stage: &str) -> Result<Outcom
         )));
     };
     // `--marker` / `--result` values that cannot be used: usage errors.
-    let (returned, failure_class) =
-        stage_output(args, &node.legal_outcomes).map_err(Error::Usage)?;
+    let (returned, failure_class) = stage_output(args, &node.legal_outcomes)?;
     let mut counters = Counters::default();
     for c in &args.counters {
         let Some((name, value)) = c.split_once('=') else {

@@ -30,17 +30,13 @@ pub fn plan_bytes(plan: &CompiledPlan) -> Vec<u8> {
 }
 
 /// The persisted plan, or `Err` with why it cannot be used (absent, unreadable, invalid).
-pub fn load_plan(l: &Layout) -> Result<CompiledPlan, String> {
+pub fn load_plan(l: &Layout) -> Result<CompiledPlan, super::Error> {
     let path = plan_path(l);
-    let bytes =
-        safe_fs::read_capped(&path, safe_fs::MAX_STATE_BYTES).map_err(
-            |e| match safe_fs::refusal(&e) {
-                Some(r) => r.to_string(),
-                None => format!("{}: no compiled plan", path.display()),
-            },
-        )?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{}: not a compiled plan: {e}", path.display()))
+    let bytes = match safe_fs::read_capped(&path, safe_fs::MAX_STATE_BYTES) {
+        Ok(b) => b,
+        Err(source) => return Err(super::Error::NoPlan { path, source }),
+    };
+    serde_json::from_slice(&bytes).map_err(|source| super::Error::NotAPlan { path, source })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,7 +120,7 @@ pub fn status(l: &Layout, mode: Option<&str>) -> Status {
                     assets_fingerprint: "assets-missing".into(),
                 }),
                 changes: vec![],
-                error: Some(e),
+                error: Some(e.to_string()),
             }
         }
     };
@@ -289,21 +285,20 @@ pub fn compile_and_persist(l: &Layout, mode: Option<&str>) -> std::io::Result<Pe
 
 /// The plan the runtime may act on: compile if needed, and refuse a stale
 /// last-known-good plan with a message saying what changed.
-pub fn authoritative_plan(l: &Layout, mode: Option<&str>) -> Result<CompiledPlan, String> {
+pub fn authoritative_plan(l: &Layout, mode: Option<&str>) -> Result<CompiledPlan, super::Error> {
     let st = status(l, mode);
     if st.currentness == Currentness::Current {
         if let Some(p) = st.plan {
             return Ok(p);
         }
     }
-    let p =
-        compile_and_persist(l, mode).map_err(|e| format!("cannot persist compiled plan: {e}"))?;
+    let p = compile_and_persist(l, mode).map_err(super::Error::Persist)?;
     if p.outcome.errors.is_empty() {
-        return p
-            .active
-            .ok_or_else(|| "compile produced no plan".to_string());
+        return p.active.ok_or(super::Error::NoPlanProduced);
     }
-    let errors = p.outcome.errors.join("; ");
+    // The sources loaded (the model has modes) and none answers to the id.
+    let model = &p.outcome.checked.model;
+    let unknown_mode = !model.modes.is_empty() && model.resolve_mode(&p.outcome.mode_id).is_none();
     // Another mode's plan is no "last known good" of this one.
     let same_mode = p
         .status
@@ -312,10 +307,10 @@ pub fn authoritative_plan(l: &Layout, mode: Option<&str>) -> Result<CompiledPlan
         .is_some_and(|plan| plan.mode_id == p.outcome.mode_id);
     match (p.active, same_mode) {
         (Some(plan), _) => Ok(plan),
-        (None, true) => Err(format!(
-            "compile failed ({errors}) and the last known good plan is stale ({}); fix the errors and run `millrace compile validate`",
-            p.status.changes.join("; ")
-        )),
-        (None, false) => Err(format!("compile failed: {errors}")),
+        (None, same_mode) => Err(super::Error::CompileFailed {
+            errors: p.outcome.errors,
+            stale: same_mode.then_some(p.status.changes),
+            unknown_mode,
+        }),
     }
 }

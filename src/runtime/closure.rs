@@ -10,6 +10,7 @@
 
 use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::layout::Layout;
+use crate::workspace::Error as WsError;
 use crate::workspace::{atomic, clock, queue, safe_fs};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -60,7 +61,7 @@ fn load_extras(layout: &Layout) -> serde_json::Map<String, serde_json::Value> {
         .unwrap_or_default()
 }
 
-fn save_extras(layout: &Layout, t: &TargetState) -> Result<(), String> {
+fn save_extras(layout: &Layout, t: &TargetState) -> Result<(), WsError> {
     let mut targets = load_extras(layout);
     let mine = TargetExtras {
         suppressed: t.suppressed,
@@ -75,7 +76,7 @@ fn save_extras(layout: &Layout, t: &TargetState) -> Result<(), String> {
     let path = layout.runtime.join(EXTRAS_FILE);
     let mut text = serde_json::to_string_pretty(&doc).expect("extras serialize");
     text.push('\n');
-    atomic::write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+    atomic::write_atomic(&path, text.as_bytes()).map_err(|e| WsError::io(&path, e))
 }
 
 /// Remediation rounds per target before it waits for an operator (or new
@@ -86,14 +87,14 @@ fn targets_dir(layout: &Layout) -> PathBuf {
     layout.runtime.join("arbiter/targets")
 }
 
-fn save(layout: &Layout, t: &TargetState) -> Result<(), String> {
+fn save(layout: &Layout, t: &TargetState) -> Result<(), WsError> {
     let dir = targets_dir(layout);
-    safe_fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    safe_fs::create_dir_all(&dir).map_err(|e| WsError::io(&dir, e))?;
     save_extras(layout, t)?;
     let path = dir.join(format!("{}.json", t.root_spec_id));
     let mut text = serde_json::to_string_pretty(t).expect("target serializes");
     text.push('\n');
-    atomic::write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+    atomic::write_atomic(&path, text.as_bytes()).map_err(|e| WsError::io(&path, e))
 }
 
 pub fn load(layout: &Layout, root: &str) -> Option<TargetState> {
@@ -128,7 +129,7 @@ pub fn all(layout: &Layout) -> Vec<TargetState> {
 }
 
 /// Open a target when `spec` is a root spec; no-op when it is not, or when a target exists.
-pub fn open_for_spec(layout: &Layout, spec: &WorkDocument) -> Result<bool, String> {
+pub fn open_for_spec(layout: &Layout, spec: &WorkDocument) -> Result<bool, WsError> {
     let lineage = spec.lineage();
     let id = spec.id().to_string();
     let Some(idea) = lineage.root_idea_id.clone() else {
@@ -140,9 +141,10 @@ pub fn open_for_spec(layout: &Layout, spec: &WorkDocument) -> Result<bool, Strin
     let contracts = layout.runtime.join("arbiter/contracts");
     let spec_rel = format!("arbiter/contracts/root-specs/{id}.md");
     let spec_path = layout.runtime.join(&spec_rel);
-    safe_fs::create_dir_all(&contracts.join("root-specs")).map_err(|e| e.to_string())?;
+    let specs_dir = contracts.join("root-specs");
+    safe_fs::create_dir_all(&specs_dir).map_err(|e| WsError::io(&specs_dir, e))?;
     atomic::write_atomic(&spec_path, spec.to_markdown().as_bytes())
-        .map_err(|e| format!("{}: {e}", spec_path.display()))?;
+        .map_err(|e| WsError::io(&spec_path, e))?;
     // The seed idea, found as the reference finds it (the spec's references,
     // then `ideas/inbox/<source id>.md`, then `ideas/inbox/<root idea id>.md`),
     // but only inside the workspace and only a regular file of bounded size.
@@ -158,9 +160,10 @@ The seed idea of root spec {id} was not found when its closure target opened; ju
         )
         .into_bytes()
     });
-    safe_fs::create_dir_all(&contracts.join("ideas")).map_err(|e| e.to_string())?;
+    let ideas_dir = contracts.join("ideas");
+    safe_fs::create_dir_all(&ideas_dir).map_err(|e| WsError::io(&ideas_dir, e))?;
     let dest = layout.runtime.join(&idea_rel);
-    atomic::write_atomic(&dest, &bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
+    atomic::write_atomic(&dest, &bytes).map_err(|e| WsError::io(&dest, e))?;
     let idea_path = Some(format!("millrace-agents/{idea_rel}"));
     save(
         layout,
@@ -258,7 +261,7 @@ fn open_lineage_work(layout: &Layout, root: &str, include_blocked: bool) -> Vec<
 pub fn ready(
     layout: &Layout,
     blocked_work_suppresses: bool,
-) -> Result<Option<TargetState>, String> {
+) -> Result<Option<TargetState>, WsError> {
     for mut t in all(layout)
         .into_iter()
         .filter(|t| t.closure_open && !t.suppressed)
@@ -299,7 +302,7 @@ pub fn record_verdict(
     verdict: &str,
     latest_verdict_path: Option<String>,
     latest_report_path: Option<String>,
-) -> Result<(), String> {
+) -> Result<(), WsError> {
     let Some(mut t) = load(layout, root) else {
         return Ok(());
     };
@@ -325,7 +328,7 @@ pub fn record_verdict(
 /// New lineage work finished: a target the arbiter blocked may be judged
 /// again. One that ran out of remediation rounds stays suppressed (the
 /// remediation work itself must not re-arm it).
-pub fn lineage_progressed(layout: &Layout, root: &str) -> Result<(), String> {
+pub fn lineage_progressed(layout: &Layout, root: &str) -> Result<(), WsError> {
     match load(layout, root) {
         Some(mut t) if t.suppressed && t.gap_count < MAX_GAP_ROUNDS => {
             t.suppressed = false;

@@ -72,7 +72,7 @@ pub fn route(layout: &Layout) -> Result<Route, super::Error> {
     let start = Instant::now();
     loop {
         let guard = state_lock::try_hold(layout)
-            .map_err(|e| format!("{}: {e}", state_lock::path(layout).display()))?;
+            .map_err(|e| super::Error::io(state_lock::path(layout).display(), e))?;
         if let LockStatus::Active(daemon) = lock::inspect(layout) {
             return Ok(Route::Mailbox(daemon));
         }
@@ -174,35 +174,68 @@ pub fn add(layout: &Layout, work: &Work) -> Result<Added, super::Error> {
 /// The planes a work item can be active on, in the order runs are listed.
 pub const PLANES: [&str; 3] = ["planning", "execution", "learning"];
 
+/// Why `retry_active` applies to no plane (a refusal: nothing applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryRefusal {
+    /// The scope names a plane with no active run.
+    ScopeNotActive { plane: String, active: Vec<String> },
+    /// No plane has an active run.
+    NothingActive,
+    /// Several planes are active and no scope chooses one.
+    MultiplePlanes,
+}
+
+impl std::fmt::Display for RetryRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RetryRefusal::ScopeNotActive { plane, active } => {
+                let listed = if active.is_empty() {
+                    "none".to_string()
+                } else {
+                    active.join(", ")
+                };
+                write!(
+                    f,
+                    "{plane} retry requires matching active plane; current active planes are {listed}"
+                )
+            }
+            RetryRefusal::NothingActive => f.write_str("no active work item to retry"),
+            RetryRefusal::MultiplePlanes => {
+                f.write_str("multiple active planes; retry-active requires a plane scope")
+            }
+        }
+    }
+}
+
 /// Which active plane `retry_active` puts back, as the reference decides:
 /// with a scope, that plane, which must be active; without one, the only
-/// active plane. `Err` is the detail of a refusal (nothing applied).
-pub fn retry_plane(active: &[String], scope: Option<&str>) -> Result<String, String> {
-    let listed = if active.is_empty() {
-        "none".to_string()
-    } else {
-        active.join(", ")
-    };
+/// active plane.
+pub fn retry_plane(active: &[String], scope: Option<&str>) -> Result<String, RetryRefusal> {
     match scope {
         Some(plane) if active.iter().any(|p| p == plane) => Ok(plane.to_string()),
-        Some(plane) => Err(format!(
-            "{plane} retry requires matching active plane; current active planes are {listed}"
-        )),
+        Some(plane) => Err(RetryRefusal::ScopeNotActive {
+            plane: plane.to_string(),
+            active: active.to_vec(),
+        }),
         None => match active {
-            [] => Err("no active work item to retry".into()),
+            [] => Err(RetryRefusal::NothingActive),
             [one] => Ok(one.clone()),
-            _ => Err("multiple active planes; retry-active requires a plane scope".into()),
+            _ => Err(RetryRefusal::MultiplePlanes),
         },
     }
 }
 
 /// The `scope` of a `retry_active` payload: absent, or one of the planes.
-pub fn retry_scope(payload: &Map<String, Value>) -> Result<Option<String>, String> {
+pub fn retry_scope(payload: &Map<String, Value>) -> Result<Option<String>, super::Error> {
     match payload.get("scope") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if PLANES.contains(&s.as_str()) => Ok(Some(s.clone())),
-        Some(Value::String(s)) => Err(format!("unsupported retry_active scope: {s}")),
-        Some(_) => Err("retry_active scope must be a string".into()),
+        Some(Value::String(s)) => Err(super::Error::Payload(format!(
+            "unsupported retry_active scope: {s}"
+        ))),
+        Some(_) => Err(super::Error::Payload(
+            "retry_active scope must be a string".into(),
+        )),
     }
 }
 
@@ -304,7 +337,7 @@ pub fn control(
                 let active = active_planes(&snap.active_runs_by_plane);
                 match retry_plane(&active, scope) {
                     Ok(plane) => vec![plane],
-                    Err(detail) => return Ok(refused(command, detail)),
+                    Err(detail) => return Ok(refused(command, detail.to_string())),
                 }
             } else {
                 active_planes(&snap.active_runs_by_plane)
@@ -330,14 +363,15 @@ pub fn control(
                 let to = queue::state_dir(layout, kind, entry).join(format!("{id}.md"));
                 if from.is_file() {
                     atomic::rename_durable(&from, &to)
-                        .map_err(|e| format!("{}: {e}", to.display()))?;
+                        .map_err(|e| super::Error::io(to.display(), e))?;
                 }
                 counters.clear_item(kind.tag(), id);
                 requeued.push(format!("{} {id}", kind.tag()));
             }
             for plane in &planes {
                 if snap.active_runs_by_plane.remove(plane.as_str()).is_some() {
-                    state::write_marker(layout, plane, IDLE_MARKER).map_err(|e| e.to_string())?;
+                    state::write_marker(layout, plane, IDLE_MARKER)
+                        .map_err(|e| super::Error::io(layout.status_file(plane).display(), e))?;
                 }
             }
             if snap.active_runs_by_plane.is_empty()
@@ -359,12 +393,14 @@ pub fn control(
                 counters.clear_all();
                 snap.process_running = false;
             }
-            counters.save_if_dirty(layout).map_err(|e| e.to_string())?;
+            counters
+                .save_if_dirty(layout)
+                .map_err(|e| super::Error::io("state/recovery_counters.json", e))?;
             // No process holds the workspace (else this went to the mailbox):
             // a JSON lock left behind is stale and goes now.
             let lock_note = match command {
                 "clear_stale_state" => lock::clear_stale(layout, "clear-stale-state")
-                    .map_err(|e| e.to_string())?
+                    .map_err(crate::workspace::Error::from)?
                     .map(|r| format!("; removed stale daemon lock of pid {}", r.owner_pid)),
                 _ => None,
             }
@@ -387,7 +423,8 @@ pub fn control(
             )))
         }
     };
-    state::save_snapshot(layout, &mut snap).map_err(|e| e.to_string())?;
+    state::save_snapshot(layout, &mut snap)
+        .map_err(|e| super::Error::io("state/runtime_snapshot.json", e))?;
     let _ = events::record(
         layout,
         "control_command_applied",
@@ -435,15 +472,17 @@ mod tests {
             "learning"
         );
         assert_eq!(
-            retry_plane(&planes(&["planning", "learning"]), None).unwrap_err(),
+            retry_plane(&planes(&["planning", "learning"]), None)
+                .unwrap_err()
+                .to_string(),
             "multiple active planes; retry-active requires a plane scope"
         );
         assert_eq!(
-            retry_plane(&[], Some("planning")).unwrap_err(),
+            retry_plane(&[], Some("planning")).unwrap_err().to_string(),
             "planning retry requires matching active plane; current active planes are none"
         );
         assert_eq!(
-            retry_plane(&[], None).unwrap_err(),
+            retry_plane(&[], None).unwrap_err().to_string(),
             "no active work item to retry"
         );
     }

@@ -40,7 +40,7 @@ pub struct Counters {
 
 impl Counters {
     /// Read the counters file (missing or unreadable entries are skipped).
-    pub fn load(layout: &Layout) -> Result<Counters, String> {
+    pub fn load(layout: &Layout) -> Result<Counters, crate::workspace::Error> {
         let file = state::load_counters(layout)?;
         let mut c = Counters::default();
         for e in file.entries {

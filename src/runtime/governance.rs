@@ -150,7 +150,8 @@ impl Window {
 }
 
 /// Check the `[usage_governance]` table: what this implementation cannot
-/// act on is refused (nothing is parsed and ignored).
+/// act on is refused (nothing is parsed and ignored). The error is the
+/// one-line config diagnostic (`config::parse_config` returns it as is).
 pub fn validate(config: &Config) -> Result<(), String> {
     let g = &config.usage_governance;
     if g.evaluation_boundary != "between_stages" {

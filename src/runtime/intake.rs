@@ -119,8 +119,8 @@ pub fn title_and_summary(text: &str, stem: &str) -> (String, String) {
 }
 
 /// A regular file's text, at most `MAX_IDEA_BYTES`; never a link, FIFO or device.
-fn read_idea(path: &Path) -> Result<String, String> {
-    safe_fs::read_to_string_capped(path, MAX_IDEA_BYTES).map_err(|e| e.to_string())
+fn read_idea(path: &Path) -> std::io::Result<String> {
+    safe_fs::read_to_string_capped(path, MAX_IDEA_BYTES)
 }
 
 fn take_idea(layout: &Layout, path: &Path) -> Intake {
@@ -131,7 +131,8 @@ fn take_idea(layout: &Layout, path: &Path) -> Intake {
     let spec_id = spec_id_for(&stem);
     let text = match read_idea(path) {
         Ok(t) => t,
-        Err(reason) => {
+        Err(e) => {
+            let reason = e.to_string();
             let _ = events::record(
                 layout,
                 "idea_normalization_skipped",

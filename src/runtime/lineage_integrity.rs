@@ -71,8 +71,13 @@ pub enum RepairError {
     DaemonRunning,
     /// The snapshot says a stage is running.
     StageActive,
-    /// Reading or writing a file failed.
-    Io(String),
+    /// Reading or writing a work item failed.
+    Item {
+        path: PathBuf,
+        source: Box<crate::workspace::Error>,
+    },
+    /// Reading or writing another file failed (snapshot, report).
+    Workspace(Box<crate::workspace::Error>),
 }
 
 impl std::fmt::Display for RepairError {
@@ -86,7 +91,8 @@ impl std::fmt::Display for RepairError {
                 f.write_str("active runtime ownership lock prevents lineage repair")
             }
             RepairError::StageActive => f.write_str("active runtime stage prevents lineage repair"),
-            RepairError::Io(e) => f.write_str(e),
+            RepairError::Item { path, source } => write!(f, "{}: {source}", path.display()),
+            RepairError::Workspace(e) => write!(f, "{e}"),
         }
     }
 }
@@ -245,7 +251,7 @@ pub fn apply(layout: &Layout, plan: &RepairPlan) -> Result<usize, RepairError> {
     if matches!(lock::inspect(layout), lock::LockStatus::Active(_)) {
         return Err(RepairError::DaemonRunning);
     }
-    let snap = state::load_snapshot(layout).map_err(RepairError::Io)?;
+    let snap = state::load_snapshot(layout).map_err(|e| RepairError::Workspace(Box::new(e)))?;
     if snap.active_stage.is_some() || !snap.active_runs_by_plane.is_empty() {
         return Err(RepairError::StageActive);
     }
@@ -259,8 +265,11 @@ pub fn apply(layout: &Layout, plan: &RepairPlan) -> Result<usize, RepairError> {
             DocKind::Incident
         };
         let path = layout.root.join(rel);
-        let io = |e: String| RepairError::Io(format!("{}: {e}", path.display()));
-        let mut doc = queue::read_item(kind, &path).map_err(|e| io(e.to_string()))?;
+        let io = |e: crate::workspace::Error| RepairError::Item {
+            path: path.clone(),
+            source: Box::new(e),
+        };
+        let mut doc = queue::read_item(kind, &path).map_err(|e| io(e.into()))?;
         for c in changes {
             let label = if c.field_name == "spec_id" {
                 "Spec-ID"
@@ -268,11 +277,13 @@ pub fn apply(layout: &Layout, plan: &RepairPlan) -> Result<usize, RepairError> {
                 "Root-Spec-ID"
             };
             doc.set_scalar(label, Some(&c.new_value))
-                .map_err(|e| io(e.to_string()))?;
+                .map_err(|e| io(e.into()))?;
         }
-        atomic::write_atomic(&path, doc.to_markdown().as_bytes()).map_err(|e| io(e.to_string()))?;
+        atomic::write_atomic(&path, doc.to_markdown().as_bytes())
+            .map_err(|e| io(crate::workspace::Error::Other(e.to_string())))?;
     }
-    queue::refresh_snapshot_depths(layout).map_err(|e| RepairError::Io(e.to_string()))?;
+    queue::refresh_snapshot_depths(layout)
+        .map_err(|e| RepairError::Workspace(Box::new(crate::workspace::Error::from(e))))?;
     Ok(paths.len())
 }
 
@@ -284,9 +295,9 @@ pub fn write_diagnostic(
     layout: &Layout,
     target: &TargetState,
     findings: &[DriftFinding],
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, crate::workspace::Error> {
     let dir = layout.path("arbiter/diagnostics/lineage-drift");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| crate::workspace::Error::io(&dir, e))?;
     let path = dir.join(format!("{}.json", target.root_spec_id));
     let v = json!({
         "schema_version": "1.0",
@@ -302,7 +313,8 @@ pub fn write_diagnostic(
     });
     let mut text = serde_json::to_string_pretty(&v).expect("json");
     text.push('\n');
-    atomic::write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    atomic::write_atomic(&path, text.as_bytes())
+        .map_err(|e| crate::workspace::Error::io(&path, e))?;
     let _ = events::record(
         layout,
         "closure_lineage_drift_detected",
@@ -324,7 +336,7 @@ pub fn write_report(
     let applied = repaired.is_some();
     let dir = layout.path("arbiter/diagnostics/lineage-repairs");
     std::fs::create_dir_all(&dir)
-        .map_err(|e| RepairError::Io(format!("{}: {e}", dir.display())))?;
+        .map_err(|e| RepairError::Workspace(Box::new(crate::workspace::Error::io(&dir, e))))?;
     let stamp: String = plan
         .created_at
         .chars()
@@ -339,7 +351,7 @@ pub fn write_report(
     let mut text = serde_json::to_string_pretty(&v).expect("json");
     text.push('\n');
     atomic::write_atomic(&path, text.as_bytes())
-        .map_err(|e| RepairError::Io(format!("{}: {e}", path.display())))?;
+        .map_err(|e| RepairError::Workspace(Box::new(crate::workspace::Error::io(&path, e))))?;
     if let Some(n) = repaired {
         let _ = events::record(
             layout,

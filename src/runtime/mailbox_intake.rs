@@ -13,6 +13,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::Error;
 use crate::workspace::documents::{DocKind, IdeaDocument, WorkDocument};
 use crate::workspace::layout::Layout;
 use crate::workspace::mailbox::Envelope;
@@ -55,57 +56,58 @@ pub fn expired(env: &Envelope, session: &str, owned_since: &str) -> Option<Strin
     }
 }
 
-fn only_keys(payload: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
+fn only_keys(payload: &Map<String, Value>, allowed: &[&str]) -> Result<(), Error> {
     match payload.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(format!(
+        Some(k) => Err(Error::Payload(format!(
             "payload key `{k}` is not one of {}",
             allowed.join(", ")
-        )),
+        ))),
         None => Ok(()),
     }
 }
 
-fn string<'a>(payload: &'a Map<String, Value>, key: &str) -> Result<&'a str, String> {
+fn string<'a>(payload: &'a Map<String, Value>, key: &str) -> Result<&'a str, Error> {
     payload
         .get(key)
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("payload `{key}` must be a string"))
+        .ok_or_else(|| Error::Payload(format!("payload `{key}` must be a string")))
 }
 
 /// The document an `add_task` / `add_spec` payload carries: the
 /// reference's `{"document": {...}}`, or, when the operator's markdown has
 /// a body the JSON shape cannot hold, also `"markdown"` (the full text,
 /// which must be the same item).
-fn payload_document(kind: DocKind, env: &Envelope) -> Result<WorkDocument, String> {
+fn payload_document(kind: DocKind, env: &Envelope) -> Result<WorkDocument, Error> {
     only_keys(&env.payload, &["document", "markdown"])?;
     let label = format!("mailbox command {}", env.command_id);
     let document = env
         .payload
         .get("document")
         .filter(|d| d.is_object())
-        .ok_or("payload `document` must be a JSON object")?;
-    let from_json =
-        WorkDocument::from_json(kind, &document.to_string(), &label).map_err(|e| e.to_string())?;
+        .ok_or_else(|| Error::Payload("payload `document` must be a JSON object".into()))?;
+    let from_json = WorkDocument::from_json(kind, &document.to_string(), &label)
+        .map_err(crate::workspace::Error::from)?;
     match env.payload.get("markdown") {
         None => Ok(from_json),
         Some(Value::String(md)) => {
-            let doc = WorkDocument::parse_as(kind, md, &label).map_err(|e| e.to_string())?;
+            let doc =
+                WorkDocument::parse_as(kind, md, &label).map_err(crate::workspace::Error::from)?;
             if doc.id() != from_json.id() {
-                return Err(format!(
+                return Err(Error::Payload(format!(
                     "payload `markdown` is {} {}, `document` is {}",
                     kind,
                     doc.id(),
                     from_json.id()
-                ));
+                )));
             }
             Ok(doc)
         }
-        Some(_) => Err("payload `markdown` must be a string".into()),
+        Some(_) => Err(Error::Payload("payload `markdown` must be a string".into())),
     }
 }
 
 /// Apply a work-intake command; the result is archived with it.
-pub fn apply_intake(layout: &Layout, env: &Envelope) -> Result<Value, String> {
+pub fn apply_intake(layout: &Layout, env: &Envelope) -> Result<Value, Error> {
     let rel = |p: &std::path::Path| {
         p.strip_prefix(&layout.root)
             .unwrap_or(p)
@@ -121,7 +123,7 @@ pub fn apply_intake(layout: &Layout, env: &Envelope) -> Result<Value, String> {
             };
             let doc = payload_document(kind, env)?;
             let created = queue::enqueue_as(layout, &doc, Some(&env.command_id))
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::workspace::Error::from)?;
             let key = format!("{}_id", kind.tag());
             (
                 format!("mailbox_{}_applied", env.command),
@@ -135,16 +137,20 @@ pub fn apply_intake(layout: &Layout, env: &Envelope) -> Result<Value, String> {
                 string(&env.payload, "source_name")?,
                 string(&env.payload, "markdown")?,
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(crate::workspace::Error::from)?;
             let created = queue::add_idea_as(layout, &idea, Some(&env.command_id))
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::workspace::Error::from)?;
             (
                 "mailbox_add_idea_applied".to_string(),
                 json!({"source_name": format!("{}.md", idea.id), "path": rel(&created.path)}),
                 json!({"idea_id": idea.id, "path": rel(&created.path), "repeated": created.repeated}),
             )
         }
-        other => return Err(format!("{other} is not a work-intake command")),
+        other => {
+            return Err(Error::Refused(format!(
+                "{other} is not a work-intake command"
+            )))
+        }
     };
     let _ = events::record(layout, &event, data);
     Ok(result)

@@ -84,16 +84,20 @@ pub fn route(
     hints: &ResumeHints,
     counters: &mut Counters,
     item: (&str, &str),
-) -> Result<Decision, String> {
+) -> Result<Decision, super::Error> {
     let n = graph
         .node(node)
-        .ok_or_else(|| format!("node {node} is not in loop {}", graph.loop_id))?;
-    let t = graph.transition(node, outcome).ok_or_else(|| {
-        format!(
-            "loop {} has no route for {node} {outcome} (the plan is inconsistent)",
-            graph.loop_id
-        )
-    })?;
+        .ok_or_else(|| super::Error::NodeNotInLoop {
+            node: node.to_string(),
+            loop_id: graph.loop_id.clone(),
+        })?;
+    let t = graph
+        .transition(node, outcome)
+        .ok_or_else(|| super::Error::NoRoute {
+            loop_id: graph.loop_id.clone(),
+            node: node.to_string(),
+            outcome: outcome.to_string(),
+        })?;
     let success = n.success_outcomes.iter().any(|o| o == outcome);
     let mut counted = None;
     if let Some(th) = graph

@@ -212,10 +212,13 @@ pub fn step(
     counters: &mut Counters,
     node: &str,
     returned: &Scripted,
-) -> Result<Step, String> {
+) -> Result<Step, super::Error> {
     let n = graph
         .node(node)
-        .ok_or_else(|| format!("node {node} is not in loop {}", graph.loop_id))?;
+        .ok_or_else(|| super::Error::NodeNotInLoop {
+            node: node.to_string(),
+            loop_id: graph.loop_id.clone(),
+        })?;
     let class = returned
         .result_class
         .clone()
@@ -223,7 +226,11 @@ pub fn step(
         .unwrap_or_default();
     let (outcome, refused, hints) = match surface::check(n, &returned.outcome, &class) {
         Ok(()) => (returned.outcome.clone(), None, returned.hints.clone()),
-        Err(note) => ("BLOCKED".to_string(), Some(note), ResumeHints::default()),
+        Err(note) => (
+            "BLOCKED".to_string(),
+            Some(note.to_string()),
+            ResumeHints::default(),
+        ),
     };
     let decision = router::route(graph, node, &outcome, &hints, counters, ITEM)?;
     Ok(Step {
@@ -262,7 +269,7 @@ pub fn run(
         };
         *runs += 1;
         match step(graph, &mut counters, &node, returned) {
-            Err(e) => break End::Refused(e),
+            Err(e) => break End::Refused(e.to_string()),
             Ok(s) => {
                 let next = s.decision.next.clone();
                 steps.push(s);

@@ -5,15 +5,16 @@
 
 use crate::plan::ir::CompiledNode;
 
-/// `Ok` when `node` may return `outcome` with `result_class`; otherwise the
-/// note the runtime records.
-pub fn check(node: &CompiledNode, outcome: &str, result_class: &str) -> Result<(), String> {
+/// `Ok` when `node` may return `outcome` with `result_class`; otherwise
+/// `IllegalResult`, whose message is the note the runtime records.
+pub fn check(node: &CompiledNode, outcome: &str, result_class: &str) -> Result<(), super::Error> {
     match node.classes_for(outcome) {
         Some(classes) if classes.iter().any(|c| c == result_class) => Ok(()),
-        _ => Err(format!(
-            "{outcome} / {result_class} is not a legal result of {}",
-            node.node_id
-        )),
+        _ => Err(super::Error::IllegalResult {
+            node: node.node_id.clone(),
+            outcome: outcome.to_string(),
+            class: result_class.to_string(),
+        }),
     }
 }
 

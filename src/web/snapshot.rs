@@ -132,7 +132,7 @@ pub fn load(index: usize, layout: &Layout) -> WorkspaceSnapshot {
     let status = match StatusReport::load(layout) {
         Ok(s) => s,
         Err(e) => {
-            snap.error = Some(e);
+            snap.error = Some(e.to_string());
             return snap;
         }
     };
@@ -178,7 +178,7 @@ pub fn load(index: usize, layout: &Layout) -> WorkspaceSnapshot {
                 planes,
             });
         }
-        Err(e) => snap.plan_error = Some(e),
+        Err(e) => snap.plan_error = Some(e.to_string()),
     }
     snap.status = Some(status);
     snap

@@ -17,12 +17,17 @@ pub struct RuntimeConfig {
 }
 
 /// Read and check `millrace.toml`. Errors are one line naming the file.
-pub fn load(path: &Path) -> Result<RuntimeConfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+pub fn load(path: &Path) -> Result<RuntimeConfig, super::Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| super::Error::io(path, e))?;
+    parse(&text).map_err(|message| super::Error::Config {
+        path: path.to_path_buf(),
+        message,
+    })
 }
 
-/// Parse config text.
+/// Parse config text. The error is the one-line diagnostic (`line N: ...`);
+/// it is the value shown, and `load` names the file in front of it
+/// (`workspace::Error::Config`).
 pub fn parse(text: &str) -> Result<RuntimeConfig, String> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let line = e
@@ -371,6 +376,9 @@ pub fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
 
 /// Parse `millrace.toml` text into the full model. Errors are one line:
 /// `line N: <what is wrong>` with the key and the allowed values where known.
+/// That text is the value (`config validate`, `config set` and the web
+/// editor show it as is); `load_config` turns it into
+/// `workspace::Error::Config` with the file's path.
 pub fn parse_config(text: &str) -> Result<Config, String> {
     let config: Config = toml::from_str(text).map_err(|e: toml::de::Error| {
         let line = e
@@ -422,6 +430,7 @@ pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 30;
 /// The longest heartbeat interval a config may ask for (a day).
 pub const MAX_HEARTBEAT_SECONDS: u64 = 86_400;
 
+/// The checks serde cannot make; the error is the one-line diagnostic.
 fn validate(c: &Config, text: &str) -> Result<(), String> {
     let at = |table: &str, key: &str| {
         line_of(text, table, key)

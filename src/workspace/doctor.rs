@@ -115,7 +115,7 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
             Severity::Error,
             "runtime_config_invalid",
             layout.config_file().display().to_string(),
-            e,
+            e.to_string(),
             "fix the TOML, or delete the file and rerun init".into(),
         );
     }
@@ -129,7 +129,7 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
                 "baseline_manifest_missing"
             },
             layout.manifest_file().display().to_string(),
-            e,
+            e.to_string(),
             "delete it and rerun init to record the shipped baseline".into(),
         ),
         Ok(manifest) => {
@@ -190,7 +190,7 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
                 Severity::Error,
                 "snapshot_invalid",
                 layout.snapshot_file().display().to_string(),
-                e,
+                e.to_string(),
                 "delete it and rerun init to write a fresh idle snapshot".into(),
             );
             None
@@ -201,7 +201,7 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
             Severity::Error,
             "recovery_counters_invalid",
             layout.counters_file().display().to_string(),
-            e,
+            e.to_string(),
             "delete it and rerun init".into(),
         );
     }

@@ -37,6 +37,20 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A mailbox command that cannot be written (unknown command, bad id).
+    Envelope(super::mailbox::EnvelopeError),
+    /// A JSON state file that does not parse as what it should hold.
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// An id read back from a state file that fails the id check
+    /// (`field` names where it was).
+    StateId {
+        path: PathBuf,
+        field: String,
+        source: IdError,
+    },
     /// An `upgrade --apply` refused because files conflict.
     UpgradeRefused(String),
     /// Any other failure, described in words.
@@ -82,6 +96,7 @@ impl fmt::Display for Error {
             Error::Document(e) => write!(f, "{e}"),
             Error::Queue(e) => write!(f, "{e}"),
             Error::Lock(e) => write!(f, "{e}"),
+            Error::Envelope(e) => write!(f, "{e}"),
             Error::StateLockBusy { path } => write!(
                 f,
                 "{} is held by another process (a daemon starting or stopping, or another control command) and no daemon owns the workspace; nothing was applied, try again",
@@ -94,7 +109,17 @@ impl fmt::Display for Error {
                     write!(f, "{}: {message}", path.display())
                 }
             }
-            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            // A refusal names its own path.
+            Error::Io { path, source } => match super::safe_fs::refusal(source) {
+                Some(r) => write!(f, "{r}"),
+                None => write!(f, "{}: {source}", path.display()),
+            },
+            Error::Json { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::StateId {
+                path,
+                field,
+                source,
+            } => write!(f, "{}: {field}: {source}", path.display()),
             Error::UpgradeRefused(m) | Error::Other(m) => f.write_str(m),
         }
     }
@@ -104,6 +129,8 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io { source, .. } => Some(source),
+            Error::Json { source, .. } => Some(source),
+            Error::StateId { source, .. } => Some(source),
             Error::Lock(e) => Some(e),
             Error::Queue(e) => Some(e),
             Error::Document(e) => Some(e),
@@ -137,12 +164,6 @@ impl From<LockError> for Error {
     }
 }
 
-impl From<String> for Error {
-    fn from(e: String) -> Self {
-        Error::Other(e)
-    }
-}
-
 /// Code that still speaks in strings keeps the message.
 impl From<Error> for String {
     fn from(e: Error) -> Self {
@@ -170,6 +191,22 @@ mod tests {
             .to_string(),
             "work item not found: zzz"
         );
+    }
+
+    #[test]
+    fn a_refused_read_names_its_path_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runtime_snapshot.json");
+        std::fs::write(&path, "{}").unwrap();
+        let refused = super::super::safe_fs::read_capped(&path, 1).unwrap_err();
+        assert!(super::super::safe_fs::refusal(&refused).is_some());
+        let text = Error::io(&path, refused).to_string();
+        assert_eq!(text.matches("runtime_snapshot.json").count(), 1, "{text}");
+        assert!(text.contains("refused"), "{text}");
+        let plain = Error::io(&path, std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(plain
+            .to_string()
+            .starts_with(&format!("{}: ", path.display())));
     }
 
     #[test]

@@ -38,15 +38,47 @@ pub struct Envelope {
     pub payload: Map<String, Value>,
 }
 
+/// Why a file in `incoming/` is no command: it is archived in `failed/`
+/// with this message.
+#[derive(Debug)]
+pub enum EnvelopeError {
+    /// It could not be read (refused as unsafe, too large, I/O).
+    Unreadable(std::io::Error),
+    /// It is not JSON of the envelope's shape.
+    Json(serde_json::Error),
+    /// Another schema or kind.
+    NotAnEnvelope,
+    /// A command the mailbox does not carry.
+    UnknownCommand(String),
+    /// A command id that could escape its directory or is malformed.
+    Id(ids::IdError),
+}
+
+impl std::fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EnvelopeError::Unreadable(e) => write!(f, "{e}"),
+            EnvelopeError::Json(e) => write!(f, "invalid envelope: {e}"),
+            EnvelopeError::NotAnEnvelope => {
+                f.write_str("not a mailbox_command envelope (schema_version 1.0)")
+            }
+            EnvelopeError::UnknownCommand(c) => write!(f, "unknown command {c:?}"),
+            EnvelopeError::Id(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for EnvelopeError {}
+
 impl Envelope {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), EnvelopeError> {
         if self.schema_version != "1.0" || self.kind != "mailbox_command" {
-            return Err("not a mailbox_command envelope (schema_version 1.0)".into());
+            return Err(EnvelopeError::NotAnEnvelope);
         }
         if !COMMANDS.contains(&self.command.as_str()) {
-            return Err(format!("unknown command {:?}", self.command));
+            return Err(EnvelopeError::UnknownCommand(self.command.clone()));
         }
-        ids::validate_id(&self.command_id).map_err(|e| e.to_string())?;
+        ids::validate_id(&self.command_id).map_err(EnvelopeError::Id)?;
         Ok(())
     }
 }
@@ -57,7 +89,7 @@ pub fn submit(
     command: &str,
     issuer: &str,
     payload: Map<String, Value>,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, super::Error> {
     let now = clock::now_rfc3339();
     let stamp: String = now.chars().filter(char::is_ascii_digit).collect();
     let nonce =
@@ -71,13 +103,12 @@ pub fn submit(
         issuer: issuer.into(),
         payload,
     };
-    envelope.check()?;
+    envelope.check().map_err(super::Error::Envelope)?;
     let path = layout
         .mailbox_dir("incoming")
         .join(format!("{}.json", envelope.command_id));
     let text = serde_json::to_string_pretty(&envelope).expect("envelope serializes") + "\n";
-    atomic::create_atomic(&path, text.as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    atomic::create_atomic(&path, text.as_bytes()).map_err(|e| super::Error::io(&path, e))?;
     Ok(path)
 }
 
@@ -106,14 +137,15 @@ pub struct Drained {
 /// Drain `incoming/` in order: each envelope goes to `handler`; its result
 /// (or error) is archived with it. The archive is written before the
 /// incoming file is removed, so a crash can repeat a command's archival
-/// but never lose the command.
-pub fn drain(
+/// but never lose the command. A handler's error is the refusal archived
+/// (its message); the `Err` of `drain` is a failure of the mailbox itself.
+pub fn drain<E: std::fmt::Display>(
     layout: &Layout,
-    mut handler: impl FnMut(&Envelope) -> Result<Value, String>,
-) -> Result<Vec<Drained>, String> {
+    mut handler: impl FnMut(&Envelope) -> Result<Value, E>,
+) -> Result<Vec<Drained>, super::Error> {
     let incoming = layout.mailbox_dir("incoming");
     let mut names: Vec<String> = fs::read_dir(&incoming)
-        .map_err(|e| format!("{}: {e}", incoming.display()))?
+        .map_err(|e| super::Error::io(&incoming, e))?
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
@@ -126,17 +158,15 @@ pub fn drain(
         let read = safe_fs::read_to_string_capped(&source, safe_fs::MAX_DOCUMENT_BYTES);
         let refused = matches!(&read, Err(e) if safe_fs::refusal(e).is_some());
         let parsed = read
-            .map_err(|e| e.to_string())
-            .and_then(|t| {
-                serde_json::from_str::<Envelope>(&t).map_err(|e| format!("invalid envelope: {e}"))
-            })
+            .map_err(EnvelopeError::Unreadable)
+            .and_then(|t| serde_json::from_str::<Envelope>(&t).map_err(EnvelopeError::Json))
             .and_then(|env| env.check().map(|()| env));
         let (envelope, outcome) = match parsed {
             Ok(env) => {
-                let outcome = handler(&env);
+                let outcome = handler(&env).map_err(|e| e.to_string());
                 (Some(env), outcome)
             }
-            Err(e) => (None, Err(e)),
+            Err(e) => (None, Err(e.to_string())),
         };
         let disposition = if outcome.is_ok() {
             "processed"
@@ -164,18 +194,17 @@ pub fn drain(
         let archive_path = layout.mailbox_dir(disposition).join(&name);
         let text = serde_json::to_string_pretty(&archive).expect("archive") + "\n";
         atomic::write_atomic(&archive_path, text.as_bytes())
-            .map_err(|e| format!("{}: {e}", archive_path.display()))?;
+            .map_err(|e| super::Error::io(&archive_path, e))?;
         if refused {
             // Set aside as-is (a rename opens nothing) beside its archive.
             let aside = layout
                 .mailbox_dir("failed")
                 .join(format!("{name}.{}.set-aside", std::process::id()));
-            atomic::rename_durable(&source, &aside)
-                .map_err(|e| format!("{}: {e}", source.display()))?;
+            atomic::rename_durable(&source, &aside).map_err(|e| super::Error::io(&source, e))?;
         } else {
-            safe_fs::remove_file(&source).map_err(|e| format!("{}: {e}", source.display()))?;
+            safe_fs::remove_file(&source).map_err(|e| super::Error::io(&source, e))?;
         }
-        atomic::sync_dir(&incoming).map_err(|e| format!("{}: {e}", incoming.display()))?;
+        atomic::sync_dir(&incoming).map_err(|e| super::Error::io(&incoming, e))?;
         let command = envelope.map(|e| e.command);
         let _ = events::record(
             layout,
@@ -213,7 +242,7 @@ mod tests {
         let drained = drain(&layout, |env| {
             seen.push(env.command.clone());
             if env.command == "resume" {
-                Err("not paused".into())
+                Err("not paused".to_string())
             } else {
                 Ok(json!({"applied": true}))
             }

@@ -78,11 +78,11 @@ impl Manifest {
             .find(|e| e.relative_path == relative_path)
     }
 
-    pub fn load(layout: &Layout) -> Result<Manifest, String> {
+    pub fn load(layout: &Layout) -> Result<Manifest, super::Error> {
         let path = layout.manifest_file();
         let text = super::safe_fs::read_to_string_capped(&path, super::safe_fs::MAX_STATE_BYTES)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+            .map_err(|e| super::Error::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|source| super::Error::Json { path, source })
     }
 
     pub fn save(&self, layout: &Layout) -> std::io::Result<()> {

@@ -134,7 +134,7 @@ mod tests {
         let layout = Layout::new(dir.path());
         let doc = dir.path().join("t-1.md");
         let exists = || doc.is_file().then(|| doc.clone());
-        let write = || -> Result<PathBuf, String> {
+        let write = || -> std::io::Result<PathBuf> {
             std::fs::write(&doc, "x").unwrap();
             Ok(doc.clone())
         };
@@ -153,7 +153,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
         let calls = Cell::new(0);
-        let failing = || -> Result<PathBuf, String> { Err("disk full".into()) };
+        let failing = || -> std::io::Result<PathBuf> { Err(std::io::Error::other("disk full")) };
         let e = create_unique(&layout, "spec", "s-1", None, || None, failing).unwrap_err();
         assert_eq!(e.to_string(), "disk full");
         let created = create_unique(

@@ -47,17 +47,49 @@ pub struct Report {
     pub errors: Vec<String>,
 }
 
+/// Why a duration (`--older-than`) does not parse; `text` is as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurationError {
+    NoUnit { text: String },
+    NoNumber { text: String },
+    UnknownUnit { text: String, unit: String },
+    TooLarge { text: String },
+}
+
+impl std::fmt::Display for DurationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DurationError::NoUnit { text } => write!(
+                f,
+                "duration {text:?} has no unit; use s, m, h, d or w (e.g. 30d)"
+            ),
+            DurationError::NoNumber { text } => write!(
+                f,
+                "duration {text:?} must start with a whole number (e.g. 30d)"
+            ),
+            DurationError::UnknownUnit { text, unit } => write!(
+                f,
+                "duration {text:?} has unknown unit {unit:?}; use s, m, h, d or w"
+            ),
+            DurationError::TooLarge { text } => write!(f, "duration {text:?} is too large"),
+        }
+    }
+}
+
+impl std::error::Error for DurationError {}
+
 /// Parse `30d`, `12h`, `90m`, `45s`, `2w` (one number and one unit) into
 /// seconds.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
+pub fn parse_duration(text: &str) -> Result<u64, DurationError> {
     let t = text.trim();
+    let given = || text.to_string();
     let split = t
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("duration {text:?} has no unit; use s, m, h, d or w (e.g. 30d)"))?;
+        .ok_or_else(|| DurationError::NoUnit { text: given() })?;
     let (n, unit) = t.split_at(split);
     let n: u64 = n
         .parse()
-        .map_err(|_| format!("duration {text:?} must start with a whole number (e.g. 30d)"))?;
+        .map_err(|_| DurationError::NoNumber { text: given() })?;
     let scale = match unit {
         "s" => 1,
         "m" => 60,
@@ -65,13 +97,14 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         "d" => 86_400,
         "w" => 7 * 86_400,
         _ => {
-            return Err(format!(
-                "duration {text:?} has unknown unit {unit:?}; use s, m, h, d or w"
-            ))
+            return Err(DurationError::UnknownUnit {
+                text: given(),
+                unit: unit.to_string(),
+            })
         }
     };
     n.checked_mul(scale)
-        .ok_or_else(|| format!("duration {text:?} is too large"))
+        .ok_or_else(|| DurationError::TooLarge { text: given() })
 }
 
 /// Run ids named in a text (`run-` followed by id characters).
@@ -97,7 +130,7 @@ struct Protected {
     incident_runs: HashSet<String>,
 }
 
-fn protected(layout: &Layout) -> Result<Protected, String> {
+fn protected(layout: &Layout) -> Result<Protected, super::Error> {
     let snap = state::load_snapshot(layout)?;
     let mut active_runs: HashSet<String> = snap.active_run_id.iter().cloned().collect();
     for run in snap.active_runs_by_plane.values() {
@@ -145,7 +178,7 @@ fn now_micros() -> i64 {
 }
 
 /// Prune run directories as `opts` says.
-pub fn prune(layout: &Layout, opts: &Options) -> Result<Report, String> {
+pub fn prune(layout: &Layout, opts: &Options) -> Result<Report, super::Error> {
     let guard = if opts.dry_run {
         runs_index::refresh(layout);
         None
@@ -209,7 +242,7 @@ pub fn prune(layout: &Layout, opts: &Options) -> Result<Report, String> {
         if !report.pruned.is_empty() {
             let removed: HashSet<String> = report.pruned.iter().cloned().collect();
             runs_index::remove(layout, g, &removed)
-                .map_err(|e| format!("{}: {e}", layout.path(runs_index::FILE).display()))?;
+                .map_err(|e| super::Error::io(layout.path(runs_index::FILE), e))?;
         }
     }
     Ok(report)
@@ -225,7 +258,10 @@ mod tests {
         assert_eq!(parse_duration("2w"), Ok(14 * 86_400));
         assert_eq!(parse_duration("0s"), Ok(0));
         assert_eq!(parse_duration("90m"), Ok(5400));
-        assert!(parse_duration("30").is_err());
+        assert_eq!(
+            parse_duration("30").unwrap_err().to_string(),
+            "duration \"30\" has no unit; use s, m, h, d or w (e.g. 30d)"
+        );
         assert!(parse_duration("d").is_err());
         assert!(parse_duration("3y").is_err());
         assert!(parse_duration("-1d").is_err());

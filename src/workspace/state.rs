@@ -156,13 +156,9 @@ impl RuntimeSnapshot {
 }
 
 /// A state file, read without following a link or blocking on a FIFO.
-fn read_state_file(path: &std::path::Path) -> Result<String, String> {
-    safe_fs::read_to_string_capped(path, safe_fs::MAX_STATE_BYTES).map_err(|e| {
-        match safe_fs::refusal(&e) {
-            Some(_) => e.to_string(),
-            None => format!("{}: {e}", path.display()),
-        }
-    })
+fn read_state_file(path: &std::path::Path) -> Result<String, super::Error> {
+    safe_fs::read_to_string_capped(path, safe_fs::MAX_STATE_BYTES)
+        .map_err(|e| super::Error::io(path, e))
 }
 
 /// The pause sources the reference's snapshot model accepts.
@@ -174,12 +170,19 @@ pub const REFERENCE_PAUSE_SOURCES: [&str; 2] = ["operator", "usage_governance"];
 const RUNNER_HEALTH_FILE: &str = "state/runner_health.json";
 
 /// Read the snapshot. Errors are one line naming the file.
-pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, String> {
+pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, super::Error> {
     let path = layout.snapshot_file();
     let text = read_state_file(&path)?;
     let mut snap: RuntimeSnapshot =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    check_snapshot_ids(&snap).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|source| super::Error::Json {
+            path: path.clone(),
+            source,
+        })?;
+    check_snapshot_ids(&snap).map_err(|(field, source)| super::Error::StateId {
+        path: path.clone(),
+        field,
+        source,
+    })?;
     if snap.paused
         && layout.path(RUNNER_HEALTH_FILE).is_file()
         && !snap.pause_sources.iter().any(|v| v == "runner_unavailable")
@@ -191,11 +194,11 @@ pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, String> {
 
 /// Ids read back from the snapshot build paths (run directories, queue
 /// files), so they pass the same check as ids from the command line.
-fn check_snapshot_ids(s: &RuntimeSnapshot) -> Result<(), String> {
+fn check_snapshot_ids(s: &RuntimeSnapshot) -> Result<(), (String, super::ids::IdError)> {
     let check = |field: String, value: Option<&str>| match value {
         Some(v) => super::ids::validate_id(v)
             .map(|_| ())
-            .map_err(|e| format!("{field}: {e}")),
+            .map_err(|e| (field, e)),
         None => Ok(()),
     };
     check("active_run_id".into(), s.active_run_id.as_deref())?;
@@ -256,10 +259,10 @@ impl RecoveryCounters {
     }
 }
 
-pub fn load_counters(layout: &Layout) -> Result<RecoveryCounters, String> {
+pub fn load_counters(layout: &Layout) -> Result<RecoveryCounters, super::Error> {
     let path = layout.counters_file();
     let text = read_state_file(&path)?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    serde_json::from_str(&text).map_err(|source| super::Error::Json { path, source })
 }
 
 pub fn save_counters(layout: &Layout, counters: &RecoveryCounters) -> io::Result<()> {

@@ -90,7 +90,7 @@ pub fn preview_with(
         let path = layout.path(rel);
         let current = if path.is_file() {
             Some(hash_bytes(
-                &std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+                &std::fs::read(&path).map_err(|e| super::Error::io(&path, e))?,
             ))
         } else {
             None
@@ -180,18 +180,22 @@ pub fn apply_with(
         let (_, bytes) = candidate
             .iter()
             .find(|(p, _)| *p == entry.relative_path)
-            .ok_or_else(|| format!("candidate file is missing: {}", entry.relative_path))?;
+            .ok_or_else(|| {
+                super::Error::Other(format!(
+                    "candidate file is missing: {}",
+                    entry.relative_path
+                ))
+            })?;
         let path = layout.path(&entry.relative_path);
         if let Some(parent) = path.parent() {
-            super::safe_fs::create_dir_all(parent)
-                .map_err(|e| format!("{}: {e}", parent.display()))?;
+            super::safe_fs::create_dir_all(parent).map_err(|e| super::Error::io(parent, e))?;
         }
-        atomic::write_atomic(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        atomic::write_atomic(&path, bytes).map_err(|e| super::Error::io(&path, e))?;
         written += 1;
     }
     Manifest::from_files(candidate.iter().map(|(p, b)| (p.as_str(), b.as_slice())))
         .save(layout)
-        .map_err(|e| format!("{}: {e}", layout.manifest_file().display()))?;
+        .map_err(|e| super::Error::io(layout.manifest_file(), e))?;
     let _ = events::record(
         layout,
         "workspace_upgraded",

@@ -7,11 +7,12 @@
 //! is made durable and its side effects applied (`terminal`).
 
 use super::dispatch::Dispatched;
-use super::runtime_error::ApplyFailure;
+use super::runtime_error::{ApplyFailure, ApplyProgress};
 use super::{ActiveRun, Engine, PendingTerminal, Step};
 use crate::plan::ir::{CompiledGraph, CompiledNode, TransitionTarget};
 use crate::runners::{self, Verdict};
 use crate::runtime::router::{self, Decision, ResumeHints};
+use crate::runtime::Error;
 use crate::runtime::{ids, monitor, progress, stage_result, surface, trace};
 use crate::workspace::{events, safe_fs};
 use serde_json::{json, Value};
@@ -33,16 +34,20 @@ impl Engine {
         graph: &CompiledGraph,
         node: &CompiledNode,
         stage: Dispatched,
-    ) -> Result<Step, ApplyFailure> {
+    ) -> Result<Step, Box<ApplyFailure>> {
         let mut verdict = judge(node, stage.verdict.clone());
         let recorded = self.record_result(&run, &stage, &mut verdict);
-        let mut failure = ApplyFailure {
-            error: String::new(),
+        let mut failure = ApplyProgress {
             terminal_result: verdict.outcome.clone(),
             stage_result_path: None,
             router_action: None,
         };
-        let fail = |f: &ApplyFailure, error: String| ApplyFailure { error, ..f.clone() };
+        let fail = |at: &ApplyProgress, error: Error| {
+            Box::new(ApplyFailure {
+                error,
+                at: at.clone(),
+            })
+        };
         let recorded = recorded.map_err(|e| fail(&failure, e))?;
         failure.stage_result_path = Some(format!("millrace-agents/{}", recorded.result_rel));
         let (kind, id) = work_of(&run);
@@ -153,7 +158,7 @@ impl Engine {
         run: &ActiveRun,
         stage: &Dispatched,
         verdict: &mut Verdict,
-    ) -> Result<Recorded, String> {
+    ) -> Result<Recorded, Error> {
         let request = &stage.request;
         let result_rel = format!(
             "runs/{}/stage_results/{}.json",
@@ -166,7 +171,7 @@ impl Engine {
         let result_path = self.layout.runtime.join(&result_rel);
         if let Err(e) = stage_result::write(&result_path, &result_doc) {
             if safe_fs::refusal(&e).is_none() {
-                return Err(format!("{result_rel}: {e}"));
+                return Err(Error::io(&result_rel, e));
             }
             *verdict = Self::failure_verdict(runners::UNSAFE_PATH_FAILURE, e.to_string());
             result_doc = stage_result::build(request, &self.synthetic_output(request), verdict);
@@ -284,8 +289,8 @@ impl Engine {
         decision: &Decision,
         recorded: Recorded,
         spawned: Vec<String>,
-    ) -> Result<(), String> {
-        let next_node = graph.node(next).ok_or("route target missing from plan")?;
+    ) -> Result<(), Error> {
+        let next_node = graph.node(next).ok_or(Error::PlanLacks("route target"))?;
         run.stage = next_node.node_id.clone();
         run.node_id = next_node.node_id.clone();
         run.stage_kind_id = next_node.stage_kind_id.clone();
@@ -329,7 +334,7 @@ impl Engine {
         decision: &Decision,
         recorded: Recorded,
         spawned: Vec<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let reason = &decision.reason;
         let pending = PendingTerminal {
             terminal_state_id: t.to_string(),
@@ -340,7 +345,7 @@ impl Engine {
             notes: verdict.notes.clone(),
             failure_class: verdict.failure_class.clone(),
         };
-        let terminal = graph.terminal(t).ok_or("terminal missing from plan")?;
+        let terminal = graph.terminal(t).ok_or(Error::PlanLacks("terminal"))?;
         let kind = match terminal.terminal_class.as_str() {
             "success" | "no_op" => "idle",
             "escalate_planning" | "followup_needed" => "handoff",
@@ -456,7 +461,7 @@ fn why_blocked(stage: &Dispatched, verdict: &Verdict) -> Option<Why> {
 fn judge(node: &CompiledNode, verdict: Verdict) -> Verdict {
     match surface::check(node, &verdict.outcome, &verdict.result_class) {
         Ok(()) => verdict,
-        Err(note) => Engine::failure_verdict("illegal_terminal_result", note),
+        Err(note) => Engine::failure_verdict("illegal_terminal_result", note.to_string()),
     }
 }
 

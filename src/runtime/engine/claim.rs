@@ -8,6 +8,7 @@
 use super::{entry_key, ActiveRun, Engine};
 use crate::plan::ir::CompiledNode;
 use crate::runtime::scheduler::{LINEAGE_ORDER, ORDER};
+use crate::runtime::Error;
 use crate::runtime::{closure, ids};
 use crate::workspace::documents::DocKind;
 use crate::workspace::{atomic, clock, events, queue};
@@ -52,12 +53,12 @@ impl Engine {
     /// Claim the next work item: planning, then execution, then learning;
     /// while a closure target is open, only its lineage's work (tasks
     /// first), and other root specs wait.
-    pub(super) fn claim(&mut self) -> Result<Option<ActiveRun>, String> {
+    pub(super) fn claim(&mut self) -> Result<Option<ActiveRun>, Error> {
         self.claim_in(&["planning", "execution", "learning"])
     }
 
     /// `claim`, restricted to work of the given planes.
-    pub(super) fn claim_in(&mut self, planes: &[&str]) -> Result<Option<ActiveRun>, String> {
+    pub(super) fn claim_in(&mut self, planes: &[&str]) -> Result<Option<ActiveRun>, Error> {
         let focus = self.closure_focus();
         let order: &[(DocKind, &str)] = match &focus {
             Some(root) => {
@@ -121,7 +122,7 @@ impl Engine {
         plane: &str,
         entry_node: &str,
         id: &str,
-    ) -> Result<Option<ActiveRun>, String> {
+    ) -> Result<Option<ActiveRun>, Error> {
         let id = id.to_string();
         let [q, active, ..] = queue::states(kind);
         let from = queue::state_dir(&self.layout, kind, q).join(format!("{id}.md"));
@@ -155,7 +156,7 @@ impl Engine {
                 let _ = events::record(
                     &self.layout,
                     "work_item_rejected",
-                    json!({"work_item_kind": kind.tag(), "work_item_id": id, "error": e}),
+                    json!({"work_item_kind": kind.tag(), "work_item_id": id, "error": e.to_string()}),
                 );
                 self.monitor.line(&format!(
                     "rejected {}:{id} reason=unknown_target_stage",
@@ -167,7 +168,7 @@ impl Engine {
         match atomic::rename_durable(&from, &to) {
             Ok(()) => self.scheduler.own_change(&self.layout, kind),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", to.display())),
+            Err(e) => return Err(Error::io(to.display(), e)),
         }
         let completion = self
             .plan
@@ -187,7 +188,7 @@ impl Engine {
                     let _ = events::record(
                         &self.layout,
                         "closure_target_failed",
-                        json!({"root_spec_id": id, "error": e}),
+                        json!({"root_spec_id": id, "error": e.to_string()}),
                     );
                 }
             }
@@ -196,7 +197,7 @@ impl Engine {
             .plan
             .graph(plane)
             .and_then(|g| g.node(&entry_node))
-            .ok_or("entry node missing from plan")?;
+            .ok_or(Error::PlanLacks("entry node"))?;
         let mut run = ActiveRun::at_node(plane, node, &run_kind(kind));
         run.work_item_kind = Some(kind.tag().to_string());
         run.work_item_id = Some(id.clone());
@@ -217,7 +218,7 @@ impl Engine {
 
     /// With nothing to claim: the completion target for a closure target
     /// whose lineage has no open work, if the plan has completion behaviour.
-    pub(super) fn closure_run(&mut self) -> Result<Option<ActiveRun>, String> {
+    pub(super) fn closure_run(&mut self) -> Result<Option<ActiveRun>, Error> {
         let Some(graph) = self.plan.graph("planning") else {
             return Ok(None);
         };
@@ -230,7 +231,7 @@ impl Engine {
         };
         let node = graph
             .node(&cb.target_node_id)
-            .ok_or("completion target missing from plan")?;
+            .ok_or(Error::PlanLacks("completion target"))?;
         let mut run = ActiveRun::at_node("planning", node, &cb.request_kind);
         run.closure_target_root_spec_id = Some(target.root_spec_id.clone());
         run.closure_target_root_idea_id = target.root_idea_id.clone();

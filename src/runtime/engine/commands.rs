@@ -7,16 +7,34 @@ use super::{kind_of, ActiveRun, Engine};
 use crate::plan::persist;
 use crate::runtime::control;
 use crate::runtime::mailbox_intake as intake;
+use crate::runtime::Error;
 use crate::workspace::config;
 use crate::workspace::state::IDLE_MARKER;
 use crate::workspace::{atomic, events, mailbox, queue};
 use serde_json::{json, Map, Value};
 
+/// Why a `retry_active` requeued nothing; its message is the command's detail.
+enum Skipped {
+    /// Skipped with a `retry_active_skipped` event naming `reason`.
+    Reason(&'static str),
+    /// Refused: the scope or the active planes do not allow it.
+    Refused(control::RetryRefusal),
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skipped::Reason(reason) => write!(f, "retry skipped: {reason}"),
+            Skipped::Refused(why) => write!(f, "{why}"),
+        }
+    }
+}
+
 impl Engine {
     /// Apply each waiting command in order; each is archived with its
     /// outcome only after it was applied (or refused), so a crash repeats a
     /// command rather than losing it (work intake is idempotent per id).
-    pub(super) fn drain_mailbox(&mut self) -> Result<(), String> {
+    pub(super) fn drain_mailbox(&mut self) -> Result<(), Error> {
         if !mailbox::has_pending(&self.layout) {
             return Ok(());
         }
@@ -25,7 +43,7 @@ impl Engine {
         Ok(())
     }
 
-    fn apply_envelope(&mut self, env: &mailbox::Envelope) -> Result<Value, String> {
+    fn apply_envelope(&mut self, env: &mailbox::Envelope) -> Result<Value, Error> {
         tracing::debug!(command_id = %env.command_id, command = %env.command, "mailbox command");
         if let Some(why) = intake::expired(env, &self.session, &self.owned_since) {
             tracing::info!(command_id = %env.command_id, reason = %why, "mailbox command expired");
@@ -34,7 +52,7 @@ impl Engine {
                 "mailbox_command_expired",
                 json!({"command_id": env.command_id, "command": env.command, "reason": why}),
             );
-            return Err(why);
+            return Err(Error::Refused(why));
         }
         let mut result = if intake::is_intake(&env.command) {
             intake::apply_intake(&self.layout, env)?
@@ -50,7 +68,7 @@ impl Engine {
         &mut self,
         command: &str,
         payload: &Map<String, Value>,
-    ) -> Result<String, String> {
+    ) -> Result<String, Error> {
         let reason = payload
             .get("reason")
             .and_then(Value::as_str)
@@ -84,7 +102,7 @@ impl Engine {
             }
             "retry_active" => match self.retry_active(payload)? {
                 Ok(detail) => format!("{detail}: {reason}"),
-                Err(skipped) => skipped,
+                Err(skipped) => skipped.to_string(),
             },
             "clear_stale_state" => {
                 let runs = self.active_runs();
@@ -113,6 +131,7 @@ impl Engine {
                     d
                 }
                 Err(e) => {
+                    let e = e.to_string();
                     self.snapshot.last_reload_outcome = json!("failed_retained_previous_plan");
                     self.snapshot.last_reload_error = Some(e.clone());
                     let _ = events::record(
@@ -129,7 +148,11 @@ impl Engine {
                 self.snapshot.set_queue_depths(depths);
                 "work added".to_string()
             }
-            other => return Err(format!("unknown command {other}")),
+            other => {
+                return Err(Error::UnknownCommand {
+                    command: other.to_string(),
+                })
+            }
         };
         let r = self.counters.save_if_dirty(&self.layout);
         self.io("state/recovery_counters.json", r)?;
@@ -143,12 +166,12 @@ impl Engine {
     }
 
     /// `retry_active`: the one plane the payload's scope (or the only active
-    /// plane) names goes back to its queue; `Ok(Err(why))` when it was
+    /// plane) names goes back to its queue; `Ok(Err(skipped))` when it was
     /// skipped, with a `retry_active_skipped` event as in the reference.
     fn retry_active(
         &mut self,
         payload: &Map<String, Value>,
-    ) -> Result<Result<String, String>, String> {
+    ) -> Result<Result<String, Skipped>, Error> {
         let scope = control::retry_scope(payload)?;
         let runs = self.active_runs();
         let planes: Vec<String> = runs.iter().map(|r| r.plane.clone()).collect();
@@ -163,10 +186,14 @@ impl Engine {
                     "non_retryable_active_run",
                 )))
             }
-            Err(why) if runs.len() > 1 && scope.is_none() => {
-                return Ok(Err(self.retry_skipped(scope, planes, &why)))
+            Err(control::RetryRefusal::MultiplePlanes) if scope.is_none() => {
+                return Ok(Err(self.retry_skipped(
+                    scope,
+                    planes,
+                    "multiple_active_planes",
+                )))
             }
-            Err(why) => return Ok(Err(why)),
+            Err(why) => return Ok(Err(Skipped::Refused(why))),
         };
         self.requeue_run(&run)?;
         self.scheduler.invalidate_all();
@@ -177,22 +204,22 @@ impl Engine {
         )))
     }
 
-    fn retry_skipped(&mut self, scope: Option<String>, planes: Vec<String>, why: &str) -> String {
-        let reason = if why.starts_with("multiple") {
-            "multiple_active_planes"
-        } else {
-            why
-        };
+    fn retry_skipped(
+        &mut self,
+        scope: Option<String>,
+        planes: Vec<String>,
+        reason: &'static str,
+    ) -> Skipped {
         let _ = events::record(
             &self.layout,
             "retry_active_skipped",
             json!({"reason": reason, "requested_scope": scope, "active_planes": planes}),
         );
-        format!("retry skipped: {reason}")
+        Skipped::Reason(reason)
     }
 
     /// Put one active run's item back in its entry queue and forget the run.
-    fn requeue_run(&mut self, run: &ActiveRun) -> Result<(), String> {
+    fn requeue_run(&mut self, run: &ActiveRun) -> Result<(), Error> {
         if let (Some(kind), Some(id)) = (
             run.work_item_kind.as_deref().and_then(kind_of),
             run.work_item_id.as_deref(),
@@ -215,7 +242,7 @@ impl Engine {
     /// the command goes back to the mailbox (addressed to this daemon) and
     /// is tried again at the next tick, until no plane has an active run,
     /// so an item never changes plan (model, runner, routes) halfway.
-    fn defer_reload(&mut self, payload: &Map<String, Value>) -> Result<String, String> {
+    fn defer_reload(&mut self, payload: &Map<String, Value>) -> Result<String, Error> {
         let planes: Vec<String> = self.snapshot.active_runs_by_plane.keys().cloned().collect();
         let mut again = payload.clone();
         again.insert(intake::SESSION_KEY.into(), json!(self.session));
@@ -236,7 +263,7 @@ impl Engine {
     }
 
     /// Re-read the config and recompile; the new plan applies between items.
-    fn reload(&mut self) -> Result<String, String> {
+    fn reload(&mut self) -> Result<String, Error> {
         let config = config::load_config(&self.layout.config_file())?;
         let plan = persist::authoritative_plan(&self.layout, self.mode_override.as_deref())?;
         crate::runtime::runner_health::refuse_unavailable(

@@ -8,6 +8,7 @@
 
 use super::Engine;
 use crate::runtime::governance::{self, GovernanceState, PAUSE_SOURCE};
+use crate::runtime::Error;
 use crate::workspace::events;
 use serde_json::json;
 
@@ -35,7 +36,7 @@ impl Engine {
     }
 
     /// At startup: count stage results a crash left uncounted, evaluate.
-    pub(super) fn govern_boot(&mut self) -> Result<(), String> {
+    pub(super) fn govern_boot(&mut self) -> Result<(), Error> {
         if !self.governs() {
             return Ok(());
         }
@@ -47,7 +48,7 @@ impl Engine {
     }
 
     /// After a stage was applied: count its result, evaluate.
-    pub(super) fn govern_after_stage(&mut self) -> Result<(), String> {
+    pub(super) fn govern_after_stage(&mut self) -> Result<(), Error> {
         if !self.governs() {
             return Ok(());
         }
@@ -64,7 +65,7 @@ impl Engine {
     }
 
     /// While paused by governance: evaluate again (auto-resume).
-    pub(super) fn govern_tick(&mut self) -> Result<(), String> {
+    pub(super) fn govern_tick(&mut self) -> Result<(), Error> {
         if self.governance_paused() {
             self.govern()?;
         }
@@ -72,7 +73,7 @@ impl Engine {
     }
 
     /// Evaluate the rules and apply the outcome to the pause sources.
-    fn govern(&mut self) -> Result<(), String> {
+    fn govern(&mut self) -> Result<(), Error> {
         let g = self.config.usage_governance.clone();
         let had = self.governance_paused();
         let previous = governance::load_state(&self.layout).unwrap_or_default();

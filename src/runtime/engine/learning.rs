@@ -10,6 +10,7 @@ use super::{ActiveRun, Engine};
 use crate::plan::ir::CompiledNode;
 use crate::runners::StageRequest;
 use crate::runtime::ids;
+use crate::runtime::Error;
 use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::{atomic, clock, events, queue};
 use serde_json::{json, Value};
@@ -126,7 +127,7 @@ impl Engine {
         &self,
         kind: DocKind,
         doc: &WorkDocument,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, Error> {
         if kind != DocKind::LearningRequest {
             return Ok(None);
         }
@@ -140,14 +141,14 @@ impl Engine {
             .iter()
             .find(|n| n.stage_kind_id == target || n.node_id == target)
             .map(|n| Some(n.node_id.clone()))
-            .ok_or_else(|| {
-                format!(
-                    "target stage {target} is not a stage of the learning loop {}",
-                    self.plan
-                        .loop_ids_by_plane
-                        .get("learning")
-                        .map_or("", String::as_str)
-                )
+            .ok_or_else(|| Error::UnknownTargetStage {
+                target: target.to_string(),
+                loop_id: self
+                    .plan
+                    .loop_ids_by_plane
+                    .get("learning")
+                    .cloned()
+                    .unwrap_or_default(),
             })
     }
 

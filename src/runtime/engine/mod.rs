@@ -53,6 +53,7 @@ use super::intake::{IdeaInbox, Intake};
 use super::monitor::Monitor;
 use super::runner_health::{self, RunnerHealth};
 use super::scheduler::Scheduler;
+use super::Error;
 use crate::plan::ir::{CompiledGraph, CompiledPlan};
 use crate::plan::persist;
 use crate::workspace::config::{self, Config};
@@ -255,35 +256,35 @@ impl Engine {
         })?;
         tracing::info!(session = %record.owner_session_id, pid = record.owner_pid, "daemon lock acquired");
         let session = record.owner_session_id.clone();
-        let fail = |layout: &Layout, e: String| -> crate::runtime::Error {
+        let fail = |layout: &Layout, e: Error| -> Error {
             let _ = lock::release(layout, &session);
-            e.into()
+            e
         };
         let state_lock = match state_lock::hold(&layout) {
             Ok(l) => l,
-            Err(e) => return Err(fail(&layout, format!("{}: {e}", state_lock::FILE))),
+            Err(e) => return Err(fail(&layout, Error::io(state_lock::FILE, e))),
         };
         let plan = match persist::authoritative_plan(&layout, mode) {
             Ok(p) => p,
-            Err(e) => return Err(fail(&layout, e)),
+            Err(e) => return Err(fail(&layout, e.into())),
         };
         for w in persist::plan_warnings(&layout, &plan.compiled_plan_id) {
             eprintln!("warning: {w}");
         }
         let snapshot = match state::load_snapshot(&layout) {
             Ok(s) => s,
-            Err(e) => return Err(fail(&layout, e)),
+            Err(e) => return Err(fail(&layout, e.into())),
         };
         let counters = match Counters::load(&layout) {
             Ok(c) => c,
-            Err(e) => return Err(fail(&layout, e)),
+            Err(e) => return Err(fail(&layout, e.into())),
         };
         let run_extras = match record::load(&layout) {
             Ok(x) => x,
-            Err(e) => return Err(fail(&layout, e)),
+            Err(e) => return Err(fail(&layout, e.into())),
         };
         if let Err(e) = runner_health::refuse_unavailable(&plan, &config.runners, &layout.root) {
-            return Err(fail(&layout, e));
+            return Err(fail(&layout, e.into()));
         }
         let mut engine = Engine {
             layout,
@@ -318,16 +319,16 @@ impl Engine {
         };
         if let Err(e) = engine.boot(runtime_mode) {
             let _ = lock::release(&engine.layout, &engine.session);
-            return Err(e.into());
+            return Err(e);
         }
         Ok(engine)
     }
 
-    fn io<T>(&self, what: &str, r: std::io::Result<T>) -> Result<T, String> {
-        r.map_err(|e| format!("{what}: {e}"))
+    fn io<T>(&self, what: &str, r: std::io::Result<T>) -> Result<T, Error> {
+        r.map_err(|e| Error::io(what, e))
     }
 
-    fn boot(&mut self, runtime_mode: &str) -> Result<(), String> {
+    fn boot(&mut self, runtime_mode: &str) -> Result<(), Error> {
         let _ = queue::reconcile(&self.layout);
         self.recover()?;
         self.ledger = super::governance::load_ledger(&self.layout);
@@ -489,7 +490,7 @@ impl Engine {
         s.consultant_invocations = c;
     }
 
-    fn save_snapshot(&mut self) -> Result<(), String> {
+    fn save_snapshot(&mut self) -> Result<(), Error> {
         // Extras first: a record whose run the snapshot does not hold is ignored.
         self.run_extras.retain(|plane, x| {
             self.snapshot
@@ -531,17 +532,23 @@ impl Engine {
             .insert(plane.to_string(), m);
     }
 
-    fn graph(&self, plane: &str) -> Result<&CompiledGraph, String> {
-        self.plan
-            .graph(plane)
-            .ok_or_else(|| format!("mode {} has no {plane} plane", self.plan.mode_id))
+    fn graph(&self, plane: &str) -> Result<&CompiledGraph, Error> {
+        self.plan.graph(plane).ok_or_else(|| Error::NoPlane {
+            mode: self.plan.mode_id.clone(),
+            plane: plane.to_string(),
+        })
     }
 
     // ------------------------------------------------------------ recovery
     // ------------------------------------------------------------ the tick
 
-    /// One tick. `cancel` interrupts a running stage (shutdown).
-    pub fn step(&mut self, cancel: &AtomicBool) -> Result<Step, String> {
+    /// One tick. `cancel` interrupts a running stage (shutdown). The error
+    /// is boxed: it travels back from the blocking thread the tick runs on.
+    pub fn step(&mut self, cancel: &AtomicBool) -> Result<Step, Box<Error>> {
+        self.step_once(cancel).map_err(Box::new)
+    }
+
+    fn step_once(&mut self, cancel: &AtomicBool) -> Result<Step, Error> {
         self.ticks += 1;
         self.drain_mailbox()?;
         self.take_ideas();
@@ -557,7 +564,7 @@ impl Engine {
     }
 
     /// The tick's decision: stop, pause, or run a stage.
-    fn tick(&mut self, cancel: &AtomicBool) -> Result<Step, String> {
+    fn tick(&mut self, cancel: &AtomicBool) -> Result<Step, Error> {
         if self.snapshot.stop_requested {
             // The stop waits for a learning stage in flight to be applied.
             self.collect(true, cancel)?;
@@ -589,7 +596,7 @@ impl Engine {
 
     /// Nothing to run: refresh the queue depths in the snapshot if they
     /// changed, and report idle.
-    fn idle_step(&mut self) -> Result<Step, String> {
+    fn idle_step(&mut self) -> Result<Step, Error> {
         let depths = self.scheduler.depths(&self.layout);
         if self
             .snapshot
@@ -682,17 +689,21 @@ impl Engine {
     }
 
     /// Run the stage `run` stands at and apply its result.
-    fn run_stage(&mut self, mut run: ActiveRun, cancel: &AtomicBool) -> Result<Step, String> {
+    fn run_stage(&mut self, mut run: ActiveRun, cancel: &AtomicBool) -> Result<Step, Error> {
         self.last_tick_event = None;
         self.retention_due = true;
         let graph = self.graph(&run.plane)?.clone();
         let node = graph
             .node(&run.node_id)
-            .ok_or_else(|| format!("node {} is not in the plan", run.node_id))?
+            .ok_or_else(|| Error::NodeNotInPlan {
+                node: run.node_id.clone(),
+            })?
             .clone();
         match self.dispatch(&mut run, &graph, &node, cancel) {
             dispatch::Dispatch::Interrupted => Ok(Step::Interrupted),
-            dispatch::Dispatch::Unstarted(failure) => self.put_back_unstarted(run, &failure),
+            dispatch::Dispatch::Unstarted(failure) => {
+                self.put_back_unstarted(run, &failure).map_err(Error::from)
+            }
             dispatch::Dispatch::Done(stage) => self.apply_dispatched(run, &graph, &node, *stage),
         }
     }
@@ -705,20 +716,20 @@ impl Engine {
         graph: &CompiledGraph,
         node: &crate::plan::ir::CompiledNode,
         stage: dispatch::Dispatched,
-    ) -> Result<Step, String> {
+    ) -> Result<Step, Error> {
         match self.apply_result(run.clone(), graph, node, stage) {
             Ok(step) => {
                 self.clear_runtime_error(&run.run_id, &node.node_id);
                 self.curator_promotion(&run, node);
                 Ok(step)
             }
-            Err(failure) => self.reroute_runtime_error(run, graph, node, failure),
+            Err(failure) => self.reroute_runtime_error(run, graph, node, *failure),
         }
     }
 
     /// Stop: mark the process not running, keep active runs for the next
     /// start, release the lock.
-    pub fn shutdown(&mut self, reason: &str) -> Result<(), String> {
+    pub fn shutdown(&mut self, reason: &str) -> Result<(), Error> {
         self.snapshot.process_running = false;
         self.snapshot.stop_requested = false;
         let r = self.counters.save_if_dirty(&self.layout);
@@ -730,7 +741,7 @@ impl Engine {
             json!({"mode_id": self.plan.mode_id, "compiled_plan_id": self.plan.compiled_plan_id, "process_running": false, "reason": reason}),
         );
         lock::release(&self.layout, &self.session)
-            .map_err(|e| format!("releasing the lock: {e}"))?;
+            .map_err(|e| Error::io("releasing the lock", e))?;
         tracing::info!(session = %self.session, reason, "daemon lock released");
         Ok(())
     }

@@ -13,6 +13,7 @@ use super::dispatch::{Begun, Dispatch};
 use super::{ActiveRun, Engine, Step};
 use crate::plan::ir::{CompiledGraph, CompiledNode, CompiledPlan};
 use crate::runners::{self, Cancel, RunnerError, RunnerOutput, StageRequest};
+use crate::runtime::Error;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -81,7 +82,7 @@ impl Engine {
     /// The concurrent tick: apply a finished learning stage, start the
     /// learning plane beside the foreground when the policy allows, run one
     /// foreground stage, or wait a slice for the learning stage.
-    pub(super) fn step_concurrent(&mut self, cancel: &AtomicBool) -> Result<Step, String> {
+    pub(super) fn step_concurrent(&mut self, cancel: &AtomicBool) -> Result<Step, Error> {
         if let Some(step) = self.collect(false, cancel)? {
             return Ok(step);
         }
@@ -130,11 +131,13 @@ impl Engine {
     /// Begin the learning stage `run` stands at and start its runner on its
     /// own thread. A stage decided without a runner is applied at once (its
     /// step is returned).
-    fn start_in_flight(&mut self, mut run: ActiveRun) -> Result<Option<Step>, String> {
+    fn start_in_flight(&mut self, mut run: ActiveRun) -> Result<Option<Step>, Error> {
         let graph = self.graph(&run.plane)?.clone();
         let node = graph
             .node(&run.node_id)
-            .ok_or_else(|| format!("node {} is not in the plan", run.node_id))?
+            .ok_or_else(|| Error::NodeNotInPlan {
+                node: run.node_id.clone(),
+            })?
             .clone();
         let request = match self.begin(&mut run, &graph, &node) {
             Begun::Decided(d) => return self.apply_dispatched(run, &graph, &node, *d).map(Some),
@@ -166,7 +169,7 @@ impl Engine {
         &mut self,
         wait: bool,
         cancel: &AtomicBool,
-    ) -> Result<Option<Step>, String> {
+    ) -> Result<Option<Step>, Error> {
         if wait {
             while !self.in_flight_done() && self.in_flight.is_some() {
                 if cancel.load(Ordering::SeqCst) {
@@ -196,15 +199,18 @@ impl Engine {
             .unwrap_or_else(|_| Err(RunnerError::Settings("the runner thread panicked".into())));
         match self.conclude(&mut run, &node, request, result) {
             Dispatch::Interrupted => Ok(Some(Step::Interrupted)),
-            Dispatch::Unstarted(failure) => self.put_back_unstarted(run, &failure).map(Some),
+            Dispatch::Unstarted(failure) => self
+                .put_back_unstarted(run, &failure)
+                .map(Some)
+                .map_err(Error::from),
             Dispatch::Done(stage) => self.apply_dispatched(run, &graph, &node, *stage).map(Some),
         }
     }
 
     /// Before the engine stops: let the in-flight stage finish and apply
     /// it, or cancel it when `cancel` is set (it stays active and runs
-    /// again on the next start).
-    pub fn settle(&mut self, cancel: &AtomicBool) -> Result<(), String> {
-        self.collect(true, cancel).map(|_| ())
+    /// again on the next start). The error is boxed, as `step`'s.
+    pub fn settle(&mut self, cancel: &AtomicBool) -> Result<(), Box<Error>> {
+        self.collect(true, cancel).map(|_| ()).map_err(Box::new)
     }
 }

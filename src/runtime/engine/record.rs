@@ -42,15 +42,15 @@ struct ExtrasFile {
 }
 
 /// Read the extras file; a missing file is empty.
-pub fn load(layout: &Layout) -> Result<BTreeMap<String, RunExtras>, String> {
+pub fn load(layout: &Layout) -> Result<BTreeMap<String, RunExtras>, crate::workspace::Error> {
     let path = layout.path(FILE);
     match crate::workspace::safe_fs::read_capped(&path, crate::workspace::safe_fs::MAX_STATE_BYTES)
     {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(e) => Err(crate::workspace::Error::io(path, e)),
         Ok(bytes) => serde_json::from_slice::<ExtrasFile>(&bytes)
             .map(|f| f.runs_by_plane)
-            .map_err(|e| format!("{}: {e}", path.display())),
+            .map_err(|source| crate::workspace::Error::Json { path, source }),
     }
 }
 

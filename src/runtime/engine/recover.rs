@@ -8,6 +8,7 @@
 use super::{kind_of, Engine, MAX_INTERRUPTED_RETRIES};
 use crate::runners;
 use crate::runtime::scheduler::ORDER;
+use crate::runtime::Error;
 use crate::workspace::{atomic, events, queue, state};
 use serde_json::json;
 
@@ -15,7 +16,7 @@ impl Engine {
     /// Finish what a crash left: terminal decisions not yet applied, items
     /// whose move happened but whose snapshot did not, interrupted stages,
     /// and claimed items that no active run owns.
-    pub(super) fn recover(&mut self) -> Result<(), String> {
+    pub(super) fn recover(&mut self) -> Result<(), Error> {
         // An agent whose daemon was killed may still be working: stop it
         // before its stage runs again.
         for noted in runners::process::kill_recorded_agents(&self.agent_note()) {

@@ -12,6 +12,7 @@
 use super::{ActiveRun, Engine, Step};
 use crate::plan::ir::{CompiledGraph, CompiledNode};
 use crate::runners::StageRequest;
+use crate::runtime::Error;
 use crate::workspace::documents::one_line;
 use crate::workspace::{atomic, clock, events};
 use serde::{Deserialize, Serialize};
@@ -25,9 +26,15 @@ pub const MAX_REROUTES: u32 = 3;
 const CATALOG: &str = "docs/runtime/millrace-runtime-error-codes.md";
 
 /// Why applying a stage's result failed, with what was known by then.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct ApplyFailure {
-    pub error: String,
+    pub error: Error,
+    pub at: ApplyProgress,
+}
+
+/// How far applying a stage's result got.
+#[derive(Debug, Clone)]
+pub(super) struct ApplyProgress {
     pub terminal_result: String,
     pub stage_result_path: Option<String>,
     /// The router's decision when it was made: `run_stage`, `idle`,
@@ -84,7 +91,7 @@ impl Engine {
         graph: &CompiledGraph,
         node: &CompiledNode,
         failure: ApplyFailure,
-    ) -> Result<Step, String> {
+    ) -> Result<Step, Error> {
         let kind = repair_kind(&run.plane);
         let repair = graph.nodes.iter().find(|n| n.stage_kind_id == kind);
         let tries = self.runtime_errors.entry(run.run_id.clone()).or_insert(0);
@@ -94,7 +101,7 @@ impl Engine {
         }) else {
             return Err(failure.error);
         };
-        let code = match (run.plane.as_str(), failure.router_action) {
+        let code = match (run.plane.as_str(), failure.at.router_action) {
             ("planning", Some("idle")) => "planning_work_item_completion_conflict",
             (_, Some("idle")) => "execution_work_item_completion_conflict",
             ("planning", _) => "planning_post_stage_apply_failed",
@@ -109,12 +116,12 @@ impl Engine {
             work_item_kind: run.work_item_kind.clone(),
             work_item_id: run.work_item_id.clone(),
             run_id: run.run_id.clone(),
-            router_action: failure.router_action.map(str::to_string),
-            terminal_result: Some(failure.terminal_result.clone()),
-            stage_result_path: failure.stage_result_path.clone(),
+            router_action: failure.at.router_action.map(str::to_string),
+            terminal_result: Some(failure.at.terminal_result.clone()),
+            stage_result_path: failure.at.stage_result_path.clone(),
             report_path: report.display().to_string(),
             exception_type: "RuntimeApplyError".into(),
-            exception_message: failure.error.clone(),
+            exception_message: failure.error.to_string(),
             captured_at: clock::now_rfc3339(),
         };
         let _ = crate::workspace::safe_fs::create_dir_all(&self.run_dir(&run));
@@ -145,7 +152,7 @@ impl Engine {
         run.running_status_marker = repair.running_status_marker.clone();
         run.interrupted_retries = 0;
         self.snapshot.current_failure_class = Some(code.into());
-        self.snapshot.last_terminal_result = json!(failure.terminal_result);
+        self.snapshot.last_terminal_result = json!(failure.at.terminal_result);
         self.set_active(&run);
         self.save_snapshot()?;
         let reason = format!("runtime_exception:{code}");
@@ -159,19 +166,19 @@ impl Engine {
                 "repair_stage": repair.node_id,
                 "repair_node_id": repair.node_id,
                 "repair_stage_kind_id": repair.stage_kind_id,
-                "router_action": failure.router_action,
-                "terminal_result": failure.terminal_result,
+                "router_action": failure.at.router_action,
+                "terminal_result": failure.at.terminal_result,
                 "work_item_kind": run.work_item_kind,
                 "work_item_id": run.work_item_id,
                 "exception_type": context.exception_type,
-                "exception_message": failure.error,
+                "exception_message": failure.error.to_string(),
                 "report_path": context.report_path,
             }),
         );
         self.monitor.line(&format!(
             "route {plane} -> {} reason={reason} error={}",
             repair.node_id,
-            one_line(&failure.error)
+            one_line(&failure.error.to_string())
         ));
         Ok(Step::Ran {
             reason,

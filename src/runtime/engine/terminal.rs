@@ -6,6 +6,7 @@
 
 use super::{kind_of, ActiveRun, Engine, PendingTerminal};
 use crate::runtime::closure;
+use crate::runtime::Error;
 use crate::workspace::documents::{one_line, DocKind, WorkDocument};
 use crate::workspace::state::IDLE_MARKER;
 use crate::workspace::{atomic, clock, events, queue};
@@ -62,7 +63,7 @@ impl Engine {
         &mut self,
         run: &ActiveRun,
         p: &PendingTerminal,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let graph = self.graph(&run.plane)?.clone();
         let class = graph
             .terminal(&p.terminal_state_id)
@@ -89,7 +90,7 @@ impl Engine {
                     let _ = events::record(
                         &self.layout,
                         "incident_creation_failed",
-                        json!({"root_spec_id": root, "error": e}),
+                        json!({"root_spec_id": root, "error": e.to_string()}),
                     );
                 }
             }
@@ -135,7 +136,7 @@ impl Engine {
                     let _ = events::record(
                         &self.layout,
                         "incident_creation_failed",
-                        json!({"work_item_id": id, "error": e}),
+                        json!({"work_item_id": id, "error": e.to_string()}),
                     );
                     self.monitor.line(&format!(
                         "incident failed work={}:{id} error={e}",
@@ -185,7 +186,7 @@ impl Engine {
         kind: DocKind,
         id: &str,
         p: &PendingTerminal,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let source = queue::state_dir(&self.layout, kind, "active").join(format!("{id}.md"));
         let lineage = queue::read_item(kind, &source)
             .map(|d| d.lineage())
@@ -228,7 +229,7 @@ impl Engine {
         mut doc: Value,
         run: &ActiveRun,
         p: &PendingTerminal,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let suffix: String = p
             .request_id
             .trim_start_matches("request-")
@@ -258,11 +259,11 @@ impl Engine {
             .join(format!("{incident_id}.md"));
         let document =
             WorkDocument::from_json(DocKind::Incident, &doc.to_string(), "runtime incident")
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::workspace::Error::from)?;
         match atomic::create_atomic(&path, document.to_markdown().as_bytes()) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => return Err(Error::io(path.display(), e)),
         }
         self.scheduler.invalidate_all();
         let _ = events::record(
