@@ -75,6 +75,10 @@ fn monitor(flags: &RunFlags) -> Result<Monitor, i32> {
     })
 }
 
+/// Exit code of a run that stopped at a pause over its environment (the
+/// lead's exit-code table: 5).
+pub const EXIT_ENVIRONMENT_PAUSE: i32 = 5;
+
 pub fn run(args: RunArgs) -> i32 {
     let (flags, once, max_ticks, until_idle) = match args.command {
         RunCommand::Once { flags } => (flags, true, None, false),
@@ -107,13 +111,20 @@ pub fn run(args: RunArgs) -> i32 {
             println!("active_mode_id: {}", s.mode_id);
             println!("mode_override: {}", flags.mode.as_deref().unwrap_or("none"));
             println!("compiled_plan_id: {}", s.plan_id);
-            if once {
+            let code = if once {
                 println!("tick_reason: {}", s.last_reason);
                 i32::from(s.failed)
             } else {
                 println!("ticks: {}", s.ticks);
                 0
+            };
+            if let Some(reason) = &s.environment_pause {
+                eprintln!(
+                    "error: paused over the environment: {reason}; fix it, then `millrace resume`"
+                );
+                return EXIT_ENVIRONMENT_PAUSE;
             }
+            code
         }
         Err(e) => {
             eprintln!("error: {e}");

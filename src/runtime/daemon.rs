@@ -32,6 +32,10 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// The last stage ended in a runtime failure (`run once` exits 1 then).
     pub failed: bool,
+    /// The run stopped at a pause over the environment that needs the
+    /// operator (`runner_unavailable`, or `agent_environment` without an
+    /// automatic retry): its reason. `run` exits 5 then.
+    pub environment_pause: Option<String>,
 }
 
 /// Run the engine until done; returns the summary or a one-line error.
@@ -87,6 +91,7 @@ async fn run_async(
         last_reason: String::new(),
         interrupted: false,
         failed: false,
+        environment_pause: None,
     };
     let idle_sleep = Duration::from_secs_f64(
         engine
@@ -128,6 +133,23 @@ async fn run_async(
             Step::Paused => {
                 summary.last_reason = "paused".into();
                 engine.paused_line();
+                // `run once`, and `--until-idle` when nothing will lift the
+                // pause by itself, stop here (a scheduled automatic retry
+                // is waited for: the daemon still expects to do the work).
+                if opts.once || opts.until_idle {
+                    let reason = if opts.once {
+                        engine.environment_pause()
+                    } else {
+                        engine.environment_pause_for_operator()
+                    };
+                    if let Some(reason) = reason {
+                        summary.environment_pause = Some(reason);
+                        if opts.until_idle {
+                            stop_reason = "paused";
+                            break;
+                        }
+                    }
+                }
             }
             Step::Stopped => {
                 summary.last_reason = "stop_requested".into();

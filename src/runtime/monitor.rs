@@ -45,6 +45,16 @@ impl Monitor {
         !matches!(self.sink, Sink::Off)
     }
 
+    /// A handle that writes lines to the same place from another thread
+    /// (a runner reporting while its agent runs).
+    pub fn tap(&self) -> Tap {
+        Tap(match &self.sink {
+            Sink::Off => None,
+            Sink::Stdout => Some(None),
+            Sink::File(f) => f.try_clone().ok().map(Some),
+        })
+    }
+
     pub fn line(&mut self, text: &str) {
         let line = format!("[{}] {text}\n", clock());
         match &mut self.sink {
@@ -72,6 +82,27 @@ impl Monitor {
         if due {
             self.line(&format!("idle reason={reason}"));
             self.last_idle = Some((reason.to_string(), Instant::now()));
+        }
+    }
+}
+
+/// See `Monitor::tap`: `None` off, `Some(None)` standard output.
+pub struct Tap(Option<Option<std::fs::File>>);
+
+impl Tap {
+    pub fn line(&self, text: &str) {
+        let line = format!("[{}] {text}\n", clock());
+        match &self.0 {
+            None => {}
+            Some(None) => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(line.as_bytes());
+                let _ = out.flush();
+            }
+            Some(Some(f)) => {
+                let mut f: &std::fs::File = f;
+                let _ = f.write_all(line.as_bytes());
+            }
         }
     }
 }
