@@ -134,7 +134,6 @@ enum Endpoint<'a> {
 
 struct Ws {
     dir: tempfile::TempDir,
-    cli: Cli,
 }
 
 impl Ws {
@@ -151,7 +150,6 @@ impl Ws {
     fn new(cli: Cli, bin: &Path, endpoint: Endpoint<'_>, extra: &str) -> Ws {
         let ws = Ws {
             dir: tempfile::tempdir().unwrap(),
-            cli,
         };
         std::fs::create_dir_all(ws.home()).unwrap();
         let out = ws.millrace(&["init"]);
@@ -196,7 +194,7 @@ impl Ws {
                 std::fs::create_dir_all(&agent_dir).unwrap();
                 std::fs::write(
                     agent_dir.join("settings.json"),
-                    json!({"retry": {"enabled": false}}).to_string(),
+                    json!({"retry": {"enabled": false, "provider": {"maxRetries": 0}}}).to_string(),
                 )
                 .unwrap();
                 if let Some(base) = &base {
@@ -273,16 +271,6 @@ impl Ws {
             .unwrap_or_default();
         v.sort();
         v
-    }
-
-    fn events(&self, name: &str) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.ma().join("logs/runtime_events.jsonl"))
-            .or_else(|_| std::fs::read_to_string(self.ma().join("state/events.jsonl")))
-            .unwrap_or_default();
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["event_type"] == name || v["type"] == name || v["event"] == name)
-            .collect()
     }
 
     /// Every stage result of every run, in order of their files' names.
@@ -503,7 +491,7 @@ fn end_to_end(cli: Cli) {
         .stage_results()
         .iter()
         .filter_map(|r| {
-            let class = r["failure_class"].as_str()?;
+            let class = r["metadata"]["failure_class"].as_str()?;
             Some((
                 r["stage"].as_str().or(r["node_id"].as_str()).unwrap_or("").to_string(),
                 class.to_string(),
@@ -514,10 +502,22 @@ fn end_to_end(cli: Cli) {
         failures.contains(&("builder".into(), "provider_failure".into())),
         "{failures:?}\n{all}"
     );
-    assert!(
-        failures.contains(&("checker".into(), "provider_failure".into())),
-        "{failures:?}\n{all}"
-    );
+    if cli == Cli::Claude {
+        // Claude Code recovers a cut stream by itself (it asks again).
+        assert!(server3.calls_for("checker").len() >= 2, "{all}");
+    } else if cli == Cli::Pi {
+        // Pi ends a cut stream as an empty answer: no provider error is
+        // reported, the stage fails for want of an answer.
+        assert!(
+            failures.contains(&("checker".into(), "runner_transport_failure".into())),
+            "{failures:?}\n{all}"
+        );
+    } else {
+        assert!(
+            failures.contains(&("checker".into(), "provider_failure".into())),
+            "{failures:?}\n{all}"
+        );
+    }
     assert!(!all.contains("paused source=agent_environment"), "{all}");
 }
 
