@@ -181,7 +181,10 @@ impl Ws {
             }
             Cli::Claude => {
                 env.push(("IS_SANDBOX".into(), "1".into()));
-                env.push(("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(), "1".into()));
+                env.push((
+                    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),
+                    "1".into(),
+                ));
                 if let Some(base) = &base {
                     env.push(("ANTHROPIC_BASE_URL".into(), base.clone()));
                     env.push(("ANTHROPIC_API_KEY".into(), "sk-scripted".into()));
@@ -209,7 +212,10 @@ impl Ws {
                     )
                     .unwrap();
                 }
-                env.push(("PI_CODING_AGENT_DIR".into(), agent_dir.display().to_string()));
+                env.push((
+                    "PI_CODING_AGENT_DIR".into(),
+                    agent_dir.display().to_string(),
+                ));
                 env.push(("PI_OFFLINE".into(), "1".into()));
                 "pi"
             }
@@ -265,7 +271,12 @@ impl Ws {
         let mut v: Vec<String> = std::fs::read_dir(self.ma().join("tasks").join(state))
             .map(|d| {
                 d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().trim_end_matches(".md").to_string())
+                    .map(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .trim_end_matches(".md")
+                            .to_string()
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -367,7 +378,11 @@ fn claude_unreachable_server_pauses() {
     environment_pause(
         Cli::Claude,
         Endpoint::Unreachable,
-        &["Unable to connect", "cannot reach the API", "Connection error"],
+        &[
+            "Unable to connect",
+            "cannot reach the API",
+            "Connection error",
+        ],
     );
 }
 
@@ -387,7 +402,12 @@ fn end_to_end(cli: Cli) {
     let server = ModelServer::start();
     server.set_usage(1500, 120);
     // The builder runs a shell command, writes a file, then finishes.
-    server.rule("builder", 0, Action::Shell("echo built-by-shell > shell.txt".into()), 1);
+    server.rule(
+        "builder",
+        0,
+        Action::Shell("echo built-by-shell > shell.txt".into()),
+        1,
+    );
     server.rule(
         "builder",
         1,
@@ -405,9 +425,14 @@ fn end_to_end(cli: Cli) {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert_eq!(ws.tasks("done"), ["t-1"], "{all}");
-    assert!(ws.tasks("blocked").is_empty() && ws.tasks("queue").is_empty(), "{all}");
+    assert!(
+        ws.tasks("blocked").is_empty() && ws.tasks("queue").is_empty(),
+        "{all}"
+    );
     assert_eq!(
-        std::fs::read_to_string(ws.root().join("shell.txt")).unwrap_or_default().trim(),
+        std::fs::read_to_string(ws.root().join("shell.txt"))
+            .unwrap_or_default()
+            .trim(),
         "built-by-shell",
         "{all}"
     );
@@ -421,7 +446,13 @@ fn end_to_end(cli: Cli) {
     assert!(results.len() >= 2, "{all}");
     let stages: Vec<String> = results
         .iter()
-        .map(|r| r["stage"].as_str().or(r["node_id"].as_str()).unwrap_or("").to_string())
+        .map(|r| {
+            r["stage"]
+                .as_str()
+                .or(r["node_id"].as_str())
+                .unwrap_or("")
+                .to_string()
+        })
         .collect();
     for r in &results {
         let stage = r["stage"].as_str().or(r["node_id"].as_str()).unwrap_or("");
@@ -476,7 +507,11 @@ fn end_to_end(cli: Cli) {
     let _ = child.kill();
     let _ = child.wait();
     assert!(paused, "governance never paused on real usage");
-    assert_eq!(gov.stage_results().len(), 1, "one stage ran before the pause");
+    assert_eq!(
+        gov.stage_results().len(),
+        1,
+        "one stage ran before the pause"
+    );
 
     // An HTTP 500 and a cut stream become provider failures the loop recovers from.
     let server3 = ModelServer::start();
@@ -493,7 +528,11 @@ fn end_to_end(cli: Cli) {
         .filter_map(|r| {
             let class = r["metadata"]["failure_class"].as_str()?;
             Some((
-                r["stage"].as_str().or(r["node_id"].as_str()).unwrap_or("").to_string(),
+                r["stage"]
+                    .as_str()
+                    .or(r["node_id"].as_str())
+                    .unwrap_or("")
+                    .to_string(),
                 class.to_string(),
             ))
         })

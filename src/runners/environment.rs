@@ -86,7 +86,12 @@ pub fn one_line(text: &str) -> String {
 pub fn classify_text(text: &str) -> Option<&'static str> {
     let t = text.to_ascii_lowercase();
     let any = |words: &[&str]| words.iter().any(|w| t.contains(w));
-    if any(&["not logged in", "please run /login", "please log in", "login required"]) {
+    if any(&[
+        "not logged in",
+        "please run /login",
+        "please log in",
+        "login required",
+    ]) {
         return Some(NOT_LOGGED_IN);
     }
     if any(&[
@@ -486,7 +491,9 @@ mod tests {
         );
         assert_eq!(classify_text("Connection error."), Some(NETWORK));
         assert_eq!(
-            classify_text("Reconnecting... waiting for network (Connection failed: error sending request)"),
+            classify_text(
+                "Reconnecting... waiting for network (Connection failed: error sending request)"
+            ),
             Some(NETWORK)
         );
         assert_eq!(
@@ -503,8 +510,16 @@ mod tests {
             ),
             Some(REFUSED)
         );
-        assert_eq!(classify_text("stream disconnected before completion: stream closed before response.completed"), None);
-        assert_eq!(classify_text("unexpected status 500 Internal Server Error"), None);
+        assert_eq!(
+            classify_text(
+                "stream disconnected before completion: stream closed before response.completed"
+            ),
+            None
+        );
+        assert_eq!(
+            classify_text("unexpected status 500 Internal Server Error"),
+            None
+        );
     }
 
     #[test]
@@ -513,7 +528,10 @@ mod tests {
             reset_time("Claude AI usage limit reached|1767225600", 0),
             Some(1_767_225_600)
         );
-        assert_eq!(reset_time("Try again in 2 hours 5 minutes.", 100), Some(100 + 7500));
+        assert_eq!(
+            reset_time("Try again in 2 hours 5 minutes.", 100),
+            Some(100 + 7500)
+        );
         assert_eq!(reset_time("rate limited, retry in 30s", 0), Some(30));
         assert_eq!(
             reset_time("limit resets at 2026-12-01T12:00:00Z", 0),
@@ -554,22 +572,37 @@ mod tests {
         assert_eq!(f.class, NOT_LOGGED_IN);
         assert_eq!(from_claude_result(false, Some("Not logged in"), None), None);
         assert_eq!(
-            from_claude_result(true, Some("API Error: 429 {}"), Some(429)).unwrap().class,
+            from_claude_result(true, Some("API Error: 429 {}"), Some(429))
+                .unwrap()
+                .class,
             QUOTA
         );
-        assert_eq!(from_claude_result(true, Some("API Error: 500"), Some(500)), None);
+        assert_eq!(
+            from_claude_result(true, Some("API Error: 500"), Some(500)),
+            None
+        );
         let wait = network_wait(RunnerKind::ClaudeCode, "{\"type\":\"system\",\"subtype\":\"api_retry\",\"attempt\":1,\"error_status\":null,\"error\":\"unknown\"}").unwrap();
         assert_eq!(wait_class(&wait), NETWORK);
         let wait = network_wait(RunnerKind::ClaudeCode, "{\"type\":\"system\",\"subtype\":\"api_retry\",\"error_status\":429,\"error\":\"rate_limit\"}").unwrap();
         assert_eq!(wait_class(&wait), QUOTA);
-        assert_eq!(network_wait(RunnerKind::ClaudeCode, "{\"type\":\"system\",\"subtype\":\"api_retry\",\"error_status\":500}"), None);
+        assert_eq!(
+            network_wait(
+                RunnerKind::ClaudeCode,
+                "{\"type\":\"system\",\"subtype\":\"api_retry\",\"error_status\":500}"
+            ),
+            None
+        );
     }
 
     #[test]
     fn summaries() {
         let s = |k, l: &str| summarize_event(k, l);
         assert_eq!(
-            s(RunnerKind::CodexCli, "{\"type\":\"error\",\"message\":\"Reconnecting... waiting for network (x)\"}").as_deref(),
+            s(
+                RunnerKind::CodexCli,
+                "{\"type\":\"error\",\"message\":\"Reconnecting... waiting for network (x)\"}"
+            )
+            .as_deref(),
             Some("error: Reconnecting... waiting for network (x)")
         );
         assert_eq!(
@@ -598,5 +631,66 @@ mod tests {
         );
         assert_eq!(s(RunnerKind::PiRpc, "{\"type\":\"message_update\"}"), None);
         assert_eq!(s(RunnerKind::CodexCli, "not json"), None);
+    }
+}
+
+/// The real CLIs' captured output (`tests/fixtures/agent-clis/`, offline,
+/// empty `HOME`) classified as the runners read it.
+#[cfg(test)]
+mod captured {
+    use super::*;
+
+    const CLAUDE_NOLOGIN: &str =
+        include_str!("../../tests/fixtures/agent-clis/claude_nologin.jsonl");
+    const CLAUDE_UNREACH: &str =
+        include_str!("../../tests/fixtures/agent-clis/claude_unreach.jsonl");
+    const CODEX_NOLOGIN: &str = include_str!("../../tests/fixtures/agent-clis/codex_nologin.jsonl");
+    const CODEX_UNREACH: &str = include_str!("../../tests/fixtures/agent-clis/codex_unreach.jsonl");
+    const PI_NOKEY: &str = include_str!("../../tests/fixtures/agent-clis/pi_nokey.jsonl");
+    const PI_UNREACH: &str = include_str!("../../tests/fixtures/agent-clis/pi_unreach.jsonl");
+
+    #[test]
+    fn every_capture_is_an_environment_failure() {
+        let result: Value = CLAUDE_NOLOGIN
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["type"] == "result")
+            .unwrap();
+        assert_eq!(result["subtype"], "success");
+        let f = from_claude_result(
+            result["is_error"].as_bool().unwrap(),
+            result["result"].as_str(),
+            result["api_error_status"].as_i64(),
+        )
+        .unwrap();
+        assert_eq!(f.class, NOT_LOGGED_IN);
+        assert!(CLAUDE_UNREACH
+            .lines()
+            .any(|l| network_wait(RunnerKind::ClaudeCode, l).is_some()));
+        for codex in [CODEX_NOLOGIN, CODEX_UNREACH] {
+            assert_eq!(from_codex_events(codex).unwrap().class, NETWORK);
+            assert!(codex
+                .lines()
+                .any(|l| network_wait(RunnerKind::CodexCli, l).is_some()));
+        }
+        let rejection: Value = serde_json::from_str(PI_NOKEY.trim()).unwrap();
+        assert_eq!(rejection["success"], false);
+        assert_eq!(
+            from_error_text(rejection["error"].as_str().unwrap())
+                .unwrap()
+                .class,
+            CREDENTIALS
+        );
+        let error = PI_UNREACH
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find_map(|v| v["message"]["errorMessage"].as_str().map(String::from))
+            .unwrap();
+        assert_eq!(from_error_text(&error).unwrap().class, NETWORK);
+        let summary = PI_UNREACH
+            .lines()
+            .filter_map(|l| summarize_event(RunnerKind::PiRpc, l))
+            .find(|s| s.starts_with("error"));
+        assert_eq!(summary.as_deref(), Some("error: Connection error."));
     }
 }

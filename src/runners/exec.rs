@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use super::artifacts::{self, CompletionRecord, FileNames, InvocationRecord};
 use super::capture;
+use super::environment::{self, EnvironmentFailure};
 use super::process::{self, Ended, Spawn, SpawnError};
 use super::settings::UsageFormat;
-use super::environment::{self, EnvironmentFailure};
 use super::{
     claude, io_err, marker, tokens, Cancel, ExitKind, Notify, RunnerError, RunnerKind,
     RunnerOutput, StageRequest,
@@ -483,7 +483,11 @@ fn has_turn_failed(events: &str) -> bool {
         l.contains("\"turn.failed\"")
             && serde_json::from_str::<serde_json::Value>(l.trim())
                 .ok()
-                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(|t| t == "turn.failed"))
+                .and_then(|v| {
+                    v.get("type")
+                        .and_then(|t| t.as_str())
+                        .map(|t| t == "turn.failed")
+                })
                 .unwrap_or(false)
     })
 }

@@ -32,9 +32,9 @@ use serde_json::{json, Map, Value};
 
 use super::artifacts::{self, CompletionRecord, FileNames, InvocationRecord};
 use super::capture;
+use super::environment::{self, EnvironmentFailure};
 use super::process::{self, Spawn, SpawnError};
 use super::settings::{PiEventLogPolicy, PiSettings};
-use super::environment::{self, EnvironmentFailure};
 use super::{
     io_err, marker, prompt, Cancel, ExitKind, RunnerError, RunnerOutput, StageRequest, TokenUsage,
 };
@@ -524,8 +524,14 @@ fn converse(
         (Some(m), false) if provider_error => environment::from_error_text(m),
         _ => None,
     };
-    if let Some(m) = error_message.as_ref().filter(|_| provider_error && !has_text) {
-        notes.push(format!("the provider reported: {}", environment::one_line(m)));
+    if let Some(m) = error_message
+        .as_ref()
+        .filter(|_| provider_error && !has_text)
+    {
+        notes.push(format!(
+            "the provider reported: {}",
+            environment::one_line(m)
+        ));
     }
     let (exit_kind, exit_code, failure_class) = if has_text {
         (ExitKind::Completed, 0, None)
@@ -557,7 +563,11 @@ fn converse(
 
 /// The `errorMessage` of an event's message, or of its last assistant message.
 fn error_message_of(event: &Map<String, Value>) -> Option<String> {
-    let from = |m: &Value| m.get("errorMessage").and_then(Value::as_str).map(String::from);
+    let from = |m: &Value| {
+        m.get("errorMessage")
+            .and_then(Value::as_str)
+            .map(String::from)
+    };
     if let Some(m) = event.get("message").and_then(from) {
         return Some(m);
     }

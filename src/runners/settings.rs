@@ -418,9 +418,16 @@ mod tests {
         assert!(parse("[runners.codex]\npermission_default = \"root\"\n").is_err());
         assert!(parse("[runners.codex]\nmodel_reasoning_effort = \"huge\"\n").is_err());
         assert!(parse("[runners]\nnetwork_grace_seconds = 0\n").is_err());
-        assert!(parse("[runners]\nenvironment_retry_seconds = 600\nenvironment_retry_max_seconds = 60\n").is_err());
-        let s = parse("[runners]\nenvironment_retry_seconds = 0\nnetwork_grace_seconds = 5\n").unwrap();
-        assert_eq!((s.environment_retry_seconds, s.network_grace_seconds), (0, 5));
+        assert!(parse(
+            "[runners]\nenvironment_retry_seconds = 600\nenvironment_retry_max_seconds = 60\n"
+        )
+        .is_err());
+        let s =
+            parse("[runners]\nenvironment_retry_seconds = 0\nnetwork_grace_seconds = 5\n").unwrap();
+        assert_eq!(
+            (s.environment_retry_seconds, s.network_grace_seconds),
+            (0, 5)
+        );
         let e = parse("[runners.pi]\nargs = [\"--model=x\", \"--verbose\", \"--no-skills\"]\n")
             .unwrap_err();
         assert_eq!(

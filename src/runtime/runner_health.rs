@@ -151,7 +151,11 @@ fn now_unix() -> i64 {
 /// When to retry after the `attempt`-th consecutive environment failure:
 /// the provider's reset time when it gave one, else the backoff; `None`
 /// when the automatic retry is off.
-pub fn retry_at(settings: &RunnerSettings, attempt: u32, failure: &EnvironmentFailure) -> Option<i64> {
+pub fn retry_at(
+    settings: &RunnerSettings,
+    attempt: u32,
+    failure: &EnvironmentFailure,
+) -> Option<i64> {
     let first = settings.environment_retry_seconds;
     if first == 0 {
         return None;
@@ -246,8 +250,7 @@ impl RunnerHealth {
             limit: 1,
             source: ENVIRONMENT_SOURCE,
             class: Some(f.class.clone()),
-            retry_at: retry_at(settings, self.environment, f)
-                .map(|t| clock::format_unix(t, 0)),
+            retry_at: retry_at(settings, self.environment, f).map(|t| clock::format_unix(t, 0)),
         })
     }
 

@@ -190,7 +190,8 @@ fn read_chunked(reader: &mut BufReader<TcpStream>) -> std::io::Result<Vec<u8>> {
     loop {
         let mut size = String::new();
         reader.read_line(&mut size)?;
-        let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+        let n =
+            usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
         let mut chunk = vec![0u8; n + 2];
         reader.read_exact(&mut chunk)?;
         if n == 0 {
@@ -355,7 +356,11 @@ fn answer(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
     )?;
     let cut = action == Action::Cut;
-    let keep = if cut { 1.min(events.len()) } else { events.len() };
+    let keep = if cut {
+        1.min(events.len())
+    } else {
+        events.len()
+    };
     for e in &events[..keep] {
         out.write_all(e.as_bytes())?;
         out.flush()?;
@@ -425,13 +430,18 @@ fn anthropic(action: &Action, happy: &str, usage: (u64, u64), n: u64, stream: bo
             json!({"type": "tool_use", "id": format!("toolu_{n}"), "name": name, "input": input}),
             "tool_use",
         ),
-        None => (json!({"type": "text", "text": text_of(action, happy)}), "end_turn"),
+        None => (
+            json!({"type": "text", "text": text_of(action, happy)}),
+            "end_turn",
+        ),
     };
     if !stream {
-        return vec![json!({"id": format!("msg_{n}"), "type": "message", "role": "assistant",
+        return vec![
+            json!({"id": format!("msg_{n}"), "type": "message", "role": "assistant",
             "model": "scripted", "content": [block], "stop_reason": stop, "stop_sequence": null,
             "usage": {"input_tokens": usage.0, "output_tokens": usage.1}})
-        .to_string()];
+            .to_string(),
+        ];
     }
     let start_block = match &tool {
         Some((name, _)) => {
@@ -444,15 +454,30 @@ fn anthropic(action: &Action, happy: &str, usage: (u64, u64), n: u64, stream: bo
         None => json!({"type": "text_delta", "text": text_of(action, happy)}),
     };
     vec![
-        sse("message_start", json!({"type": "message_start", "message": {"id": format!("msg_{n}"),
+        sse(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": format!("msg_{n}"),
             "type": "message", "role": "assistant", "model": "scripted", "content": [],
             "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": usage.0, "output_tokens": 1}}})),
-        sse("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": start_block})),
-        sse("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": delta})),
-        sse("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
-        sse("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
-            "usage": {"output_tokens": usage.1}})),
+            "usage": {"input_tokens": usage.0, "output_tokens": 1}}}),
+        ),
+        sse(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": start_block}),
+        ),
+        sse(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": delta}),
+        ),
+        sse(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        sse(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
+            "usage": {"output_tokens": usage.1}}),
+        ),
         sse("message_stop", json!({"type": "message_stop"})),
     ]
 }
@@ -465,7 +490,10 @@ fn chat(action: &Action, happy: &str, usage: (u64, u64), n: u64) -> Vec<String> 
                 "model": "scripted", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
         )
     };
-    let mut out = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+    let mut out = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
     let finish = match tool_call(action, "bash", "write", "path") {
         Some((name, input)) => {
             out.push(chunk(
@@ -476,7 +504,10 @@ fn chat(action: &Action, happy: &str, usage: (u64, u64), n: u64) -> Vec<String> 
             "tool_calls"
         }
         None => {
-            out.push(chunk(json!({"content": text_of(action, happy)}), Value::Null));
+            out.push(chunk(
+                json!({"content": text_of(action, happy)}),
+                Value::Null,
+            ));
             "stop"
         }
     };
@@ -502,17 +533,28 @@ fn responses(action: &Action, happy: &str, usage: (u64, u64), n: u64) -> Vec<Str
         _ => None,
     };
     let item = match cmd {
-        Some(cmd) => json!({"type": "function_call", "id": format!("fc_{n}"), "call_id": format!("call_{n}"),
-            "name": "exec_command", "arguments": json!({"cmd": cmd}).to_string()}),
+        Some(cmd) => {
+            json!({"type": "function_call", "id": format!("fc_{n}"), "call_id": format!("call_{n}"),
+            "name": "exec_command", "arguments": json!({"cmd": cmd}).to_string()})
+        }
         None => json!({"type": "message", "role": "assistant", "id": format!("msg_{n}"),
             "content": [{"type": "output_text", "text": text_of(action, happy), "annotations": []}]}),
     };
     vec![
-        sse("response.created", json!({"type": "response.created", "response": {"id": format!("resp_{n}")}})),
-        sse("response.output_item.done", json!({"type": "response.output_item.done", "output_index": 0, "item": item})),
-        sse("response.completed", json!({"type": "response.completed", "response": {"id": format!("resp_{n}"),
+        sse(
+            "response.created",
+            json!({"type": "response.created", "response": {"id": format!("resp_{n}")}}),
+        ),
+        sse(
+            "response.output_item.done",
+            json!({"type": "response.output_item.done", "output_index": 0, "item": item}),
+        ),
+        sse(
+            "response.completed",
+            json!({"type": "response.completed", "response": {"id": format!("resp_{n}"),
             "usage": {"input_tokens": usage.0, "input_tokens_details": {"cached_tokens": 0},
                 "output_tokens": usage.1, "output_tokens_details": {"reasoning_tokens": 0},
-                "total_tokens": usage.0 + usage.1}}})),
+                "total_tokens": usage.0 + usage.1}}}),
+        ),
     ]
 }
