@@ -188,6 +188,10 @@ impl Ws {
                 if let Some(base) = &base {
                     env.push(("ANTHROPIC_BASE_URL".into(), base.clone()));
                     env.push(("ANTHROPIC_API_KEY".into(), "sk-scripted".into()));
+                }
+                if let Endpoint::Server(_) = endpoint {
+                    // Against a closed port Claude Code retries (the wait
+                    // the runner stops after the grace); here errors count.
                     env.push(("CLAUDE_CODE_MAX_RETRIES".into(), "0".into()));
                 }
                 "claude"
@@ -316,7 +320,8 @@ fn text(out: &Output) -> String {
 }
 
 /// Issue 18: three queued tasks, an agent that cannot reach its model.
-fn environment_pause(cli: Cli, endpoint: Endpoint<'_>, words: &[&str]) {
+/// `waits`: the agent announces a network wait first (a `stage waiting` line).
+fn environment_pause(cli: Cli, endpoint: Endpoint<'_>, words: &[&str], waits: bool) {
     let Some(bin) = clis() else { return };
     let ws = Ws::new(cli, bin, endpoint, "");
     ws.add_tasks(&["t-1", "t-2", "t-3"]);
@@ -350,6 +355,21 @@ fn environment_pause(cli: Cli, endpoint: Endpoint<'_>, words: &[&str]) {
         .unwrap()
         .iter()
         .any(|v| v == "agent_environment"));
+    if waits {
+        assert!(
+            all.contains("stage waiting execution/builder reason="),
+            "{all}"
+        );
+    }
+    // The pause survives a restart: a new daemon runs nothing and says why.
+    let again = ws.millrace(&["run", "daemon", "--until-idle", "--monitor", "basic"]);
+    let again_all = text(&again);
+    assert_eq!(again.status.code(), Some(5), "{again_all}");
+    assert!(!again_all.contains("stage start"), "{again_all}");
+    assert!(
+        again_all.contains("paused over the environment"),
+        "{again_all}"
+    );
 }
 
 #[test]
@@ -360,17 +380,23 @@ fn codex_offline_and_not_logged_in_pauses() {
         Cli::Codex,
         Endpoint::None,
         &["waiting for network", "401", "Unauthorized", "API key"],
+        false,
     );
 }
 
 #[test]
 fn codex_unreachable_server_pauses_after_the_grace() {
-    environment_pause(Cli::Codex, Endpoint::Unreachable, &["waiting for network"]);
+    environment_pause(
+        Cli::Codex,
+        Endpoint::Unreachable,
+        &["waiting for network"],
+        true,
+    );
 }
 
 #[test]
 fn claude_not_logged_in_pauses() {
-    environment_pause(Cli::Claude, Endpoint::None, &["Not logged in"]);
+    environment_pause(Cli::Claude, Endpoint::None, &["Not logged in"], false);
 }
 
 #[test]
@@ -383,17 +409,67 @@ fn claude_unreachable_server_pauses() {
             "cannot reach the API",
             "Connection error",
         ],
+        true,
     );
 }
 
 #[test]
 fn pi_without_a_key_pauses() {
-    environment_pause(Cli::Pi, Endpoint::None, &["No API key found"]);
+    environment_pause(Cli::Pi, Endpoint::None, &["No API key found"], false);
 }
 
 #[test]
 fn pi_unreachable_server_pauses() {
-    environment_pause(Cli::Pi, Endpoint::Unreachable, &["Connection error"]);
+    environment_pause(Cli::Pi, Endpoint::Unreachable, &["Connection error"], false);
+}
+
+/// A 429 from the model whose message says when the limit resets: the
+/// daemon pauses (`agent_quota_exhausted`) and retries by itself, at the
+/// reset time where the CLI passes it on (Claude Code, Pi: the 600 s
+/// backoff would outlast the test), else after the backoff (Codex reports
+/// only `exceeded retry limit, last status: 429 Too Many Requests`: 1 s
+/// here), then finishes the task.
+fn rate_limit_with_reset(cli: Cli) {
+    let Some(bin) = clis() else { return };
+    let server = ModelServer::start();
+    server.rule("builder", 0, Action::RateLimit { reset_seconds: 2 }, 1);
+    let ws = Ws::new(cli, bin, Endpoint::Server(&server), "");
+    let backoff = if cli == Cli::Codex { "1" } else { "600" };
+    let config = ws.ma().join("millrace.toml");
+    let text_ = std::fs::read_to_string(&config).unwrap().replace(
+        "environment_retry_seconds = 0",
+        &format!("environment_retry_seconds = {backoff}"),
+    );
+    std::fs::write(&config, text_).unwrap();
+    ws.add_tasks(&["t-1"]);
+    let out = ws.millrace(&["run", "daemon", "--until-idle", "--monitor", "basic"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("class=agent_quota_exhausted"), "{all}");
+    assert!(
+        all.contains("resume source=agent_environment reason=automatic_retry"),
+        "{all}"
+    );
+    assert_eq!(ws.tasks("done"), ["t-1"], "{all}");
+    assert!(ws
+        .stage_results()
+        .iter()
+        .all(|r| r["metadata"]["failure_class"].is_null()));
+}
+
+#[test]
+fn codex_rate_limit_retries_after_the_backoff() {
+    rate_limit_with_reset(Cli::Codex);
+}
+
+#[test]
+fn claude_rate_limit_retries_at_the_reset_time() {
+    rate_limit_with_reset(Cli::Claude);
+}
+
+#[test]
+fn pi_rate_limit_retries_at_the_reset_time() {
+    rate_limit_with_reset(Cli::Pi);
 }
 
 /// Issue 19: one mode end to end against the scripted model.

@@ -119,9 +119,7 @@ pub fn run(args: RunArgs) -> i32 {
                 0
             };
             if let Some(reason) = &s.environment_pause {
-                eprintln!(
-                    "error: paused over the environment: {reason}; fix it, then `millrace resume`"
-                );
+                eprintln!("error: paused over the environment: {reason}");
                 return EXIT_ENVIRONMENT_PAUSE;
             }
             code

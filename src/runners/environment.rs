@@ -283,24 +283,24 @@ pub fn wait_class(reason: &str) -> &'static str {
 }
 
 /// Codex: the environment failure in the events of a run that did not
-/// complete (its last `error` event or `turn.failed` error naming one).
+/// complete: what its last `turn.failed` error (else its last `error`
+/// event) names. An earlier transient error the agent got past says nothing.
 pub fn from_codex_events(text: &str) -> Option<EnvironmentFailure> {
-    let now = now_unix();
-    let mut found = None;
+    let mut last_error: Option<String> = None;
+    let mut turn_failed: Option<String> = None;
     for line in text.lines() {
         let Some(v) = parse(line) else { continue };
-        let msg = match str_at(&v, &["type"]) {
-            Some("error") => str_at(&v, &["message"]),
-            Some("turn.failed") => str_at(&v, &["error", "message"]),
-            _ => None,
-        };
-        if let Some(msg) = msg {
-            if let Some(class) = classify_text(msg) {
-                found = Some(EnvironmentFailure::new(class, msg, now));
+        match str_at(&v, &["type"]) {
+            Some("error") => last_error = str_at(&v, &["message"]).map(String::from),
+            Some("turn.failed") => {
+                turn_failed = str_at(&v, &["error", "message"]).map(String::from)
             }
+            _ => {}
         }
     }
-    found
+    let msg = turn_failed.or(last_error)?;
+    let class = classify_text(&msg)?;
+    Some(EnvironmentFailure::new(class, &msg, now_unix()))
 }
 
 /// Claude Code: the environment failure of an `is_error` result event
@@ -552,6 +552,9 @@ mod tests {
         assert!(f.retry_at_unix.is_some());
         let text = "{\"type\":\"turn.failed\",\"error\":{\"message\":\"stream disconnected before completion\"}}";
         assert_eq!(from_codex_events(text), None);
+        // A transient network error the agent got past says nothing.
+        let text = "{\"type\":\"error\",\"message\":\"Reconnecting... 1/5 (connection refused)\"}\n{\"type\":\"turn.failed\",\"error\":{\"message\":\"unexpected status 500 Internal Server Error\"}}";
+        assert_eq!(from_codex_events(text), None);
         assert!(network_wait(
             RunnerKind::CodexCli,
             "{\"type\":\"error\",\"message\":\"Reconnecting... waiting for network (x)\"}"
@@ -646,6 +649,7 @@ mod captured {
         include_str!("../../tests/fixtures/agent-clis/claude_unreach.jsonl");
     const CODEX_NOLOGIN: &str = include_str!("../../tests/fixtures/agent-clis/codex_nologin.jsonl");
     const CODEX_UNREACH: &str = include_str!("../../tests/fixtures/agent-clis/codex_unreach.jsonl");
+    const CODEX_429: &str = include_str!("../../tests/fixtures/agent-clis/codex_429.jsonl");
     const PI_NOKEY: &str = include_str!("../../tests/fixtures/agent-clis/pi_nokey.jsonl");
     const PI_UNREACH: &str = include_str!("../../tests/fixtures/agent-clis/pi_unreach.jsonl");
 
@@ -673,6 +677,10 @@ mod captured {
                 .lines()
                 .any(|l| network_wait(RunnerKind::CodexCli, l).is_some()));
         }
+        // Codex keeps neither the provider's message nor its reset time.
+        let quota = from_codex_events(CODEX_429).unwrap();
+        assert_eq!(quota.class, QUOTA);
+        assert_eq!(quota.retry_at_unix, None);
         let rejection: Value = serde_json::from_str(PI_NOKEY.trim()).unwrap();
         assert_eq!(rejection["success"], false);
         assert_eq!(

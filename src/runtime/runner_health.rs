@@ -405,6 +405,31 @@ mod tests {
     }
 
     #[test]
+    fn environment_retries_back_off_or_wait_for_the_reset() {
+        let mut settings = RunnerSettings::default();
+        settings.environment_retry_seconds = 60;
+        settings.environment_retry_max_seconds = 200;
+        let f = EnvironmentFailure {
+            class: "agent_network_unreachable".into(),
+            reason: "Connection error.".into(),
+            retry_at_unix: None,
+        };
+        let now = now_unix();
+        let wait = |attempt| retry_at(&settings, attempt, &f).unwrap() - now;
+        assert!((60..=61).contains(&wait(1)));
+        assert!((120..=121).contains(&wait(2)));
+        assert!((200..=201).contains(&wait(3)));
+        assert!((200..=201).contains(&wait(30)));
+        let quota = EnvironmentFailure {
+            retry_at_unix: Some(now + 5000),
+            ..f.clone()
+        };
+        assert_eq!(retry_at(&settings, 1, &quota), Some(now + 5000));
+        settings.environment_retry_seconds = 0;
+        assert_eq!(retry_at(&settings, 1, &quota), None);
+    }
+
+    #[test]
     fn start_failures_count_until_a_stage_runs() {
         let dir = tempfile::tempdir().unwrap();
         let failed = spawn_failure(dir.path());

@@ -98,7 +98,9 @@ impl Engine {
                     f.source, f.cause
                 )
             };
-            eprintln!("error: {line}");
+            if environment {
+                eprintln!("error: {line}");
+            }
             self.monitor.line(&line);
         }
         self.save_snapshot()?;
