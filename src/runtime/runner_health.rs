@@ -406,9 +406,11 @@ mod tests {
 
     #[test]
     fn environment_retries_back_off_or_wait_for_the_reset() {
-        let mut settings = RunnerSettings::default();
-        settings.environment_retry_seconds = 60;
-        settings.environment_retry_max_seconds = 200;
+        let mut settings = RunnerSettings {
+            environment_retry_seconds: 60,
+            environment_retry_max_seconds: 200,
+            ..RunnerSettings::default()
+        };
         let f = EnvironmentFailure {
             class: "agent_network_unreachable".into(),
             reason: "Connection error.".into(),
