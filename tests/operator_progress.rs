@@ -275,7 +275,7 @@ fn heartbeats_show_the_stage_and_the_agents_latest_event() {
     assert!(beat.contains(" work=task:t-001 elapsed="), "{beat}");
     assert!(
         beat.ends_with(&format!(
-            "output={}B last=\"item.completed agent_message: reading the code\"",
+            "output={}B last=\"message: reading the code\"",
             EVENT.len() + 1
         )),
         "{beat}"
@@ -341,7 +341,7 @@ fn status_shows_the_running_stage_and_runs_tail_follows_it() {
     assert!(line.starts_with("plane=execution started_at=20"), "{line}");
     assert!(line.contains(" elapsed="), "{line}");
     assert!(
-        line.ends_with(" last=\"item.completed agent_message: reading the code\""),
+        line.ends_with(" last=\"message: reading the code\""),
         "{line}"
     );
     let mut run = serde_json::Value::Null;
@@ -358,7 +358,7 @@ fn status_shows_the_running_stage_and_runs_tail_follows_it() {
     assert!(run["stage_elapsed_seconds"].as_u64().is_some(), "{run}");
     assert_eq!(
         run["latest_event"],
-        "item.completed agent_message: reading the code"
+        "message: reading the code"
     );
 
     // Follow the first run to its end: every stage's output, then how it ended.
@@ -510,7 +510,7 @@ fn in_a_terminal_heartbeats_show_and_ctrl_c_is_acknowledged() {
         pane().contains("] heartbeat execution/builder")
     });
     assert!(
-        pane().contains("last=\"item.completed agent_message: reading the code\""),
+        pane().contains("last=\"message: reading the code\""),
         "{}",
         pane()
     );

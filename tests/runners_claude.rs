@@ -100,7 +100,7 @@ fn default_claude_runs_a_task_with_usage_and_cost() {
 
 #[test]
 fn is_error_true_is_a_failure_whatever_the_subtype() {
-    let (ws, _) = claude_ws("FAKE_CLAUDE_ERROR = \"1\"\n");
+    let (ws, _) = claude_ws("FAKE_CLAUDE_ERROR = \"500\"\n");
     let out = ws.run(&["run", "once", "--mode", "default_claude"]);
     let _ = out;
     let results = stage_results(&ws);
@@ -108,7 +108,97 @@ fn is_error_true_is_a_failure_whatever_the_subtype() {
     assert_eq!(builder["terminal_result"], "BLOCKED");
     assert_eq!(builder["metadata"]["failure_class"], "provider_failure");
     let notes = completion(&ws, builder)["notes"].to_string();
-    assert!(notes.contains("Not logged in"), "{notes}");
+    assert!(notes.contains("API Error: 500"), "{notes}");
+}
+
+#[test]
+fn not_logged_in_pauses_the_runtime_and_puts_the_task_back() {
+    let (ws, _) = claude_ws("FAKE_CLAUDE_ERROR = \"1\"\n");
+    let out = ws.run(&["run", "once", "--mode", "default_claude"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("Not logged in"), "{err}");
+    assert!(stage_results(&ws).is_empty());
+    assert_eq!(ws.items("tasks", "queue"), ["t-1"]);
+    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
+    assert!(
+        status.contains("pause_sources: agent_environment"),
+        "{status}"
+    );
+    assert!(
+        status.contains("agent claude_code (agent_not_logged_in): Not logged in"),
+        "{status}"
+    );
+    // The reference's snapshot model: our pause is `paused: true` there.
+    let snap: Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.ma().join("state/runtime_snapshot.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(snap["paused"], true);
+    assert_eq!(snap["pause_sources"], json!([]));
+    // `resume` lifts it.
+    assert!(ws.run(&["resume"]).status.success());
+    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
+    assert!(status.contains("paused: false"), "{status}");
+}
+
+#[test]
+fn a_quota_reset_time_schedules_the_automatic_retry() {
+    let flag = tempfile::tempdir().unwrap();
+    let once = flag.path().join("quota-hit");
+    let (ws, _) = claude_ws(&format!(
+        "FAKE_CLAUDE_QUOTA_ONCE = {:?}\nFAKE_CLAUDE_RESET = \"2\"\n",
+        once.display().to_string()
+    ));
+    let config = ws.ma().join("millrace.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replacen("[runtime]\n", "[runtime]\nidle_sleep_seconds = 0.05\n", 1)
+        .replacen(
+            "[runners.claude]\n",
+            "[runners]\nenvironment_retry_seconds = 600\n\n[runners.claude]\n",
+            1,
+        );
+    std::fs::write(&config, text).unwrap();
+    let out = ws.run(&[
+        "run",
+        "daemon",
+        "--mode",
+        "default_claude",
+        "--until-idle",
+        "--monitor",
+        "basic",
+    ]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The 600 s backoff would outlast the test: the reset time wins.
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("paused source=agent_environment"), "{all}");
+    assert!(all.contains("class=agent_quota_exhausted"), "{all}");
+    assert!(
+        all.contains("resume source=agent_environment reason=automatic_retry attempt=1"),
+        "{all}"
+    );
+    assert_eq!(ws.items("tasks", "done"), ["t-1"], "{all}");
+    assert!(stage_results(&ws)
+        .iter()
+        .all(|r| r["metadata"]["failure_class"].is_null()));
+}
+
+#[test]
+fn denied_tool_calls_are_not_a_success_whatever_the_text() {
+    let (ws, _) = claude_ws("FAKE_CLAUDE_DENIED = \"1\"\n");
+    let _ = ws.run(&["run", "once", "--mode", "default_claude"]);
+    let results = stage_results(&ws);
+    let builder = results.iter().find(|r| r["stage"] == "builder").unwrap();
+    assert_eq!(builder["terminal_result"], "BLOCKED");
+    assert_eq!(
+        builder["metadata"]["failure_class"],
+        "agent_permission_denied"
+    );
 }
 
 #[test]
@@ -166,4 +256,69 @@ fn the_command_runner_reads_claude_stream_json_when_told() {
             .all(|r| r["token_usage"]["total_tokens"] == 600),
         "{results:#?}"
     );
+}
+
+/// Credentials that expire in the middle of a run (written from Codex's
+/// real output): the stage that meets them leaves its item at that stage,
+/// no troubleshooter runs, the daemon pauses (`agent_environment`, exit 5
+/// under `--until-idle` with the automatic retry off); after `resume` the
+/// item carries on from that stage.
+#[test]
+fn credentials_expiring_mid_run_pause_and_resume_at_the_same_stage() {
+    let ws = Ws::new("");
+    let flag = ws.root.parent().unwrap().join("expired");
+    std::fs::write(&flag, "").unwrap();
+    let fake =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes/expiring_codex.sh");
+    let config = ws.ma().join("millrace.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fakes/scripted_codex.sh")
+                .display()
+                .to_string(),
+            &fake.display().to_string(),
+        )
+        .replacen("[runtime]\n", "[runtime]\nidle_sleep_seconds = 0.05\n", 1);
+    std::fs::write(&config, text).unwrap();
+    ws.append_config(&format!(
+        "FAKE_EXPIRE_AT = \"checker\"\nFAKE_EXPIRED = {:?}\n",
+        flag.display().to_string()
+    ));
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen(
+            "[runners.codex]\n",
+            "[runners]\nenvironment_retry_seconds = 0\n\n[runners.codex]\n",
+            1,
+        ),
+    )
+    .unwrap();
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    let out = ws.run(&["run", "daemon", "--until-idle", "--monitor", "basic"]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(5), "{all}");
+    assert!(all.contains("class=agent_credentials_invalid"), "{all}");
+    assert!(all.contains("back_to=stage checker"), "{all}");
+    assert!(!all.contains("troubleshooter"), "{all}");
+    assert_eq!(ws.items("tasks", "active"), ["t-1"], "{all}");
+    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
+    assert!(status.contains("token has expired"), "{status}");
+    assert!(status.contains("no automatic retry"), "{status}");
+
+    // Signed in again: `resume`, and the item goes on from the checker.
+    std::fs::remove_file(&flag).unwrap();
+    assert!(ws.run(&["resume"]).status.success());
+    let out = ws.run(&["run", "daemon", "--until-idle", "--monitor", "basic"]);
+    let all = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("stage start execution/checker"), "{all}");
+    assert!(!all.contains("stage start execution/builder"), "{all}");
+    assert_eq!(ws.items("tasks", "done"), ["t-1"], "{all}");
 }

@@ -172,24 +172,21 @@ pub fn run(args: RunArgs) -> Result<Outcome, Error> {
         v["interrupted"] = serde_json::json!(s.interrupted);
         v["cancelled"] = serde_json::json!(s.cancelled);
         v["failed"] = serde_json::json!(s.failed);
+        v["environment_pause"] = serde_json::json!(s.environment_pause);
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(outcome);
     }
-    {
-        {
-            if s.interrupted {
-                println!("interrupted: true");
-            }
-            println!("run_mode: {}", if once { "once" } else { "daemon" });
-            println!("active_mode_id: {}", s.mode_id);
-            println!("mode_override: {}", flags.mode.as_deref().unwrap_or("none"));
-            println!("compiled_plan_id: {}", s.plan_id);
-            if once {
-                println!("tick_reason: {}", s.last_reason);
-            } else {
-                println!("ticks: {}", s.ticks);
-            }
-        }
+    if s.interrupted {
+        println!("interrupted: true");
+    }
+    println!("run_mode: {}", if once { "once" } else { "daemon" });
+    println!("active_mode_id: {}", s.mode_id);
+    println!("mode_override: {}", flags.mode.as_deref().unwrap_or("none"));
+    println!("compiled_plan_id: {}", s.plan_id);
+    if once {
+        println!("tick_reason: {}", s.last_reason);
+    } else {
+        println!("ticks: {}", s.ticks);
     }
     Ok(outcome)
 }
@@ -202,6 +199,10 @@ fn exit_status(s: &daemon::RunSummary, once: bool) -> Outcome {
     if s.cancelled {
         eprintln!("interrupted: the running stage was cancelled; its item runs it again on the next start");
         return Outcome::Interrupted;
+    }
+    if let Some(reason) = &s.environment_pause {
+        eprintln!("error: paused over the environment: {reason}");
+        return Outcome::EnvironmentPaused;
     }
     let t = &s.tally;
     if once {
@@ -247,6 +248,7 @@ mod tests {
             cancelled,
             tally,
             stop_reason: String::new(),
+            environment_pause: None,
         }
     }
 

@@ -224,7 +224,7 @@ fn stage_progress(layout: &Layout, view: &mut ActiveRunView) {
             Some((now - start).max(0.0) as u64)
         });
     view.stage_started_at = cur.started_at;
-    view.latest_event = progress::latest_event(&cur.output);
+    view.latest_event = progress::latest_event(&cur.output, cur.runner);
 }
 
 fn str_field(v: &Value, key: &str) -> Option<String> {
@@ -302,8 +302,8 @@ impl StatusReport {
             };
         let [execution_status_marker, planning_status_marker, learning_status_marker]: [String; 3] =
             markers.try_into().expect("three planes");
-        let pause_reason = crate::runtime::runner_health::pause_record(layout, &snap)
-            .map(|r| format!("runner {}: {}", r.runner, r.cause));
+        let pause_reason =
+            crate::runtime::runner_health::pause_record(layout, &snap).map(|r| r.reason());
         let mut pause_sources: Vec<String> = snap.pause_sources.iter().map(value_label).collect();
         if pause_sources.is_empty() && snap.paused {
             pause_sources.push("operator".into());

@@ -29,6 +29,7 @@ pub fn run(
     settings: &ClaudeSettings,
     max_output_bytes: u64,
     cancel: Cancel<'_>,
+    watch: Option<exec::NetworkWatch<'_>>,
 ) -> Result<RunnerOutput, RunnerError> {
     let names = FileNames::new(&request.run_dir, &request.request_id);
     let prompt = prompt::render(request);
@@ -44,6 +45,7 @@ pub fn run(
             stdin: StdinFrom::Null,
             usage: UsageFormat::ClaudeStreamJson,
             max_output_bytes,
+            watch,
         },
         cancel,
     )
@@ -101,6 +103,8 @@ pub struct ClaudeResult {
     pub usage: Option<TokenUsage>,
     pub total_cost_usd: Option<f64>,
     pub permission_denials: usize,
+    /// The HTTP status of a failed API call (`api_error_status`).
+    pub api_error_status: Option<i64>,
 }
 
 /// The last `result` event of a stream-json file (or the one object of a
@@ -153,6 +157,7 @@ fn result_of(event: &Value) -> ClaudeResult {
             .get("permission_denials")
             .and_then(Value::as_array)
             .map_or(0, Vec::len),
+        api_error_status: event.get("api_error_status").and_then(Value::as_i64),
     }
 }
 

@@ -24,6 +24,7 @@ pub fn run(
     settings: &CodexSettings,
     max_output_bytes: u64,
     cancel: Cancel<'_>,
+    watch: Option<exec::NetworkWatch<'_>>,
 ) -> Result<RunnerOutput, RunnerError> {
     let names = FileNames::new(&request.run_dir, &request.request_id);
     let prompt = prompt::render(request);
@@ -39,6 +40,7 @@ pub fn run(
             stdin: StdinFrom::Null,
             usage: UsageFormat::CodexJson,
             max_output_bytes,
+            watch,
         },
         cancel,
     )

@@ -55,6 +55,7 @@ pub fn run(
             },
             usage: settings.usage_format,
             max_output_bytes,
+            watch: None,
         },
         cancel,
     )

@@ -10,16 +10,21 @@
 //! reconciliation, and the completion record.
 
 use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::artifacts::{self, CompletionRecord, FileNames, InvocationRecord};
 use super::capture;
+use super::environment::{self, EnvironmentFailure};
 use super::process::{self, Ended, Spawn, SpawnError};
 use super::settings::UsageFormat;
 use super::{
-    claude, io_err, marker, tokens, Cancel, ExitKind, RunnerError, RunnerOutput, StageRequest,
+    claude, io_err, marker, tokens, Cancel, ExitKind, Notify, RunnerError, RunnerKind,
+    RunnerOutput, StageRequest,
 };
 use crate::workspace::clock::now_rfc3339;
 use crate::workspace::safe_fs;
@@ -32,6 +37,92 @@ const RECONCILE_LIMIT: u64 = 4 * 1024 * 1024;
 pub enum StdinFrom {
     Null,
     PromptFile,
+}
+
+/// Watching an agent's events while it runs: a network wait
+/// (`environment::network_wait`) is announced once through `notify`, and
+/// one that lasts `grace` stops the agent (an environment failure).
+#[derive(Clone, Copy)]
+pub struct NetworkWatch<'a> {
+    pub kind: RunnerKind,
+    pub grace: Duration,
+    pub notify: Notify<'a>,
+}
+
+/// How often the watcher reads the events file.
+const WATCH_EVERY: Duration = Duration::from_millis(200);
+
+/// Follow the events file while the agent runs (see `NetworkWatch`). Sets
+/// `stop` when the outer `cancel` is set or a wait outlasts the grace (then
+/// `waited` holds its reason).
+fn watch_events(
+    path: &Path,
+    w: &NetworkWatch<'_>,
+    request: &StageRequest,
+    cancel: Cancel<'_>,
+    stop: &AtomicBool,
+    done: &AtomicBool,
+    waited: &Mutex<Option<String>>,
+) {
+    let mut offset = 0u64;
+    let mut partial: Vec<u8> = Vec::new();
+    let mut since: Option<(Instant, String)> = None;
+    let mut announced = false;
+    let mut buf = vec![0u8; 64 * 1024];
+    while !done.load(Ordering::SeqCst) {
+        if cancel.is_set() {
+            stop.store(true, Ordering::SeqCst);
+        }
+        if let Ok(mut f) = safe_fs::open_regular(path, None) {
+            if f.seek(SeekFrom::Start(offset)).is_ok() {
+                while let Ok(n) = f.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    offset += n as u64;
+                    partial.extend_from_slice(&buf[..n]);
+                    while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = partial.drain(..=end).collect();
+                        let line = String::from_utf8_lossy(&line);
+                        match environment::network_wait(w.kind, &line) {
+                            Some(reason) => {
+                                if since.is_none() {
+                                    since = Some((Instant::now(), reason.clone()));
+                                }
+                                if !announced {
+                                    announced = true;
+                                    if let Some(notify) = w.notify {
+                                        notify(&format!(
+                                            "stage waiting {}/{} reason=\"{}\"",
+                                            request.plane,
+                                            request.node_id,
+                                            reason.replace('"', "'")
+                                        ));
+                                    }
+                                }
+                            }
+                            None if line.trim_start().starts_with('{') => since = None,
+                            None => {}
+                        }
+                    }
+                    // A line without an end stays bounded.
+                    if partial.len() > 1024 * 1024 {
+                        partial.clear();
+                    }
+                }
+            }
+        }
+        if let Some((at, reason)) = &since {
+            if at.elapsed() >= w.grace {
+                if let Ok(mut slot) = waited.lock() {
+                    *slot = Some(reason.clone());
+                }
+                stop.store(true, Ordering::SeqCst);
+                return;
+            }
+        }
+        std::thread::sleep(WATCH_EVERY);
+    }
 }
 
 /// One file-based agent run.
@@ -47,6 +138,8 @@ pub struct CliRun<'a> {
     pub usage: UsageFormat,
     /// Bytes kept of each output stream (`[runtime] max_stage_output_bytes`).
     pub max_output_bytes: u64,
+    /// Follow the events for network waits (codex, claude).
+    pub watch: Option<NetworkWatch<'a>>,
 }
 
 pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerError> {
@@ -85,6 +178,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     });
     let limit = cli.max_output_bytes;
     let mut dropped = (0, 0);
+    let waited: Mutex<Option<String>> = Mutex::new(None);
     let spawned = spawned.map(|mut child| {
         let mut streams: Vec<(Box<dyn capture::Source>, std::fs::File)> = Vec::new();
         if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
@@ -92,8 +186,27 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
             streams.push((Box::new(err), stderr));
         }
         let streams = capture::Streams::new(streams, limit);
-        let (ended, counts) =
-            process::wait_capturing(child, streams, Duration::from_secs(timeout), cancel);
+        let (ended, counts) = match &cli.watch {
+            None => process::wait_capturing(child, streams, Duration::from_secs(timeout), cancel),
+            Some(w) => {
+                let stop = AtomicBool::new(false);
+                let done = AtomicBool::new(false);
+                let r = std::thread::scope(|scope| {
+                    scope.spawn(|| {
+                        watch_events(&names.events, w, request, cancel, &stop, &done, &waited)
+                    });
+                    let r = process::wait_capturing(
+                        child,
+                        streams,
+                        Duration::from_secs(timeout),
+                        Cancel(Some(&stop)),
+                    );
+                    done.store(true, Ordering::SeqCst);
+                    r
+                });
+                r
+            }
+        };
         dropped = (
             counts.first().copied().unwrap_or(0),
             counts.get(1).copied().unwrap_or(0),
@@ -103,6 +216,8 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
 
     let mut notes: Vec<String> = Vec::new();
     let mut failure_class: Option<String> = None;
+    let mut env_failure: Option<EnvironmentFailure> = None;
+    let waited = waited.into_inner().ok().flatten();
     let (exit_kind, exit_code) = match spawned {
         Err(SpawnError::NotFound) => {
             let program = cli.argv.first().map(String::as_str).unwrap_or("");
@@ -139,6 +254,18 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
                 failure_class = Some("runner_timeout".into());
                 notes.push("runner process exceeded timeout".into());
                 (ExitKind::Timeout, process::TIMEOUT_EXIT_CODE)
+            }
+            Ended::Interrupted if waited.is_some() && !cancel.is_set() => {
+                let grace = cli.watch.map_or(0, |w| w.grace.as_secs());
+                let f = environment::from_wait(waited.as_deref().unwrap_or(""), grace);
+                artifacts::append_text(
+                    &names.stderr,
+                    &format!("runner stopped by the runtime: {}\n", f.reason),
+                )?;
+                failure_class = Some(f.class.clone());
+                notes.push(format!("the agent's environment failed: {}", f.reason));
+                env_failure = Some(f);
+                (ExitKind::ProviderError, 1)
             }
             Ended::Interrupted => {
                 artifacts::append_text(&names.stderr, "runner interrupted by the runtime\n")?;
@@ -189,6 +316,10 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
                 r.permission_denials
             ));
         }
+        if r.is_error && exit_kind != ExitKind::Interrupted && env_failure.is_none() {
+            env_failure =
+                environment::from_claude_result(true, r.text.as_deref(), r.api_error_status);
+        }
         if r.is_error && exit_kind != ExitKind::Interrupted {
             claude_error = true;
             let first = r.text.as_deref().unwrap_or("").lines().next().unwrap_or("");
@@ -201,6 +332,38 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
             if exit_code == 0 {
                 exit_code = 1;
             }
+        }
+    }
+    let denied = claude_result
+        .as_ref()
+        .is_some_and(|r| r.permission_denials > 0 && !r.is_error);
+    if spawned_ok && env_failure.is_none() && exit_kind != ExitKind::Interrupted {
+        match cli.usage {
+            // No result event: a CLI that refused to start says why on stderr.
+            UsageFormat::ClaudeStreamJson if claude_result.is_none() && exit_code != 0 => {
+                env_failure = read_text(&names.stderr)
+                    .as_deref()
+                    .and_then(environment::from_error_text);
+            }
+            UsageFormat::CodexJson if exit_kind != ExitKind::Completed || exit_code != 0 => {
+                let events = read_text(&names.events).unwrap_or_default();
+                env_failure = environment::from_codex_events(&events);
+                if env_failure.is_none() && has_turn_failed(&events) {
+                    // The model's stream failed (HTTP error, cut stream).
+                    failure_class = Some("provider_failure".into());
+                    exit_kind = ExitKind::ProviderError;
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(f) = &env_failure {
+        failure_class = Some(f.class.clone());
+        if exit_kind == ExitKind::Completed {
+            exit_kind = ExitKind::ProviderError;
+        }
+        if exit_code == 0 {
+            exit_code = 1;
         }
     }
     if spawned_ok {
@@ -222,7 +385,12 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     }
 
     let mut observed = None;
-    if spawned_ok && exit_kind != ExitKind::Interrupted && !claude_error {
+    if spawned_ok
+        && exit_kind != ExitKind::Interrupted
+        && !claude_error
+        && env_failure.is_none()
+        && !denied
+    {
         if let Some(token) = reconcile(&names.last_message, &request.outcome_names()) {
             observed = Some((exit_kind, Some(exit_code)));
             exit_kind = ExitKind::Completed;
@@ -232,6 +400,10 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
                 "runner timeout reconciled after final terminal marker ### {token}"
             )];
         }
+    }
+    if denied {
+        // Whatever its final text: what it was asked to do was not done.
+        failure_class = Some(PERMISSION_DENIED.into());
     }
     notes.extend(agent_notes);
     notes.extend(truncation_notes);
@@ -286,6 +458,37 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
         command: cli.argv,
         invocation: invocation_value,
         model_reasoning_effort,
+        environment: env_failure,
+    })
+}
+
+/// Failure class of a Claude Code stage whose tool calls were refused
+/// (`permission_denials` not empty), whatever text it ended with.
+pub const PERMISSION_DENIED: &str = "agent_permission_denied";
+
+/// The last MiB of a file we wrote, as text.
+fn read_text(path: &Path) -> Option<String> {
+    const TAIL: u64 = 1024 * 1024;
+    let mut f = safe_fs::open_regular(path, None).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut bytes = Vec::new();
+    f.take(TAIL).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Does a Codex event stream hold a `turn.failed` event?
+fn has_turn_failed(events: &str) -> bool {
+    events.lines().any(|l| {
+        l.contains("\"turn.failed\"")
+            && serde_json::from_str::<serde_json::Value>(l.trim())
+                .ok()
+                .and_then(|v| {
+                    v.get("type")
+                        .and_then(|t| t.as_str())
+                        .map(|t| t == "turn.failed")
+                })
+                .unwrap_or(false)
     })
 }
 

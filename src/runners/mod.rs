@@ -28,6 +28,7 @@ pub mod capture;
 pub mod claude;
 pub mod codex;
 pub mod command;
+pub mod environment;
 pub mod exec;
 pub mod marker;
 pub mod pi;
@@ -335,6 +336,10 @@ pub struct RunnerOutput {
     /// `thinking_level` or `model_reasoning_effort` of the request, as the
     /// reference records it on the raw result.
     pub model_reasoning_effort: Option<String>,
+    /// The agent could not reach or use its model for a reason of the
+    /// environment (not logged in, credentials, network, quota): the stage
+    /// says nothing about the work (`environment`).
+    pub environment: Option<environment::EnvironmentFailure>,
 }
 
 impl RunnerOutput {
@@ -463,6 +468,10 @@ impl Cancel<'_> {
     }
 }
 
+/// Where a runner reports, while its agent runs, a line worth a monitor
+/// line of its own (`stage waiting ... reason=...`, once per stage).
+pub type Notify<'a> = Option<&'a (dyn Fn(&str) + Sync)>;
+
 /// Run one stage with the runner the request names (else the default).
 /// Blocking: call it from a blocking task.
 pub fn run(request: &StageRequest, settings: &RunnerSettings) -> Result<RunnerOutput, RunnerError> {
@@ -475,14 +484,38 @@ pub fn run_with_cancel(
     settings: &RunnerSettings,
     cancel: Cancel<'_>,
 ) -> Result<RunnerOutput, RunnerError> {
-    match RunnerKind::for_request(request, settings)? {
-        RunnerKind::CodexCli => {
-            codex::run(request, &settings.codex, settings.max_output_bytes, cancel)
-        }
+    run_watched(request, settings, cancel, None)
+}
+
+/// `run_with_cancel`, reporting an agent's network wait through `notify`.
+pub fn run_watched(
+    request: &StageRequest,
+    settings: &RunnerSettings,
+    cancel: Cancel<'_>,
+    notify: Notify<'_>,
+) -> Result<RunnerOutput, RunnerError> {
+    let kind = RunnerKind::for_request(request, settings)?;
+    let watch = exec::NetworkWatch {
+        kind,
+        grace: std::time::Duration::from_secs(settings.network_grace_seconds),
+        notify,
+    };
+    match kind {
+        RunnerKind::CodexCli => codex::run(
+            request,
+            &settings.codex,
+            settings.max_output_bytes,
+            cancel,
+            Some(watch),
+        ),
         RunnerKind::PiRpc => pi::run(request, &settings.pi, settings.max_output_bytes, cancel),
-        RunnerKind::ClaudeCode => {
-            claude::run(request, &settings.claude, settings.max_output_bytes, cancel)
-        }
+        RunnerKind::ClaudeCode => claude::run(
+            request,
+            &settings.claude,
+            settings.max_output_bytes,
+            cancel,
+            Some(watch),
+        ),
         RunnerKind::Command => command::run(
             request,
             &settings.command,

@@ -32,6 +32,7 @@ use serde_json::{json, Map, Value};
 
 use super::artifacts::{self, CompletionRecord, FileNames, InvocationRecord};
 use super::capture;
+use super::environment::{self, EnvironmentFailure};
 use super::process::{self, Spawn, SpawnError};
 use super::settings::{PiEventLogPolicy, PiSettings};
 use super::{
@@ -80,6 +81,7 @@ struct SessionEnd {
     token_usage: Option<TokenUsage>,
     failure_class: Option<String>,
     notes: Vec<String>,
+    environment: Option<EnvironmentFailure>,
 }
 
 impl SessionEnd {
@@ -91,9 +93,23 @@ impl SessionEnd {
             token_usage: None,
             failure_class: Some(class.into()),
             notes: vec![note],
+            environment: None,
         }
     }
+
+    /// A failure whose text may name an environment failure (then its class).
+    fn failed_env(kind: ExitKind, class: &str, text: String) -> SessionEnd {
+        let environment = environment::from_error_text(&text);
+        let class = environment.as_ref().map_or(class, |f| f.class.as_str());
+        let mut end = SessionEnd::failed(kind, 1, class, text);
+        end.environment = environment;
+        end
+    }
 }
+
+/// How long, after an `agent_end` that stopped on an error, Pi gets to
+/// announce its own retry (`auto_retry_start`, then a new `agent_start`).
+const RETRY_PEEK: Duration = Duration::from_millis(1500);
 
 enum Record {
     Line(String, Map<String, Value>),
@@ -400,6 +416,7 @@ pub fn run(
         command: argv,
         invocation: invocation_value,
         model_reasoning_effort: request.model_reasoning_effort.clone(),
+        environment: end.environment,
     })
 }
 
@@ -429,24 +446,55 @@ fn converse(
             Some(v) if !v.is_null() && v != &Value::Bool(false) => v.to_string(),
             _ => "prompt rejected".into(),
         };
-        return SessionEnd::failed(ExitKind::RpcFailure, 1, "runner_rpc_rejected", note);
+        return SessionEnd::failed_env(ExitKind::RpcFailure, "runner_rpc_rejected", note);
     }
 
     let mut provider_error = false;
+    let mut error_message: Option<String> = None;
+    // Usage of every assistant message, summed (when the stats are unavailable).
+    let mut message_usage: Option<TokenUsage> = None;
+    let mut peeking = false;
     loop {
-        match session.next(deadline) {
+        let until = if peeking {
+            deadline.min(Instant::now() + RETRY_PEEK)
+        } else {
+            deadline
+        };
+        match session.next(until) {
             Record::Line(raw, map) => {
                 if map.get("type").and_then(Value::as_str) == Some("response") {
                     continue;
                 }
                 session.keep_event(&raw, &map);
+                let kind = map.get("type").and_then(Value::as_str);
+                if peeking {
+                    if kind == Some("auto_retry_start") {
+                        // Pi retries by itself: the run goes on.
+                        peeking = false;
+                        provider_error = false;
+                        continue;
+                    }
+                    break;
+                }
                 if stop_reason(&map) == Some("error") {
                     provider_error = true;
+                    if let Some(m) = error_message_of(&map) {
+                        error_message = Some(m);
+                    }
                 }
-                if map.get("type").and_then(Value::as_str) == Some("agent_end") {
+                if kind == Some("message_end") {
+                    add_message_usage(&map, &mut message_usage);
+                }
+                if kind == Some("agent_end") {
+                    if provider_error {
+                        peeking = true;
+                        continue;
+                    }
                     break;
                 }
             }
+            Record::Deadline if peeking && Instant::now() < deadline => break,
+            Record::Eof if peeking => break,
             Record::Eof => {
                 return SessionEnd::failed(
                     ExitKind::RpcFailure,
@@ -477,14 +525,29 @@ fn converse(
         Some(map) => map.get("data").and_then(usage_from_stats),
         None => {
             notes.push("pi rpc get_session_stats unavailable".to_string());
-            None
+            message_usage
         }
     };
     let has_text = assistant_text
         .as_deref()
         .is_some_and(|t| !t.trim().is_empty());
+    let environment = match (&error_message, has_text) {
+        (Some(m), false) if provider_error => environment::from_error_text(m),
+        _ => None,
+    };
+    if let Some(m) = error_message
+        .as_ref()
+        .filter(|_| provider_error && !has_text)
+    {
+        notes.push(format!(
+            "the provider reported: {}",
+            environment::one_line(m)
+        ));
+    }
     let (exit_kind, exit_code, failure_class) = if has_text {
         (ExitKind::Completed, 0, None)
+    } else if let Some(f) = &environment {
+        (ExitKind::ProviderError, 1, Some(f.class.clone()))
     } else if provider_error {
         (
             ExitKind::ProviderError,
@@ -505,7 +568,48 @@ fn converse(
         token_usage,
         failure_class,
         notes,
+        environment,
     }
+}
+
+/// The `errorMessage` of an event's message, or of its last assistant message.
+fn error_message_of(event: &Map<String, Value>) -> Option<String> {
+    let from = |m: &Value| {
+        m.get("errorMessage")
+            .and_then(Value::as_str)
+            .map(String::from)
+    };
+    if let Some(m) = event.get("message").and_then(from) {
+        return Some(m);
+    }
+    event
+        .get("messages")?
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+        .and_then(from)
+}
+
+/// Add the usage of an assistant `message_end` event to `total`.
+fn add_message_usage(event: &Map<String, Value>, total: &mut Option<TokenUsage>) {
+    let Some(m) = event.get("message") else {
+        return;
+    };
+    if m.get("role").and_then(Value::as_str) != Some("assistant") {
+        return;
+    }
+    let Some(u) = m.get("usage").filter(|u| u.is_object()) else {
+        return;
+    };
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let t = total.get_or_insert_with(TokenUsage::default);
+    let cached = n("cacheRead");
+    let input = n("input") + cached + n("cacheWrite");
+    t.input_tokens += input;
+    t.cached_input_tokens += cached;
+    t.output_tokens += n("output");
+    t.total_tokens += n("totalTokens").max(input + n("output"));
 }
 
 /// Timeout or cancel: ask the agent to abort, drain events for the grace
@@ -543,6 +647,7 @@ fn stop(session: &mut Session<'_>, kind: ExitKind, timeout: u64) -> SessionEnd {
         token_usage: None,
         failure_class: Some(class.into()),
         notes,
+        environment: None,
     }
 }
 

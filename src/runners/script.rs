@@ -378,6 +378,7 @@ pub fn run(request: &StageRequest, settings: &ScriptSettings) -> Result<RunnerOu
         command,
         invocation: invocation_value,
         model_reasoning_effort,
+        environment: None,
     })
 }
 

@@ -26,6 +26,20 @@ pub struct RunnerSettings {
     /// started (binary missing, not executable, empty argv, missing script),
     /// the daemon pauses itself (pause source `runner_unavailable`). At least 1.
     pub start_failures_before_pause: u32,
+    /// Ours: how long a Codex or Claude Code agent may wait for its network
+    /// (Codex `Reconnecting... waiting for network`, Claude Code `api_retry`
+    /// without an HTTP status) before the stage is stopped and the daemon
+    /// pauses with the pause source `agent_environment`. 1 to 86400.
+    pub network_grace_seconds: u64,
+    /// Ours: after an environment pause (`agent_environment`), retry by
+    /// itself after this many seconds, doubling on each consecutive
+    /// environment failure up to `environment_retry_max_seconds`; a quota
+    /// message naming its reset time retries then instead. 0 turns the
+    /// automatic retry off (only `millrace resume` retries).
+    pub environment_retry_seconds: u64,
+    /// Ours: the longest wait between automatic retries (at least
+    /// `environment_retry_seconds`).
+    pub environment_retry_max_seconds: u64,
     /// Bytes of each output stream kept per stage (`[runtime]
     /// max_stage_output_bytes`, copied here by the config loader).
     #[serde(skip)]
@@ -36,6 +50,9 @@ impl Default for RunnerSettings {
     fn default() -> Self {
         RunnerSettings {
             start_failures_before_pause: 3,
+            network_grace_seconds: 60,
+            environment_retry_seconds: 300,
+            environment_retry_max_seconds: 3600,
             default_runner: "codex_cli".into(),
             codex: CodexSettings::default(),
             pi: PiSettings::default(),
@@ -323,6 +340,39 @@ impl RunnerSettings {
                 ),
             );
         }
+        if !(1..=86_400).contains(&self.network_grace_seconds) {
+            return fail(
+                "runners",
+                "network_grace_seconds",
+                format!(
+                    "runners.network_grace_seconds must be between 1 and 86400, not {}",
+                    self.network_grace_seconds
+                ),
+            );
+        }
+        if self.environment_retry_seconds > 7 * 86_400 {
+            return fail(
+                "runners",
+                "environment_retry_seconds",
+                format!(
+                    "runners.environment_retry_seconds must be at most 604800 (0 turns the retry off), not {}",
+                    self.environment_retry_seconds
+                ),
+            );
+        }
+        if self.environment_retry_max_seconds > 7 * 86_400
+            || (self.environment_retry_seconds > 0
+                && self.environment_retry_max_seconds < self.environment_retry_seconds)
+        {
+            return fail(
+                "runners",
+                "environment_retry_max_seconds",
+                format!(
+                    "runners.environment_retry_max_seconds must be between runners.environment_retry_seconds ({}) and 604800, not {}",
+                    self.environment_retry_seconds, self.environment_retry_max_seconds
+                ),
+            );
+        }
         if let Some(effort) = &self.codex.model_reasoning_effort {
             if !REASONING_EFFORTS.contains(&effort.as_str()) {
                 return fail(
@@ -411,6 +461,17 @@ mod tests {
         assert!(parse("[runners.codex]\nbogus = 1\n").is_err());
         assert!(parse("[runners.codex]\npermission_default = \"root\"\n").is_err());
         assert!(parse("[runners.codex]\nmodel_reasoning_effort = \"huge\"\n").is_err());
+        assert!(parse("[runners]\nnetwork_grace_seconds = 0\n").is_err());
+        assert!(parse(
+            "[runners]\nenvironment_retry_seconds = 600\nenvironment_retry_max_seconds = 60\n"
+        )
+        .is_err());
+        let s =
+            parse("[runners]\nenvironment_retry_seconds = 0\nnetwork_grace_seconds = 5\n").unwrap();
+        assert_eq!(
+            (s.environment_retry_seconds, s.network_grace_seconds),
+            (0, 5)
+        );
         let e = parse("[runners.pi]\nargs = [\"--model=x\", \"--verbose\", \"--no-skills\"]\n")
             .unwrap_err();
         assert_eq!(

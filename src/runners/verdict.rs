@@ -80,6 +80,17 @@ pub fn judge(request: &StageRequest, output: &RunnerOutput) -> Verdict {
         metadata: output.scan.metadata.clone(),
     };
     let reference_kind = output.exit_kind.reference_str();
+    // Classes the runner decided from what the agent reported: the agent's
+    // environment failed, or its tool calls were refused.
+    if let Some(class) = output.failure_class.as_deref().filter(|c| {
+        *c == super::exec::PERMISSION_DENIED || super::environment::is_environment_class(c)
+    }) {
+        let note = match &output.environment {
+            Some(f) => format!("the agent's environment failed: {}", f.reason),
+            None => "the agent's tool calls were refused (permission_denials)".into(),
+        };
+        return failure(class, note, None);
+    }
     match output.exit_kind {
         ExitKind::Completed => {}
         ExitKind::Timeout => {
@@ -193,6 +204,7 @@ mod tests {
             command: vec![],
             invocation: serde_json::Value::Null,
             model_reasoning_effort: None,
+            environment: None,
         }
     }
 

@@ -47,6 +47,10 @@ pub struct RunSummary {
     /// Why the loop ended: `completed` (one tick, `--max-ticks`), `idle`,
     /// `stop_requested`, `signal`.
     pub stop_reason: String,
+    /// The run stopped at a pause over the environment that needs the
+    /// operator (`runner_unavailable`, or `agent_environment` without an
+    /// automatic retry): its reason. `run` exits 5 then.
+    pub environment_pause: Option<String>,
 }
 
 /// Run the engine until done; returns the summary or a one-line error.
@@ -113,6 +117,7 @@ async fn run_async(
         cancelled: false,
         tally: Default::default(),
         stop_reason: String::new(),
+        environment_pause: None,
     };
     let board = engine.progress.clone();
     let mut beat = engine.monitor.handle();
@@ -166,6 +171,23 @@ async fn run_async(
             Step::Paused => {
                 summary.last_reason = "paused".into();
                 engine.paused_line();
+                // `run once`, and `--until-idle` when nothing will lift the
+                // pause by itself, stop here (a scheduled automatic retry
+                // is waited for: the daemon still expects to do the work).
+                if opts.once || opts.until_idle {
+                    let reason = if opts.once {
+                        engine.environment_pause()
+                    } else {
+                        engine.environment_pause_for_operator()
+                    };
+                    if let Some(reason) = reason {
+                        summary.environment_pause = Some(reason);
+                        if opts.until_idle {
+                            stop_reason = "paused";
+                            break;
+                        }
+                    }
+                }
             }
             Step::Stopped => {
                 summary.last_reason = "stop_requested".into();

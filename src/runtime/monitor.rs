@@ -60,26 +60,14 @@ impl Monitor {
             .unwrap_or(false)
     }
 
+    /// A handle that writes lines to the same place from another thread
+    /// (a runner reporting while its agent runs).
+    pub fn tap(&self) -> Tap {
+        Tap(self.sink.clone())
+    }
+
     pub fn line(&mut self, text: &str) {
-        let line = format!("[{}] {text}\n", clock());
-        let Ok(mut sink) = self.sink.lock() else {
-            return;
-        };
-        match &mut *sink {
-            Sink::Off => {}
-            Sink::Stdout => {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(line.as_bytes());
-                let _ = out.flush();
-            }
-            Sink::Stderr => {
-                let _ = std::io::stderr().lock().write_all(line.as_bytes());
-            }
-            Sink::File(f) => {
-                let _ = f.write_all(line.as_bytes());
-            }
-        }
-        drop(sink);
+        write_line(&self.sink, text);
         if !text.starts_with("idle ") {
             self.last_idle = None;
         }
@@ -94,6 +82,37 @@ impl Monitor {
         if due {
             self.line(&format!("idle reason={reason}"));
             self.last_idle = Some((reason.to_string(), Instant::now()));
+        }
+    }
+}
+
+/// See `Monitor::tap`: the monitor's sink, written from another thread.
+pub struct Tap(std::sync::Arc<std::sync::Mutex<Sink>>);
+
+impl Tap {
+    pub fn line(&self, text: &str) {
+        write_line(&self.0, text);
+    }
+}
+
+/// One `[HH:MM:SS] text` line to the sink, whole.
+fn write_line(sink: &std::sync::Mutex<Sink>, text: &str) {
+    let line = format!("[{}] {text}\n", clock());
+    let Ok(mut sink) = sink.lock() else {
+        return;
+    };
+    match &mut *sink {
+        Sink::Off => {}
+        Sink::Stdout => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        }
+        Sink::Stderr => {
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+        Sink::File(f) => {
+            let _ = f.write_all(line.as_bytes());
         }
     }
 }

@@ -13,6 +13,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::runners::RunnerKind;
+
 /// Characters kept of a summary or reason.
 pub const SUMMARY_CHARS: usize = 120;
 
@@ -30,6 +32,8 @@ pub struct ActiveStage {
     pub work: String,
     pub started: Instant,
     pub run_dir: PathBuf,
+    /// The runner (its events are summarised the way that harness prints them).
+    pub runner: Option<RunnerKind>,
 }
 
 impl ActiveStage {
@@ -81,7 +85,7 @@ impl Board {
 pub fn heartbeat_line(s: &ActiveStage) -> String {
     let output = s.output();
     let bytes = file_len(&output);
-    let last = latest_event(&output)
+    let last = latest_event(&output, s.runner)
         .map(|e| format!(" last=\"{e}\""))
         .unwrap_or_default();
     format!(
@@ -162,13 +166,24 @@ pub fn summarize_line(line: &str) -> String {
     clean(&s, SUMMARY_CHARS)
 }
 
-/// The agent's latest event: the last complete, non-empty line of its
-/// stdout capture, summarised; `None` before the first line.
-pub fn latest_event(stdout: &Path) -> Option<String> {
+/// The agent's latest event, from the complete lines at the end of its
+/// stdout capture: for a known harness (`runner`), the newest line its own
+/// summariser finds worth showing (`runners::environment::summarize_event`:
+/// a Codex `error` such as "Reconnecting... waiting for network", a
+/// message, a tool use), so streaming deltas do not hide it; else, or when
+/// no line says anything, the last non-empty line summarised generically.
+/// `None` before the first line.
+pub fn latest_event(stdout: &Path, runner: Option<RunnerKind>) -> Option<String> {
     let tail = crate::runners::artifacts::read_tail(stdout, TAIL_BYTES)?;
     let complete = &tail[..tail.rfind('\n')?];
-    let line = complete.lines().rev().find(|l| !l.trim().is_empty())?;
-    Some(summarize_line(line))
+    let mut lines = complete.lines().rev().filter(|l| !l.trim().is_empty());
+    let last = lines.clone().next()?;
+    if let Some(kind) = runner {
+        if let Some(e) = lines.find_map(|l| crate::runners::environment::summarize_event(kind, l)) {
+            return Some(clean(&e, SUMMARY_CHARS));
+        }
+    }
+    Some(summarize_line(last))
 }
 
 /// The last non-empty line of a file (complete or not), cleaned and cut.
@@ -199,6 +214,8 @@ pub struct CurrentStage {
     /// The agent's output as it is written (see `live_output`).
     pub output: PathBuf,
     pub stderr: PathBuf,
+    /// The runner named in the invocation record.
+    pub runner: Option<RunnerKind>,
 }
 
 pub fn current_stage(run_dir: &Path) -> Option<CurrentStage> {
@@ -238,6 +255,7 @@ pub fn current_stage(run_dir: &Path) -> Option<CurrentStage> {
                 started_at: (!at.is_empty()).then_some(at),
                 output: live_output(run_dir, req),
                 stderr: names.stderr,
+                runner: s("runner_name").and_then(|n| RunnerKind::from_name(&n).ok()),
             },
         ));
     }
@@ -279,13 +297,34 @@ mod tests {
     fn latest_event_is_the_last_complete_line() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("out.txt");
-        assert_eq!(latest_event(&p), None);
+        assert_eq!(latest_event(&p, None), None);
         std::fs::write(&p, "first\n").unwrap();
-        assert_eq!(latest_event(&p).as_deref(), Some("first"));
+        assert_eq!(latest_event(&p, None).as_deref(), Some("first"));
         std::fs::write(&p, "first\n{\"type\":\"turn.started\"}\n\npartial").unwrap();
-        assert_eq!(latest_event(&p).as_deref(), Some("turn.started"));
+        assert_eq!(latest_event(&p, None).as_deref(), Some("turn.started"));
         assert_eq!(last_line(&p).as_deref(), Some("partial"));
         assert_eq!(file_len(&p), 38);
+    }
+
+    #[test]
+    fn a_known_harness_shows_its_newest_meaningful_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("events.jsonl");
+        // Codex waiting for the network, then lines the summariser skips:
+        // the wait is what the operator sees, not the last line.
+        std::fs::write(
+            &p,
+            "{\"type\":\"thread.started\"}\n\
+             {\"type\":\"error\",\"message\":\"Reconnecting... 2/5 waiting for network\"}\n\
+             {\"type\":\"unknown.delta\"}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            latest_event(&p, Some(RunnerKind::CodexCli)).as_deref(),
+            Some("error: Reconnecting... 2/5 waiting for network")
+        );
+        // Without the harness, the last line as it is.
+        assert_eq!(latest_event(&p, None).as_deref(), Some("unknown.delta"));
     }
 
     #[test]
@@ -314,6 +353,7 @@ mod tests {
             run_id: "run-0123456789ab".into(),
             work: " work=task:t1".into(),
             started: Instant::now(),
+            runner: None,
             run_dir: PathBuf::from("/nonexistent"),
         };
         b.start(s.clone());

@@ -11,6 +11,16 @@
 //! start failures the daemon pauses itself with the pause source
 //! `runner_unavailable`. The cause is kept in `state/runner_health.json`
 //! for `status`; `resume` clears it and dispatching tries again.
+//!
+//! An agent that started but could not reach or use its model for a reason
+//! of the environment (`runners::environment`: not logged in, credentials,
+//! network, quota) is the same kind of failure: `observe_environment` turns
+//! it into a pause at once, with the pause source `agent_environment`, the
+//! agent's own words as the cause, and the time of the automatic retry
+//! (`[runners] environment_retry_seconds`, doubling per consecutive
+//! environment failure up to `environment_retry_max_seconds`, or the reset
+//! time a quota message gave). The record, in the same file, names its
+//! source; the snapshot stores only `paused: true` (the reference's model).
 
 use std::fmt;
 use std::path::Path;
@@ -19,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::plan::ir::CompiledPlan;
+use crate::runners::environment::EnvironmentFailure;
 use crate::runners::preflight::{self, Unavailable};
 use crate::runners::{ExitKind, RunnerError, RunnerKind, RunnerOutput, RunnerSettings};
 use crate::workspace::layout::Layout;
@@ -27,6 +38,9 @@ use crate::workspace::{atomic, clock, events};
 
 /// The pause source of a daemon that paused itself over a broken runner.
 pub const PAUSE_SOURCE: &str = "runner_unavailable";
+
+/// The pause source of a daemon whose agent's environment failed.
+pub const ENVIRONMENT_SOURCE: &str = "agent_environment";
 
 /// Where the cause of the pause is kept, relative to `millrace-agents/`.
 pub const HEALTH_FILE: &str = "state/runner_health.json";
@@ -111,6 +125,13 @@ pub struct StartFailure {
     /// Consecutive start failures, this one included.
     pub consecutive: u32,
     pub limit: u32,
+    /// `runner_unavailable`, or `agent_environment` for an agent whose
+    /// environment failed (then `consecutive` counts those failures).
+    pub source: &'static str,
+    /// The environment failure class (`agent_network_unreachable`, ...).
+    pub class: Option<String>,
+    /// When the daemon retries by itself (RFC 3339), if it does.
+    pub retry_at: Option<String>,
 }
 
 impl StartFailure {
@@ -118,6 +139,36 @@ impl StartFailure {
     pub fn pause(&self) -> bool {
         self.consecutive >= self.limit
     }
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// When to retry after the `attempt`-th consecutive environment failure:
+/// the provider's reset time when it gave one, else the backoff; `None`
+/// when the automatic retry is off.
+pub fn retry_at(
+    settings: &RunnerSettings,
+    attempt: u32,
+    failure: &EnvironmentFailure,
+) -> Option<i64> {
+    let first = settings.environment_retry_seconds;
+    if first == 0 {
+        return None;
+    }
+    let now = now_unix();
+    if let Some(at) = failure.retry_at_unix {
+        return Some(at.max(now + 1));
+    }
+    let factor = 1u64 << attempt.saturating_sub(1).min(20);
+    let wait = first
+        .saturating_mul(factor)
+        .min(settings.environment_retry_max_seconds.max(first));
+    Some(now + wait as i64)
 }
 
 /// Why a runner result is a start failure, if it is one.
@@ -146,6 +197,8 @@ fn start_failure_cause(result: &Result<RunnerOutput, RunnerError>) -> Option<Str
 #[derive(Debug, Default)]
 pub struct RunnerHealth {
     consecutive: u32,
+    /// Consecutive stages whose agent's environment failed.
+    environment: u32,
 }
 
 impl RunnerHealth {
@@ -167,6 +220,37 @@ impl RunnerHealth {
             cause,
             consecutive: self.consecutive,
             limit: limit.max(1),
+            source: PAUSE_SOURCE,
+            class: None,
+            retry_at: None,
+        })
+    }
+
+    /// Look at a stage that ran: `Some` (a pause, at once) when its
+    /// agent's environment failed; a stage that got past its environment
+    /// resets the count behind the backoff.
+    pub fn observe_environment(
+        &mut self,
+        out: &RunnerOutput,
+        runner: &str,
+        settings: &RunnerSettings,
+    ) -> Option<StartFailure> {
+        if out.exit_kind == ExitKind::Interrupted {
+            return None;
+        }
+        let Some(f) = &out.environment else {
+            self.environment = 0;
+            return None;
+        };
+        self.environment += 1;
+        Some(StartFailure {
+            runner: runner.to_string(),
+            cause: f.reason.clone(),
+            consecutive: self.environment,
+            limit: 1,
+            source: ENVIRONMENT_SOURCE,
+            class: Some(f.class.clone()),
+            retry_at: retry_at(settings, self.environment, f).map(|t| clock::format_unix(t, 0)),
         })
     }
 
@@ -176,13 +260,54 @@ impl RunnerHealth {
     }
 }
 
-/// The record behind a `runner_unavailable` pause.
+fn default_source() -> String {
+    PAUSE_SOURCE.to_string()
+}
+
+/// The record behind a `runner_unavailable` or `agent_environment` pause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PauseRecord {
+    /// The pause source (`runner_unavailable` when absent: older records).
+    #[serde(default = "default_source")]
+    pub source: String,
     pub runner: String,
+    /// The cause; for `agent_environment`, the agent's own words.
     pub cause: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_class: Option<String>,
+    /// Consecutive failures (start failures, or environment failures).
     pub consecutive_start_failures: u32,
     pub paused_at: String,
+    /// When the daemon retries by itself (RFC 3339); none: only `resume`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<String>,
+}
+
+impl PauseRecord {
+    /// One line for `status` and stderr.
+    pub fn reason(&self) -> String {
+        match self.source.as_str() {
+            ENVIRONMENT_SOURCE => format!(
+                "agent {} ({}): {}; {}",
+                self.runner,
+                self.failure_class.as_deref().unwrap_or("environment"),
+                self.cause,
+                match &self.retry_at {
+                    Some(at) => format!("automatic retry at {at}"),
+                    None => "no automatic retry: `millrace resume` after fixing it".into(),
+                }
+            ),
+            _ => format!("runner {}: {}", self.runner, self.cause),
+        }
+    }
+
+    /// Is the automatic retry due?
+    pub fn retry_due(&self) -> bool {
+        self.retry_at
+            .as_deref()
+            .and_then(clock::parse_seconds)
+            .is_some_and(|at| at <= now_unix() as f64)
+    }
 }
 
 /// Pause the runtime over `failure`: the snapshot gets the pause source,
@@ -194,26 +319,51 @@ pub fn pause(
     failure: &StartFailure,
 ) -> Result<(), String> {
     let record = PauseRecord {
+        source: failure.source.to_string(),
         runner: failure.runner.clone(),
         cause: failure.cause.clone(),
+        failure_class: failure.class.clone(),
         consecutive_start_failures: failure.consecutive,
         paused_at: clock::now_rfc3339(),
+        retry_at: failure.retry_at.clone(),
     };
     let path = layout.path(HEALTH_FILE);
     let mut bytes = serde_json::to_vec_pretty(&record).expect("record serializes");
     bytes.push(b'\n');
     atomic::write_atomic(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     snapshot.paused = true;
-    if !snapshot.pause_sources.iter().any(|v| v == PAUSE_SOURCE) {
-        snapshot.pause_sources.push(json!(PAUSE_SOURCE));
-    }
+    // One self-pause record at a time: the newest cause wins.
+    snapshot
+        .pause_sources
+        .retain(|v| v != PAUSE_SOURCE && v != ENVIRONMENT_SOURCE);
+    snapshot.pause_sources.push(json!(failure.source));
     let _ = events::record(
         layout,
         "runtime_paused",
-        json!({"source": PAUSE_SOURCE, "runner": record.runner, "reason": record.cause,
+        json!({"source": failure.source, "runner": record.runner, "reason": record.cause,
+               "failure_class": record.failure_class, "retry_at": record.retry_at,
                "consecutive_start_failures": record.consecutive_start_failures}),
     );
     Ok(())
+}
+
+/// Lift an `agent_environment` pause whose automatic retry is due: the
+/// source goes, the record is removed. `Some(record)` when it was lifted.
+pub fn lift_due_retry(layout: &Layout, snapshot: &mut RuntimeSnapshot) -> Option<PauseRecord> {
+    let record = pause_record(layout, snapshot)?;
+    if record.source != ENVIRONMENT_SOURCE || !record.retry_due() {
+        return None;
+    }
+    snapshot.pause_sources.retain(|v| v != ENVIRONMENT_SOURCE);
+    snapshot.paused = !snapshot.pause_sources.is_empty();
+    clear(layout);
+    let _ = events::record(
+        layout,
+        "runtime_resumed",
+        json!({"source": ENVIRONMENT_SOURCE, "reason": "automatic retry",
+               "attempt": record.consecutive_start_failures}),
+    );
+    Some(record)
 }
 
 /// Forget the cause of a runner pause (on `resume`).
@@ -223,13 +373,22 @@ pub fn clear(layout: &Layout) {
 
 /// The cause of the current runner pause, if the runtime paused itself.
 pub fn pause_record(layout: &Layout, snapshot: &RuntimeSnapshot) -> Option<PauseRecord> {
-    if !snapshot.pause_sources.iter().any(|v| v == PAUSE_SOURCE) {
+    if !snapshot
+        .pause_sources
+        .iter()
+        .any(|v| v == PAUSE_SOURCE || v == ENVIRONMENT_SOURCE)
+    {
         return None;
     }
     use crate::workspace::safe_fs;
     let bytes =
         safe_fs::read_capped(&layout.path(HEALTH_FILE), safe_fs::MAX_DOCUMENT_BYTES).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let record: PauseRecord = serde_json::from_slice(&bytes).ok()?;
+    snapshot
+        .pause_sources
+        .iter()
+        .any(|v| v == record.source.as_str())
+        .then_some(record)
 }
 
 #[cfg(test)]
@@ -243,6 +402,33 @@ mod tests {
         let mut settings = RunnerSettings::default();
         settings.command.argv = vec!["/nonexistent/claude-typo".into()];
         crate::runners::run(&request, &settings)
+    }
+
+    #[test]
+    fn environment_retries_back_off_or_wait_for_the_reset() {
+        let mut settings = RunnerSettings {
+            environment_retry_seconds: 60,
+            environment_retry_max_seconds: 200,
+            ..RunnerSettings::default()
+        };
+        let f = EnvironmentFailure {
+            class: "agent_network_unreachable".into(),
+            reason: "Connection error.".into(),
+            retry_at_unix: None,
+        };
+        let now = now_unix();
+        let wait = |attempt| retry_at(&settings, attempt, &f).unwrap() - now;
+        assert!((60..=61).contains(&wait(1)));
+        assert!((120..=121).contains(&wait(2)));
+        assert!((200..=201).contains(&wait(3)));
+        assert!((200..=201).contains(&wait(30)));
+        let quota = EnvironmentFailure {
+            retry_at_unix: Some(now + 5000),
+            ..f.clone()
+        };
+        assert_eq!(retry_at(&settings, 1, &quota), Some(now + 5000));
+        settings.environment_retry_seconds = 0;
+        assert_eq!(retry_at(&settings, 1, &quota), None);
     }
 
     #[test]

@@ -164,9 +164,10 @@ fn read_state_file(path: &std::path::Path) -> Result<String, super::Error> {
 /// The pause sources the reference's snapshot model accepts.
 pub const REFERENCE_PAUSE_SOURCES: [&str; 2] = ["operator", "usage_governance"];
 
-/// Where the runtime records why it paused itself over a runner
-/// (`runtime::runner_health`); its presence while paused is the
-/// `runner_unavailable` pause source.
+/// Where the runtime records why it paused itself over a runner or an
+/// agent's environment (`runtime::runner_health`); its presence while
+/// paused is the pause source it names (`runner_unavailable` or
+/// `agent_environment`).
 const RUNNER_HEALTH_FILE: &str = "state/runner_health.json";
 
 /// Read the snapshot. Errors are one line naming the file.
@@ -183,11 +184,20 @@ pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, super::Error> {
         field,
         source,
     })?;
-    if snap.paused
-        && layout.path(RUNNER_HEALTH_FILE).is_file()
-        && !snap.pause_sources.iter().any(|v| v == "runner_unavailable")
-    {
-        snap.pause_sources.push(Value::from("runner_unavailable"));
+    if snap.paused && layout.path(RUNNER_HEALTH_FILE).is_file() {
+        // The record names its source (`runner_unavailable` when it does not).
+        let source = safe_fs::read_to_string_capped(
+            &layout.path(RUNNER_HEALTH_FILE),
+            safe_fs::MAX_STATE_BYTES,
+        )
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v.get("source").and_then(Value::as_str).map(String::from))
+        .filter(|s| s == "runner_unavailable" || s == "agent_environment")
+        .unwrap_or_else(|| "runner_unavailable".to_string());
+        if !snap.pause_sources.iter().any(|v| v == source.as_str()) {
+            snap.pause_sources.push(Value::from(source));
+        }
     }
     Ok(snap)
 }

@@ -7,7 +7,13 @@
 # its end (an open stdin would hang it). Its argv goes to
 # "$FAKE_CLAUDE_LOG" (one argument a line, calls separated by `--`).
 # FAKE_CLAUDE_ERROR=1: `is_error: true` with subtype `success`, exit 1 (not
-# logged in). FAKE_TOKENS: tokens to report (default 600).
+# logged in). FAKE_CLAUDE_ERROR=500: `is_error: true`, `api_error_status: 500`
+# (a provider failure). FAKE_CLAUDE_QUOTA_ONCE=FILE: while FILE does not exist,
+# create it and answer as a Claude subscription at its usage limit
+# ("Claude AI usage limit reached|<epoch now + FAKE_CLAUDE_RESET (2) s>").
+# FAKE_CLAUDE_DENIED=1: a happy text with one `permission_denials` entry.
+# All written from the real CLI's output (tests/fixtures/agent-clis/).
+# FAKE_TOKENS: tokens to report (default 600).
 prompt=""
 format="text"
 verbose=0
@@ -41,6 +47,20 @@ input=$((tokens - 100 - 300))
 if [ "$format" = "stream-json" ]; then
   echo '{"type":"system","subtype":"init","session_id":"s-1","tools":["Bash","Write"],"model":"claude-fake"}'
   printf '{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"working on %s"}]},"session_id":"s-1"}\n' "$stage"
+fi
+if [ -n "$FAKE_CLAUDE_QUOTA_ONCE" ] && [ ! -e "$FAKE_CLAUDE_QUOTA_ONCE" ]; then
+  : > "$FAKE_CLAUDE_QUOTA_ONCE"
+  reset=$(( $(date +%s) + ${FAKE_CLAUDE_RESET:-2} ))
+  printf '{"type":"result","subtype":"success","is_error":true,"api_error_status":null,"result":"Claude AI usage limit reached|%s","usage":{"input_tokens":0,"output_tokens":0},"total_cost_usd":0,"num_turns":1,"permission_denials":[],"session_id":"s-1"}\n' "$reset"
+  exit 1
+fi
+if [ "$FAKE_CLAUDE_ERROR" = "500" ]; then
+  echo '{"type":"result","subtype":"success","is_error":true,"api_error_status":500,"result":"API Error: 500 {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"Internal server error\"}}","usage":{"input_tokens":0,"output_tokens":0},"total_cost_usd":0,"num_turns":1,"permission_denials":[],"session_id":"s-1"}'
+  exit 1
+fi
+if [ "$FAKE_CLAUDE_DENIED" = "1" ]; then
+  printf '{"type":"result","subtype":"success","is_error":false,"num_turns":2,"result":"could not write\\n### %s","usage":{"input_tokens":100,"output_tokens":10},"total_cost_usd":0,"permission_denials":[{"tool_name":"Write","tool_use_id":"toolu_1","tool_input":{"file_path":"x.txt","content":"x"}}],"session_id":"s-1"}\n' "$token"
+  exit 0
 fi
 if [ "$FAKE_CLAUDE_ERROR" = "1" ]; then
   echo '{"type":"result","subtype":"success","is_error":true,"result":"Not logged in · Please run /login","usage":{"input_tokens":0,"output_tokens":0},"total_cost_usd":0,"num_turns":1,"permission_denials":[],"session_id":"s-1"}'

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod harness;
+pub mod model_server;
 
 use assert_cmd::cargo::CommandCargoExt;
 use std::process::Command;

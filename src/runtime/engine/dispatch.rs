@@ -55,8 +55,14 @@ impl Engine {
         match self.begin(run, graph, node) {
             Begun::Decided(d) => Dispatch::Done(d),
             Begun::Runner(request) => {
-                let result =
-                    runners::run_with_cancel(&request, &self.config.runners, Cancel(Some(cancel)));
+                let tap = self.monitor.tap();
+                let notify = |line: &str| tap.line(line);
+                let result = runners::run_watched(
+                    &request,
+                    &self.config.runners,
+                    Cancel(Some(cancel)),
+                    Some(&notify),
+                );
                 self.conclude(run, node, *request, result)
             }
         }
@@ -125,6 +131,7 @@ impl Engine {
             work: work_label(run),
             started: Instant::now(),
             run_dir: request.run_dir.clone(),
+            runner: crate::runners::RunnerKind::from_name(&node.runner_name).ok(),
         });
         let _ = events::record(
             &self.layout,
@@ -164,6 +171,15 @@ impl Engine {
             .observe(&result, &node.runner_name, limit)
         {
             return Dispatch::Unstarted(failure);
+        }
+        // An agent whose environment failed: the same put-back, and a pause.
+        if let Ok(out) = &result {
+            if let Some(failure) =
+                self.runner_health
+                    .observe_environment(out, &node.runner_name, &self.config.runners)
+            {
+                return Dispatch::Unstarted(failure);
+            }
         }
         let (verdict, output) = match result {
             Ok(out) if out.exit_kind == runners::ExitKind::Interrupted => {
@@ -339,6 +355,7 @@ impl Engine {
             command: vec![],
             invocation: Value::Null,
             model_reasoning_effort: None,
+            environment: None,
         }
     }
 }

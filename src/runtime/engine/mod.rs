@@ -553,6 +553,7 @@ impl Engine {
         self.drain_mailbox()?;
         self.take_ideas();
         self.govern_tick()?;
+        self.retry_environment()?;
         self.apply_deferred_promotions();
         let step = self.tick(cancel)?;
         if matches!(step, Step::Ran { .. }) {

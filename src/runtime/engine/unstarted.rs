@@ -4,7 +4,10 @@
 //! has not run a stage yet, else it stays at this stage), no stage result,
 //! counter or stage run is recorded, the cause goes to stderr and the
 //! monitor, and once `runtime::runner_health` says the runner has failed
-//! often enough in a row, the runtime pauses itself.
+//! often enough in a row, the runtime pauses itself. An agent whose
+//! environment failed (not logged in, credentials, network, quota) goes the
+//! same way and pauses at once (`agent_environment`); `retry_environment`
+//! lifts that pause when its automatic retry is due.
 
 use super::{kind_of, ActiveRun, Engine, Step};
 use crate::runtime::ids;
@@ -45,31 +48,60 @@ impl Engine {
             self.set_marker(&run.plane, last.as_deref().unwrap_or(IDLE_MARKER));
             format!("stage {}", run.node_id)
         };
-        let line = format!(
-            "runner unavailable {}/{} run={} cause={} failures={}/{} back_to={place}",
-            run.plane,
-            run.node_id,
-            ids::handle(&run.run_id),
-            f.cause,
-            f.consecutive,
-            f.limit
-        );
+        let environment = f.source == runner_health::ENVIRONMENT_SOURCE;
+        let line = if environment {
+            format!(
+                "agent environment {}/{} run={} class={} reason={:?} back_to={place}",
+                run.plane,
+                run.node_id,
+                ids::handle(&run.run_id),
+                f.class.as_deref().unwrap_or("unknown"),
+                f.cause
+            )
+        } else {
+            format!(
+                "runner unavailable {}/{} run={} cause={} failures={}/{} back_to={place}",
+                run.plane,
+                run.node_id,
+                ids::handle(&run.run_id),
+                f.cause,
+                f.consecutive,
+                f.limit
+            )
+        };
         eprintln!("error: {line}");
         self.monitor.line(&line);
         let _ = events::record(
             &self.layout,
-            "runner_start_failed",
-            json!({"runner": f.runner, "cause": f.cause, "plane": run.plane, "node_id": run.node_id,
+            if environment {
+                "agent_environment_failed"
+            } else {
+                "runner_start_failed"
+            },
+            json!({"runner": f.runner, "cause": f.cause, "failure_class": f.class,
+                   "plane": run.plane, "node_id": run.node_id,
                    "work_item_kind": run.work_item_kind, "work_item_id": run.work_item_id,
                    "consecutive": f.consecutive, "back_to": place}),
         );
         if f.pause() {
             runner_health::pause(&self.layout, &mut self.snapshot, f)?;
-            self.monitor.line(&format!(
-                "paused source={} reason={} (fix the runner, then `millrace resume`)",
-                runner_health::PAUSE_SOURCE,
-                f.cause
-            ));
+            let line = if environment {
+                format!(
+                    "paused source={} reason={:?} retry_at={} (fix it, then `millrace resume`)",
+                    f.source,
+                    f.cause,
+                    f.retry_at.as_deref().unwrap_or("none")
+                )
+            } else {
+                format!(
+                    "paused source={} reason={} (fix the runner, then `millrace resume`)",
+                    f.source, f.cause
+                )
+            };
+            if environment {
+                eprintln!("error: {line}");
+            }
+            self.monitor.line(&line);
         }
         self.save_snapshot()?;
         Ok(if f.pause() {
@@ -80,5 +112,32 @@ impl Engine {
                 failed: true,
             }
         })
+    }
+
+    /// While paused over the agent's environment: lift the pause when its
+    /// automatic retry is due (the next tick dispatches again).
+    pub(super) fn retry_environment(&mut self) -> Result<(), String> {
+        if let Some(record) = runner_health::lift_due_retry(&self.layout, &mut self.snapshot) {
+            self.monitor.line(&format!(
+                "resume source={} reason=automatic_retry attempt={}",
+                runner_health::ENVIRONMENT_SOURCE,
+                record.consecutive_start_failures
+            ));
+            self.save_snapshot()?;
+        }
+        Ok(())
+    }
+
+    /// The reason of a self-pause over the environment, retry or not.
+    pub fn environment_pause(&self) -> Option<String> {
+        runner_health::pause_record(&self.layout, &self.snapshot).map(|r| r.reason())
+    }
+
+    /// The self-pause that needs the operator: `runner_unavailable`, or
+    /// `agent_environment` without an automatic retry. Its reason.
+    pub fn environment_pause_for_operator(&self) -> Option<String> {
+        let record = runner_health::pause_record(&self.layout, &self.snapshot)?;
+        (record.source == runner_health::PAUSE_SOURCE || record.retry_at.is_none())
+            .then(|| record.reason())
     }
 }
