@@ -403,6 +403,46 @@ impl Dir {
         }
     }
 
+    /// Atomically swap the names `a` and `b` in this directory (both must
+    /// exist). `Unsupported` on a file system without `RENAME_EXCHANGE`.
+    pub fn exchange(&self, a: &CString, b: &CString) -> io::Result<()> {
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: valid fd and NUL-terminated names.
+        let r = unsafe { libc::renameat2(fd, a.as_ptr(), fd, b.as_ptr(), libc::RENAME_EXCHANGE) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = last_err();
+        match errno(&e) {
+            libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{}: RENAME_EXCHANGE: {e}", self.path.display()),
+            )),
+            _ => Err(with_path(e, &self.child(b))),
+        }
+    }
+
+    /// Is `file` the file named `name` here now (same device and inode,
+    /// the name not followed if it is a link)?
+    pub fn names(&self, name: &CString, file: &File) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: zeroed stat is a valid out-parameter.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid fd, name and out-pointer.
+        let r = unsafe {
+            libc::fstatat(
+                self.fd.as_raw_fd(),
+                name.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        r == 0
+            && file
+                .metadata()
+                .is_ok_and(|m| m.dev() == st.st_dev && m.ino() == st.st_ino)
+    }
+
     /// `lstat`-like: does anything have this name?
     pub fn exists(&self, name: &CString) -> bool {
         // SAFETY: zeroed stat is a valid out-parameter.
@@ -673,6 +713,12 @@ pub fn open_append(path: &Path) -> io::Result<File> {
 pub fn open_write(path: &Path) -> io::Result<File> {
     let (dir, name) = Dir::parent_of(path, false)?;
     dir.open_file(&name, libc::O_WRONLY | libc::O_CREAT)
+}
+
+/// Open an existing regular file for writing (never creates it).
+pub fn open_existing_write(path: &Path) -> io::Result<File> {
+    let (dir, name) = Dir::parent_of(path, false)?;
+    dir.open_file(&name, libc::O_WRONLY)
 }
 
 /// Replace the contents of `path` (not durable; for evidence files).

@@ -176,9 +176,18 @@ const RUNNER_HEALTH_FILE: &str = "state/runner_health.json";
 /// Read the snapshot. Errors are one line naming the file.
 pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, String> {
     let path = layout.snapshot_file();
-    let text = read_state_file(&path)?;
-    let mut snap: RuntimeSnapshot =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    // The runtime rewrites the snapshot through a spare file it exchanges
+    // with this one: a read that raced two writes can see a torn document,
+    // and is read again (the file itself is never torn).
+    let mut attempt = 0;
+    let mut snap: RuntimeSnapshot = loop {
+        let text = read_state_file(&path)?;
+        match serde_json::from_str(&text) {
+            Ok(snap) => break snap,
+            Err(_) if attempt < 2 => attempt += 1,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    };
     check_snapshot_ids(&snap).map_err(|e| format!("{}: {e}", path.display()))?;
     if snap.paused
         && layout.path(RUNNER_HEALTH_FILE).is_file()
@@ -227,7 +236,10 @@ fn check_snapshot_ids(s: &RuntimeSnapshot) -> Result<(), String> {
 /// Write the snapshot durably, stamping `updated_at`.
 pub fn save_snapshot(layout: &Layout, snapshot: &mut RuntimeSnapshot) -> io::Result<()> {
     snapshot.updated_at = clock::now_rfc3339();
-    atomic::write_atomic(&layout.snapshot_file(), snapshot.to_json().as_bytes())
+    // Through the snapshot's spare, as the engine writes it, so that the
+    // two writers exclude each other (`atomic::write_atomic_group`).
+    let (path, text) = (layout.snapshot_file(), snapshot.to_json());
+    atomic::write_atomic_group(&[(&path, text.as_bytes())])
 }
 
 /// Per-work-item recovery counters (entries are owned by the runtime).
