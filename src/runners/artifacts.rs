@@ -271,7 +271,8 @@ pub fn link_or_copy(from: &Path, to: &Path, limit: u64) -> Result<u64, RunnerErr
         if meta.nlink() != 1 || meta.len() > limit {
             return None;
         }
-        remove_stale(to);
+        // Anything already at `to` (a stale file, or a link the agent
+        // planted) is left to `copy`, which refuses links.
         dir.link(&from_name, &to_name).ok()
     })();
     match linked {
@@ -346,7 +347,6 @@ mod tests {
         safe_fs::trust_root(&root);
         let (msg, out) = (root.join("last.txt"), root.join("stdout.txt"));
         fs::write(&msg, "### DONE\n").unwrap();
-        fs::write(&out, "stale").unwrap();
         assert_eq!(link_or_copy(&msg, &out, 100).unwrap(), 0);
         assert_eq!(fs::read_to_string(&out).unwrap(), "### DONE\n");
         assert_eq!(
@@ -362,6 +362,12 @@ mod tests {
             fs::metadata(&out2).unwrap().ino(),
             fs::metadata(&big).unwrap().ino()
         );
+        // Something already at the name: copied over (a plain file), never replaced.
+        let out4 = root.join("stdout4.txt");
+        fs::write(&out4, "stale, longer than the message").unwrap();
+        assert_eq!(link_or_copy(&big, &out4, 100).unwrap(), 0);
+        assert_eq!(fs::read_to_string(&out4).unwrap(), "x".repeat(50));
+        assert_eq!(fs::metadata(&out4).unwrap().nlink(), 1);
         // A file with another link is copied, never linked a third time.
         let (shared, out3) = (root.join("shared.txt"), root.join("stdout3.txt"));
         fs::hard_link(&msg, &shared).unwrap();

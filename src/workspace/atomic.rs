@@ -113,34 +113,17 @@ fn spare_name(name: &CString) -> io::Result<CString> {
     CString::new(v).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-/// Open `spare` in `dir` for writing (created on first use) and lock it
-/// against the other writers of the same file. After the lock it is checked
-/// to still be the spare: a writer that held the lock meanwhile exchanged
-/// it, making it the live file, and the open is retried on the new spare.
-fn lock_spare(dir: &Dir, spare: &CString) -> io::Result<std::fs::File> {
-    for _ in 0..16 {
-        let file = match dir.open_file(spare, libc::O_WRONLY | libc::O_CREAT) {
-            // A link, a special file or a hard-linked file planted at the
-            // spare's name (or exchanged there from the file's name) is
-            // removed, never written through.
-            Err(e) if safe_fs::refusal(&e).is_some() => {
-                dir.unlink(spare)?;
-                continue;
-            }
-            r => r?,
-        };
-        super::flock::flock(&file, libc::LOCK_EX)?;
-        if dir.names(spare, &file) {
-            return Ok(file);
+/// Open `spare` in `dir` for writing, created on first use. A link, a
+/// special file or a hard-linked file planted at the spare's name (or
+/// exchanged there from the file's name) is removed, never written through.
+fn open_spare(dir: &Dir, spare: &CString) -> io::Result<std::fs::File> {
+    match dir.open_file(spare, libc::O_WRONLY | libc::O_CREAT) {
+        Err(e) if safe_fs::refusal(&e).is_some() => {
+            dir.unlink(spare)?;
+            dir.open_file(spare, libc::O_WRONLY | libc::O_CREAT)
         }
+        r => r,
     }
-    Err(io::Error::new(
-        io::ErrorKind::WouldBlock,
-        format!(
-            "{}: the spare file kept changing under the lock",
-            dir.path().display()
-        ),
-    ))
 }
 
 /// Set when the file system refused `RENAME_EXCHANGE` once: later writes
@@ -160,8 +143,7 @@ static NO_EXCHANGE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 /// inode and every replaced one frees one, and a busy volume makes
 /// allocation slow (without a journal ext4 skips inodes freed in the last
 /// minutes, one by one). A state write here allocates and frees nothing.
-/// Writers of the same file exclude each other with a lock on its spare;
-/// a reader still holding the version from two writes ago can read it torn
+/// Writers exclude each other with a lock on the directory; a reader still holding the version from two writes ago can read it torn
 /// and retries (see `state::load_snapshot`).
 pub fn write_atomic_group(files: &[(&Path, &[u8])]) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
@@ -169,6 +151,9 @@ pub fn write_atomic_group(files: &[(&Path, &[u8])]) -> io::Result<()> {
         return Ok(());
     };
     let (dir, _) = Dir::parent_of(first, false)?;
+    // Writers of the directory's spares take turns (a lock on the
+    // directory, released when `_turn` is dropped, after the sync).
+    let _turn = dir.lock_exclusive()?;
     let mut spares = Vec::with_capacity(files.len());
     for (path, bytes) in files {
         if path.parent() != first.parent() {
@@ -179,7 +164,7 @@ pub fn write_atomic_group(files: &[(&Path, &[u8])]) -> io::Result<()> {
         }
         let (_, name) = Dir::parent_of(path, false)?;
         let spare = spare_name(&name)?;
-        let file = lock_spare(&dir, &spare)?;
+        let file = open_spare(&dir, &spare)?;
         file.write_all_at(bytes, 0)?;
         file.set_len(bytes.len() as u64)?;
         spares.push((file, spare, name));
@@ -212,7 +197,6 @@ pub fn write_atomic_group(files: &[(&Path, &[u8])]) -> io::Result<()> {
         }
     }
     dir.sync()
-    // The spares' locks are released as they are dropped, after the sync.
 }
 
 /// Replace `path` with `bytes` atomically but not durably (temp, rename,
@@ -344,7 +328,108 @@ mod tests {
         write_replace(&root.join("c.json"), b"x").unwrap();
         write_replace(&root.join("c.json"), b"y").unwrap();
         assert_eq!(fs::read(root.join("c.json")).unwrap(), b"y");
-        assert_eq!(fs::read_dir(&root).unwrap().count(), 4);
+        let mut names: Vec<String> = fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                ".a.json.millrace-spare",
+                ".b.json.millrace-spare",
+                "a.json",
+                "b.json",
+                "c.json",
+                "sub"
+            ]
+        );
+    }
+
+    #[test]
+    fn group_writes_reuse_two_inodes_and_keep_the_previous_version_spare() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        safe_fs::trust_root(&root);
+        let (a, spare) = (root.join("a.json"), root.join(".a.json.millrace-spare"));
+        let ino = |p: &Path| fs::symlink_metadata(p).unwrap().ino();
+        write_atomic_group(&[(&a, b"first")]).unwrap();
+        write_atomic_group(&[(&a, b"second, longer")]).unwrap();
+        let pair = [ino(&a), ino(&spare)];
+        for (i, text) in ["3", "fourth", "5"].iter().enumerate() {
+            write_atomic_group(&[(&a, text.as_bytes())]).unwrap();
+            assert_eq!(fs::read(&a).unwrap(), text.as_bytes());
+            // The two inodes trade names: no file is created or freed.
+            let now = [ino(&a), ino(&spare)];
+            assert_eq!(now, if i % 2 == 0 { [pair[1], pair[0]] } else { pair });
+        }
+        assert_eq!(fs::read(&spare).unwrap(), b"fourth");
+    }
+
+    #[test]
+    fn a_link_planted_at_the_spare_is_removed_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        safe_fs::trust_root(&root);
+        let outside = root.join("outside.txt");
+        fs::write(&outside, "keep me").unwrap();
+        let (a, spare) = (root.join("a.json"), root.join(".a.json.millrace-spare"));
+        write_atomic_group(&[(&a, b"one")]).unwrap();
+        std::os::unix::fs::symlink(&outside, &spare).unwrap();
+        write_atomic_group(&[(&a, b"two")]).unwrap();
+        assert_eq!(fs::read(&a).unwrap(), b"two");
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "keep me");
+        // A hard link to a file elsewhere: the same.
+        fs::remove_file(&spare).unwrap();
+        fs::hard_link(&outside, &spare).unwrap();
+        write_atomic_group(&[(&a, b"three")]).unwrap();
+        assert_eq!(fs::read(&a).unwrap(), b"three");
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "keep me");
+    }
+
+    #[test]
+    fn a_group_write_waits_for_the_directory_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        safe_fs::trust_root(&root);
+        let a = root.join("a.json");
+        write_atomic_group(&[(&a, b"one")]).unwrap();
+        let turn = Dir::open(&root, false).unwrap().lock_exclusive().unwrap();
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| write_atomic_group(&[(&a, b"two")]).unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            assert_eq!(fs::read(&a).unwrap(), b"one", "wrote without its turn");
+            drop(turn);
+            writer.join().unwrap();
+        });
+        assert_eq!(fs::read(&a).unwrap(), b"two");
+    }
+
+    #[test]
+    fn concurrent_group_writers_take_turns() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        safe_fs::trust_root(&root);
+        let a = root.join("a.json");
+        write_atomic_group(&[(&a, b"start")]).unwrap();
+        let docs: Vec<Vec<u8>> = (0..4u8)
+            .map(|t| vec![b'a' + t; 1000 + 700 * t as usize])
+            .collect();
+        std::thread::scope(|s| {
+            for doc in &docs {
+                let a = &a;
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        write_atomic_group(&[(a, doc)]).unwrap();
+                    }
+                });
+            }
+        });
+        // Writers took turns: the file and its spare each hold one whole
+        // document, never two writers' bytes mixed.
+        assert!(docs.contains(&fs::read(&a).unwrap()));
+        assert!(docs.contains(&fs::read(root.join(".a.json.millrace-spare")).unwrap()));
     }
 
     #[test]

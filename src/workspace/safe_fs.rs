@@ -422,25 +422,16 @@ impl Dir {
         }
     }
 
-    /// Is `file` the file named `name` here now (same device and inode,
-    /// the name not followed if it is a link)?
-    pub fn names(&self, name: &CString, file: &File) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        // SAFETY: zeroed stat is a valid out-parameter.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: valid fd, name and out-pointer.
-        let r = unsafe {
-            libc::fstatat(
-                self.fd.as_raw_fd(),
-                name.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        r == 0
-            && file
-                .metadata()
-                .is_ok_and(|m| m.dev() == st.st_dev && m.ino() == st.st_ino)
+    /// An exclusive `flock` on this directory (a descriptor of its own,
+    /// so threads of one process exclude each other too), held until the
+    /// returned file is dropped.
+    pub fn lock_exclusive(&self) -> io::Result<File> {
+        let dot = CString::new(".").expect("no NUL");
+        let fd = openat(self.fd.as_raw_fd(), &dot, DIR_FLAGS, 0)
+            .map_err(|e| with_path(e, &self.path))?;
+        let file = File::from(fd);
+        super::flock::flock(&file, libc::LOCK_EX).map_err(|e| with_path(e, &self.path))?;
+        Ok(file)
     }
 
     /// `lstat`-like: does anything have this name?
