@@ -176,18 +176,8 @@ const RUNNER_HEALTH_FILE: &str = "state/runner_health.json";
 /// Read the snapshot. Errors are one line naming the file.
 pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, String> {
     let path = layout.snapshot_file();
-    // The runtime rewrites the snapshot through a spare file it exchanges
-    // with this one: a read that raced two writes can see a torn document,
-    // and is read again (the file itself is never torn).
-    let mut attempt = 0;
-    let mut snap: RuntimeSnapshot = loop {
-        let text = read_state_file(&path)?;
-        match serde_json::from_str(&text) {
-            Ok(snap) => break snap,
-            Err(_) if attempt < 2 => attempt += 1,
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        }
-    };
+    let mut snap: RuntimeSnapshot = parse_rereading(|| read_state_file(&path))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     check_snapshot_ids(&snap).map_err(|e| format!("{}: {e}", path.display()))?;
     if snap.paused
         && layout.path(RUNNER_HEALTH_FILE).is_file()
@@ -196,6 +186,25 @@ pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, String> {
         snap.pause_sources.push(Value::from("runner_unavailable"));
     }
     Ok(snap)
+}
+
+/// Parse what `read` returns, reading again (twice at most) while it does
+/// not parse. The runtime rewrites the snapshot through a spare file it
+/// exchanges with the live one (`atomic::write_atomic_group`): a read that
+/// raced two writes can see a torn document, though the file never is.
+/// Errors of `read` itself are returned at once.
+fn parse_rereading<T: serde::de::DeserializeOwned>(
+    mut read: impl FnMut() -> Result<String, String>,
+) -> Result<T, String> {
+    let mut attempt = 0;
+    loop {
+        let text = read()?;
+        match serde_json::from_str(&text) {
+            Ok(v) => return Ok(v),
+            Err(_) if attempt < 2 => attempt += 1,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 /// Ids read back from the snapshot build paths (run directories, queue
@@ -326,6 +335,21 @@ pub fn write_marker_in_place(layout: &Layout, plane: &str, marker: &str) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_torn_read_is_read_again() {
+        let mut reads = vec!["{\"a\": 1}".to_string(), "{\"a\": 1}\n}  \"b\"".to_string()];
+        let v: Value = parse_rereading(|| Ok(reads.pop().unwrap())).unwrap();
+        assert_eq!(v["a"], 1);
+        // A document that stays broken is an error, after three reads.
+        let mut n = 0;
+        let r: Result<Value, String> = parse_rereading(|| {
+            n += 1;
+            Ok("{".to_string())
+        });
+        assert!(r.is_err());
+        assert_eq!(n, 3);
+    }
 
     #[test]
     fn only_the_references_pause_sources_are_stored() {
