@@ -3,8 +3,9 @@
 # each) with `run daemon --until-idle` and the repository's fake Codex under
 # `strace -f`, and counts, per stage, the daemon's own system calls (the
 # agent processes are left out): fsync/fdatasync (by file), files opened
-# with O_CREAT (by name), renames, unlinks and directory creations. Also
-# counts the files left in `runs/` and how many of them are empty.
+# with O_CREAT (by name), renames, unlinks and directory creations; with
+# perf on ext4, the inodes allocated and freed per stage. Also counts the
+# files left in `runs/` and how many of them are empty.
 #
 #   benches/handoff_syscalls.sh [N]
 #
@@ -27,7 +28,15 @@ for i in $(seq 1 "$N"); do
   id=t-$(printf %05d "$i")
   printf '# Task %s\n\nTask-ID: %s\nTitle: Task %s\nCreated-At: 2026-04-15T12:00:00Z\nCreated-By: bench\n\nTarget-Paths:\n- README.md\n\nAcceptance:\n- a\n\nRequired-Checks:\n- c\n\nReferences:\n- r\n\nRisk:\n- none\n' "$id" "$id" "$id" > "$ws/millrace-agents/tasks/queue/$id.md"
 done
-strace -f -y -o "$work/trace.txt" \
+# ext4 tracepoints, when perf can count them: inodes allocated and freed
+# (a file or directory made, an unlinked or replaced one released) and
+# fsync/fdatasync calls, the agents' included.
+counted=()
+events=ext4:ext4_allocate_inode,ext4:ext4_free_inode,ext4:ext4_sync_file_enter
+if command -v perf >/dev/null && perf stat -x, -e "$events" true >/dev/null 2>&1; then
+  counted=(perf stat -x, -o "$work/perf.txt" -e "$events" --)
+fi
+"${counted[@]}" strace -f -y -o "$work/trace.txt" \
   -e trace=execve,fsync,fdatasync,openat,rename,renameat,renameat2,link,linkat,mkdir,mkdirat,unlink,unlinkat \
   "$bin" run daemon --workspace "$ws" --until-idle >/dev/null
 python3 - "$work/trace.txt" $((N * 3)) "$ws/millrace-agents/" <<'PY'
@@ -66,11 +75,14 @@ print(f'fsync+fdatasync per stage: {sum(syncs.values()) / stages:.2f}')
 for k, v in syncs.most_common():
     if v / stages >= 0.05:
         print(f'  {v / stages:5.2f} {k}')
-print(f'opens with O_CREAT per stage: {sum(creates.values()) / stages:.2f}')
+print(f'opens with O_CREAT per stage (existing files included): {sum(creates.values()) / stages:.2f}')
 for k, v in creates.most_common():
     if v / stages >= 0.05:
         print(f'  {v / stages:5.2f} {k}')
 PY
+if [ -s "$work/perf.txt" ]; then
+  awk -F, -v st=$((N * 3)) '/ext4_/ {n = $3; sub(/.*:ext4_/, "", n); printf "ext4 %-15s %6.2f per stage\n", n, $1 / st}' "$work/perf.txt"
+fi
 files=$(find "$ws/millrace-agents/runs" -type f | wc -l)
 empty=$(find "$ws/millrace-agents/runs" -type f -empty | wc -l)
 echo "run files: $files for $N runs ($((files / N)) per run), empty: $empty"

@@ -356,10 +356,7 @@ fn status_shows_the_running_stage_and_runs_tail_follows_it() {
         "{run}"
     );
     assert!(run["stage_elapsed_seconds"].as_u64().is_some(), "{run}");
-    assert_eq!(
-        run["latest_event"],
-        "message: reading the code"
-    );
+    assert_eq!(run["latest_event"], "message: reading the code");
 
     // Follow the first run to its end: every stage's output, then how it ended.
     let first = run_ids(&ws)[0].clone();

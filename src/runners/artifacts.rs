@@ -254,6 +254,33 @@ pub fn copy(from: &Path, to: &Path, limit: u64) -> Result<u64, RunnerError> {
     Ok(len.saturating_sub(copied))
 }
 
+/// `copy`, but when all of `from` fits in `limit` (and it is a plain file
+/// with no other link) `to` is made a second name of it: the same bytes
+/// as a copy, without a new file. For `runner_stdout`, which the reference
+/// makes a copy of the final message (else of the events) once the agent
+/// has ended (nothing writes either file afterwards).
+pub fn link_or_copy(from: &Path, to: &Path, limit: u64) -> Result<u64, RunnerError> {
+    use std::os::unix::fs::MetadataExt;
+    let linked = (|| {
+        let (dir, from_name) = safe_fs::Dir::parent_of(from, false).ok()?;
+        let (to_dir, to_name) = safe_fs::Dir::parent_of(to, false).ok()?;
+        if to_dir.path() != dir.path() {
+            return None;
+        }
+        let meta = open_agent_file(from).ok()?.metadata().ok()?;
+        if meta.nlink() != 1 || meta.len() > limit {
+            return None;
+        }
+        // Anything already at `to` (a stale file, or a link the agent
+        // planted) is left to `copy`, which refuses links.
+        dir.link(&from_name, &to_name).ok()
+    })();
+    match linked {
+        Some(()) => Ok(0),
+        None => copy(from, to, limit),
+    }
+}
+
 /// The last `limit` bytes of a file as text (cut at a character boundary,
 /// invalid UTF-8 replaced); `None` if the file does not exist or is not a
 /// regular file.
@@ -309,6 +336,44 @@ mod tests {
             n.last_message,
             Path::new("/r/runner_last_message.request-1.txt")
         );
+    }
+
+    #[test]
+    fn stdout_is_a_second_name_of_a_final_message_that_fits() {
+        use std::fs;
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        safe_fs::trust_root(&root);
+        let (msg, out) = (root.join("last.txt"), root.join("stdout.txt"));
+        fs::write(&msg, "### DONE\n").unwrap();
+        assert_eq!(link_or_copy(&msg, &out, 100).unwrap(), 0);
+        assert_eq!(fs::read_to_string(&out).unwrap(), "### DONE\n");
+        assert_eq!(
+            fs::metadata(&out).unwrap().ino(),
+            fs::metadata(&msg).unwrap().ino()
+        );
+        // Over the limit: a truncated copy, and what was left out.
+        let (big, out2) = (root.join("big.txt"), root.join("stdout2.txt"));
+        fs::write(&big, "x".repeat(50)).unwrap();
+        assert_eq!(link_or_copy(&big, &out2, 10).unwrap(), 40);
+        assert_eq!(fs::read_to_string(&out2).unwrap(), "x".repeat(10));
+        assert_ne!(
+            fs::metadata(&out2).unwrap().ino(),
+            fs::metadata(&big).unwrap().ino()
+        );
+        // Something already at the name: copied over (a plain file), never replaced.
+        let out4 = root.join("stdout4.txt");
+        fs::write(&out4, "stale, longer than the message").unwrap();
+        assert_eq!(link_or_copy(&big, &out4, 100).unwrap(), 0);
+        assert_eq!(fs::read_to_string(&out4).unwrap(), "x".repeat(50));
+        assert_eq!(fs::metadata(&out4).unwrap().nlink(), 1);
+        // A file with another link is copied, never linked a third time.
+        let (shared, out3) = (root.join("shared.txt"), root.join("stdout3.txt"));
+        fs::hard_link(&msg, &shared).unwrap();
+        fs::remove_file(&out).unwrap();
+        assert_eq!(link_or_copy(&shared, &out3, 100).unwrap(), 0);
+        assert_eq!(fs::metadata(&out3).unwrap().nlink(), 1);
     }
 
     #[test]

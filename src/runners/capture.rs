@@ -3,11 +3,13 @@
 //! max_stage_output_bytes`), discards the rest while still draining the
 //! pipe (so the agent never blocks on a full pipe), and ends the file with
 //! a one-line truncation note. Memory use is one fixed buffer whatever the
-//! agent prints.
+//! agent prints. A stream may go to a file created on its first byte
+//! (`Sink::lazy`): an agent that prints nothing there leaves no file.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -33,10 +35,64 @@ pub fn truncation_note(limit: u64, dropped: u64) -> String {
 pub trait Source: Read + AsRawFd + Send {}
 impl<T: Read + AsRawFd + Send> Source for T {}
 
+/// Where a stream is copied: an open file, or a file created (truncated,
+/// no link followed) when the first byte arrives.
+pub struct Sink {
+    file: Option<File>,
+    create_at: Option<PathBuf>,
+}
+
+impl From<File> for Sink {
+    fn from(file: File) -> Sink {
+        Sink {
+            file: Some(file),
+            create_at: None,
+        }
+    }
+}
+
+impl Sink {
+    /// A file at `path` created only if the stream has a byte to write:
+    /// no empty file is made and removed per stage.
+    pub fn lazy(path: &Path) -> Sink {
+        Sink {
+            file: None,
+            create_at: Some(path.to_path_buf()),
+        }
+    }
+
+    fn file(&mut self) -> io::Result<&mut File> {
+        if self.file.is_none() {
+            let path = self
+                .create_at
+                .take()
+                .ok_or_else(|| io::Error::other("no file"))?;
+            self.file = Some(crate::workspace::safe_fs::create_truncate(&path)?);
+        }
+        Ok(self.file.as_mut().expect("opened above"))
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.file()?.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
 /// One stream being copied.
 struct Stream {
     src: Box<dyn Source>,
-    dst: File,
+    dst: Sink,
     written: u64,
     dropped: u64,
     write_failed: bool,
@@ -53,7 +109,7 @@ pub struct Streams {
 }
 
 impl Streams {
-    pub fn new(streams: Vec<(Box<dyn Source>, File)>, limit: u64) -> Streams {
+    pub fn new(streams: Vec<(Box<dyn Source>, Sink)>, limit: u64) -> Streams {
         Streams {
             streams: streams
                 .into_iter()
@@ -222,6 +278,29 @@ mod tests {
     }
 
     #[test]
+    fn a_lazy_sink_makes_no_file_for_a_silent_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        crate::workspace::safe_fs::trust_root(&root);
+        let (quiet, loud) = (root.join("quiet.txt"), root.join("loud.txt"));
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "echo out >&2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let streams: Vec<(Box<dyn Source>, Sink)> = vec![
+            (Box::new(child.stdout.take().unwrap()), Sink::lazy(&quiet)),
+            (Box::new(child.stderr.take().unwrap()), Sink::lazy(&loud)),
+        ];
+        let cap = start(Streams::new(streams, 1000));
+        child.wait().unwrap();
+        assert_eq!(cap.finish(Duration::from_secs(30)), vec![0, 0]);
+        assert!(!quiet.exists(), "a stream that printed nothing made a file");
+        assert_eq!(std::fs::read_to_string(&loud).unwrap(), "out\n");
+    }
+
+    #[test]
     fn two_pipes_on_one_thread() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
@@ -231,15 +310,12 @@ mod tests {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let streams: Vec<(Box<dyn Source>, File)> = vec![
+        let streams: Vec<(Box<dyn Source>, Sink)> = vec![
             (
                 Box::new(child.stdout.take().unwrap()),
-                File::create(&a).unwrap(),
+                File::create(&a).unwrap().into(),
             ),
-            (
-                Box::new(child.stderr.take().unwrap()),
-                File::create(&b).unwrap(),
-            ),
+            (Box::new(child.stderr.take().unwrap()), Sink::lazy(&b)),
         ];
         let cap = start(Streams::new(streams, 1000));
         child.wait().unwrap();

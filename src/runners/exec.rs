@@ -160,7 +160,9 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     artifacts::remove_stale(&names.last_message);
 
     let events = artifacts::create(&names.events)?;
-    let stderr = artifacts::create(&names.stderr)?;
+    // Stderr gets a file on its first byte: no empty file per stage.
+    artifacts::remove_stale(&names.stderr);
+    let stderr = capture::Sink::lazy(&names.stderr);
     let stdin = match cli.stdin {
         StdinFrom::Null => Stdio::null(),
         StdinFrom::PromptFile => Stdio::from(artifacts::open_stdin(&names.prompt)?),
@@ -180,9 +182,9 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     let mut dropped = (0, 0);
     let waited: Mutex<Option<String>> = Mutex::new(None);
     let spawned = spawned.map(|mut child| {
-        let mut streams: Vec<(Box<dyn capture::Source>, std::fs::File)> = Vec::new();
+        let mut streams: Vec<(Box<dyn capture::Source>, capture::Sink)> = Vec::new();
         if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
-            streams.push((Box::new(out), events));
+            streams.push((Box::new(out), events.into()));
             streams.push((Box::new(err), stderr));
         }
         let streams = capture::Streams::new(streams, limit);
@@ -375,7 +377,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
             None
         };
         if let Some(source) = source {
-            let left_out = artifacts::copy(source, &names.stdout, limit)?;
+            let left_out = artifacts::link_or_copy(source, &names.stdout, limit)?;
             if left_out > 0 {
                 let note = capture::truncation_note(limit, left_out);
                 artifacts::append_text(&names.stdout, &format!("\n{note}\n"))?;

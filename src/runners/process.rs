@@ -102,8 +102,24 @@ fn note_agent(pid: u32) {
     }
 }
 
-/// Remove the note (a link planted there is removed, never followed).
+/// Empty the note when no agent runs any more: it is cut to nothing in
+/// place, so a stage creates and removes no file (an empty note names no
+/// agent). Anything but a plain file there (a planted link, a FIFO, a file
+/// with other hard links) is removed, never followed.
 pub fn clear_agent_note(path: &Path) {
+    match safe_fs::open_existing_write(path) {
+        Ok(f) => {
+            let _ = f.set_len(0);
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(_) => {
+            let _ = safe_fs::remove_file(path);
+        }
+    }
+}
+
+/// Remove the note (at startup, after its agents were dealt with).
+pub fn remove_agent_note(path: &Path) {
     let _ = safe_fs::remove_file(path);
 }
 
@@ -148,7 +164,7 @@ pub fn kill_recorded_agents(path: &Path) -> Vec<NotedAgent> {
     if matches!(&read, Err(e) if e.kind() == io::ErrorKind::NotFound) {
         return Vec::new();
     }
-    clear_agent_note(path);
+    remove_agent_note(path);
     let refused = |pid, reason: &str| NotedAgent::Refused {
         pid,
         reason: reason.to_string(),
@@ -411,14 +427,14 @@ mod tests {
                 stderr: Stdio::piped(),
             })
             .unwrap();
-            let streams: Vec<(Box<dyn capture::Source>, std::fs::File)> = vec![
+            let streams: Vec<(Box<dyn capture::Source>, capture::Sink)> = vec![
                 (
                     Box::new(child.stdout.take().unwrap()),
-                    std::fs::File::create(&o).unwrap(),
+                    std::fs::File::create(&o).unwrap().into(),
                 ),
                 (
                     Box::new(child.stderr.take().unwrap()),
-                    std::fs::File::create(&e).unwrap(),
+                    std::fs::File::create(&e).unwrap().into(),
                 ),
             ];
             let (ended, dropped) =

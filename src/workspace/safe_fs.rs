@@ -403,6 +403,37 @@ impl Dir {
         }
     }
 
+    /// Atomically swap the names `a` and `b` in this directory (both must
+    /// exist). `Unsupported` on a file system without `RENAME_EXCHANGE`.
+    pub fn exchange(&self, a: &CString, b: &CString) -> io::Result<()> {
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: valid fd and NUL-terminated names.
+        let r = unsafe { libc::renameat2(fd, a.as_ptr(), fd, b.as_ptr(), libc::RENAME_EXCHANGE) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = last_err();
+        match errno(&e) {
+            libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{}: RENAME_EXCHANGE: {e}", self.path.display()),
+            )),
+            _ => Err(with_path(e, &self.child(b))),
+        }
+    }
+
+    /// An exclusive `flock` on this directory (a descriptor of its own,
+    /// so threads of one process exclude each other too), held until the
+    /// returned file is dropped.
+    pub fn lock_exclusive(&self) -> io::Result<File> {
+        let dot = CString::new(".").expect("no NUL");
+        let fd = openat(self.fd.as_raw_fd(), &dot, DIR_FLAGS, 0)
+            .map_err(|e| with_path(e, &self.path))?;
+        let file = File::from(fd);
+        super::flock::flock(&file, libc::LOCK_EX).map_err(|e| with_path(e, &self.path))?;
+        Ok(file)
+    }
+
     /// `lstat`-like: does anything have this name?
     pub fn exists(&self, name: &CString) -> bool {
         // SAFETY: zeroed stat is a valid out-parameter.
@@ -673,6 +704,12 @@ pub fn open_append(path: &Path) -> io::Result<File> {
 pub fn open_write(path: &Path) -> io::Result<File> {
     let (dir, name) = Dir::parent_of(path, false)?;
     dir.open_file(&name, libc::O_WRONLY | libc::O_CREAT)
+}
+
+/// Open an existing regular file for writing (never creates it).
+pub fn open_existing_write(path: &Path) -> io::Result<File> {
+    let (dir, name) = Dir::parent_of(path, false)?;
+    dir.open_file(&name, libc::O_WRONLY)
 }
 
 /// Replace the contents of `path` (not durable; for evidence files).

@@ -173,12 +173,13 @@ const RUNNER_HEALTH_FILE: &str = "state/runner_health.json";
 /// Read the snapshot. Errors are one line naming the file.
 pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, super::Error> {
     let path = layout.snapshot_file();
-    let text = read_state_file(&path)?;
-    let mut snap: RuntimeSnapshot =
-        serde_json::from_str(&text).map_err(|source| super::Error::Json {
+    let mut snap: RuntimeSnapshot = parse_rereading(
+        || read_state_file(&path),
+        |source| super::Error::Json {
             path: path.clone(),
             source,
-        })?;
+        },
+    )?;
     check_snapshot_ids(&snap).map_err(|(field, source)| super::Error::StateId {
         path: path.clone(),
         field,
@@ -200,6 +201,26 @@ pub fn load_snapshot(layout: &Layout) -> Result<RuntimeSnapshot, super::Error> {
         }
     }
     Ok(snap)
+}
+
+/// Parse what `read` returns, reading again (twice at most) while it does
+/// not parse. The runtime rewrites the snapshot through a spare file it
+/// exchanges with the live one (`atomic::write_atomic_group`): a read that
+/// raced two writes can see a torn document, though the file never is.
+/// Errors of `read` itself are returned at once.
+fn parse_rereading<T: serde::de::DeserializeOwned, E>(
+    mut read: impl FnMut() -> Result<String, E>,
+    bad: impl FnOnce(serde_json::Error) -> E,
+) -> Result<T, E> {
+    let mut attempt = 0;
+    loop {
+        let text = read()?;
+        match serde_json::from_str(&text) {
+            Ok(v) => return Ok(v),
+            Err(_) if attempt < 2 => attempt += 1,
+            Err(e) => return Err(bad(e)),
+        }
+    }
 }
 
 /// Ids read back from the snapshot build paths (run directories, queue
@@ -240,7 +261,10 @@ fn check_snapshot_ids(s: &RuntimeSnapshot) -> Result<(), (String, super::ids::Id
 /// Write the snapshot durably, stamping `updated_at`.
 pub fn save_snapshot(layout: &Layout, snapshot: &mut RuntimeSnapshot) -> io::Result<()> {
     snapshot.updated_at = clock::now_rfc3339();
-    atomic::write_atomic(&layout.snapshot_file(), snapshot.to_json().as_bytes())
+    // Through the snapshot's spare, as the engine writes it, so that the
+    // two writers exclude each other (`atomic::write_atomic_group`).
+    let (path, text) = (layout.snapshot_file(), snapshot.to_json());
+    atomic::write_atomic_group(&[(&path, text.as_bytes())])
 }
 
 /// Per-work-item recovery counters (entries are owned by the runtime).
@@ -327,6 +351,25 @@ pub fn write_marker_in_place(layout: &Layout, plane: &str, marker: &str) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_torn_read_is_read_again() {
+        let mut reads = vec!["{\"a\": 1}".to_string(), "{\"a\": 1}\n}  \"b\"".to_string()];
+        let v: Value =
+            parse_rereading(|| Ok::<_, String>(reads.pop().unwrap()), |e| e.to_string()).unwrap();
+        assert_eq!(v["a"], 1);
+        // A document that stays broken is an error, after three reads.
+        let mut n = 0;
+        let r: Result<Value, String> = parse_rereading(
+            || {
+                n += 1;
+                Ok("{".to_string())
+            },
+            |e| e.to_string(),
+        );
+        assert!(r.is_err());
+        assert_eq!(n, 3);
+    }
 
     #[test]
     fn only_the_references_pause_sources_are_stored() {
