@@ -22,7 +22,7 @@ impl Engine {
         &mut self,
         run: ActiveRun,
         f: &StartFailure,
-    ) -> Result<Step, String> {
+    ) -> Result<Step, crate::runtime::Error> {
         let item = run.work_item_kind.as_deref().and_then(kind_of);
         let requeue = match (item, &run.work_item_id) {
             (Some(kind), Some(id)) if run.stage_runs == 0 => Some((kind, id.clone())),
@@ -116,7 +116,7 @@ impl Engine {
 
     /// While paused over the agent's environment: lift the pause when its
     /// automatic retry is due (the next tick dispatches again).
-    pub(super) fn retry_environment(&mut self) -> Result<(), String> {
+    pub(super) fn retry_environment(&mut self) -> Result<(), crate::runtime::Error> {
         if let Some(record) = runner_health::lift_due_retry(&self.layout, &mut self.snapshot) {
             self.monitor.line(&format!(
                 "resume source={} reason=automatic_retry attempt={}",
