@@ -702,9 +702,7 @@ impl Engine {
             .clone();
         match self.dispatch(&mut run, &graph, &node, cancel) {
             dispatch::Dispatch::Interrupted => Ok(Step::Interrupted),
-            dispatch::Dispatch::Unstarted(failure) => {
-                self.put_back_unstarted(run, &failure).map_err(Error::from)
-            }
+            dispatch::Dispatch::Unstarted(failure) => self.put_back_unstarted(run, &failure),
             dispatch::Dispatch::Done(stage) => self.apply_dispatched(run, &graph, &node, *stage),
         }
     }

@@ -199,10 +199,7 @@ impl Engine {
             .unwrap_or_else(|_| Err(RunnerError::Settings("the runner thread panicked".into())));
         match self.conclude(&mut run, &node, request, result) {
             Dispatch::Interrupted => Ok(Some(Step::Interrupted)),
-            Dispatch::Unstarted(failure) => self
-                .put_back_unstarted(run, &failure)
-                .map(Some)
-                .map_err(Error::from),
+            Dispatch::Unstarted(failure) => self.put_back_unstarted(run, &failure).map(Some),
             Dispatch::Done(stage) => self.apply_dispatched(run, &graph, &node, *stage).map(Some),
         }
     }
