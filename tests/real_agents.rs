@@ -650,3 +650,90 @@ fn claude_end_to_end_against_the_scripted_model() {
 fn pi_end_to_end_against_the_scripted_model() {
     end_to_end(Cli::Pi);
 }
+
+/// Issue 19: the reference's traces with a real CLI against the scripted
+/// model, ending in the layout the fake agents give (`tests/runtime_traces.rs`
+/// pins the same traces with `tests/fakes/scripted_codex.sh`): the first
+/// task's builder reports BLOCKED and the troubleshooter recovers it, then
+/// its checker asks for a fix (fixer, doublechecker); the second task takes
+/// the happy path.
+fn reference_traces(cli: Cli) {
+    let Some(bin) = clis() else { return };
+    let server = ModelServer::start();
+    server.rule(
+        "builder",
+        0,
+        Action::Text("The build cannot start yet.\n### BLOCKED".into()),
+        1,
+    );
+    server.rule(
+        "checker",
+        0,
+        Action::Text("One check fails.\n### FIX_NEEDED".into()),
+        1,
+    );
+    let ws = Ws::new(cli, bin, Endpoint::Server(&server), "");
+    ws.add_tasks(&["t-1", "t-2"]);
+    let start = Instant::now();
+    let out = ws.millrace(&["run", "daemon", "--until-idle", "--monitor", "basic"]);
+    let took = start.elapsed();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert_eq!(ws.tasks("done"), ["t-1", "t-2"], "{all}");
+    assert!(
+        ws.tasks("blocked").is_empty() && ws.tasks("queue").is_empty(),
+        "{all}"
+    );
+    // The stage sequence, from the monitor's `stage done` lines.
+    let done: Vec<String> = all
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split("] stage done execution/").nth(1)?;
+            let stage = rest.split_whitespace().next()?;
+            let result = rest.split(" result=").nth(1)?.split_whitespace().next()?;
+            Some(format!("{stage} {result}"))
+        })
+        .collect();
+    assert_eq!(
+        done,
+        [
+            "builder BLOCKED",
+            "troubleshooter TROUBLESHOOT_COMPLETE",
+            "builder BUILDER_COMPLETE",
+            "checker FIX_NEEDED",
+            "fixer FIXER_COMPLETE",
+            "doublechecker DOUBLECHECK_PASS",
+            "updater UPDATE_COMPLETE",
+            "builder BUILDER_COMPLETE",
+            "checker CHECKER_PASS",
+            "updater UPDATE_COMPLETE",
+        ],
+        "{all}"
+    );
+    // No incident, nothing handed to planning: the recovery stayed in the loop.
+    assert!(
+        std::fs::read_dir(ws.ma().join("incidents/incoming"))
+            .map(|d| d.count() == 0)
+            .unwrap_or(true),
+        "{all}"
+    );
+    eprintln!(
+        "{cli:?}: reference traces, {} stages in {took:?}",
+        done.len()
+    );
+}
+
+#[test]
+fn codex_runs_the_reference_traces() {
+    reference_traces(Cli::Codex);
+}
+
+#[test]
+fn claude_runs_the_reference_traces() {
+    reference_traces(Cli::Claude);
+}
+
+#[test]
+fn pi_runs_the_reference_traces() {
+    reference_traces(Cli::Pi);
+}
