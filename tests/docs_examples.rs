@@ -191,3 +191,12 @@ fn testing_loops() {
 fn workspace() {
     check("docs/workspace.md");
 }
+
+#[test]
+fn exit_codes() {
+    check_with("docs/exit-codes.md", |dir| {
+        // `ws` is an initialized workspace; `empty` is a directory that is not one.
+        millrace(dir, &["init", "--workspace", "ws"]);
+        std::fs::create_dir_all(dir.join("empty")).unwrap();
+    });
+}
