@@ -345,3 +345,26 @@ fn run_directories_hold_no_empty_files() {
         }
     }
 }
+
+#[test]
+fn an_active_run_is_running_only_while_a_daemon_works_it() {
+    let ws = Ws::new("");
+    ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
+    // A daemon mid-stage: the run is `running`.
+    let daemon = ws.spawn_daemon(&["--until-idle"], &[("FAKE_DELAY", "3")]);
+    ws.wait_for("the builder to start", |w| {
+        ls_json(w, &["--limit", "1"])
+            .first()
+            .is_some_and(|r| r["outcome"] == "running")
+    });
+    daemon.finish();
+    // `run once` leaves the task's run active with no process working it:
+    // `interrupted`, as `runs show` says, not `running`.
+    ws.add("add-task", task("t-2", "2026-04-15T12:01:00Z", json!({})));
+    ok(&ws.run(&["run", "once"]));
+    let newest = ls_json(&ws, &["--limit", "1"]);
+    assert_eq!(newest[0]["work_item_id"], "t-2");
+    assert_eq!(newest[0]["outcome"], "interrupted", "{newest:?}");
+    let show = ok(&ws.run(&["runs", "show", newest[0]["run_id"].as_str().unwrap()]));
+    assert!(show.starts_with("outcome: interrupted\n"), "{show}");
+}

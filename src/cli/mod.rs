@@ -115,7 +115,7 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run the interpreter: one tick, or as a daemon.
     Run(run::RunArgs),
-    /// Inspect runs: list, show, tail, trace.
+    /// Inspect runs: list, show, tail, trace, prune.
     Runs(runs::RunsArgs),
     /// Operator control commands (direct, or through a running daemon's mailbox).
     Control(control::ControlArgs),

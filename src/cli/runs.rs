@@ -730,9 +730,18 @@ fn outcome(dir: &Path, run_id: &str, active: &std::collections::HashSet<String>)
     }
 }
 
-/// The run ids the snapshot holds active.
+/// The run ids a process is working now: the snapshot's active runs while
+/// a daemon holds the workspace lock (without one, an active run was left by
+/// a stopped process: `interrupted`, as `runs show` says).
 fn active_run_ids(layout: &Layout) -> std::collections::HashSet<String> {
     let mut ids = std::collections::HashSet::new();
+    let owned = matches!(
+        crate::workspace::lock::inspect(layout),
+        crate::workspace::lock::LockStatus::Active(_)
+    );
+    if !owned {
+        return ids;
+    }
     if let Ok(snap) = state::load_snapshot(layout) {
         ids.extend(snap.active_run_id.clone());
         for run in snap.active_runs_by_plane.values() {
