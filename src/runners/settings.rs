@@ -422,7 +422,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<RunnerSettings, String> {
-        RunnerSettings::from_config(&text.parse::<toml::Table>().unwrap()).map_err(String::from)
+        RunnerSettings::from_config(&text.parse::<toml::Table>().unwrap()).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -162,13 +162,6 @@ impl From<String> for Error {
     }
 }
 
-/// Code that still speaks in strings keeps the message.
-impl From<Error> for String {
-    fn from(e: Error) -> Self {
-        e.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
