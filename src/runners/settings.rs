@@ -422,7 +422,8 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<RunnerSettings, String> {
-        RunnerSettings::from_config(&text.parse::<toml::Table>().unwrap()).map_err(|e| e.to_string())
+        RunnerSettings::from_config(&text.parse::<toml::Table>().unwrap())
+            .map_err(|e| e.to_string())
     }
 
     #[test]
