@@ -121,7 +121,8 @@ fn watch_events(
                 return;
             }
         }
-        std::thread::sleep(WATCH_EVERY);
+        // Parked, not slept: the stage's end unparks it at once.
+        std::thread::park_timeout(WATCH_EVERY);
     }
 }
 
@@ -194,7 +195,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
                 let stop = AtomicBool::new(false);
                 let done = AtomicBool::new(false);
                 let r = std::thread::scope(|scope| {
-                    scope.spawn(|| {
+                    let watcher = scope.spawn(|| {
                         watch_events(&names.events, w, request, cancel, &stop, &done, &waited)
                     });
                     let r = process::wait_capturing(
@@ -203,7 +204,10 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
                         Duration::from_secs(timeout),
                         Cancel(Some(&stop)),
                     );
+                    // Wake the watcher from its pause: the stage must not
+                    // wait out its polling interval to end.
                     done.store(true, Ordering::SeqCst);
+                    watcher.thread().unpark();
                     r
                 });
                 r
