@@ -155,6 +155,56 @@ pub struct StageRequest {
 }
 
 impl StageRequest {
+    /// What the compiled `node` alone decides of its request (stage, plane,
+    /// entrypoint, runner, model, timeout), with every run-specific field
+    /// empty: the engine fills those in for a stage it starts, and
+    /// `config show` shows the command line of such a request.
+    pub fn for_node(
+        node: &crate::plan::ir::CompiledNode,
+        mode_id: &str,
+        workspace_root: &std::path::Path,
+        run_dir: PathBuf,
+    ) -> StageRequest {
+        StageRequest {
+            request_id: String::new(),
+            run_id: String::new(),
+            mode_id: mode_id.into(),
+            compiled_plan_id: String::new(),
+            node_id: node.node_id.clone(),
+            stage_kind_id: node.stage_kind_id.clone(),
+            stage: node.node_id.clone(),
+            plane: node.plane.clone(),
+            request_kind: String::new(),
+            running_status_marker: node.running_status_marker.clone(),
+            entrypoint_path: workspace_root
+                .join("millrace-agents")
+                .join(&node.entrypoint_path),
+            entrypoint_contract_id: None,
+            work_item: None,
+            closure: ClosureFields::default(),
+            outcomes: vec![],
+            required_skill_paths: vec![],
+            attached_skill_paths: vec![],
+            run_dir,
+            workspace_root: workspace_root.to_path_buf(),
+            runtime_snapshot_path: PathBuf::new(),
+            recovery_counters_path: PathBuf::new(),
+            summary_status_path: PathBuf::new(),
+            preferred_troubleshoot_report_path: None,
+            runtime_error_code: None,
+            runtime_error_report_path: None,
+            runtime_error_catalog_path: None,
+            skill_revision_evidence_path: None,
+            runner_name: Some(node.runner_name.clone()),
+            model_name: node.model_name.clone(),
+            thinking_level: node.thinking_level.clone(),
+            model_reasoning_effort: node.model_reasoning_effort.clone(),
+            timeout_seconds: node.timeout_seconds,
+        }
+    }
+}
+
+impl StageRequest {
     /// `### NAME` for every legal outcome, in order.
     pub fn legal_markers(&self) -> Vec<String> {
         self.outcomes

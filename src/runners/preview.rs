@@ -7,46 +7,15 @@ use std::path::{Path, PathBuf};
 
 use super::artifacts::FileNames;
 use super::settings::RunnerSettings;
-use super::{claude, codex, command, pi, ClosureFields, StageRequest};
+use super::{claude, codex, command, pi, StageRequest};
 use crate::plan::ir::CompiledNode;
 
 /// A request for `node` whose run-specific values are placeholders.
 fn request(node: &CompiledNode, mode_id: &str, workspace_root: &Path) -> StageRequest {
-    let ma = workspace_root.join("millrace-agents");
-    let run_dir = PathBuf::from("<run_dir>");
     StageRequest {
         request_id: "<request_id>".into(),
         run_id: "<run_id>".into(),
-        mode_id: mode_id.into(),
-        compiled_plan_id: String::new(),
-        node_id: node.node_id.clone(),
-        stage_kind_id: node.stage_kind_id.clone(),
-        stage: node.node_id.clone(),
-        plane: node.plane.clone(),
-        request_kind: String::new(),
-        running_status_marker: node.running_status_marker.clone(),
-        entrypoint_path: ma.join(&node.entrypoint_path),
-        entrypoint_contract_id: None,
-        work_item: None,
-        closure: ClosureFields::default(),
-        outcomes: vec![],
-        required_skill_paths: vec![],
-        attached_skill_paths: vec![],
-        run_dir: run_dir.clone(),
-        workspace_root: workspace_root.to_path_buf(),
-        runtime_snapshot_path: PathBuf::new(),
-        recovery_counters_path: PathBuf::new(),
-        summary_status_path: PathBuf::new(),
-        preferred_troubleshoot_report_path: None,
-        runtime_error_code: None,
-        runtime_error_report_path: None,
-        runtime_error_catalog_path: None,
-        skill_revision_evidence_path: None,
-        runner_name: Some(node.runner_name.clone()),
-        model_name: node.model_name.clone(),
-        thinking_level: node.thinking_level.clone(),
-        model_reasoning_effort: node.model_reasoning_effort.clone(),
-        timeout_seconds: node.timeout_seconds,
+        ..StageRequest::for_node(node, mode_id, workspace_root, PathBuf::from("<run_dir>"))
     }
 }
 

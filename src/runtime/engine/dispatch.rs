@@ -252,15 +252,8 @@ impl Engine {
         StageRequest {
             request_id: ids::request_id(),
             run_id: run.run_id.clone(),
-            mode_id: self.plan.mode_id.clone(),
             compiled_plan_id: self.plan.compiled_plan_id.clone(),
-            node_id: node.node_id.clone(),
-            stage_kind_id: node.stage_kind_id.clone(),
-            stage: node.node_id.clone(),
-            plane: node.plane.clone(),
             request_kind: run.request_kind.clone(),
-            running_status_marker: node.running_status_marker.clone(),
-            entrypoint_path: ma.join(&node.entrypoint_path),
             entrypoint_contract_id: Some(node.entrypoint_contract_id.clone()),
             work_item,
             closure: self.closure_fields(run, &run_dir),
@@ -283,20 +276,10 @@ impl Engine {
                 .map(|p| ma.join(p))
                 .collect(),
             preferred_troubleshoot_report_path: Some(run_dir.join("troubleshoot_report.md")),
-            run_dir,
-            workspace_root: self.layout.root.clone(),
             runtime_snapshot_path: self.layout.snapshot_file(),
             recovery_counters_path: self.layout.counters_file(),
             summary_status_path: self.layout.status_file(&node.plane),
-            runtime_error_code: None,
-            runtime_error_report_path: None,
-            runtime_error_catalog_path: None,
-            skill_revision_evidence_path: None,
-            runner_name: Some(node.runner_name.clone()),
-            model_name: node.model_name.clone(),
-            thinking_level: node.thinking_level.clone(),
-            model_reasoning_effort: node.model_reasoning_effort.clone(),
-            timeout_seconds: node.timeout_seconds,
+            ..StageRequest::for_node(node, &self.plan.mode_id, &self.layout.root, run_dir.clone())
         }
     }
 
