@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage-handoff throughput of `millrace run daemon` with the repository's
-# fake Codex (benches/fakes/fake_codex.c, about 1 ms per spawn):
+# fake Codex (benches/fakes/fake_codex.c, built static by build_fake.sh):
 #   1. N tasks queued (default 200), all run to done;
 #   2. the same N tasks run while 10,000 more are queued behind them.
 # Prints milliseconds per stage handoff (wall time / stages) for each.
@@ -18,7 +18,7 @@ RUNS=${2:-3}
 [ -x "$BIN" ] || cargo build --release
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mrbench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-cc -O2 -o "$WORK/fake_codex" benches/fakes/fake_codex.c
+echo "fake agent: $(benches/fakes/build_fake.sh "$WORK/fake_codex")"
 
 task_md() { # id
   printf '# Task %s\n\nTask-ID: %s\nTitle: Task %s\nCreated-At: 2026-04-15T12:00:00Z\nCreated-By: bench\n\nTarget-Paths:\n- README.md\n\nAcceptance:\n- a\n\nRequired-Checks:\n- c\n\nReferences:\n- r\n\nRisk:\n- none\n' "$1" "$1" "$1"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Stage-handoff time, ours against the reference (millrace-ai 0.18.0), side
 # by side in one run on the same disk, through the same fake Codex
-# (benches/fakes/fake_codex.c, about 1 ms per spawn). For each
+# (benches/fakes/fake_codex.c, built by benches/fakes/build_fake.sh:
+# statically linked unless FAKE_LINK=dynamic; 0.4 ms per spawn static,
+# 0.6 ms dynamic, from a small C parent on this VM). For each
 # implementation: N tasks (default 100) are queued in a fresh workspace and
 # run to done (3 stages each); the time from daemon start to the last task
 # in `tasks/done` divided by the stages run is the time per handoff. The
@@ -28,6 +30,7 @@
 #              ${XDG_CACHE_HOME:-~/.cache}/millrace-bench/ref-0.18.0)
 #   ONLY=ours  skip the reference
 #   PERF=0     do not count ext4 events with perf
+#   FAKE_LINK=dynamic  a dynamically linked fake agent (default static)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -37,7 +40,7 @@ ours=${MILLRACE:-$root/target/release/millrace}
 [ -x "$ours" ] || cargo build --release --quiet
 work=$(mktemp -d "${TMPDIR:-/tmp}/mrthroughput.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-cc -O2 -o "$work/fake_codex" "$root/benches/fakes/fake_codex.c"
+fake_link=$("$root/benches/fakes/build_fake.sh" "$work/fake_codex")
 # One file creation's cost in a fresh directory (ms): the state of the disk.
 cat > "$work/probe.c" <<'C'
 #include <fcntl.h>
@@ -147,8 +150,8 @@ for round in $(seq 1 "$RUNS"); do
 done
 for impl in $impls; do
   med[$impl]=$(printf '%s\n' ${results[$impl]} | median)
-  printf '%-9s fs=%s tasks=%d stages=%d per_handoff_ms median=%.2f runs=%s\n' \
-    "$impl" "$fs" "$N" $((N * 3)) "${med[$impl]}" "$(printf '%.2f ' ${results[$impl]})"
+  printf '%-9s fs=%s fake=%s tasks=%d stages=%d per_handoff_ms median=%.2f runs=%s\n' \
+    "$impl" "$fs" "$fake_link" "$N" $((N * 3)) "${med[$impl]}" "$(printf '%.2f ' ${results[$impl]})"
 done
 if [ -n "${med[reference]:-}" ]; then
   printf 'ratio ours/reference=%.3f\n' "$(echo "${med[ours]} / ${med[reference]}" | bc -l)"

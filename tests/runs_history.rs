@@ -368,3 +368,38 @@ fn an_active_run_is_running_only_while_a_daemon_works_it() {
     let show = ok(&ws.run(&["runs", "show", newest[0]["run_id"].as_str().unwrap()]));
     assert!(show.starts_with("outcome: interrupted\n"), "{show}");
 }
+
+/// A forward move (queue to active, active to done) makes only its
+/// destination durable, so a power loss can bring the old name back next to
+/// the new one. The next daemon start keeps the copy furthest in the
+/// lifecycle and runs nothing again.
+#[test]
+fn an_old_copy_left_by_a_power_loss_after_a_forward_move_is_dropped_not_rerun() {
+    let ws = three_done();
+    let runs_before = run_dirs(&ws);
+    let done = ws.ma().join("tasks/done/t-1.md");
+    // What the disk can hold after a power loss: the item in done/ and,
+    // the source directory's change not yet written, still in active/ and queue/.
+    std::fs::copy(&done, ws.ma().join("tasks/active/t-1.md")).unwrap();
+    std::fs::copy(&done, ws.ma().join("tasks/queue/t-1.md")).unwrap();
+    ws.run_until_idle();
+    assert_eq!(ws.items("tasks", "active"), Vec::<String>::new());
+    assert_eq!(ws.items("tasks", "queue"), Vec::<String>::new());
+    assert!(ws.items("tasks", "done").contains(&"t-1".to_string()));
+    assert_eq!(run_dirs(&ws), runs_before, "nothing ran again");
+    let reconciled: Vec<Value> = ws
+        .events()
+        .into_iter()
+        .filter(|e| e["event_type"] == "workspace_reconciled")
+        .collect();
+    let actions =
+        reconciled.last().expect("a workspace_reconciled event")["data"]["actions"].to_string();
+    assert!(
+        actions.contains("removed copy in active, kept done"),
+        "{actions}"
+    );
+    assert!(
+        actions.contains("removed copy in queue, kept done"),
+        "{actions}"
+    );
+}

@@ -242,6 +242,21 @@ pub fn rename_durable(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Move a work item forward in its lifecycle (entry to active, active to
+/// an end state): one rename, then fsync of the destination directory only.
+/// After a power loss the item is at least at its destination; its old name
+/// may come back too (the source directory's change is made durable by the
+/// next fsync of that directory), and `queue::reconcile`, which runs at
+/// every daemon start, keeps the copy furthest in the lifecycle. So the
+/// item is never lost and never goes back. A move backwards (a requeue)
+/// must use `rename_durable`. Refuses to replace an existing `to`.
+pub fn rename_forward(from: &Path, to: &Path) -> io::Result<()> {
+    let (a, from_name) = Dir::parent_of(from, false)?;
+    let (b, to_name) = Dir::parent_of(to, false)?;
+    a.rename_to(&from_name, &b, &to_name, true)?;
+    b.sync()
+}
+
 fn parent_of(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

@@ -6,7 +6,7 @@
 //! the new active run in the snapshot before any stage runs.
 
 use super::{entry_key, ActiveRun, Engine};
-use crate::plan::ir::CompiledNode;
+use crate::plan::ir::{CompiledNode, CompiledPlan};
 use crate::runtime::scheduler::{LINEAGE_ORDER, ORDER};
 use crate::runtime::Error;
 use crate::runtime::{closure, ids};
@@ -69,9 +69,7 @@ impl Engine {
         };
         for &(kind, plane) in order.iter().filter(|(_, p)| planes.contains(p)) {
             let key = entry_key(kind);
-            let Some(entry_node) = self
-                .plan
-                .graph(plane)
+            let Some(entry_node) = CompiledPlan::graph(&self.plan, plane)
                 .and_then(|g| g.entries.iter().find(|e| e.entry_key == key))
                 .map(|e| e.node_id.clone())
             else {
@@ -165,7 +163,7 @@ impl Engine {
                 return Ok(None);
             }
         };
-        match atomic::rename_durable(&from, &to) {
+        match atomic::rename_forward(&from, &to) {
             Ok(()) => self.scheduler.own_change(&self.layout, kind),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(to.display(), e)),

@@ -278,7 +278,7 @@ impl Engine {
         self.config = config;
         self.snapshot.config_version = plan.compile_input_fingerprint.config_fingerprint.clone();
         self.snapshot.compiled_plan_id = plan.compiled_plan_id.clone();
-        self.plan = plan;
+        self.plan = std::sync::Arc::new(plan);
         self.snapshot.last_reload_outcome = json!("applied");
         self.snapshot.last_reload_error = None;
         tracing::info!(plan = %self.plan.compiled_plan_id, "config reload applied");

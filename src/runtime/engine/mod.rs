@@ -67,6 +67,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Interrupted stages of retry-safe kinds are re-run this many times per
@@ -155,7 +156,8 @@ pub struct Tally {
 
 pub struct Engine {
     pub layout: Layout,
-    pub plan: CompiledPlan,
+    /// Shared, so a stage can hold its graph while the engine changes.
+    pub plan: Arc<CompiledPlan>,
     pub config: Config,
     pub snapshot: RuntimeSnapshot,
     pub counters: Counters,
@@ -288,7 +290,7 @@ impl Engine {
         }
         let mut engine = Engine {
             layout,
-            plan,
+            plan: Arc::new(plan),
             config,
             snapshot,
             counters,
@@ -533,8 +535,18 @@ impl Engine {
     }
 
     fn graph(&self, plane: &str) -> Result<&CompiledGraph, Error> {
-        self.plan.graph(plane).ok_or_else(|| Error::NoPlane {
-            mode: self.plan.mode_id.clone(),
+        self.graph_of(&self.plan, plane)
+    }
+
+    /// `plane`'s graph in `plan` (a clone of the engine's `Arc`, so the
+    /// graph can be held across `&mut self` calls).
+    fn graph_of<'p>(
+        &self,
+        plan: &'p CompiledPlan,
+        plane: &str,
+    ) -> Result<&'p CompiledGraph, Error> {
+        plan.graph(plane).ok_or_else(|| Error::NoPlane {
+            mode: plan.mode_id.clone(),
             plane: plane.to_string(),
         })
     }
@@ -693,17 +705,17 @@ impl Engine {
     fn run_stage(&mut self, mut run: ActiveRun, cancel: &AtomicBool) -> Result<Step, Error> {
         self.last_tick_event = None;
         self.retention_due = true;
-        let graph = self.graph(&run.plane)?.clone();
+        let plan = Arc::clone(&self.plan);
+        let graph = self.graph_of(&plan, &run.plane)?;
         let node = graph
             .node(&run.node_id)
             .ok_or_else(|| Error::NodeNotInPlan {
                 node: run.node_id.clone(),
-            })?
-            .clone();
-        match self.dispatch(&mut run, &graph, &node, cancel) {
+            })?;
+        match self.dispatch(&mut run, graph, node, cancel) {
             dispatch::Dispatch::Interrupted => Ok(Step::Interrupted),
             dispatch::Dispatch::Unstarted(failure) => self.put_back_unstarted(run, &failure),
-            dispatch::Dispatch::Done(stage) => self.apply_dispatched(run, &graph, &node, *stage),
+            dispatch::Dispatch::Done(stage) => self.apply_dispatched(run, graph, node, *stage),
         }
     }
 

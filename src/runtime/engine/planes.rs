@@ -132,15 +132,15 @@ impl Engine {
     /// own thread. A stage decided without a runner is applied at once (its
     /// step is returned).
     fn start_in_flight(&mut self, mut run: ActiveRun) -> Result<Option<Step>, Error> {
-        let graph = self.graph(&run.plane)?.clone();
+        let plan = Arc::clone(&self.plan);
+        let graph = self.graph_of(&plan, &run.plane)?;
         let node = graph
             .node(&run.node_id)
             .ok_or_else(|| Error::NodeNotInPlan {
                 node: run.node_id.clone(),
-            })?
-            .clone();
-        let request = match self.begin(&mut run, &graph, &node) {
-            Begun::Decided(d) => return self.apply_dispatched(run, &graph, &node, *d).map(Some),
+            })?;
+        let request = match self.begin(&mut run, graph, node) {
+            Begun::Decided(d) => return self.apply_dispatched(run, graph, node, *d).map(Some),
             Begun::Runner(r) => *r,
         };
         let cancel = Arc::new(AtomicBool::new(false));
@@ -153,8 +153,8 @@ impl Engine {
         };
         self.in_flight = Some(InFlight {
             run,
-            graph,
-            node,
+            graph: graph.clone(),
+            node: node.clone(),
             request,
             cancel,
             handle,

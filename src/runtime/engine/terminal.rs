@@ -64,7 +64,8 @@ impl Engine {
         run: &ActiveRun,
         p: &PendingTerminal,
     ) -> Result<(), Error> {
-        let graph = self.graph(&run.plane)?.clone();
+        let plan = std::sync::Arc::clone(&self.plan);
+        let graph = self.graph_of(&plan, &run.plane)?;
         let class = graph
             .terminal(&p.terminal_state_id)
             .map(|t| t.terminal_class.clone())
@@ -149,7 +150,7 @@ impl Engine {
             if from.is_file() {
                 self.io(
                     &to.display().to_string(),
-                    atomic::rename_durable(&from, &to),
+                    atomic::rename_forward(&from, &to),
                 )?;
                 // Recorded only by the move itself: at most once per item.
                 let _ = events::record(
