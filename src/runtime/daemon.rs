@@ -1,6 +1,6 @@
 //! The run loop on tokio: `run once` (startup plus one tick) and `run
-//! daemon` (ticks until stopped). A stage runs on a blocking thread while the
-//! async side watches SIGINT/SIGTERM: the first signal asks for a stop at
+//! daemon` (ticks until stopped). The ticks run back to back on one blocking
+//! thread while the async side watches SIGINT/SIGTERM: the first signal asks for a stop at
 //! the next safe point (after the running stage is routed), a second one
 //! cancels the running stage (its process group is killed and it runs again
 //! on the next start); each is acknowledged on stderr at once. Either way the
@@ -17,7 +17,7 @@ use crate::workspace::mailbox;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -122,6 +122,62 @@ async fn run_async(
     let board = engine.progress.clone();
     let mut beat = engine.monitor.handle();
     let mut beats: HashMap<String, u64> = HashMap::new();
+    let every = opts
+        .heartbeat
+        .unwrap_or(engine.config.runtime.heartbeat_seconds);
+    // The ticks run back to back on one blocking thread (no hand-over
+    // between the async side and a thread per tick); this side only reads
+    // the board and writes heartbeat lines until the loop ends.
+    let mut ticking = tokio::task::spawn_blocking({
+        let (signals, cancel) = (signals.clone(), cancel.clone());
+        move || {
+            let ended = tick_until_done(&mut engine, &opts, &mut summary, &signals, &cancel);
+            (engine, summary, ended)
+        }
+    });
+    let (engine, mut summary, ended) = loop {
+        tokio::select! {
+            done = &mut ticking => break done.map_err(|e| super::Error::Failed(format!("tick failed: {e}")))?,
+            _ = tokio::time::sleep(HEARTBEAT_POLL) => heartbeat(&board, &mut beat, every, &mut beats),
+        }
+    };
+    let mut engine = engine;
+    let stop_reason = match ended {
+        Ok(reason) => reason,
+        Err(err) => {
+            let _ = engine.shutdown("error");
+            return Err(err.into());
+        }
+    };
+    // A learning stage still running beside the foreground finishes and is
+    // applied (a second signal cancels it; it runs again on the next start).
+    let c = cancel.clone();
+    let (mut engine, settled) = tokio::task::spawn_blocking(move || {
+        let r = engine.settle(&c);
+        (engine, r)
+    })
+    .await
+    .map_err(|e| format!("tick failed: {e}"))?;
+    if let Err(err) = settled {
+        let _ = engine.shutdown("error");
+        return Err(err.into());
+    }
+    engine.shutdown(stop_reason)?;
+    summary.cancelled = cancel.load(Ordering::SeqCst);
+    summary.tally = engine.tally.clone();
+    tracing::info!(stop_reason, ticks = summary.ticks, "daemon stopped");
+    summary.stop_reason = stop_reason.to_string();
+    Ok(summary)
+}
+
+/// Tick until the run ends; the reason it ended (`stop_reason`).
+fn tick_until_done(
+    engine: &mut Engine,
+    opts: &RunOptions,
+    summary: &mut RunSummary,
+    signals: &AtomicU8,
+    cancel: &AtomicBool,
+) -> Result<&'static str, super::Error> {
     let idle_sleep = Duration::from_secs_f64(
         engine
             .config
@@ -129,39 +185,14 @@ async fn run_async(
             .idle_sleep_seconds
             .clamp(0.01, MAX_IDLE_SLEEP_SECONDS),
     );
-    let mut stop_reason = "completed";
     loop {
         if signals.load(Ordering::SeqCst) > 0 {
             summary.interrupted = true;
-            stop_reason = "signal";
             engine.stopped_line("signal");
-            break;
+            return Ok("signal");
         }
-        let c = cancel.clone();
-        let every = opts
-            .heartbeat
-            .unwrap_or(engine.config.runtime.heartbeat_seconds);
-        let mut task = tokio::task::spawn_blocking(move || {
-            let r = engine.step(&c);
-            (engine, r)
-        });
-        // The stage runs on the blocking thread; this side only reads the
-        // board and the capture files, and writes heartbeat lines.
-        let (e, step) = loop {
-            tokio::select! {
-                done = &mut task => break done.map_err(|e| super::Error::Failed(format!("tick failed: {e}")))?,
-                _ = tokio::time::sleep(HEARTBEAT_POLL) => heartbeat(&board, &mut beat, every, &mut beats),
-            }
-        };
-        engine = e;
+        let step = engine.step(cancel)?;
         summary.ticks += 1;
-        let step = match step {
-            Ok(s) => s,
-            Err(err) => {
-                let _ = engine.shutdown("error");
-                return Err(err.into());
-            }
-        };
         match &step {
             Step::Ran { reason, failed } => {
                 summary.last_reason = reason.clone();
@@ -183,8 +214,7 @@ async fn run_async(
                     if let Some(reason) = reason {
                         summary.environment_pause = Some(reason);
                         if opts.until_idle {
-                            stop_reason = "paused";
-                            break;
+                            return Ok("paused");
                         }
                     }
                 }
@@ -192,48 +222,26 @@ async fn run_async(
             Step::Stopped => {
                 summary.last_reason = "stop_requested".into();
                 engine.stopped_line("stop_requested");
-                stop_reason = "stop_requested";
-                break;
+                return Ok("stop_requested");
             }
             Step::Interrupted => {
                 summary.interrupted = true;
                 summary.cancelled = true;
-                stop_reason = "signal";
                 engine.stopped_line("signal");
-                break;
+                return Ok("signal");
             }
             Step::Waiting => summary.last_reason = "waiting".into(),
         }
         if opts.once || opts.max_ticks.is_some_and(|m| summary.ticks >= m) {
-            break;
+            return Ok("completed");
         }
         if opts.until_idle && matches!(step, Step::Idle(_)) {
-            stop_reason = "idle";
-            break;
+            return Ok("idle");
         }
         if matches!(step, Step::Idle(_) | Step::Paused) {
-            idle_wait(&engine.layout, idle_sleep, &signals).await;
+            idle_wait(&engine.layout, idle_sleep, signals);
         }
     }
-    // A learning stage still running beside the foreground finishes and is
-    // applied (a second signal cancels it; it runs again on the next start).
-    let c = cancel.clone();
-    let (mut engine, settled) = tokio::task::spawn_blocking(move || {
-        let r = engine.settle(&c);
-        (engine, r)
-    })
-    .await
-    .map_err(|e| format!("tick failed: {e}"))?;
-    if let Err(err) = settled {
-        let _ = engine.shutdown("error");
-        return Err(err.into());
-    }
-    engine.shutdown(stop_reason)?;
-    summary.cancelled = cancel.load(Ordering::SeqCst);
-    summary.tally = engine.tally.clone();
-    tracing::info!(stop_reason, ticks = summary.ticks, "daemon stopped");
-    summary.stop_reason = stop_reason.to_string();
-    Ok(summary)
 }
 
 /// How often the daemon loop looks at the board while a stage runs.
@@ -259,15 +267,15 @@ fn heartbeat(board: &Board, monitor: &mut Monitor, every: u64, beats: &mut HashM
 /// Sleep between idle ticks in short slices: wake early on a signal, and on
 /// a command in the mailbox (looked at every `MAILBOX_POLL`, so a `stop`
 /// reaches an idle daemon within a second whatever `idle_sleep_seconds` is).
-async fn idle_wait(layout: &Layout, idle_sleep: Duration, signals: &AtomicU8) {
+fn idle_wait(layout: &Layout, idle_sleep: Duration, signals: &AtomicU8) {
     const SLICE: Duration = Duration::from_millis(20);
     const MAILBOX_POLL: Duration = Duration::from_millis(250);
-    let start = tokio::time::Instant::now();
+    let start = Instant::now();
     let deadline = start + idle_sleep;
     let mut next_poll = start + MAILBOX_POLL;
-    while tokio::time::Instant::now() < deadline && signals.load(Ordering::SeqCst) == 0 {
-        tokio::time::sleep(SLICE.min(idle_sleep)).await;
-        if tokio::time::Instant::now() >= next_poll {
+    while Instant::now() < deadline && signals.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(SLICE.min(idle_sleep));
+        if Instant::now() >= next_poll {
             if mailbox::has_pending(layout) {
                 return;
             }
