@@ -10,15 +10,23 @@
 //!
 //! The queue directories are indexed in memory: a document is parsed once
 //! and again only when its file changes, and a directory is re-listed only
-//! when its modification time shows that someone else changed it, so
-//! claiming from a queue of 10,000 tasks does not re-read it at every stage.
+//! when its modification time shows that someone else changed it, or when
+//! its listing is older than `RELIST_AFTER` (a directory's time has the
+//! kernel's coarse clock: two changes within one tick leave it the same, so
+//! a change racing our own listing is seen within that bound). Claiming
+//! from a queue of 10,000 tasks, or finding an empty queue still empty,
+//! does not re-read the directory at every stage.
 
 use crate::workspace::clock;
 use crate::workspace::documents::{DocKind, WorkDocument};
 use crate::workspace::layout::Layout;
 use crate::workspace::{queue, safe_fs};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
+
+/// A queue listing older than this is made again even when the
+/// directory's time has not changed.
+const RELIST_AFTER: Duration = Duration::from_secs(1);
 
 /// Claim order: kind and the plane its work runs on.
 pub const ORDER: [(DocKind, &str); 4] = [
@@ -113,6 +121,8 @@ struct KindIndex {
     meta: HashMap<String, Meta>,
     /// The directory's modification time when the index last matched it.
     seen: Option<SystemTime>,
+    /// When the directory was last listed.
+    listed: Option<Instant>,
     stale: bool,
 }
 
@@ -127,8 +137,10 @@ pub struct Waiting {
 #[derive(Debug, Default)]
 pub struct Scheduler {
     kinds: BTreeMap<&'static str, KindIndex>,
-    /// Ids in `tasks/done/`, and that directory's time when listed.
-    done_tasks: (HashSet<String>, Option<SystemTime>),
+    /// Ids in `tasks/done/`, that directory's time, and when it was listed.
+    done_tasks: DoneTasks,
+    /// `RELIST_AFTER` (shorter in tests).
+    relist_after: Duration,
 }
 
 fn dir_mtime(dir: &std::path::Path) -> Option<SystemTime> {
@@ -141,7 +153,10 @@ fn queue_dir(layout: &Layout, kind: DocKind) -> std::path::PathBuf {
 
 impl Scheduler {
     pub fn new() -> Scheduler {
-        let mut s = Scheduler::default();
+        let mut s = Scheduler {
+            relist_after: RELIST_AFTER,
+            ..Scheduler::default()
+        };
         s.invalidate_all();
         s
     }
@@ -151,7 +166,7 @@ impl Scheduler {
         for (k, _) in ORDER {
             self.kinds.entry(k.tag()).or_default().stale = true;
         }
-        self.done_tasks.1 = None;
+        self.done_tasks.listed = None;
     }
 
     fn refresh(&mut self, layout: &Layout, kind: DocKind) {
@@ -178,17 +193,20 @@ impl Scheduler {
         index.order = meta.iter().map(|(id, m)| (m.at, id.clone())).collect();
         index.meta = meta;
         index.seen = before;
+        index.listed = Some(Instant::now());
         index.stale = false;
     }
 
-    /// The index of a kind, re-read when stale, empty, or changed on disk
-    /// by someone else (items added while the daemon runs).
+    /// The index of a kind, re-read when stale, changed on disk by someone
+    /// else (items added while the daemon runs), or listed too long ago.
     fn index(&mut self, layout: &Layout, kind: DocKind) -> &KindIndex {
         let current = dir_mtime(&queue_dir(layout, kind));
-        let needs = self
-            .kinds
-            .get(kind.tag())
-            .is_none_or(|i| i.stale || i.order.is_empty() || i.seen != current);
+        let relist_after = self.relist_after;
+        let needs = self.kinds.get(kind.tag()).is_none_or(|i| {
+            i.stale
+                || i.seen != current
+                || i.listed.is_none_or(|t| t.elapsed() > relist_after)
+        });
         if needs {
             self.refresh(layout, kind);
         }
@@ -196,13 +214,7 @@ impl Scheduler {
     }
 
     fn done_tasks(&mut self, layout: &Layout) -> &HashSet<String> {
-        let dir = queue::state_dir(layout, DocKind::Task, "done");
-        let current = dir_mtime(&dir);
-        if self.done_tasks.1.is_none() || self.done_tasks.1 != current {
-            let ids = queue::list_ids(layout, DocKind::Task, "done");
-            self.done_tasks = (ids.into_iter().collect(), current);
-        }
-        &self.done_tasks.0
+        done_task_ids(layout, &mut self.done_tasks, self.relist_after)
     }
 
     /// The next claimable item of a kind: the oldest whose dependencies are
@@ -213,24 +225,26 @@ impl Scheduler {
         kind: DocKind,
         lineage_root: Option<&str>,
     ) -> Option<String> {
-        let index = self.index(layout, kind);
-        let candidates: Vec<(String, Vec<String>)> = index
-            .order
-            .iter()
-            .filter_map(|(_, id)| {
-                let m = &index.meta[id];
-                let in_lineage = lineage_root.is_none_or(|r| m.root.as_deref() == Some(r));
-                in_lineage.then(|| (id.clone(), m.depends_on.clone()))
-            })
-            .collect();
-        if candidates.iter().all(|(_, deps)| deps.is_empty()) {
-            return candidates.into_iter().next().map(|(id, _)| id);
+        self.index(layout, kind);
+        let index = &self.kinds[kind.tag()];
+        // The done set is listed only when a candidate has dependencies.
+        let mut done: Option<HashSet<String>> = None;
+        for (_, id) in &index.order {
+            let m = &index.meta[id];
+            if !lineage_root.is_none_or(|r| m.root.as_deref() == Some(r)) {
+                continue;
+            }
+            if m.depends_on.is_empty() {
+                return Some(id.clone());
+            }
+            let done = done.get_or_insert_with(|| {
+                done_task_ids(layout, &mut self.done_tasks, self.relist_after).clone()
+            });
+            if m.depends_on.iter().all(|d| done.contains(d)) {
+                return Some(id.clone());
+            }
         }
-        let done = self.done_tasks(layout);
-        candidates
-            .into_iter()
-            .find(|(_, deps)| deps.iter().all(|d| done.contains(d)))
-            .map(|(id, _)| id)
+        None
     }
 
     /// Drop an id from the index (it is being claimed, or is gone).
@@ -323,6 +337,33 @@ impl Scheduler {
     }
 }
 
+#[derive(Debug, Default)]
+struct DoneTasks {
+    ids: HashSet<String>,
+    seen: Option<SystemTime>,
+    listed: Option<Instant>,
+}
+
+/// The ids in `tasks/done/`, listed again when the directory changed or
+/// the listing is older than `RELIST_AFTER`.
+fn done_task_ids<'a>(
+    layout: &Layout,
+    cache: &'a mut DoneTasks,
+    relist_after: Duration,
+) -> &'a HashSet<String> {
+    let dir = queue::state_dir(layout, DocKind::Task, "done");
+    let current = dir_mtime(&dir);
+    if cache.seen != current || cache.listed.is_none_or(|t| t.elapsed() > relist_after) {
+        let ids = queue::list_ids(layout, DocKind::Task, "done");
+        *cache = DoneTasks {
+            ids: ids.into_iter().collect(),
+            seen: current,
+            listed: Some(Instant::now()),
+        };
+    }
+    &cache.ids
+}
+
 /// Where a dependency is: the queue state holding it, or `missing`.
 fn dependency_state(layout: &Layout, id: &str) -> String {
     match queue::locate(layout, id) {
@@ -401,5 +442,37 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         add(&layout, "b-0", "2026-03-01T12:00:00Z", &[]);
         assert_eq!(s.next(&layout, DocKind::Task, None).as_deref(), Some("b-0"));
+    }
+
+    /// Set a directory's modification time back to `t`.
+    fn set_mtime(dir: &std::path::Path, t: SystemTime) {
+        std::fs::File::open(dir).unwrap().set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn an_unchanged_queue_is_not_listed_again_until_its_listing_is_old() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::new(tmp.path());
+        let dir = queue::state_dir(&layout, DocKind::Task, "queue");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = Scheduler::new();
+        s.relist_after = Duration::from_millis(300);
+        assert_eq!(s.next(&layout, DocKind::Task, None), None);
+        // A task arriving within the directory time's resolution: the time
+        // the listing saw does not change.
+        let seen = std::fs::metadata(&dir).unwrap().modified().unwrap();
+        add(&layout, "c-1", "2026-03-01T12:00:00Z", &[]);
+        set_mtime(&dir, seen);
+        assert_eq!(
+            s.next(&layout, DocKind::Task, None),
+            None,
+            "an empty queue whose time did not change is not listed at every claim"
+        );
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(
+            s.next(&layout, DocKind::Task, None).as_deref(),
+            Some("c-1"),
+            "a listing older than the bound is made again"
+        );
     }
 }
