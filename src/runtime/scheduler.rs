@@ -203,9 +203,7 @@ impl Scheduler {
         let current = dir_mtime(&queue_dir(layout, kind));
         let relist_after = self.relist_after;
         let needs = self.kinds.get(kind.tag()).is_none_or(|i| {
-            i.stale
-                || i.seen != current
-                || i.listed.is_none_or(|t| t.elapsed() > relist_after)
+            i.stale || i.seen != current || i.listed.is_none_or(|t| t.elapsed() > relist_after)
         });
         if needs {
             self.refresh(layout, kind);

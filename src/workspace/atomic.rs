@@ -146,7 +146,6 @@ static NO_EXCHANGE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 /// Writers exclude each other with a lock on the directory; a reader still holding the version from two writes ago can read it torn
 /// and retries (see `state::load_snapshot`).
 pub fn write_atomic_group(files: &[(&Path, &[u8])]) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
     let Some((first, _)) = files.first() else {
         return Ok(());
     };
@@ -162,11 +161,10 @@ pub fn write_atomic_group(files: &[(&Path, &[u8])]) -> io::Result<()> {
                 "write_atomic_group: files in different directories",
             ));
         }
-        let (_, name) = Dir::parent_of(path, false)?;
+        let name = file_name_c(path)?;
         let spare = spare_name(&name)?;
         let file = open_spare(&dir, &spare)?;
-        file.write_all_at(bytes, 0)?;
-        file.set_len(bytes.len() as u64)?;
+        rewrite_from_start(&file, bytes)?;
         spares.push((file, spare, name));
     }
     // All written before any is synced: on a journaling file system the
@@ -271,11 +269,28 @@ fn parent_of(path: &Path) -> &Path {
 /// and records that are rebuilt or re-read (status markers, run traces).
 /// A link or special file at `path` is refused.
 pub fn overwrite_in_place(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::{Seek, SeekFrom};
-    let mut f = safe_fs::open_write(path)?;
-    f.seek(SeekFrom::Start(0))?;
-    f.write_all(bytes)?;
-    f.set_len(bytes.len() as u64)
+    rewrite_from_start(&safe_fs::open_write(path)?, bytes)
+}
+
+/// Write `bytes` at offset 0 of `file` and cut what is left of a longer
+/// old content (no truncation when the file does not shrink: on tmpfs and
+/// ext4 a truncate costs more than the write).
+fn rewrite_from_start(file: &std::fs::File, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let old = file.metadata()?.len();
+    file.write_all_at(bytes, 0)?;
+    if old > bytes.len() as u64 {
+        file.set_len(bytes.len() as u64)?;
+    }
+    Ok(())
+}
+
+/// The last component of `path`, as a C string (for the `Dir` calls).
+fn file_name_c(path: &Path) -> io::Result<CString> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    CString::new(name.as_bytes()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
 /// Append one line to a log file in one `write` (so concurrent appenders
@@ -301,6 +316,27 @@ mod tests {
         let name = tmp.file_name().unwrap().to_string_lossy().into_owned();
         assert_eq!(temp_owner_pid(&name), Some(std::process::id()));
         assert_eq!(temp_owner_pid("notes.md"), None);
+    }
+
+    #[test]
+    fn in_place_and_group_rewrites_leave_exactly_the_new_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("marker.md");
+        for text in [
+            "### BUILDER_RUNNING\n",
+            "### OK\n",
+            "### CHECKER_RUNNING_LONGER\n",
+            "x",
+        ] {
+            overwrite_in_place(&p, text.as_bytes()).unwrap();
+            assert_eq!(fs::read_to_string(&p).unwrap(), text);
+        }
+        let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+        for (x, y) in [("long first", "2"), ("s", "longer second"), ("mid", "m")] {
+            write_atomic_group(&[(&a, x.as_bytes()), (&b, y.as_bytes())]).unwrap();
+            assert_eq!(fs::read_to_string(&a).unwrap(), x);
+            assert_eq!(fs::read_to_string(&b).unwrap(), y);
+        }
     }
 
     #[test]
