@@ -346,6 +346,27 @@ fn run_json_is_one_summary_object() {
     // The monitor lines went to stderr.
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("stage start execution/builder"), "{err}");
+
+    // A second run counts only what it did, not the history before it; an
+    // item set aside unread counts as blocked.
+    ws.add(
+        "add-task",
+        task("t-2", "2026-01-01T00:00:01Z", serde_json::json!({})),
+    );
+    std::fs::write(ws.ma().join("tasks/queue/t-bad.md"), "not a task\n").unwrap();
+    let out = ws.run(&[
+        "run",
+        "daemon",
+        "--until-idle",
+        "--monitor",
+        "none",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["items_by_outcome"]["task"]["done"], 1, "{v}");
+    assert_eq!(v["items_by_outcome"]["task"]["blocked"], 1, "{v}");
+    assert_eq!(v["items_by_outcome"]["spec"]["done"], 0, "{v}");
+    assert_eq!(v["stages_run"], 3, "builder, checker, updater: {v}");
 }
 
 // ------------------------------------------------------------ exit codes

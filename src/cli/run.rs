@@ -87,56 +87,34 @@ fn monitor(flags: &RunFlags) -> Result<Monitor, Error> {
     })
 }
 
-/// What `--json` reports beside the summary: how many stage results the
-/// workspace holds, and how many items each kind has in each terminal state
-/// (counted before and after, so the summary says what this run did).
-#[derive(Debug, Default)]
-struct Tally {
-    stage_results: usize,
-    items: std::collections::BTreeMap<(&'static str, &'static str), usize>,
-}
-
-impl Tally {
-    fn take(layout: &crate::workspace::layout::Layout) -> Tally {
-        use crate::workspace::documents::DocKind;
-        use crate::workspace::queue;
-        let mut t = Tally::default();
-        for kind in [
-            DocKind::Task,
-            DocKind::Spec,
-            DocKind::Incident,
-            DocKind::LearningRequest,
-        ] {
-            for state in &queue::states(kind)[2..] {
-                let n = queue::count_items(&queue::state_dir(layout, kind, state));
-                t.items.insert((kind.tag(), state), n);
-            }
+/// `{"stages_run": n, "items_by_outcome": {"task": {"done": n, "blocked": n}, ...}}`:
+/// what this process did, as the engine counted it (every end state of
+/// every kind is listed, 0 when none).
+fn outcome_counts(tally: &crate::runtime::engine::Tally) -> serde_json::Value {
+    use crate::workspace::documents::DocKind;
+    use crate::workspace::queue;
+    let mut items = serde_json::Map::new();
+    for kind in [
+        DocKind::Task,
+        DocKind::Spec,
+        DocKind::Incident,
+        DocKind::LearningRequest,
+    ] {
+        let mut states = serde_json::Map::new();
+        for state in &queue::states(kind)[2..] {
+            let n = tally
+                .finished
+                .get(&(kind.tag().to_string(), state.to_string()))
+                .copied()
+                .unwrap_or(0);
+            states.insert(state.to_string(), serde_json::json!(n));
         }
-        if let Ok(runs) = std::fs::read_dir(super::runs::runs_dir(layout)) {
-            for run in runs.flatten() {
-                if let Ok(results) = std::fs::read_dir(run.path().join("stage_results")) {
-                    t.stage_results += results.count();
-                }
-            }
-        }
-        t
+        items.insert(kind.tag().to_string(), serde_json::Value::Object(states));
     }
-
-    /// `{"stages_run": n, "items_by_outcome": {"task": {"done": n, "blocked": n}, ...}}`.
-    fn since(&self, before: &Tally) -> serde_json::Value {
-        let mut items = serde_json::Map::new();
-        for ((kind, state), n) in &self.items {
-            let was = before.items.get(&(*kind, *state)).copied().unwrap_or(0);
-            let entry = items
-                .entry(kind.to_string())
-                .or_insert_with(|| serde_json::json!({}));
-            entry[*state] = serde_json::json!(n.saturating_sub(was));
-        }
-        serde_json::json!({
-            "stages_run": self.stage_results.saturating_sub(before.stage_results),
-            "items_by_outcome": items,
-        })
-    }
+    serde_json::json!({
+        "stages_run": tally.stages_run,
+        "items_by_outcome": items,
+    })
 }
 
 pub fn run(args: RunArgs) -> Result<Outcome, Error> {
@@ -150,7 +128,6 @@ pub fn run(args: RunArgs) -> Result<Outcome, Error> {
     };
     let layout = flags.config.initialized(&flags.workspace)?;
     let monitor = monitor(&flags)?;
-    let before = flags.json.then(|| Tally::take(&layout));
     let opts = RunOptions {
         mode: flags.mode.clone(),
         max_ticks,
@@ -160,8 +137,8 @@ pub fn run(args: RunArgs) -> Result<Outcome, Error> {
     };
     let s = daemon::run(layout.clone(), opts, monitor)?;
     let outcome = exit_status(&s, once);
-    if let Some(before) = before {
-        let mut v = Tally::take(&layout).since(&before);
+    if flags.json {
+        let mut v = outcome_counts(&s.tally);
         v["run_mode"] = serde_json::json!(if once { "once" } else { "daemon" });
         v["active_mode_id"] = serde_json::json!(s.mode_id);
         v["mode_override"] = serde_json::json!(flags.mode);
@@ -259,6 +236,7 @@ mod tests {
             last_run_id: Some("run-1".into()),
             blocked: ids.iter().map(|s| s.to_string()).collect(),
             ended_otherwise: others,
+            ..Tally::default()
         };
         // run once: its stage ended BLOCKED (runtime failure or not).
         assert_eq!(

@@ -146,7 +146,7 @@ async fn run_async(
         Ok(reason) => reason,
         Err(err) => {
             let _ = engine.shutdown("error");
-            return Err(err.into());
+            return Err(err);
         }
     };
     // A learning stage still running beside the foreground finishes and is

@@ -229,7 +229,7 @@ impl Scheduler {
         let mut done: Option<HashSet<String>> = None;
         for (_, id) in &index.order {
             let m = &index.meta[id];
-            if !lineage_root.is_none_or(|r| m.root.as_deref() == Some(r)) {
+            if lineage_root.is_some_and(|r| m.root.as_deref() != Some(r)) {
                 continue;
             }
             if m.depends_on.is_empty() {

@@ -49,6 +49,7 @@ impl Engine {
             })
         };
         let recorded = recorded.map_err(|e| fail(&failure, e))?;
+        self.tally.stages_run += 1;
         failure.stage_result_path = Some(format!("millrace-agents/{}", recorded.result_rel));
         let (kind, id) = work_of(&run);
         // The report the stage wrote, else the path it was offered (as the reference records it).

@@ -111,6 +111,33 @@ impl Engine {
         self.backpressure = Some(key);
     }
 
+    /// Set a queued item that cannot run aside in its blocked state.
+    fn reject(
+        &mut self,
+        kind: DocKind,
+        id: &str,
+        from: &std::path::Path,
+        error: &str,
+        reason: &str,
+    ) {
+        let state = queue::states(kind)[3];
+        let blocked = queue::state_dir(&self.layout, kind, state).join(format!("{id}.md"));
+        if atomic::rename_durable(from, &blocked).is_ok() {
+            *self
+                .tally
+                .finished
+                .entry((kind.tag().to_string(), state.to_string()))
+                .or_default() += 1;
+        }
+        let _ = events::record(
+            &self.layout,
+            "work_item_rejected",
+            json!({"work_item_kind": kind.tag(), "work_item_id": id, "error": error}),
+        );
+        self.monitor
+            .line(&format!("rejected {}:{id} reason={reason}", kind.tag()));
+    }
+
     /// Claim one queued item: move it to `active/` and record its run. A
     /// malformed document is set aside (blocked) instead; an item someone
     /// else moved first is skipped. `None` when nothing was claimed.
@@ -128,18 +155,7 @@ impl Engine {
         let doc = match queue::read_item(kind, &from) {
             Ok(d) => d,
             Err(e) => {
-                let blocked = queue::state_dir(&self.layout, kind, queue::states(kind)[3])
-                    .join(format!("{id}.md"));
-                let _ = atomic::rename_durable(&from, &blocked);
-                let _ = events::record(
-                    &self.layout,
-                    "work_item_rejected",
-                    json!({"work_item_kind": kind.tag(), "work_item_id": id, "error": e.to_string()}),
-                );
-                self.monitor.line(&format!(
-                    "rejected {}:{id} reason=invalid_document",
-                    kind.tag()
-                ));
+                self.reject(kind, &id, &from, &e.to_string(), "invalid_document");
                 return Ok(None);
             }
         };
@@ -148,18 +164,7 @@ impl Engine {
             Ok(Some(node)) => node,
             Ok(None) => entry_node.to_string(),
             Err(e) => {
-                let blocked = queue::state_dir(&self.layout, kind, queue::states(kind)[3])
-                    .join(format!("{id}.md"));
-                let _ = atomic::rename_durable(&from, &blocked);
-                let _ = events::record(
-                    &self.layout,
-                    "work_item_rejected",
-                    json!({"work_item_kind": kind.tag(), "work_item_id": id, "error": e.to_string()}),
-                );
-                self.monitor.line(&format!(
-                    "rejected {}:{id} reason=unknown_target_stage",
-                    kind.tag()
-                ));
+                self.reject(kind, &id, &from, &e.to_string(), "unknown_target_stage");
                 return Ok(None);
             }
         };

@@ -152,6 +152,10 @@ pub struct Tally {
     pub blocked: Vec<String>,
     /// Runs that ended otherwise (success, no-op, handoff).
     pub ended_otherwise: u64,
+    /// Stage results this process recorded (`run --json`'s `stages_run`).
+    pub stages_run: u64,
+    /// Work items this process moved to an end state, by kind tag and state.
+    pub finished: std::collections::BTreeMap<(String, String), u64>,
 }
 
 pub struct Engine {
