@@ -145,11 +145,15 @@ impl RuntimeSnapshot {
     /// `runner_unavailable` pause is `paused: true` there, its cause in
     /// `state/runner_health.json` (see `load_snapshot`).
     pub fn to_json(&self) -> String {
-        let mut stored = self.clone();
-        stored
-            .pause_sources
-            .retain(|v| REFERENCE_PAUSE_SOURCES.iter().any(|s| v == s));
-        let mut text = serde_json::to_string_pretty(&stored).expect("snapshot serializes");
+        let ours = |v: &Value| !REFERENCE_PAUSE_SOURCES.iter().any(|s| v == s);
+        let mut text = if self.pause_sources.iter().any(|v| ours(v)) {
+            let mut stored = self.clone();
+            stored.pause_sources.retain(|v| !ours(v));
+            serde_json::to_string_pretty(&stored)
+        } else {
+            serde_json::to_string_pretty(self)
+        }
+        .expect("snapshot serializes");
         text.push('\n');
         text
     }
