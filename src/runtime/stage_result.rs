@@ -68,9 +68,15 @@ pub fn report_artifact(req: &StageRequest) -> Option<String> {
     })
 }
 
-pub fn build(req: &StageRequest, out: &RunnerOutput, v: &Verdict) -> Value {
+/// The stage result document. `report` is what `report_artifact` found for
+/// this request (looked up once by the caller, who records it too).
+pub fn build(
+    req: &StageRequest,
+    out: &RunnerOutput,
+    v: &Verdict,
+    report: Option<&String>,
+) -> Value {
     let work = req.work_item.as_ref();
-    let report = report_artifact(req);
     let mut artifact_paths: Vec<String> = out
         .files
         .events
@@ -83,7 +89,7 @@ pub fn build(req: &StageRequest, out: &RunnerOutput, v: &Verdict) -> Value {
         )
         .map(|p| path_str(p))
         .collect();
-    if let Some(r) = &report {
+    if let Some(r) = report {
         if !artifact_paths.contains(r) {
             artifact_paths.push(r.clone());
         }

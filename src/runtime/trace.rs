@@ -93,31 +93,77 @@ pub fn merge_provenance(run_dir: &Path, trace: &mut Value) {
 /// can see a torn document; `load` then returns `None` and readers retry
 /// (see `cli::runs`).
 pub fn save(run_dir: &Path, trace: &Value) -> std::io::Result<()> {
-    let mut shared = trace.clone();
     let mut prov = serde_json::Map::new();
-    if let Some(edges) = shared["edges"].as_array_mut() {
-        for edge in edges {
-            let Some(obj) = edge.as_object_mut() else {
-                continue;
-            };
-            let mut ours = serde_json::Map::new();
-            for key in OUR_EDGE_KEYS {
-                if let Some(v) = obj.remove(key) {
-                    ours.insert(key.to_string(), v);
-                }
-            }
-            if let Some(id) = obj.get("trace_edge_id").and_then(Value::as_str) {
-                prov.insert(id.to_string(), Value::Object(ours));
-            }
-        }
+    for edge in trace["edges"].as_array().into_iter().flatten() {
+        let Some(id) = edge.get("trace_edge_id").and_then(Value::as_str) else {
+            continue;
+        };
+        let ours: serde_json::Map<String, Value> = OUR_EDGE_KEYS
+            .iter()
+            .filter_map(|k| Some((k.to_string(), edge.get(*k)?.clone())))
+            .collect();
+        prov.insert(id.to_string(), Value::Object(ours));
     }
     let doc = json!({"schema_version": "1.0", "kind": "run_trace_provenance", "edges": prov});
     let mut text = serde_json::to_string_pretty(&doc).expect("provenance serializes");
     text.push('\n');
     crate::workspace::atomic::overwrite_in_place(&run_dir.join(PROVENANCE_FILE), text.as_bytes())?;
-    let mut text = serde_json::to_string_pretty(&shared).expect("trace serializes");
+    let mut text = serde_json::to_string_pretty(&Shared(trace)).expect("trace serializes");
     text.push('\n');
     crate::workspace::atomic::overwrite_in_place(&run_dir.join("run_trace.json"), text.as_bytes())
+}
+
+/// The trace as the reference's schema has it: each edge without our keys
+/// (serialized from the trace in memory, without copying it).
+struct Shared<'a>(&'a Value);
+
+impl serde::Serialize for Shared<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let Some(obj) = self.0.as_object() else {
+            return self.0.serialize(s);
+        };
+        let mut map = s.serialize_map(Some(obj.len()))?;
+        for (k, v) in obj {
+            match v.as_array() {
+                Some(edges) if k == "edges" => {
+                    struct Edges<'a>(&'a [Value]);
+                    impl serde::Serialize for Edges<'_> {
+                        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                            let mut seq = s.serialize_seq(Some(self.0.len()))?;
+                            for e in self.0 {
+                                seq.serialize_element(&Edge(e))?;
+                            }
+                            seq.end()
+                        }
+                    }
+                    map.serialize_entry(k, &Edges(edges))?;
+                }
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// One edge without our keys.
+struct Edge<'a>(&'a Value);
+
+impl serde::Serialize for Edge<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(obj) = self.0.as_object() else {
+            return self.0.serialize(s);
+        };
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in obj
+            .iter()
+            .filter(|(k, _)| !OUR_EDGE_KEYS.contains(&k.as_str()))
+        {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 /// Append the node for one stage execution.

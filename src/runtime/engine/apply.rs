@@ -36,7 +36,8 @@ impl Engine {
         stage: Dispatched,
     ) -> Result<Step, Box<ApplyFailure>> {
         let mut verdict = judge(node, stage.verdict.clone());
-        let recorded = self.record_result(&run, &stage, &mut verdict);
+        let found_report = stage_result::report_artifact(&stage.request);
+        let recorded = self.record_result(&run, &stage, &mut verdict, found_report.as_ref());
         let mut failure = ApplyProgress {
             terminal_result: verdict.outcome.clone(),
             stage_result_path: None,
@@ -53,7 +54,7 @@ impl Engine {
         failure.stage_result_path = Some(format!("millrace-agents/{}", recorded.result_rel));
         let (kind, id) = work_of(&run);
         // The report the stage wrote, else the path it was offered (as the reference records it).
-        let report = stage_result::report_artifact(&stage.request).or_else(|| {
+        let report = found_report.or_else(|| {
             stage
                 .request
                 .preferred_troubleshoot_report_path
@@ -159,6 +160,7 @@ impl Engine {
         run: &ActiveRun,
         stage: &Dispatched,
         verdict: &mut Verdict,
+        report: Option<&String>,
     ) -> Result<Recorded, Error> {
         let request = &stage.request;
         let result_rel = format!(
@@ -166,8 +168,8 @@ impl Engine {
             run.run_id, request.request_id
         );
         let mut result_doc = match &stage.output {
-            Some(out) => stage_result::build(request, out, verdict),
-            None => stage_result::build(request, &self.synthetic_output(request), verdict),
+            Some(out) => stage_result::build(request, out, verdict, report),
+            None => stage_result::build(request, &self.synthetic_output(request), verdict, report),
         };
         let result_path = self.layout.runtime.join(&result_rel);
         if let Err(e) = stage_result::write(&result_path, &result_doc) {
@@ -175,7 +177,8 @@ impl Engine {
                 return Err(Error::io(&result_rel, e));
             }
             *verdict = Self::failure_verdict(runners::UNSAFE_PATH_FAILURE, e.to_string());
-            result_doc = stage_result::build(request, &self.synthetic_output(request), verdict);
+            result_doc =
+                stage_result::build(request, &self.synthetic_output(request), verdict, report);
         }
         if verdict.failure_class.as_deref() == Some(runners::UNSAFE_PATH_FAILURE) {
             let _ = events::record(
