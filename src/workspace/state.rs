@@ -146,7 +146,7 @@ impl RuntimeSnapshot {
     /// `state/runner_health.json` (see `load_snapshot`).
     pub fn to_json(&self) -> String {
         let ours = |v: &Value| !REFERENCE_PAUSE_SOURCES.iter().any(|s| v == s);
-        let mut text = if self.pause_sources.iter().any(|v| ours(v)) {
+        let mut text = if self.pause_sources.iter().any(&ours) {
             let mut stored = self.clone();
             stored.pause_sources.retain(|v| !ours(v));
             serde_json::to_string_pretty(&stored)
