@@ -122,17 +122,27 @@ fn runs_ls_lists_newest_first_with_a_limit_and_how_each_run_ended() {
     assert_eq!(newest[0]["work_item_id"], "t-4");
 }
 
+/// A run whose trace never reached a decision and that no snapshot holds
+/// (its item was retried, or moved on): `runs ls` and `runs show` say the
+/// same, `not_finished`, as for a run without a readable trace.
 #[test]
-fn a_run_left_active_by_a_stopped_daemon_is_interrupted_not_running() {
+fn runs_ls_and_runs_show_agree_on_how_a_run_stands() {
     let ws = three_done();
     let id = run_of(&ws, "t-2");
     let trace = ws.ma().join("runs").join(&id).join("run_trace.json");
     let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
     doc["status"] = json!("active");
     std::fs::write(&trace, doc.to_string()).unwrap();
+    let gone = run_of(&ws, "t-3");
+    std::fs::remove_file(ws.ma().join("runs").join(&gone).join("run_trace.json")).unwrap();
     let runs = ls_json(&ws, &["--all"]);
-    let r = runs.iter().find(|r| r["run_id"] == id.as_str()).unwrap();
-    assert_eq!(r["outcome"], "interrupted");
+    for (run, expected) in [(&id, "not_finished"), (&gone, "not_finished")] {
+        let r = runs.iter().find(|r| r["run_id"] == run.as_str()).unwrap();
+        assert_eq!(r["outcome"], expected, "runs ls: {r}");
+        let show: Value =
+            serde_json::from_str(&ok(&ws.run(&["runs", "show", run, "--json"]))).unwrap();
+        assert_eq!(show["ending"]["outcome"], expected, "runs show: {show}");
+    }
 }
 
 #[test]

@@ -713,35 +713,31 @@ fn pretty(v: &impl Serialize) -> String {
 
 // ------------------------------------------------------------ commands
 
-/// How a run ended, from its trace: `complete`, `blocked`, `handoff`;
-/// `running` while the snapshot holds it active; `interrupted` when its
-/// trace says active but no daemon holds it (stopped, or the item was
-/// retried or requeued); `unknown` without a readable trace.
-fn outcome(dir: &Path, run_id: &str, active: &std::collections::HashSet<String>) -> &'static str {
-    if active.contains(run_id) {
-        return "running";
-    }
-    match retention::trace_status(dir).as_deref() {
+/// How a run stands: the one rule `runs ls` and `runs show` share. Its
+/// trace's terminal decision (`complete`, `blocked`, `handoff`) when it has
+/// one; else, held as an active run by the snapshot, `running` while a
+/// daemon holds the workspace and `interrupted` when none does (it resumes
+/// on the next start); else `not_finished`: left before a decision was
+/// recorded (retried, cancelled, its item moved on, or no readable trace).
+fn standing(trace_status: Option<&str>, held: bool, owned: bool) -> &'static str {
+    match trace_status {
         Some("complete") => "complete",
         Some("blocked") => "blocked",
         Some("handoff") => "handoff",
-        Some("active") => "interrupted",
-        _ => "unknown",
+        _ if held && owned => "running",
+        _ if held => "interrupted",
+        _ => "not_finished",
     }
 }
 
-/// The run ids a process is working now: the snapshot's active runs while
-/// a daemon holds the workspace lock (without one, an active run was left by
-/// a stopped process: `interrupted`, as `runs show` says).
-fn active_run_ids(layout: &Layout) -> std::collections::HashSet<String> {
+/// The run ids the snapshot holds as active runs, and whether a daemon
+/// holds the workspace lock.
+fn held_runs(layout: &Layout) -> (std::collections::HashSet<String>, bool) {
     let mut ids = std::collections::HashSet::new();
     let owned = matches!(
         crate::workspace::lock::inspect(layout),
         crate::workspace::lock::LockStatus::Active(_)
     );
-    if !owned {
-        return ids;
-    }
     if let Ok(snap) = state::load_snapshot(layout) {
         ids.extend(snap.active_run_id.clone());
         for run in snap.active_runs_by_plane.values() {
@@ -750,12 +746,12 @@ fn active_run_ids(layout: &Layout) -> std::collections::HashSet<String> {
             }
         }
     }
-    ids
+    (ids, owned)
 }
 
 fn ls(layout: &Layout, limit: Option<usize>, json: bool) -> Result<Outcome, Error> {
     let dir = runs_dir(layout);
-    let active = active_run_ids(layout);
+    let (held, owned) = held_runs(layout);
     let runs: Vec<(RunView, &'static str)> = runs_index::newest(layout, limit)
         .into_iter()
         .filter(|e| dir.join(&e.run_id).is_dir())
@@ -768,7 +764,8 @@ fn ls(layout: &Layout, limit: Option<usize>, json: bool) -> Result<Outcome, Erro
                 view.work_item_kind = e.work_item_kind.clone();
                 view.work_item_id = e.work_item_id.clone();
             }
-            let ended = outcome(&dir.join(&e.run_id), &e.run_id, &active);
+            let status = retention::trace_status(&dir.join(&e.run_id));
+            let ended = standing(status.as_deref(), held.contains(&e.run_id), owned);
             (view, ended)
         })
         .collect();
@@ -878,11 +875,14 @@ fn ending(layout: &Layout, r: &RunView, dir: &Path) -> Ending {
 fn ending_in_run(layout: &Layout, r: &RunView, dir: &Path) -> Ending {
     use crate::runtime::progress;
     let (trace, _) = load_trace(&r.run_id, dir);
-    let status = trace.get("status").and_then(Value::as_str).unwrap_or("");
+    // The trace file's own status (as `runs ls` reads it), not one rebuilt
+    // from the stage results.
+    let file_status = retention::trace_status(dir);
     let latest = r.stage_results.last();
     let last_step = latest.map(|l| format!("{} ended {}", l.stage, l.terminal_result));
     let exists = |rel: &Option<String>| rel.clone().filter(|p| dir.join(p).is_file());
-    if matches!(status, "complete" | "blocked" | "handoff") {
+    if let s @ ("complete" | "blocked" | "handoff") = standing(file_status.as_deref(), false, false)
+    {
         let failure_class = latest.and_then(|l| l.failure_class.clone());
         let (reason, look_at) = match latest {
             Some(l) if failure_class.is_some() => {
@@ -901,33 +901,22 @@ fn ending_in_run(layout: &Layout, r: &RunView, dir: &Path) -> Ending {
             None => ("no stage result".into(), None),
         };
         return Ending {
-            outcome: status.to_string(),
+            outcome: s.to_string(),
             failure_class,
             reason,
             look_at,
         };
     }
     // No terminal decision: is a process working the run right now?
-    let snap = crate::workspace::state::load_snapshot(layout).ok();
-    let active = snap.as_ref().is_some_and(|s| {
-        s.active_runs_by_plane
-            .values()
-            .any(|v| v.get("run_id").and_then(Value::as_str) == Some(r.run_id.as_str()))
-    });
-    let owned = matches!(
-        crate::workspace::lock::inspect(layout),
-        crate::workspace::lock::LockStatus::Active(_)
-    );
+    let (held, owned) = held_runs(layout);
     let current = progress::current_stage(dir);
     let rel = |p: &Path| run_relative(dir, &p.display().to_string());
-    if active {
-        let (outcome, what) = if owned {
-            ("running", "running")
+    let outcome = standing(file_status.as_deref(), held.contains(&r.run_id), owned);
+    if matches!(outcome, "running" | "interrupted") {
+        let what = if outcome == "running" {
+            "running"
         } else {
-            (
-                "interrupted",
-                "stopped mid-run; it resumes on the next `millrace run`",
-            )
+            "stopped mid-run; it resumes on the next `millrace run`"
         };
         let reason = match &current {
             Some(c) => format!(
@@ -966,7 +955,7 @@ fn ending_in_run(layout: &Layout, r: &RunView, dir: &Path) -> Ending {
         .map(|(k, i, st)| format!("; {k} {i} is now in {st}"))
         .unwrap_or_default();
     Ending {
-        outcome: "not_finished".into(),
+        outcome: outcome.into(),
         failure_class: latest.and_then(|l| l.failure_class.clone()),
         reason: format!(
             "the run stopped before a decision (retried, cancelled, or its item moved on){item}{}",
