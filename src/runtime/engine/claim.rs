@@ -123,11 +123,7 @@ impl Engine {
         let state = queue::states(kind)[3];
         let blocked = queue::state_dir(&self.layout, kind, state).join(format!("{id}.md"));
         if atomic::rename_durable(from, &blocked).is_ok() {
-            *self
-                .tally
-                .finished
-                .entry((kind.tag().to_string(), state.to_string()))
-                .or_default() += 1;
+            self.tally.finished_one(kind.tag(), state);
         }
         let _ = events::record(
             &self.layout,

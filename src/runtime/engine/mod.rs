@@ -158,6 +158,16 @@ pub struct Tally {
     pub finished: std::collections::BTreeMap<(String, String), u64>,
 }
 
+impl Tally {
+    /// One more item of `kind` moved to its end state `state`.
+    pub(super) fn finished_one(&mut self, kind: &str, state: &str) {
+        *self
+            .finished
+            .entry((kind.to_string(), state.to_string()))
+            .or_default() += 1;
+    }
+}
+
 pub struct Engine {
     pub layout: Layout,
     /// Shared, so a stage can hold its graph while the engine changes.

@@ -152,11 +152,7 @@ impl Engine {
                     &to.display().to_string(),
                     atomic::rename_forward(&from, &to),
                 )?;
-                *self
-                    .tally
-                    .finished
-                    .entry((kind.tag().to_string(), dest.to_string()))
-                    .or_default() += 1;
+                self.tally.finished_one(kind.tag(), dest);
                 // Recorded only by the move itself: at most once per item.
                 let _ = events::record(
                     &self.layout,
