@@ -142,6 +142,58 @@ fn not_logged_in_pauses_the_runtime_and_puts_the_task_back() {
     assert!(status.contains("paused: false"), "{status}");
 }
 
+/// A daemon started while paused over the environment continues the
+/// backoff: the failure after a restart is the second in a row, and its
+/// automatic retry waits twice as long.
+#[test]
+fn the_environment_backoff_continues_across_a_restart() {
+    let (ws, _) = claude_ws("FAKE_CLAUDE_ERROR = \"1\"\n");
+    let config = ws.ma().join("millrace.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[runners.claude]\n",
+        "[runners]\nenvironment_retry_seconds = 1000\n\n[runners.claude]\n",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let health = ws.ma().join("state/runner_health.json");
+    let record =
+        || -> Value { serde_json::from_str(&std::fs::read_to_string(&health).unwrap()).unwrap() };
+    let out = ws.run(&["run", "once", "--mode", "default_claude"]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(record()["consecutive_start_failures"], 1);
+    // The retry came due while no daemon ran.
+    let mut due = record();
+    due["retry_at"] = json!("2020-01-01T00:00:00Z");
+    std::fs::write(&health, due.to_string()).unwrap();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let _ = ws.run(&["run", "once", "--mode", "default_claude"]);
+    let again = record();
+    assert_eq!(again["consecutive_start_failures"], 2, "{again}");
+    let at = again["retry_at"].as_str().unwrap();
+    let wait = chrono_like_unix(at) - before;
+    assert!(
+        (1900..=2100).contains(&wait),
+        "second retry {wait} s away: {again}"
+    );
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time (`YYYY-MM-DDTHH:MM:SSZ`).
+fn chrono_like_unix(at: &str) -> i64 {
+    let n = |a: usize, b: usize| at[a..b].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
+    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let days = 365 * y2 + y2 / 4 - y2 / 100 + y2 / 400 + (153 * m2 + 2) / 5 + d - 719469;
+    days * 86400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19)
+}
+
 #[test]
 fn a_quota_reset_time_schedules_the_automatic_retry() {
     let flag = tempfile::tempdir().unwrap();

@@ -254,6 +254,19 @@ impl RunnerHealth {
         })
     }
 
+    /// The counts of a daemon started while paused over the environment
+    /// continue from the pause's record, so the automatic retry keeps
+    /// backing off across restarts instead of starting over.
+    pub fn continuing(record: Option<&PauseRecord>) -> RunnerHealth {
+        let environment = record
+            .filter(|r| r.source == ENVIRONMENT_SOURCE)
+            .map_or(0, |r| r.consecutive_start_failures);
+        RunnerHealth {
+            consecutive: 0,
+            environment,
+        }
+    }
+
     /// Forget the failures (on `resume`).
     pub fn reset(&mut self) {
         self.consecutive = 0;
@@ -429,6 +442,41 @@ mod tests {
         assert_eq!(retry_at(&settings, 1, &quota), Some(now + 5000));
         settings.environment_retry_seconds = 0;
         assert_eq!(retry_at(&settings, 1, &quota), None);
+    }
+
+    #[test]
+    fn a_restarted_daemon_continues_the_backoff_of_its_pause() {
+        let record = |source: &str| PauseRecord {
+            source: source.into(),
+            runner: "codex_cli".into(),
+            cause: "offline".into(),
+            failure_class: Some("agent_network_unreachable".into()),
+            consecutive_start_failures: 3,
+            paused_at: "2026-12-01T00:00:00Z".into(),
+            retry_at: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = spawn_failure(dir.path()).unwrap_or_else(|_| unreachable!());
+        out.exit_kind = ExitKind::Completed;
+        out.environment = Some(crate::runners::environment::EnvironmentFailure {
+            class: "agent_network_unreachable".into(),
+            reason: "offline".into(),
+            retry_at_unix: None,
+        });
+        let settings = RunnerSettings::default();
+        let mut carried = RunnerHealth::continuing(Some(&record(ENVIRONMENT_SOURCE)));
+        let next = carried
+            .observe_environment(&out, "codex_cli", &settings)
+            .unwrap();
+        assert_eq!(next.consecutive, 4, "the fourth failure in a row");
+        let mut fresh = RunnerHealth::continuing(Some(&record(PAUSE_SOURCE)));
+        assert_eq!(
+            fresh
+                .observe_environment(&out, "codex_cli", &settings)
+                .unwrap()
+                .consecutive,
+            1
+        );
     }
 
     #[test]

@@ -302,6 +302,8 @@ impl Engine {
         if let Err(e) = runner_health::refuse_unavailable(&plan, &config.runners, &layout.root) {
             return Err(fail(&layout, e.into()));
         }
+        let runner_health =
+            RunnerHealth::continuing(runner_health::pause_record(&layout, &snapshot).as_ref());
         let mut engine = Engine {
             layout,
             plan: Arc::new(plan),
@@ -319,7 +321,7 @@ impl Engine {
             traces: HashMap::new(),
             backpressure: None,
             ideas: IdeaInbox::default(),
-            runner_health: RunnerHealth::default(),
+            runner_health,
             runtime_errors: HashMap::new(),
             run_tokens: HashMap::new(),
             last_tick_event: None,
