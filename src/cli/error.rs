@@ -164,7 +164,10 @@ impl Error {
             | Error::Runtime(runtime::Error::Payload(_) | runtime::Error::IllegalResult { .. }) => {
                 "invalid_input"
             }
-            Error::Runners(_) | Error::Runtime(runtime::Error::Runners(_)) => "runner",
+            Error::Runners(_)
+            | Error::Runtime(runtime::Error::Runners(_) | runtime::Error::RunnersUnavailable(_)) => {
+                "runner"
+            }
             Error::Runtime(runtime::Error::Refused(_) | runtime::Error::UnknownCommand { .. }) => {
                 "refused"
             }

@@ -17,6 +17,9 @@ pub enum Error {
     Plan(plan::Error),
     /// A runner the plan uses cannot start.
     Runners(runners::Error),
+    /// The plan's runners that cannot start an agent (`run` refuses to
+    /// begin; `config reload` keeps the old plan).
+    RunnersUnavailable(Vec<super::runner_health::RunnerFinding>),
     /// The request does not apply to the current state (e.g. `retry-active`
     /// with nothing active, or an ambiguous plane).
     Refused(String),
@@ -84,6 +87,14 @@ impl fmt::Display for Error {
             Error::Workspace(e) => write!(f, "{e}"),
             Error::Plan(e) => write!(f, "{e}"),
             Error::Runners(e) => write!(f, "{e}"),
+            Error::RunnersUnavailable(findings) => {
+                let all: Vec<String> = findings.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "cannot run: {}; fix millrace.toml, then `millrace config validate`",
+                    all.join("; ")
+                )
+            }
             Error::Refused(m) | Error::DaemonOwns(m) | Error::Failed(m) | Error::Payload(m) => {
                 f.write_str(m)
             }
@@ -153,9 +164,8 @@ impl From<runners::Error> for Error {
     }
 }
 
-/// The runner-health refusal (`runtime::runner_health`), a stage whose
-/// agent could not start (`engine/unstarted.rs`) and the daemon's join
-/// failure still return a message; it becomes `Failed` (kind `failed`).
+/// The daemon's join failure and the startup's failures still return a
+/// message; it becomes `Failed` (kind `failed`).
 impl From<String> for Error {
     fn from(e: String) -> Self {
         Error::Failed(e)

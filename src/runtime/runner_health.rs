@@ -99,21 +99,17 @@ pub fn check_plan(
         .collect()
 }
 
-/// One line refusing to run a plan whose runners cannot start.
+/// Refuse to run a plan whose runners cannot start (one line, naming each).
 pub fn refuse_unavailable(
     plan: &CompiledPlan,
     settings: &RunnerSettings,
     workspace_root: &Path,
-) -> Result<(), String> {
+) -> Result<(), crate::runtime::Error> {
     let findings = check_plan(plan, settings, workspace_root);
     if findings.is_empty() {
         return Ok(());
     }
-    let all: Vec<String> = findings.iter().map(ToString::to_string).collect();
-    Err(format!(
-        "cannot run: {}; fix millrace.toml, then `millrace config validate`",
-        all.join("; ")
-    ))
+    Err(crate::runtime::Error::RunnersUnavailable(findings))
 }
 
 /// A stage whose agent could not be started.
@@ -330,7 +326,7 @@ pub fn pause(
     layout: &Layout,
     snapshot: &mut RuntimeSnapshot,
     failure: &StartFailure,
-) -> Result<(), String> {
+) -> Result<(), crate::runtime::Error> {
     let record = PauseRecord {
         source: failure.source.to_string(),
         runner: failure.runner.clone(),
@@ -343,7 +339,8 @@ pub fn pause(
     let path = layout.path(HEALTH_FILE);
     let mut bytes = serde_json::to_vec_pretty(&record).expect("record serializes");
     bytes.push(b'\n');
-    atomic::write_atomic(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    atomic::write_atomic(&path, &bytes)
+        .map_err(|e| crate::runtime::Error::io(path.display(), e))?;
     snapshot.paused = true;
     // One self-pause record at a time: the newest cause wins.
     snapshot

@@ -300,7 +300,7 @@ impl Engine {
             Err(e) => return Err(fail(&layout, e.into())),
         };
         if let Err(e) = runner_health::refuse_unavailable(&plan, &config.runners, &layout.root) {
-            return Err(fail(&layout, e.into()));
+            return Err(fail(&layout, e));
         }
         let runner_health =
             RunnerHealth::continuing(runner_health::pause_record(&layout, &snapshot).as_ref());
