@@ -16,6 +16,20 @@
 //! A path outside every registered root (unit tests on bare temp dirs) is
 //! walked from `/` with no link followed at all.
 //!
+//! The process that runs the agents (the daemon, `run once`) may keep the
+//! handles of the directories it walked (`cache_dir_handles`), so that the
+//! next open, create, rename or unlink in the same directory does not walk
+//! again. A kept handle stays right only while nothing untrusted can have
+//! moved the directory since it was opened: an agent that renames
+//! `runs/<run>` out of the workspace and plants a link in its place would
+//! otherwise receive the runtime's next writes. So the handles live in an
+//! *epoch*: starting an agent process ends it (`spawn_untrusted`), so does
+//! reaping one (`untrusted_reaped`) and the daemon waking from its idle
+//! sleep (`untrusted_ran`); no handle is kept or reused while any agent this
+//! process started is unreaped, and a handle from an ended epoch is never
+//! used. `keep_epoch` lets a caller hold a file of its own under the same
+//! rule (the event log's append handle).
+//!
 //! Refusals are `io::Error`s carrying a `Refused` value (`refusal(&err)`
 //! finds it), so callers keep their `io::Result` signatures and the runtime
 //! can still tell a planted link from an ordinary I/O error.
@@ -27,7 +41,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Largest queue document, mailbox envelope, stage result or run trace the
 /// runtime reads (these are small JSON or markdown files; anything larger
@@ -102,6 +116,8 @@ pub fn refusal(err: &io::Error) -> Option<&Refused> {
 struct Root {
     path: PathBuf,
     fd: Option<Arc<OwnedFd>>,
+    /// Directory handles below this root may be kept (`cache_dir_handles`).
+    cache: bool,
 }
 
 /// Every root registered so far (canonical absolute paths).
@@ -115,7 +131,21 @@ pub fn trust_root(root: &Path) {
             roots.push(Root {
                 path: root.to_path_buf(),
                 fd: None,
+                cache: false,
             });
+        }
+    }
+}
+
+/// Keep the handles of directories walked below `root` (trusted, as by
+/// `trust_root`) in this process, under the epoch rule (module docs). Only
+/// the process that starts the agents may: another process cannot see
+/// them start.
+pub fn cache_dir_handles(root: &Path) {
+    trust_root(root);
+    if let Ok(mut roots) = ROOTS.write() {
+        if let Some(r) = roots.iter_mut().find(|r| r.path == root) {
+            r.cache = true;
         }
     }
 }
@@ -127,6 +157,8 @@ struct Start {
     /// The root's open handle, when registered and already opened.
     fd: Option<Arc<OwnedFd>>,
     registered: bool,
+    /// Directory handles below this root may be kept.
+    cache: bool,
 }
 
 /// The trusted root of `path` and the path below it.
@@ -136,14 +168,15 @@ fn split(path: &Path) -> io::Result<Start> {
             .iter()
             .filter(|r| path.starts_with(&r.path))
             .max_by_key(|r| r.path.as_os_str().len())
-            .map(|r| (r.path.clone(), r.fd.clone()))
+            .map(|r| (r.path.clone(), r.fd.clone(), r.cache))
     });
     let start = match best {
-        Some((root, fd)) => Start {
+        Some((root, fd, cache)) => Start {
             rel: path.strip_prefix(&root).unwrap_or(path).to_path_buf(),
             root,
             fd,
             registered: true,
+            cache,
         },
         None => {
             // Not below a workspace: trust nothing but the file system root.
@@ -153,6 +186,7 @@ fn split(path: &Path) -> io::Result<Start> {
                 root: PathBuf::from(anchor),
                 fd: None,
                 registered: false,
+                cache: false,
             }
         }
     };
@@ -252,14 +286,44 @@ impl Dir {
                 path: path.to_path_buf(),
             });
         }
+        let epoch = if start.cache {
+            match cached(path) {
+                Ok(fd) => {
+                    return Ok(Dir {
+                        fd,
+                        path: path.to_path_buf(),
+                    })
+                }
+                Err(epoch) => epoch,
+            }
+        } else {
+            None
+        };
+        let fd = Dir::walk(root_fd, rel, &comps, path, create)?;
+        if let Some(epoch) = epoch {
+            keep(path, &fd, epoch);
+        }
+        Ok(Dir {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Walk `comps` (= `rel`) from the root's handle without following links.
+    fn walk(
+        root_fd: Arc<OwnedFd>,
+        rel: &Path,
+        comps: &[OsString],
+        path: &Path,
+        create: bool,
+    ) -> io::Result<Arc<OwnedFd>> {
+        #[cfg(test)]
+        WALKS.with(|w| w.set(w.get() + 1));
         if let Some(fd) = openat2_beneath(&root_fd, rel, path)? {
-            return Ok(Dir {
-                fd: Arc::new(fd),
-                path: path.to_path_buf(),
-            });
+            return Ok(Arc::new(fd));
         }
         let mut fd = root_fd;
-        for c in &comps {
+        for c in comps {
             let name = cstr(c)?;
             let next = match openat(fd.as_raw_fd(), &name, DIR_FLAGS, 0) {
                 Ok(next) => next,
@@ -276,10 +340,7 @@ impl Dir {
             };
             fd = Arc::new(next);
         }
-        Ok(Dir {
-            fd,
-            path: path.to_path_buf(),
-        })
+        Ok(fd)
     }
 
     /// Open the directory holding `path` (creating it when `create`) and
@@ -308,6 +369,12 @@ impl Dir {
     /// and, when writing, a file with other hard links (its other name may
     /// be outside the workspace). `O_TRUNC` is applied only after the checks.
     pub fn open_file(&self, name: &CString, flags: libc::c_int) -> io::Result<File> {
+        self.open_file_sized(name, flags).map(|(file, _)| file)
+    }
+
+    /// `open_file`, with the file's size after the open (from the same
+    /// `fstat` that checked it).
+    pub fn open_file_sized(&self, name: &CString, flags: libc::c_int) -> io::Result<(File, u64)> {
         let path = self.child(name);
         let fd = openat(
             self.fd.as_raw_fd(),
@@ -325,10 +392,11 @@ impl Dir {
             }
             if flags & libc::O_TRUNC != 0 && meta.len() > 0 {
                 file.set_len(0).map_err(|e| with_path(e, &path))?;
+                return Ok((file, 0));
             }
         }
         // O_NONBLOCK stays set: it has no effect on a regular file.
-        Ok(file)
+        Ok((file, meta.len()))
     }
 
     /// Create `name`, failing if anything (a link included) has that name.
@@ -457,6 +525,170 @@ impl Dir {
         }
         Ok(())
     }
+}
+
+// ------------------------------------------------- kept directory handles
+
+/// How many directory handles a process keeps (a stage touches about six
+/// directories: its run directory and `stage_results/`, `state/`, `logs/`,
+/// two queue states).
+const KEPT_DIRS: usize = 8;
+
+/// The kept directory handles and what decides whether they may be used.
+struct Kept {
+    /// Ends whenever something untrusted may have run (module docs).
+    epoch: u64,
+    /// `spawn_untrusted` calls between their epoch bump and knowing the pid.
+    starting: usize,
+    /// Agents this process started and has not reaped.
+    live: Vec<u32>,
+    /// Handles opened in the current epoch, most recently used last.
+    dirs: Vec<(PathBuf, Arc<OwnedFd>)>,
+}
+
+impl Kept {
+    /// No agent of ours is starting or running: a handle may be kept or used.
+    fn quiet(&self) -> bool {
+        self.starting == 0 && self.live.is_empty()
+    }
+
+    /// End the epoch: every kept handle is dropped.
+    fn bump(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.dirs.clear();
+    }
+
+    /// Forget pids that are no longer unreaped children of this process (one
+    /// reaped by a path that did not call `untrusted_reaped`).
+    fn sweep(&mut self) {
+        self.live.retain(|&pid| unreaped_child(pid));
+    }
+}
+
+static KEPT: Mutex<Kept> = Mutex::new(Kept {
+    epoch: 0,
+    starting: 0,
+    live: Vec::new(),
+    dirs: Vec::new(),
+});
+
+fn kept() -> std::sync::MutexGuard<'static, Kept> {
+    KEPT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Directory walks made by this thread (tests count them).
+    static WALKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The kept handle of the directory `path`, or (`Err`) the epoch a handle
+/// walked now may be kept in (`None`: none may be kept now).
+fn cached(path: &Path) -> Result<Arc<OwnedFd>, Option<u64>> {
+    let mut k = kept();
+    if !k.quiet() {
+        return Err(None);
+    }
+    match k.dirs.iter().position(|(p, _)| p == path) {
+        Some(i) => {
+            let entry = k.dirs.remove(i);
+            let fd = entry.1.clone();
+            k.dirs.push(entry);
+            Ok(fd)
+        }
+        None => Err(Some(k.epoch)),
+    }
+}
+
+/// Keep `fd`, the handle of `path` walked in `epoch`, unless that epoch
+/// ended meanwhile or an agent is starting or running.
+fn keep(path: &Path, fd: &Arc<OwnedFd>, epoch: u64) {
+    let mut k = kept();
+    if k.epoch != epoch || !k.quiet() || k.dirs.iter().any(|(p, _)| p == path) {
+        return;
+    }
+    if k.dirs.len() >= KEPT_DIRS {
+        k.dirs.remove(0);
+    }
+    k.dirs.push((path.to_path_buf(), fd.clone()));
+}
+
+/// Start `cmd` as an untrusted process (an agent): the epoch ends before it
+/// starts, and no handle is kept or reused until it has been reaped
+/// (`untrusted_reaped`).
+pub fn spawn_untrusted(cmd: &mut std::process::Command) -> io::Result<std::process::Child> {
+    {
+        let mut k = kept();
+        k.starting += 1;
+        k.bump();
+    }
+    let child = cmd.spawn();
+    let mut k = kept();
+    k.starting -= 1;
+    if let Ok(child) = &child {
+        k.live.push(child.id());
+    }
+    k.sweep();
+    child
+}
+
+/// The untrusted process `pid` started by `spawn_untrusted` has been reaped
+/// (its process group killed first, where the caller does so): the epoch
+/// ends, and handles may be kept again once no other agent runs.
+pub fn untrusted_reaped(pid: u32) {
+    let mut k = kept();
+    k.live.retain(|&p| p != pid);
+    k.sweep();
+    k.bump();
+}
+
+/// Something untrusted may have run without this process starting it (the
+/// daemon slept between ticks): the epoch ends.
+pub fn untrusted_ran() {
+    let mut k = kept();
+    k.sweep();
+    k.bump();
+}
+
+/// A token for a handle a caller keeps itself (an open file below a
+/// directory walked with `Dir`): valid while the epoch it was taken in
+/// lasts, and only while no agent is starting or running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Epoch(u64);
+
+impl Epoch {
+    /// Whether a handle taken with this token may still be used.
+    pub fn current(&self) -> bool {
+        let k = kept();
+        k.quiet() && k.epoch == self.0
+    }
+}
+
+/// The token to take before opening a file below `path` that the caller
+/// means to keep, or `None` when nothing may be kept there now (a root
+/// without `cache_dir_handles`, or an agent starting or running). Take it
+/// before the open: a token taken after could outlive an epoch the handle
+/// was opened in.
+pub fn keep_epoch(path: &Path) -> Option<Epoch> {
+    let cache = split(path).ok()?.cache;
+    let k = kept();
+    (cache && k.quiet()).then_some(Epoch(k.epoch))
+}
+
+/// Is `pid` a child of this process that has not been reaped yet?
+fn unreaped_child(pid: u32) -> bool {
+    // SAFETY: zeroed siginfo_t is a valid out-parameter.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid with WNOWAIT only reads the child's state, never reaps.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    !(r < 0 && errno(&last_err()) == libc::ECHILD)
 }
 
 #[cfg(target_os = "linux")]
@@ -696,8 +928,13 @@ pub fn create_truncate(path: &Path) -> io::Result<File> {
 
 /// Open (create) a regular file for appending.
 pub fn open_append(path: &Path) -> io::Result<File> {
+    open_append_sized(path).map(|(file, _)| file)
+}
+
+/// `open_append`, with the file's size at the open.
+pub fn open_append_sized(path: &Path) -> io::Result<(File, u64)> {
     let (dir, name) = Dir::parent_of(path, false)?;
-    dir.open_file(&name, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND)
+    dir.open_file_sized(&name, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND)
 }
 
 /// Open (create) a regular file for writing without truncating it.
