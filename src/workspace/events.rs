@@ -244,4 +244,62 @@ mod tests {
         assert_eq!(names, sorted);
         assert!(names.len() < 12);
     }
+    fn kept_log() -> (tempfile::TempDir, PathBuf, Layout) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap().join("ws");
+        std::fs::create_dir_all(root.join("millrace-agents/logs")).unwrap();
+        super::super::safe_fs::cache_dir_handles(&root);
+        let layout = Layout::new(&root);
+        let log = layout.event_log();
+        (dir, log, layout)
+    }
+
+    fn line(i: usize) -> String {
+        json!({"event_type": format!("e{i}"), "data": {"pad": "x".repeat(60)}}).to_string()
+    }
+
+    #[test]
+    fn a_kept_log_still_rotates_and_keeps_other_appenders_lines() {
+        let (_d, log, layout) = kept_log();
+        for i in 0..12 {
+            append(&log, &line(i), 300, 3).unwrap();
+            if i == 5 {
+                // Another process appends between two of ours.
+                let mut other = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+                other.write_all(format!("{}\n", line(100)).as_bytes()).unwrap();
+            }
+        }
+        assert!(rotated(&log, 1).is_file() && rotated(&log, 2).is_file());
+        assert!(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) <= 300 + 200);
+        let names: Vec<String> = read_all(&layout)
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["event_type"].as_str().map(str::to_string))
+            .collect();
+        // Nothing lost or torn from the newest file back to e6.
+        let tail: Vec<&str> = names.iter().rev().take(7).map(String::as_str).collect();
+        assert_eq!(tail, ["e11", "e10", "e9", "e8", "e7", "e6", "e100"], "{names:?}");
+    }
+
+    #[test]
+    fn a_link_planted_at_the_kept_log_by_an_agent_is_refused() {
+        let (d, log, _layout) = kept_log();
+        let outside = d.path().join("outside.txt");
+        std::fs::write(&outside, "keep\n").unwrap();
+        append(&log, &line(0), 1 << 20, 2).unwrap();
+        let script = format!(
+            "rm '{l}' && ln -s '{o}' '{l}'",
+            l = log.display(),
+            o = outside.display()
+        );
+        let mut child = super::super::safe_fs::spawn_untrusted(
+            std::process::Command::new("/bin/sh").args(["-c", &script]),
+        )
+        .unwrap();
+        assert!(child.wait().unwrap().success());
+        super::super::safe_fs::untrusted_reaped(child.id());
+        let e = append(&log, &line(1), 1 << 20, 2).unwrap_err();
+        assert!(super::super::safe_fs::refusal(&e).is_some(), "{e}");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep\n");
+    }
 }

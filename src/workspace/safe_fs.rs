@@ -582,6 +582,13 @@ thread_local! {
     static WALKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// The epoch and whether no agent is starting or running (tests).
+#[cfg(test)]
+fn kept_state() -> (u64, bool) {
+    let k = kept();
+    (k.epoch, k.quiet())
+}
+
 /// The kept handle of the directory `path`, or (`Err`) the epoch a handle
 /// walked now may be kept in (`None`: none may be kept now).
 fn cached(path: &Path) -> Result<Arc<OwnedFd>, Option<u64>> {
@@ -1065,6 +1072,87 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         let e = read_capped(&root.join("zz/none"), 10).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+
+    fn walks() -> u64 {
+        WALKS.with(|w| w.get())
+    }
+
+    /// Open `dir` twice; the walks it took, when no epoch ended meanwhile
+    /// (other tests in this process start processes: try again then).
+    fn walks_for_two_opens(dir: &Path) -> u64 {
+        for _ in 0..200 {
+            let before = kept_state();
+            let w = walks();
+            Dir::open(dir, false).unwrap();
+            Dir::open(dir, false).unwrap();
+            let taken = walks() - w;
+            if before.1 && kept_state() == before {
+                return taken;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("no quiet moment to measure in");
+    }
+
+    #[test]
+    fn a_directory_is_walked_once_per_epoch_where_handles_are_kept() {
+        let (_d, root) = ws();
+        let dir = root.join("a/b");
+        // Not kept below a root that did not ask for it.
+        let w = walks();
+        Dir::open(&dir, false).unwrap();
+        Dir::open(&dir, false).unwrap();
+        assert_eq!(walks() - w, 2);
+
+        cache_dir_handles(&root);
+        untrusted_ran();
+        assert_eq!(walks_for_two_opens(&dir), 1, "the second open reuses the handle");
+        // An ended epoch: walked again (whatever other tests do meanwhile).
+        untrusted_ran();
+        let w = walks();
+        Dir::open(&dir, false).unwrap();
+        assert_eq!(walks() - w, 1);
+        // While an agent runs nothing is kept or reused; after its reap, again.
+        let mut child = spawn_untrusted(std::process::Command::new("sleep").arg("5")).unwrap();
+        let w = walks();
+        Dir::open(&dir, false).unwrap();
+        Dir::open(&dir, false).unwrap();
+        assert_eq!(walks() - w, 2, "an agent is running");
+        let _ = child.kill();
+        let _ = child.wait();
+        untrusted_reaped(child.id());
+        assert_eq!(walks_for_two_opens(&dir), 1);
+    }
+
+    #[test]
+    fn a_kept_directory_swapped_for_a_link_by_an_agent_is_refused() {
+        let (d, root) = ws();
+        cache_dir_handles(&root);
+        let outside = d.path().join("outside");
+        write_plain(&root.join("a/b/x.txt"), b"before").unwrap();
+        // The agent moves the directory out of the workspace and links it back.
+        let script = format!(
+            "mv '{b}' '{o}' && ln -s '{o}' '{b}'",
+            b = root.join("a/b").display(),
+            o = outside.display()
+        );
+        let mut child =
+            spawn_untrusted(std::process::Command::new("/bin/sh").args(["-c", &script])).unwrap();
+        assert!(child.wait().unwrap().success());
+        untrusted_reaped(child.id());
+        let e = write_plain(&root.join("a/b/y.txt"), b"evil").unwrap_err();
+        assert!(is_refusal(&e, &Refusal::Symlink), "{e}");
+        assert!(!outside.join("y.txt").exists());
+    }
+
+    #[test]
+    fn a_reaped_pid_the_hook_missed_is_forgotten() {
+        let mut child = spawn_untrusted(&mut std::process::Command::new("true")).unwrap();
+        let _ = child.wait();
+        // No `untrusted_reaped`: the next sweep finds the pid is no child.
+        untrusted_ran();
+        assert!(!kept().live.contains(&child.id()));
     }
 
     #[test]
