@@ -244,7 +244,10 @@ fn run_directory_moved_outside_and_linked_back_gets_no_write() {
     now.sort();
     let mut then: Vec<&str> = listed.lines().collect();
     then.sort();
-    assert_eq!(now, then, "the runtime created files in the moved run directory");
+    assert_eq!(
+        now, then,
+        "the runtime created files in the moved run directory"
+    );
     builder_failed_typed(&ws, &out);
 }
 

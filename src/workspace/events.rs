@@ -266,7 +266,9 @@ mod tests {
             if i == 5 {
                 // Another process appends between two of ours.
                 let mut other = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-                other.write_all(format!("{}\n", line(100)).as_bytes()).unwrap();
+                other
+                    .write_all(format!("{}\n", line(100)).as_bytes())
+                    .unwrap();
             }
         }
         assert!(rotated(&log, 1).is_file() && rotated(&log, 2).is_file());
@@ -278,7 +280,11 @@ mod tests {
             .collect();
         // Nothing lost or torn from the newest file back to e6.
         let tail: Vec<&str> = names.iter().rev().take(7).map(String::as_str).collect();
-        assert_eq!(tail, ["e11", "e10", "e9", "e8", "e7", "e6", "e100"], "{names:?}");
+        assert_eq!(
+            tail,
+            ["e11", "e10", "e9", "e8", "e7", "e6", "e100"],
+            "{names:?}"
+        );
     }
 
     #[test]

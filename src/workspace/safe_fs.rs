@@ -319,28 +319,39 @@ impl Dir {
     ) -> io::Result<Arc<OwnedFd>> {
         #[cfg(test)]
         WALKS.with(|w| w.set(w.get() + 1));
-        if let Some(fd) = openat2_beneath(&root_fd, rel, path)? {
-            return Ok(Arc::new(fd));
+        match openat2_beneath(&root_fd, rel, path)? {
+            Beneath::Opened(fd) => return Ok(Arc::new(fd)),
+            // No link on the way (that is ELOOP): a component is missing,
+            // as the walk would find.
+            Beneath::Missing if !create => {
+                return Err(dir_err(io::Error::from_raw_os_error(libc::ENOENT), path))
+            }
+            Beneath::Missing if comps.len() > 1 => {
+                // Create what is missing from the parent (kept, or opened
+                // the same way), not component by component from the root.
+                let parent = Dir::open(path.parent().unwrap_or(path), true)?;
+                let name = cstr(comps.last().map(OsString::as_os_str).unwrap_or_default())?;
+                return parent.make_dir(&name, path).map(Arc::new);
+            }
+            _ => {}
         }
         let mut fd = root_fd;
         for c in comps {
             let name = cstr(c)?;
             let next = match openat(fd.as_raw_fd(), &name, DIR_FLAGS, 0) {
                 Ok(next) => next,
-                Err(e) if errno(&e) == libc::ENOENT && create => {
-                    // SAFETY: valid fd and NUL-terminated name.
-                    let r = unsafe { libc::mkdirat(fd.as_raw_fd(), name.as_ptr(), 0o777) };
-                    if r < 0 && errno(&last_err()) != libc::EEXIST {
-                        return Err(with_path(last_err(), path));
-                    }
-                    openat(fd.as_raw_fd(), &name, DIR_FLAGS, 0)
-                        .map_err(|e| walk_err(e, &fd, &name, path))?
-                }
+                Err(e) if errno(&e) == libc::ENOENT && create => make_dir(&fd, &name, path)?,
                 Err(e) => return Err(walk_err(e, &fd, &name, path)),
             };
             fd = Arc::new(next);
         }
         Ok(fd)
+    }
+
+    /// Create the directory `name` here (unless it exists) and open it
+    /// without following a link; `path` names it in errors.
+    fn make_dir(&self, name: &CString, path: &Path) -> io::Result<OwnedFd> {
+        make_dir(&self.fd, name, path)
     }
 
     /// Open the directory holding `path` (creating it when `create`) and
@@ -384,6 +395,11 @@ impl Dir {
         )
         .map_err(|e| file_err(e, &path))?;
         let file = File::from(fd);
+        if flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
+            // Just created here (a link or anything else at the name fails
+            // with EEXIST): a regular, empty file with one link.
+            return Ok((file, 0));
+        }
         let meta = check_regular(&file, &path)?;
         if flags & (libc::O_WRONLY | libc::O_RDWR) != 0 {
             use std::os::unix::fs::MetadataExt;
@@ -402,6 +418,18 @@ impl Dir {
     /// Create `name`, failing if anything (a link included) has that name.
     pub fn create_new(&self, name: &CString) -> io::Result<File> {
         self.open_file(name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL)
+    }
+
+    /// Create `name` empty, or truncate the regular file it names. A new
+    /// file is created exclusively (no `fstat` needed); what exists is
+    /// opened and checked as by `open_file`.
+    pub fn create_or_truncate(&self, name: &CString) -> io::Result<File> {
+        match self.create_new(name) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.open_file(name, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)
+            }
+            r => r,
+        }
     }
 
     /// Rename `from` in this directory to `to` in `dest`; with `no_replace`
@@ -698,12 +726,31 @@ fn unreaped_child(pid: u32) -> bool {
     !(r < 0 && errno(&last_err()) == libc::ECHILD)
 }
 
+/// `mkdirat` (an existing `name` is fine) then a no-follow open of it.
+fn make_dir(parent: &OwnedFd, name: &CString, path: &Path) -> io::Result<OwnedFd> {
+    // SAFETY: valid fd and NUL-terminated name.
+    let r = unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o777) };
+    if r < 0 && errno(&last_err()) != libc::EEXIST {
+        return Err(with_path(last_err(), path));
+    }
+    openat(parent.as_raw_fd(), name, DIR_FLAGS, 0).map_err(|e| walk_err(e, parent, name, path))
+}
+
+/// What a one-call `openat2` open of a directory below a root found.
+enum Beneath {
+    Opened(OwnedFd),
+    /// A component is missing (`ENOENT`; a link on the way is `ELOOP`).
+    Missing,
+    /// No `openat2` here, or a case the component walk names precisely.
+    Walk,
+}
+
 #[cfg(target_os = "linux")]
-fn openat2_beneath(root: &OwnedFd, rel: &Path, path: &Path) -> io::Result<Option<OwnedFd>> {
+fn openat2_beneath(root: &OwnedFd, rel: &Path, path: &Path) -> io::Result<Beneath> {
     use std::sync::atomic::{AtomicBool, Ordering};
     static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
     if UNAVAILABLE.load(Ordering::Relaxed) {
-        return Ok(None);
+        return Ok(Beneath::Walk);
     }
     let name = cstr(rel.as_os_str())?;
     // SAFETY: open_how is plain data; zeroed is a valid value.
@@ -722,24 +769,26 @@ fn openat2_beneath(root: &OwnedFd, rel: &Path, path: &Path) -> io::Result<Option
     };
     if fd >= 0 {
         // SAFETY: fd was just returned by openat2 and is open.
-        return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }));
+        return Ok(Beneath::Opened(unsafe {
+            OwnedFd::from_raw_fd(fd as RawFd)
+        }));
     }
     let e = last_err();
     match errno(&e) {
         libc::ENOSYS | libc::EPERM | libc::E2BIG => {
             UNAVAILABLE.store(true, Ordering::Relaxed);
-            Ok(None)
+            Ok(Beneath::Walk)
         }
-        // A missing component may need creating, and the walk names the
-        // failing component's kind precisely; let it decide.
-        libc::ENOENT | libc::ENOTDIR | libc::EAGAIN | libc::EINVAL => Ok(None),
+        libc::ENOENT => Ok(Beneath::Missing),
+        // The walk names the failing component's kind precisely.
+        libc::ENOTDIR | libc::EAGAIN | libc::EINVAL => Ok(Beneath::Walk),
         _ => Err(dir_err(e, path)),
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn openat2_beneath(_: &OwnedFd, _: &Path, _: &Path) -> io::Result<Option<OwnedFd>> {
-    Ok(None)
+fn openat2_beneath(_: &OwnedFd, _: &Path, _: &Path) -> io::Result<Beneath> {
+    Ok(Beneath::Walk)
 }
 
 #[cfg(target_os = "linux")]
@@ -895,11 +944,9 @@ pub fn create_dir_all(path: &Path) -> io::Result<()> {
 /// directories (a FIFO never blocks the open) and files over `limit`.
 pub fn open_regular(path: &Path, limit: Option<u64>) -> io::Result<File> {
     let (dir, name) = Dir::parent_of(path, false)?;
-    let file = dir.open_file(&name, libc::O_RDONLY)?;
-    if let Some(limit) = limit {
-        if file.metadata()?.len() > limit {
-            return Err(refused(path, Refusal::TooLarge { limit }));
-        }
+    let (file, size) = dir.open_file_sized(&name, libc::O_RDONLY)?;
+    if let Some(limit) = limit.filter(|&limit| size > limit) {
+        return Err(refused(path, Refusal::TooLarge { limit }));
     }
     Ok(file)
 }
@@ -930,7 +977,7 @@ pub fn read_to_string_capped(path: &Path, limit: u64) -> io::Result<String> {
 /// Open (create or truncate) a regular file for writing.
 pub fn create_truncate(path: &Path) -> io::Result<File> {
     let (dir, name) = Dir::parent_of(path, false)?;
-    dir.open_file(&name, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)
+    dir.create_or_truncate(&name)
 }
 
 /// Open (create) a regular file for appending.
@@ -1107,7 +1154,11 @@ mod tests {
 
         cache_dir_handles(&root);
         untrusted_ran();
-        assert_eq!(walks_for_two_opens(&dir), 1, "the second open reuses the handle");
+        assert_eq!(
+            walks_for_two_opens(&dir),
+            1,
+            "the second open reuses the handle"
+        );
         // An ended epoch: walked again (whatever other tests do meanwhile).
         untrusted_ran();
         let w = walks();
