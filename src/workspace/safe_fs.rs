@@ -660,10 +660,10 @@ pub fn spawn_untrusted(cmd: &mut std::process::Command) -> io::Result<std::proce
     let child = cmd.spawn();
     let mut k = kept();
     k.starting -= 1;
+    k.sweep();
     if let Ok(child) = &child {
         k.live.push(child.id());
     }
-    k.sweep();
     child
 }
 
