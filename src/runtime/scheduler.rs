@@ -114,7 +114,16 @@ struct KindIndex {
     /// The directory's modification time when the index last matched it.
     seen: Option<SystemTime>,
     stale: bool,
+    /// `seen` was at least `SETTLED` old when the directory was listed, and
+    /// nothing was taken or moved since: an empty index stands for the
+    /// directory while its time stays `seen`.
+    settled: bool,
 }
+
+/// How old a directory's time must be, when it is listed, for an empty
+/// listing to stand while the time does not change: a name added later gets
+/// a later time, even on a file system whose clock is coarse.
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A queued task that cannot run yet, and the dependencies it waits for
 /// with the state each is in (`queue`, `active`, `blocked`, `missing`).
@@ -156,6 +165,7 @@ impl Scheduler {
 
     fn refresh(&mut self, layout: &Layout, kind: DocKind) {
         let dir = queue_dir(layout, kind);
+        let now = SystemTime::now();
         let before = dir_mtime(&dir);
         let ids = queue::list_ids(layout, kind, queue::states(kind)[0]);
         let index = self.kinds.entry(kind.tag()).or_default();
@@ -179,16 +189,20 @@ impl Scheduler {
         index.meta = meta;
         index.seen = before;
         index.stale = false;
+        index.settled = before
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age >= SETTLED);
     }
 
-    /// The index of a kind, re-read when stale, empty, or changed on disk
-    /// by someone else (items added while the daemon runs).
+    /// The index of a kind, re-read when stale, changed on disk by someone
+    /// else (items added while the daemon runs), or empty (unless an empty
+    /// listing stands: `KindIndex::settled`).
     fn index(&mut self, layout: &Layout, kind: DocKind) -> &KindIndex {
         let current = dir_mtime(&queue_dir(layout, kind));
         let needs = self
             .kinds
             .get(kind.tag())
-            .is_none_or(|i| i.stale || i.order.is_empty() || i.seen != current);
+            .is_none_or(|i| i.stale || (i.order.is_empty() && !i.settled) || i.seen != current);
         if needs {
             self.refresh(layout, kind);
         }
@@ -238,6 +252,7 @@ impl Scheduler {
         if let Some(index) = self.kinds.get_mut(kind.tag()) {
             if let Some(m) = index.meta.remove(id) {
                 index.order.remove(&(m.at, id.to_string()));
+                index.settled = false;
             }
         }
     }
@@ -249,6 +264,8 @@ impl Scheduler {
         if let Some(index) = self.kinds.get_mut(kind.tag()) {
             if !index.stale {
                 index.seen = current;
+                // A time of now was not listed: an empty index no longer stands.
+                index.settled = false;
             }
         }
     }
@@ -401,5 +418,37 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         add(&layout, "b-0", "2026-03-01T12:00:00Z", &[]);
         assert_eq!(s.next(&layout, DocKind::Task, None).as_deref(), Some("b-0"));
+    }
+    #[test]
+    fn an_empty_queue_is_listed_again_only_when_its_time_moves() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::new(tmp.path());
+        let dir = queue::state_dir(&layout, DocKind::Task, "queue");
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = SystemTime::now() - std::time::Duration::from_secs(10);
+        let set_time = |t: SystemTime| {
+            std::fs::File::open(&dir).unwrap().set_modified(t).unwrap();
+        };
+        set_time(old);
+        let mut s = Scheduler::new();
+        assert_eq!(s.next(&layout, DocKind::Task, None), None);
+        // Listed with a settled time: a file slipped in under that same time
+        // is not looked for (the time is the key)...
+        add(&layout, "c-1", "2026-03-01T12:00:01Z", &[]);
+        set_time(old);
+        assert_eq!(s.next(&layout, DocKind::Task, None), None);
+        // ...and any change of the time is.
+        set_time(old + std::time::Duration::from_secs(1));
+        assert_eq!(s.next(&layout, DocKind::Task, None).as_deref(), Some("c-1"));
+        // A recent time is not trusted: an empty queue is listed each time,
+        // so a file slipped in under the time last listed is found.
+        s.take(DocKind::Task, "c-1");
+        finish(&layout, "c-1");
+        s.own_change(&layout, DocKind::Task);
+        assert_eq!(s.next(&layout, DocKind::Task, None), None);
+        let seen = dir_mtime(&dir).unwrap();
+        add(&layout, "c-2", "2026-03-01T12:00:02Z", &[]);
+        set_time(seen);
+        assert_eq!(s.next(&layout, DocKind::Task, None).as_deref(), Some("c-2"));
     }
 }
