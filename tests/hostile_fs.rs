@@ -227,6 +227,56 @@ fn run_directory_replaced_by_a_link_fails_the_stage() {
     builder_failed_typed(&ws, &out);
 }
 
+/// The runtime keeps directory handles between its writes (`safe_fs`);
+/// one kept from before the agent ran must not follow the run directory
+/// the agent moved out of the workspace.
+#[test]
+fn run_directory_moved_outside_and_linked_back_gets_no_write() {
+    let ws = setup("run_dir_out", &[], "");
+    add_task(&ws);
+    let out = run_until_idle(&ws);
+    let moved = ws.outside_dir().join("run");
+    let listed = std::fs::read_to_string(ws.dir.path().join("hostile.done.list")).unwrap();
+    let mut now: Vec<String> = std::fs::read_dir(&moved)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    now.sort();
+    let mut then: Vec<&str> = listed.lines().collect();
+    then.sort();
+    assert_eq!(
+        now, then,
+        "the runtime created files in the moved run directory"
+    );
+    builder_failed_typed(&ws, &out);
+}
+
+/// The same for `state/`, whose handle every stage uses: nothing the
+/// runtime writes after the agent lands in the moved directory.
+#[test]
+fn state_directory_moved_outside_and_linked_back_gets_no_write() {
+    let ws = setup("state_out", &[], "");
+    add_task(&ws);
+    let out = run_until_idle(&ws);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let marker = std::fs::metadata(ws.dir.path().join("hostile.done.moved"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    for entry in std::fs::read_dir(ws.outside_dir().join("state")).unwrap() {
+        let entry = entry.unwrap();
+        let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+        if meta.is_file() {
+            assert!(
+                meta.modified().unwrap() <= marker,
+                "{} was written after the agent moved state/ out",
+                entry.path().display()
+            );
+        }
+    }
+}
+
 #[test]
 fn planted_links_at_state_files_and_the_event_log_change_nothing_outside() {
     for hostile in ["event_log", "status", "snapshot"] {

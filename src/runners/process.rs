@@ -209,7 +209,7 @@ pub fn spawn(spec: Spawn<'_>) -> Result<Child, SpawnError> {
         .stderr(spec.stderr)
         .env(AGENT_TOKEN_ENV, agent_token())
         .process_group(0);
-    let child = cmd.spawn().map_err(|e| match e.kind() {
+    let child = safe_fs::spawn_untrusted(&mut cmd).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => SpawnError::NotFound,
         _ => SpawnError::Other(e),
     })?;
@@ -249,7 +249,9 @@ pub fn wait(child: Child, timeout: Duration, cancel: Cancel<'_>) -> Ended {
     let (tx, rx) = mpsc::channel::<io::Result<ExitStatus>>();
     let mut child = child;
     let waiter = std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
+        let status = child.wait();
+        safe_fs::untrusted_reaped(pid);
+        let _ = tx.send(status);
     });
     let deadline = Instant::now() + timeout;
     let tick = Duration::from_millis(100);
@@ -360,6 +362,7 @@ pub fn wait_capturing(
         }
         streams.pump(None, left.as_millis().clamp(1, i32::MAX as u128) as i32);
     }
+    safe_fs::untrusted_reaped(pid);
     (ended, streams.finish())
 }
 
@@ -368,7 +371,10 @@ pub fn wait_briefly(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
         match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
+            Ok(Some(status)) => {
+                safe_fs::untrusted_reaped(child.id());
+                return Some(status);
+            }
             Ok(None) => {}
             Err(_) => return None,
         }

@@ -14,6 +14,7 @@ use super::progress::{self, Board};
 use crate::workspace::config::MAX_IDLE_SLEEP_SECONDS;
 use crate::workspace::layout::Layout;
 use crate::workspace::mailbox;
+use crate::workspace::safe_fs;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -107,6 +108,9 @@ async fn run_async(
     })
     .await
     .map_err(|e| super::Error::Failed(format!("startup failed: {e}")))??;
+    // This process starts the agents (and startup stopped any a killed
+    // daemon left): it may keep directory handles under the epoch rule.
+    safe_fs::cache_dir_handles(&engine.layout.root);
     let mut summary = RunSummary {
         mode_id: engine.plan.mode_id.clone(),
         plan_id: engine.plan.compiled_plan_id.clone(),
@@ -240,6 +244,8 @@ fn tick_until_done(
         }
         if matches!(step, Step::Idle(_) | Step::Paused) {
             idle_wait(&engine.layout, idle_sleep, signals);
+            // No directory handle kept before the sleep is used after it.
+            safe_fs::untrusted_ran();
         }
     }
 }

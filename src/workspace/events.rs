@@ -9,11 +9,22 @@
 //! `event_log_keep`, the oldest dropped) and the next append starts a new
 //! file where the reference reads it. `read_all` reads the rotated files
 //! first, oldest first.
+//!
+//! The daemon keeps the log open between appends while `safe_fs`'s epoch
+//! rule allows (no agent started, reaped or running since it was opened,
+//! no idle sleep), and counts the bytes it appended instead of asking the
+//! file system after each line. Other processes (control commands) append
+//! too, each line one `O_APPEND` write, so lines never interleave; their
+//! bytes are counted when the log is next opened (every stage at least), so
+//! a rotation can come that much late. A rotation made by another process
+//! while the daemon holds the log sends the daemon's lines of that epoch to
+//! the rotated file, where `read_all` still finds them.
 
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
@@ -57,24 +68,69 @@ pub fn record(layout: &Layout, event_type: &str, data: Value) -> io::Result<()> 
     )
 }
 
+/// The log this process keeps open (module docs).
+struct Held {
+    path: PathBuf,
+    file: std::fs::File,
+    /// The size at the open plus what this process appended since.
+    size: u64,
+    epoch: super::safe_fs::Epoch,
+}
+
+static HELD: Mutex<Option<Held>> = Mutex::new(None);
+
 /// Append `line` to the log at `path`, rotating past `max_bytes`.
 fn append(path: &Path, line: &str, max_bytes: u64, keep: u32) -> io::Result<()> {
     let mut buf = String::with_capacity(line.len() + 1);
     buf.push_str(line);
     buf.push('\n');
-    let file = match super::safe_fs::open_append(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(dir) = path.parent() {
-                super::safe_fs::create_dir_all(dir)?;
+    // Held across the write: this process's appends and rotations take turns.
+    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    if held
+        .as_ref()
+        .is_some_and(|h| h.path != path || !h.epoch.current())
+    {
+        *held = None;
+    }
+    let h = match held.take() {
+        Some(h) => h,
+        None => {
+            // Taken before the open: an epoch ending during it voids the handle.
+            let epoch = super::safe_fs::keep_epoch(path);
+            let (file, size) = match super::safe_fs::open_append_sized(path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if let Some(dir) = path.parent() {
+                        super::safe_fs::create_dir_all(dir)?;
+                    }
+                    super::safe_fs::open_append_sized(path)?
+                }
+                r => r?,
+            };
+            let Some(epoch) = epoch else {
+                // Nothing may be kept: append, ask the size, close.
+                (&file).write_all(buf.as_bytes())?;
+                if file.metadata().map(|m| m.len()).unwrap_or(0) > max_bytes {
+                    rotate(path, &file, keep);
+                }
+                return Ok(());
+            };
+            Held {
+                path: path.to_path_buf(),
+                file,
+                size,
+                epoch,
             }
-            super::safe_fs::open_append(path)?
         }
-        r => r?,
     };
     // One write per line: concurrent appenders never interleave within it.
-    (&file).write_all(buf.as_bytes())?;
-    if file.metadata().map(|m| m.len()).unwrap_or(0) > max_bytes {
-        rotate(path, &file, keep);
+    (&h.file).write_all(buf.as_bytes())?;
+    let size = h.size + buf.len() as u64;
+    if size > max_bytes {
+        // At least this large (others may have appended): rotate, and open
+        // the new file on the next append.
+        rotate(path, &h.file, keep);
+    } else {
+        *held = Some(Held { size, ..h });
     }
     Ok(())
 }
@@ -187,5 +243,69 @@ mod tests {
         sorted.sort_by_key(|n| n[1..].parse::<u32>().unwrap());
         assert_eq!(names, sorted);
         assert!(names.len() < 12);
+    }
+    fn kept_log() -> (tempfile::TempDir, PathBuf, Layout) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap().join("ws");
+        std::fs::create_dir_all(root.join("millrace-agents/logs")).unwrap();
+        super::super::safe_fs::cache_dir_handles(&root);
+        let layout = Layout::new(&root);
+        let log = layout.event_log();
+        (dir, log, layout)
+    }
+
+    fn line(i: usize) -> String {
+        json!({"event_type": format!("e{i}"), "data": {"pad": "x".repeat(60)}}).to_string()
+    }
+
+    #[test]
+    fn a_kept_log_still_rotates_and_keeps_other_appenders_lines() {
+        let (_d, log, layout) = kept_log();
+        for i in 0..12 {
+            append(&log, &line(i), 300, 3).unwrap();
+            if i == 5 {
+                // Another process appends between two of ours.
+                let mut other = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+                other
+                    .write_all(format!("{}\n", line(100)).as_bytes())
+                    .unwrap();
+            }
+        }
+        assert!(rotated(&log, 1).is_file() && rotated(&log, 2).is_file());
+        assert!(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) <= 300 + 200);
+        let names: Vec<String> = read_all(&layout)
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["event_type"].as_str().map(str::to_string))
+            .collect();
+        // Nothing lost or torn from the newest file back to e6.
+        let tail: Vec<&str> = names.iter().rev().take(7).map(String::as_str).collect();
+        assert_eq!(
+            tail,
+            ["e11", "e10", "e9", "e8", "e7", "e6", "e100"],
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn a_link_planted_at_the_kept_log_by_an_agent_is_refused() {
+        let (d, log, _layout) = kept_log();
+        let outside = d.path().join("outside.txt");
+        std::fs::write(&outside, "keep\n").unwrap();
+        append(&log, &line(0), 1 << 20, 2).unwrap();
+        let script = format!(
+            "rm '{l}' && ln -s '{o}' '{l}'",
+            l = log.display(),
+            o = outside.display()
+        );
+        let mut child = super::super::safe_fs::spawn_untrusted(
+            std::process::Command::new("/bin/sh").args(["-c", &script]),
+        )
+        .unwrap();
+        assert!(child.wait().unwrap().success());
+        super::super::safe_fs::untrusted_reaped(child.id());
+        let e = append(&log, &line(1), 1 << 20, 2).unwrap_err();
+        assert!(super::super::safe_fs::refusal(&e).is_some(), "{e}");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep\n");
     }
 }

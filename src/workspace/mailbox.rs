@@ -112,15 +112,74 @@ pub fn submit(
     Ok(path)
 }
 
-/// Is there a command waiting in `incoming/`?
+/// What identifies one state of a directory's entries: any name added,
+/// removed or renamed there changes its modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DirStamp {
+    dev: u64,
+    ino: u64,
+    mtime_ns: i128,
+    size: u64,
+}
+
+/// How old a directory's modification time must be, when it is listed, for
+/// the listing to stand for it while the time does not change: a name added
+/// later gets a later time, even on a file system whose clock is coarse.
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl DirStamp {
+    /// The stamp of `dir`, and whether it was settled when taken.
+    fn of(dir: &std::path::Path) -> Option<(DirStamp, bool)> {
+        use std::os::unix::fs::MetadataExt;
+        let now = std::time::SystemTime::now();
+        let m = fs::metadata(dir).ok()?;
+        let settled = m
+            .modified()
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age >= SETTLED);
+        let stamp = DirStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            size: m.size(),
+        };
+        Some((stamp, settled))
+    }
+}
+
+/// `incoming/` as it was when a listing found no command in it (one entry
+/// per workspace this process looked at, a few at most).
+static EMPTY_INCOMING: std::sync::Mutex<Vec<(PathBuf, DirStamp)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Is there a command waiting in `incoming/`? Looks at the directory's
+/// modification time first (one `stat`): while it is what it was when a
+/// listing found nothing, and was settled then, nothing arrived since.
 pub fn has_pending(layout: &Layout) -> bool {
-    fs::read_dir(layout.mailbox_dir("incoming")).is_ok_and(|entries| {
+    let dir = layout.mailbox_dir("incoming");
+    let stamp = DirStamp::of(&dir);
+    let mut empty = EMPTY_INCOMING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((stamp, _)) = &stamp {
+        if empty.iter().any(|(p, s)| p == &dir && s == stamp) {
+            return false;
+        }
+    }
+    let pending = fs::read_dir(&dir).is_ok_and(|entries| {
         entries.filter_map(Result::ok).any(|e| {
             let name = e.file_name();
             let name = name.to_string_lossy();
             name.ends_with(".json") && !name.starts_with('.')
         })
-    })
+    });
+    empty.retain(|(p, _)| p != &dir);
+    if let Some((stamp, true)) = stamp.filter(|_| !pending) {
+        if empty.len() >= 8 {
+            empty.remove(0);
+        }
+        empty.push((dir, stamp));
+    }
+    pending
 }
 
 /// The outcome of one drained envelope.
@@ -264,5 +323,52 @@ mod tests {
             serde_json::from_str(&fs::read_to_string(&drained[1].archive).unwrap()).unwrap();
         assert_eq!(archived["error"], "not paused");
         assert_eq!(archived["envelope"]["command"], "resume");
+    }
+    /// Set `dir`'s modification time to `secs` seconds since the epoch.
+    fn set_mtime(dir: &std::path::Path, secs: i64) {
+        use std::os::unix::ffi::OsStrExt;
+        let t = libc::timespec {
+            tv_sec: secs,
+            tv_nsec: 0,
+        };
+        let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid path and two timespecs.
+        assert_eq!(
+            unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), [t, t].as_ptr(), 0) },
+            0
+        );
+    }
+
+    #[test]
+    fn pending_is_looked_up_by_the_directory_time_once_it_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let incoming = layout.mailbox_dir("incoming");
+        fs::create_dir_all(&incoming).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let age = |dir: &std::path::Path, secs: i64| set_mtime(dir, now - secs);
+        // A recent time is not trusted: every call lists.
+        assert!(!has_pending(&layout));
+        fs::write(incoming.join("a.json"), "{}").unwrap();
+        assert!(has_pending(&layout));
+        fs::remove_file(incoming.join("a.json")).unwrap();
+        age(&incoming, 10);
+        assert!(!has_pending(&layout));
+        // A command arriving changes the time: seen at once.
+        let cmd = submit(&layout, "pause", "operator", Map::new()).unwrap();
+        assert!(has_pending(&layout));
+        fs::remove_file(&cmd).unwrap();
+        age(&incoming, 10);
+        assert!(!has_pending(&layout));
+        // The listing is not repeated while the time stands (a name slipped
+        // in with the old time put back is not seen: the time is the key).
+        fs::write(incoming.join("b.json"), "{}").unwrap();
+        age(&incoming, 10);
+        assert!(!has_pending(&layout));
+        age(&incoming, 5);
+        assert!(has_pending(&layout));
     }
 }

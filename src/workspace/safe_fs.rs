@@ -16,6 +16,20 @@
 //! A path outside every registered root (unit tests on bare temp dirs) is
 //! walked from `/` with no link followed at all.
 //!
+//! The process that runs the agents (the daemon, `run once`) may keep the
+//! handles of the directories it walked (`cache_dir_handles`), so that the
+//! next open, create, rename or unlink in the same directory does not walk
+//! again. A kept handle stays right only while nothing untrusted can have
+//! moved the directory since it was opened: an agent that renames
+//! `runs/<run>` out of the workspace and plants a link in its place would
+//! otherwise receive the runtime's next writes. So the handles live in an
+//! *epoch*: starting an agent process ends it (`spawn_untrusted`), so does
+//! reaping one (`untrusted_reaped`) and the daemon waking from its idle
+//! sleep (`untrusted_ran`); no handle is kept or reused while any agent this
+//! process started is unreaped, and a handle from an ended epoch is never
+//! used. `keep_epoch` lets a caller hold a file of its own under the same
+//! rule (the event log's append handle).
+//!
 //! Refusals are `io::Error`s carrying a `Refused` value (`refusal(&err)`
 //! finds it), so callers keep their `io::Result` signatures and the runtime
 //! can still tell a planted link from an ordinary I/O error.
@@ -27,7 +41,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Largest queue document, mailbox envelope, stage result or run trace the
 /// runtime reads (these are small JSON or markdown files; anything larger
@@ -102,6 +116,8 @@ pub fn refusal(err: &io::Error) -> Option<&Refused> {
 struct Root {
     path: PathBuf,
     fd: Option<Arc<OwnedFd>>,
+    /// Directory handles below this root may be kept (`cache_dir_handles`).
+    cache: bool,
 }
 
 /// Every root registered so far (canonical absolute paths).
@@ -115,7 +131,21 @@ pub fn trust_root(root: &Path) {
             roots.push(Root {
                 path: root.to_path_buf(),
                 fd: None,
+                cache: false,
             });
+        }
+    }
+}
+
+/// Keep the handles of directories walked below `root` (trusted, as by
+/// `trust_root`) in this process, under the epoch rule (module docs). Only
+/// the process that starts the agents may: another process cannot see
+/// them start.
+pub fn cache_dir_handles(root: &Path) {
+    trust_root(root);
+    if let Ok(mut roots) = ROOTS.write() {
+        if let Some(r) = roots.iter_mut().find(|r| r.path == root) {
+            r.cache = true;
         }
     }
 }
@@ -127,6 +157,8 @@ struct Start {
     /// The root's open handle, when registered and already opened.
     fd: Option<Arc<OwnedFd>>,
     registered: bool,
+    /// Directory handles below this root may be kept.
+    cache: bool,
 }
 
 /// The trusted root of `path` and the path below it.
@@ -136,14 +168,15 @@ fn split(path: &Path) -> io::Result<Start> {
             .iter()
             .filter(|r| path.starts_with(&r.path))
             .max_by_key(|r| r.path.as_os_str().len())
-            .map(|r| (r.path.clone(), r.fd.clone()))
+            .map(|r| (r.path.clone(), r.fd.clone(), r.cache))
     });
     let start = match best {
-        Some((root, fd)) => Start {
+        Some((root, fd, cache)) => Start {
             rel: path.strip_prefix(&root).unwrap_or(path).to_path_buf(),
             root,
             fd,
             registered: true,
+            cache,
         },
         None => {
             // Not below a workspace: trust nothing but the file system root.
@@ -153,6 +186,7 @@ fn split(path: &Path) -> io::Result<Start> {
                 root: PathBuf::from(anchor),
                 fd: None,
                 registered: false,
+                cache: false,
             }
         }
     };
@@ -252,34 +286,72 @@ impl Dir {
                 path: path.to_path_buf(),
             });
         }
-        if let Some(fd) = openat2_beneath(&root_fd, rel, path)? {
-            return Ok(Dir {
-                fd: Arc::new(fd),
-                path: path.to_path_buf(),
-            });
-        }
-        let mut fd = root_fd;
-        for c in &comps {
-            let name = cstr(c)?;
-            let next = match openat(fd.as_raw_fd(), &name, DIR_FLAGS, 0) {
-                Ok(next) => next,
-                Err(e) if errno(&e) == libc::ENOENT && create => {
-                    // SAFETY: valid fd and NUL-terminated name.
-                    let r = unsafe { libc::mkdirat(fd.as_raw_fd(), name.as_ptr(), 0o777) };
-                    if r < 0 && errno(&last_err()) != libc::EEXIST {
-                        return Err(with_path(last_err(), path));
-                    }
-                    openat(fd.as_raw_fd(), &name, DIR_FLAGS, 0)
-                        .map_err(|e| walk_err(e, &fd, &name, path))?
+        let epoch = if start.cache {
+            match cached(path) {
+                Ok(fd) => {
+                    return Ok(Dir {
+                        fd,
+                        path: path.to_path_buf(),
+                    })
                 }
-                Err(e) => return Err(walk_err(e, &fd, &name, path)),
-            };
-            fd = Arc::new(next);
+                Err(epoch) => epoch,
+            }
+        } else {
+            None
+        };
+        let fd = Dir::walk(root_fd, rel, &comps, path, create)?;
+        if let Some(epoch) = epoch {
+            keep(path, &fd, epoch);
         }
         Ok(Dir {
             fd,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Walk `comps` (= `rel`) from the root's handle without following links.
+    fn walk(
+        root_fd: Arc<OwnedFd>,
+        rel: &Path,
+        comps: &[OsString],
+        path: &Path,
+        create: bool,
+    ) -> io::Result<Arc<OwnedFd>> {
+        #[cfg(test)]
+        WALKS.with(|w| w.set(w.get() + 1));
+        match openat2_beneath(&root_fd, rel, path)? {
+            Beneath::Opened(fd) => return Ok(Arc::new(fd)),
+            // No link on the way (that is ELOOP): a component is missing,
+            // as the walk would find.
+            Beneath::Missing if !create => {
+                return Err(dir_err(io::Error::from_raw_os_error(libc::ENOENT), path))
+            }
+            Beneath::Missing if comps.len() > 1 => {
+                // Create what is missing from the parent (kept, or opened
+                // the same way), not component by component from the root.
+                let parent = Dir::open(path.parent().unwrap_or(path), true)?;
+                let name = cstr(comps.last().map(OsString::as_os_str).unwrap_or_default())?;
+                return parent.make_dir(&name, path).map(Arc::new);
+            }
+            _ => {}
+        }
+        let mut fd = root_fd;
+        for c in comps {
+            let name = cstr(c)?;
+            let next = match openat(fd.as_raw_fd(), &name, DIR_FLAGS, 0) {
+                Ok(next) => next,
+                Err(e) if errno(&e) == libc::ENOENT && create => make_dir(&fd, &name, path)?,
+                Err(e) => return Err(walk_err(e, &fd, &name, path)),
+            };
+            fd = Arc::new(next);
+        }
+        Ok(fd)
+    }
+
+    /// Create the directory `name` here (unless it exists) and open it
+    /// without following a link; `path` names it in errors.
+    fn make_dir(&self, name: &CString, path: &Path) -> io::Result<OwnedFd> {
+        make_dir(&self.fd, name, path)
     }
 
     /// Open the directory holding `path` (creating it when `create`) and
@@ -308,6 +380,12 @@ impl Dir {
     /// and, when writing, a file with other hard links (its other name may
     /// be outside the workspace). `O_TRUNC` is applied only after the checks.
     pub fn open_file(&self, name: &CString, flags: libc::c_int) -> io::Result<File> {
+        self.open_file_sized(name, flags).map(|(file, _)| file)
+    }
+
+    /// `open_file`, with the file's size after the open (from the same
+    /// `fstat` that checked it).
+    pub fn open_file_sized(&self, name: &CString, flags: libc::c_int) -> io::Result<(File, u64)> {
         let path = self.child(name);
         let fd = openat(
             self.fd.as_raw_fd(),
@@ -317,6 +395,11 @@ impl Dir {
         )
         .map_err(|e| file_err(e, &path))?;
         let file = File::from(fd);
+        if flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
+            // Just created here (a link or anything else at the name fails
+            // with EEXIST): a regular, empty file with one link.
+            return Ok((file, 0));
+        }
         let meta = check_regular(&file, &path)?;
         if flags & (libc::O_WRONLY | libc::O_RDWR) != 0 {
             use std::os::unix::fs::MetadataExt;
@@ -325,15 +408,28 @@ impl Dir {
             }
             if flags & libc::O_TRUNC != 0 && meta.len() > 0 {
                 file.set_len(0).map_err(|e| with_path(e, &path))?;
+                return Ok((file, 0));
             }
         }
         // O_NONBLOCK stays set: it has no effect on a regular file.
-        Ok(file)
+        Ok((file, meta.len()))
     }
 
     /// Create `name`, failing if anything (a link included) has that name.
     pub fn create_new(&self, name: &CString) -> io::Result<File> {
         self.open_file(name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL)
+    }
+
+    /// Create `name` empty, or truncate the regular file it names. A new
+    /// file is created exclusively (no `fstat` needed); what exists is
+    /// opened and checked as by `open_file`.
+    pub fn create_or_truncate(&self, name: &CString) -> io::Result<File> {
+        match self.create_new(name) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.open_file(name, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)
+            }
+            r => r,
+        }
     }
 
     /// Rename `from` in this directory to `to` in `dest`; with `no_replace`
@@ -459,12 +555,202 @@ impl Dir {
     }
 }
 
+// ------------------------------------------------- kept directory handles
+
+/// How many directory handles a process keeps (a stage touches about six
+/// directories: its run directory and `stage_results/`, `state/`, `logs/`,
+/// two queue states).
+const KEPT_DIRS: usize = 8;
+
+/// The kept directory handles and what decides whether they may be used.
+struct Kept {
+    /// Ends whenever something untrusted may have run (module docs).
+    epoch: u64,
+    /// `spawn_untrusted` calls between their epoch bump and knowing the pid.
+    starting: usize,
+    /// Agents this process started and has not reaped.
+    live: Vec<u32>,
+    /// Handles opened in the current epoch, most recently used last.
+    dirs: Vec<(PathBuf, Arc<OwnedFd>)>,
+}
+
+impl Kept {
+    /// No agent of ours is starting or running: a handle may be kept or used.
+    fn quiet(&self) -> bool {
+        self.starting == 0 && self.live.is_empty()
+    }
+
+    /// End the epoch: every kept handle is dropped.
+    fn bump(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.dirs.clear();
+    }
+
+    /// Forget pids that are no longer unreaped children of this process (one
+    /// reaped by a path that did not call `untrusted_reaped`).
+    fn sweep(&mut self) {
+        self.live.retain(|&pid| unreaped_child(pid));
+    }
+}
+
+static KEPT: Mutex<Kept> = Mutex::new(Kept {
+    epoch: 0,
+    starting: 0,
+    live: Vec::new(),
+    dirs: Vec::new(),
+});
+
+fn kept() -> std::sync::MutexGuard<'static, Kept> {
+    KEPT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Directory walks made by this thread (tests count them).
+    static WALKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The epoch and whether no agent is starting or running (tests).
+#[cfg(test)]
+fn kept_state() -> (u64, bool) {
+    let k = kept();
+    (k.epoch, k.quiet())
+}
+
+/// The kept handle of the directory `path`, or (`Err`) the epoch a handle
+/// walked now may be kept in (`None`: none may be kept now).
+fn cached(path: &Path) -> Result<Arc<OwnedFd>, Option<u64>> {
+    let mut k = kept();
+    if !k.quiet() {
+        return Err(None);
+    }
+    match k.dirs.iter().position(|(p, _)| p == path) {
+        Some(i) => {
+            let entry = k.dirs.remove(i);
+            let fd = entry.1.clone();
+            k.dirs.push(entry);
+            Ok(fd)
+        }
+        None => Err(Some(k.epoch)),
+    }
+}
+
+/// Keep `fd`, the handle of `path` walked in `epoch`, unless that epoch
+/// ended meanwhile or an agent is starting or running.
+fn keep(path: &Path, fd: &Arc<OwnedFd>, epoch: u64) {
+    let mut k = kept();
+    if k.epoch != epoch || !k.quiet() || k.dirs.iter().any(|(p, _)| p == path) {
+        return;
+    }
+    if k.dirs.len() >= KEPT_DIRS {
+        k.dirs.remove(0);
+    }
+    k.dirs.push((path.to_path_buf(), fd.clone()));
+}
+
+/// Start `cmd` as an untrusted process (an agent): the epoch ends before it
+/// starts, and no handle is kept or reused until it has been reaped
+/// (`untrusted_reaped`).
+pub fn spawn_untrusted(cmd: &mut std::process::Command) -> io::Result<std::process::Child> {
+    {
+        let mut k = kept();
+        k.starting += 1;
+        k.bump();
+    }
+    let child = cmd.spawn();
+    let mut k = kept();
+    k.starting -= 1;
+    k.sweep();
+    if let Ok(child) = &child {
+        k.live.push(child.id());
+    }
+    child
+}
+
+/// The untrusted process `pid` started by `spawn_untrusted` has been reaped
+/// (its process group killed first, where the caller does so): the epoch
+/// ends, and handles may be kept again once no other agent runs.
+pub fn untrusted_reaped(pid: u32) {
+    let mut k = kept();
+    k.live.retain(|&p| p != pid);
+    k.sweep();
+    k.bump();
+}
+
+/// Something untrusted may have run without this process starting it (the
+/// daemon slept between ticks): the epoch ends.
+pub fn untrusted_ran() {
+    let mut k = kept();
+    k.sweep();
+    k.bump();
+}
+
+/// A token for a handle a caller keeps itself (an open file below a
+/// directory walked with `Dir`): valid while the epoch it was taken in
+/// lasts, and only while no agent is starting or running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Epoch(u64);
+
+impl Epoch {
+    /// Whether a handle taken with this token may still be used.
+    pub fn current(&self) -> bool {
+        let k = kept();
+        k.quiet() && k.epoch == self.0
+    }
+}
+
+/// The token to take before opening a file below `path` that the caller
+/// means to keep, or `None` when nothing may be kept there now (a root
+/// without `cache_dir_handles`, or an agent starting or running). Take it
+/// before the open: a token taken after could outlive an epoch the handle
+/// was opened in.
+pub fn keep_epoch(path: &Path) -> Option<Epoch> {
+    let cache = split(path).ok()?.cache;
+    let k = kept();
+    (cache && k.quiet()).then_some(Epoch(k.epoch))
+}
+
+/// Is `pid` a child of this process that has not been reaped yet?
+fn unreaped_child(pid: u32) -> bool {
+    // SAFETY: zeroed siginfo_t is a valid out-parameter.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid with WNOWAIT only reads the child's state, never reaps.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    !(r < 0 && errno(&last_err()) == libc::ECHILD)
+}
+
+/// `mkdirat` (an existing `name` is fine) then a no-follow open of it.
+fn make_dir(parent: &OwnedFd, name: &CString, path: &Path) -> io::Result<OwnedFd> {
+    // SAFETY: valid fd and NUL-terminated name.
+    let r = unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o777) };
+    if r < 0 && errno(&last_err()) != libc::EEXIST {
+        return Err(with_path(last_err(), path));
+    }
+    openat(parent.as_raw_fd(), name, DIR_FLAGS, 0).map_err(|e| walk_err(e, parent, name, path))
+}
+
+/// What a one-call `openat2` open of a directory below a root found.
+enum Beneath {
+    Opened(OwnedFd),
+    /// A component is missing (`ENOENT`; a link on the way is `ELOOP`).
+    Missing,
+    /// No `openat2` here, or a case the component walk names precisely.
+    Walk,
+}
+
 #[cfg(target_os = "linux")]
-fn openat2_beneath(root: &OwnedFd, rel: &Path, path: &Path) -> io::Result<Option<OwnedFd>> {
+fn openat2_beneath(root: &OwnedFd, rel: &Path, path: &Path) -> io::Result<Beneath> {
     use std::sync::atomic::{AtomicBool, Ordering};
     static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
     if UNAVAILABLE.load(Ordering::Relaxed) {
-        return Ok(None);
+        return Ok(Beneath::Walk);
     }
     let name = cstr(rel.as_os_str())?;
     // SAFETY: open_how is plain data; zeroed is a valid value.
@@ -483,24 +769,26 @@ fn openat2_beneath(root: &OwnedFd, rel: &Path, path: &Path) -> io::Result<Option
     };
     if fd >= 0 {
         // SAFETY: fd was just returned by openat2 and is open.
-        return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }));
+        return Ok(Beneath::Opened(unsafe {
+            OwnedFd::from_raw_fd(fd as RawFd)
+        }));
     }
     let e = last_err();
     match errno(&e) {
         libc::ENOSYS | libc::EPERM | libc::E2BIG => {
             UNAVAILABLE.store(true, Ordering::Relaxed);
-            Ok(None)
+            Ok(Beneath::Walk)
         }
-        // A missing component may need creating, and the walk names the
-        // failing component's kind precisely; let it decide.
-        libc::ENOENT | libc::ENOTDIR | libc::EAGAIN | libc::EINVAL => Ok(None),
+        libc::ENOENT => Ok(Beneath::Missing),
+        // The walk names the failing component's kind precisely.
+        libc::ENOTDIR | libc::EAGAIN | libc::EINVAL => Ok(Beneath::Walk),
         _ => Err(dir_err(e, path)),
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn openat2_beneath(_: &OwnedFd, _: &Path, _: &Path) -> io::Result<Option<OwnedFd>> {
-    Ok(None)
+fn openat2_beneath(_: &OwnedFd, _: &Path, _: &Path) -> io::Result<Beneath> {
+    Ok(Beneath::Walk)
 }
 
 #[cfg(target_os = "linux")]
@@ -656,11 +944,9 @@ pub fn create_dir_all(path: &Path) -> io::Result<()> {
 /// directories (a FIFO never blocks the open) and files over `limit`.
 pub fn open_regular(path: &Path, limit: Option<u64>) -> io::Result<File> {
     let (dir, name) = Dir::parent_of(path, false)?;
-    let file = dir.open_file(&name, libc::O_RDONLY)?;
-    if let Some(limit) = limit {
-        if file.metadata()?.len() > limit {
-            return Err(refused(path, Refusal::TooLarge { limit }));
-        }
+    let (file, size) = dir.open_file_sized(&name, libc::O_RDONLY)?;
+    if let Some(limit) = limit.filter(|&limit| size > limit) {
+        return Err(refused(path, Refusal::TooLarge { limit }));
     }
     Ok(file)
 }
@@ -691,13 +977,18 @@ pub fn read_to_string_capped(path: &Path, limit: u64) -> io::Result<String> {
 /// Open (create or truncate) a regular file for writing.
 pub fn create_truncate(path: &Path) -> io::Result<File> {
     let (dir, name) = Dir::parent_of(path, false)?;
-    dir.open_file(&name, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)
+    dir.create_or_truncate(&name)
 }
 
 /// Open (create) a regular file for appending.
 pub fn open_append(path: &Path) -> io::Result<File> {
+    open_append_sized(path).map(|(file, _)| file)
+}
+
+/// `open_append`, with the file's size at the open.
+pub fn open_append_sized(path: &Path) -> io::Result<(File, u64)> {
     let (dir, name) = Dir::parent_of(path, false)?;
-    dir.open_file(&name, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND)
+    dir.open_file_sized(&name, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND)
 }
 
 /// Open (create) a regular file for writing without truncating it.
@@ -828,6 +1119,93 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         let e = read_capped(&root.join("zz/none"), 10).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+
+    fn walks() -> u64 {
+        WALKS.with(|w| w.get())
+    }
+
+    /// Open `dir` twice; the walks it took, when no epoch ended meanwhile
+    /// (other tests in this process start processes: try again then).
+    fn walks_for_two_opens(dir: &Path) -> u64 {
+        for _ in 0..3000 {
+            // A fresh epoch: nothing of an earlier attempt is kept.
+            untrusted_ran();
+            let before = kept_state();
+            let w = walks();
+            Dir::open(dir, false).unwrap();
+            Dir::open(dir, false).unwrap();
+            let taken = walks() - w;
+            if before.1 && kept_state() == before {
+                return taken;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("no quiet moment to measure in");
+    }
+
+    #[test]
+    fn a_directory_is_walked_once_per_epoch_where_handles_are_kept() {
+        let (_d, root) = ws();
+        let dir = root.join("a/b");
+        // Not kept below a root that did not ask for it.
+        let w = walks();
+        Dir::open(&dir, false).unwrap();
+        Dir::open(&dir, false).unwrap();
+        assert_eq!(walks() - w, 2);
+
+        cache_dir_handles(&root);
+        untrusted_ran();
+        assert_eq!(
+            walks_for_two_opens(&dir),
+            1,
+            "the second open reuses the handle"
+        );
+        // An ended epoch: walked again (whatever other tests do meanwhile).
+        untrusted_ran();
+        let w = walks();
+        Dir::open(&dir, false).unwrap();
+        assert_eq!(walks() - w, 1);
+        // While an agent runs nothing is kept or reused; after its reap, again.
+        let mut child = spawn_untrusted(std::process::Command::new("sleep").arg("5")).unwrap();
+        let w = walks();
+        Dir::open(&dir, false).unwrap();
+        Dir::open(&dir, false).unwrap();
+        assert_eq!(walks() - w, 2, "an agent is running");
+        let _ = child.kill();
+        let _ = child.wait();
+        untrusted_reaped(child.id());
+        assert_eq!(walks_for_two_opens(&dir), 1);
+    }
+
+    #[test]
+    fn a_kept_directory_swapped_for_a_link_by_an_agent_is_refused() {
+        let (d, root) = ws();
+        cache_dir_handles(&root);
+        let outside = d.path().join("outside");
+        write_plain(&root.join("a/b/x.txt"), b"before").unwrap();
+        // The agent moves the directory out of the workspace and links it back.
+        let script = format!(
+            "mv '{b}' '{o}' && ln -s '{o}' '{b}'",
+            b = root.join("a/b").display(),
+            o = outside.display()
+        );
+        let mut child =
+            spawn_untrusted(std::process::Command::new("/bin/sh").args(["-c", &script])).unwrap();
+        assert!(child.wait().unwrap().success());
+        untrusted_reaped(child.id());
+        let e = write_plain(&root.join("a/b/y.txt"), b"evil").unwrap_err();
+        assert!(is_refusal(&e, &Refusal::Symlink), "{e}");
+        assert!(!outside.join("y.txt").exists());
+    }
+
+    #[test]
+    fn a_reaped_pid_the_hook_missed_is_forgotten() {
+        let mut child = spawn_untrusted(&mut std::process::Command::new("true")).unwrap();
+        let _ = child.wait();
+        // No `untrusted_reaped`: the next sweep finds the pid is no child.
+        untrusted_ran();
+        assert!(!kept().live.contains(&child.id()));
     }
 
     #[test]

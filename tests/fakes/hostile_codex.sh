@@ -41,6 +41,10 @@ if [ "$stage" = builder ] && [ -n "$HOSTILE_FLAG" ] && [ ! -e "$HOSTILE_FLAG" ];
     last_message) ln -s "$OUTSIDE" "$out"; write_out=no ;;
     stage_results) ln -s "$OUTSIDE_DIR" "$run_dir/stage_results" ;;
     run_dir) mv "$run_dir" "$run_dir.moved"; ln -s "$OUTSIDE_DIR" "$run_dir"; write_out=no ;;
+    run_dir_out) mv "$run_dir" "$OUTSIDE_DIR/run"; ln -s "$OUTSIDE_DIR/run" "$run_dir"; write_out=no
+      ls -A "$OUTSIDE_DIR/run" > "$HOSTILE_FLAG.list" ;;
+    state_out) mv "$ma/state" "$OUTSIDE_DIR/state"; ln -s "$OUTSIDE_DIR/state" "$ma/state"
+      : > "$HOSTILE_FLAG.moved"; sleep 0.05 ;;
     event_log) rm -f "$ma/logs/runtime_events.jsonl"; ln -s "$OUTSIDE" "$ma/logs/runtime_events.jsonl" ;;
     status) rm -f "$ma/state/execution_status.md"; ln -s "$OUTSIDE" "$ma/state/execution_status.md" ;;
     snapshot) rm -f "$ma/state/runtime_snapshot.json"; ln -s "$OUTSIDE" "$ma/state/runtime_snapshot.json" ;;
