@@ -746,7 +746,7 @@ impl Engine {
     ) -> Result<Step, Error> {
         match self.apply_result(run.clone(), graph, node, stage) {
             Ok(step) => {
-                self.clear_runtime_error(&run.run_id, &node.node_id);
+                self.clear_runtime_error(&run, node);
                 self.curator_promotion(&run, node);
                 Ok(step)
             }

@@ -189,6 +189,11 @@ impl Engine {
     /// The runtime error fields of a recovery stage's request, when a
     /// runtime error rerouted this very run to it.
     pub(super) fn runtime_error_fields(&self, run: &ActiveRun, request: &mut StageRequest) {
+        // Only a plane's recovery stage is ever rerouted to (no file to read
+        // for every other stage).
+        if run.stage_kind_id != repair_kind(&run.plane) {
+            return;
+        }
         let Some(c) = self.load_error_context() else {
             return;
         };
@@ -206,10 +211,12 @@ impl Engine {
     }
 
     /// The recovery stage consumed the context: forget it.
-    pub(super) fn clear_runtime_error(&mut self, run_id: &str, node_id: &str) {
-        if self
-            .load_error_context()
-            .is_some_and(|c| c.run_id == run_id && c.repair_stage == node_id)
+    pub(super) fn clear_runtime_error(&mut self, run: &ActiveRun, node: &CompiledNode) {
+        let (run_id, node_id) = (&run.run_id, &node.node_id);
+        if node.stage_kind_id == repair_kind(&run.plane)
+            && self
+                .load_error_context()
+                .is_some_and(|c| &c.run_id == run_id && &c.repair_stage == node_id)
         {
             let _ = crate::workspace::safe_fs::remove_file(&self.error_context_file());
         }
