@@ -100,7 +100,7 @@ one_run() { # bin impl -> "ms_per_handoff create_ms allocs frees syncs"
   local start end
   if [ "$impl" = ours ]; then
     start=$(now)
-    "${counted[@]}" "$bin" run daemon --workspace "$ws" --until-idle >/dev/null
+    "${counted[@]}" "$bin" run daemon --workspace "$ws" --until-idle >/dev/null 2>"$ws/daemon.err" || { cat "$ws/daemon.err" >&2; exit 1; }
     end=$(now)
   else
     # The reference has no --until-idle: poll for the last task in done/.
