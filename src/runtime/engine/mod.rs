@@ -296,7 +296,7 @@ impl Engine {
             Err(e) => return Err(fail(&layout, e.into())),
         };
         let run_extras = match record::load(&layout) {
-            Ok(x) => x,
+            Ok(x) => record::with_stage_counts(&layout, x),
             Err(e) => return Err(fail(&layout, e.into())),
         };
         if let Err(e) = runner_health::refuse_unavailable(&plan, &config.runners, &layout.root) {
@@ -520,7 +520,10 @@ impl Engine {
         // One durable commit for both files (one directory fsync), the
         // extras renamed first; the extras only when they changed.
         let extras = record::render(&self.run_extras);
-        let changed = self.saved_extras.as_deref() != Some(extras.as_str());
+        // A new stage count alone is not written: it is counted again from
+        // the run's stage results at the next start (`record::with_stage_counts`).
+        let key = record::render_without_counts(&self.run_extras);
+        let changed = self.saved_extras.as_deref() != Some(key.as_str());
         self.snapshot.updated_at = clock::now_rfc3339();
         let snapshot = self.snapshot.to_json();
         let (extras_path, snapshot_path) =
@@ -532,7 +535,7 @@ impl Engine {
         files.push((&snapshot_path, snapshot.as_bytes()));
         let r = crate::workspace::atomic::write_atomic_group(&files);
         self.io("state/runtime_snapshot.json", r)?;
-        self.saved_extras = Some(extras);
+        self.saved_extras = Some(key);
         self.snapshot_deferred = false;
         Ok(())
     }

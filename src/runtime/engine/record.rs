@@ -67,6 +67,47 @@ pub fn render(runs: &BTreeMap<String, RunExtras>) -> String {
     text
 }
 
+/// `render` with every stage count left out: what decides whether the
+/// extras must be written again (a count alone is not made durable at every
+/// stage; `with_stage_counts` recovers it).
+pub fn render_without_counts(runs: &BTreeMap<String, RunExtras>) -> String {
+    let mut runs = runs.clone();
+    for x in runs.values_mut() {
+        x.stage_runs = 0;
+    }
+    render(&runs)
+}
+
+/// The extras as loaded, each run's stage count raised to the stage results
+/// its run directory holds: every stage the run dispatched and finished left
+/// one, so this is the count the last process had when it stopped at a
+/// stage boundary (the file is written only when more than the count
+/// changes).
+pub fn with_stage_counts(
+    layout: &Layout,
+    mut runs: BTreeMap<String, RunExtras>,
+) -> BTreeMap<String, RunExtras> {
+    for x in runs.values_mut() {
+        if crate::workspace::ids::validate_id(&x.run_id).is_err() {
+            continue;
+        }
+        let results = layout
+            .runtime
+            .join("runs")
+            .join(&x.run_id)
+            .join("stage_results");
+        let found = std::fs::read_dir(results)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                    .count() as u64
+            })
+            .unwrap_or(0);
+        x.stage_runs = x.stage_runs.max(found);
+    }
+    runs
+}
+
 /// The extras half of `run`.
 pub fn extras_of(run: &ActiveRun) -> RunExtras {
     RunExtras {
@@ -140,6 +181,39 @@ mod tests {
             "closure_target_root_idea_id": null,
             "active_since": "2026-04-15T12:00:00Z", "running_status_marker": null,
         })
+    }
+
+    #[test]
+    fn a_stage_count_alone_is_not_written_and_comes_back_from_the_results() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::new(tmp.path());
+        let x = |stage_runs| RunExtras {
+            run_id: "run-0123456789abcdef".into(),
+            entry_key: "task".into(),
+            stage_runs,
+            ..RunExtras::default()
+        };
+        let runs = |n| BTreeMap::from([("execution".to_string(), x(n))]);
+        assert_eq!(
+            render_without_counts(&runs(1)),
+            render_without_counts(&runs(2))
+        );
+        assert_ne!(render(&runs(1)), render(&runs(2)));
+        let results = layout
+            .runtime
+            .join("runs/run-0123456789abcdef/stage_results");
+        std::fs::create_dir_all(&results).unwrap();
+        for name in [
+            "request-a.json",
+            "request-b.json",
+            ".request-c.json.7.1.millrace-tmp",
+        ] {
+            std::fs::write(results.join(name), "{}").unwrap();
+        }
+        let loaded = with_stage_counts(&layout, runs(0));
+        assert_eq!(loaded["execution"].stage_runs, 2, "two finished stages");
+        let loaded = with_stage_counts(&layout, runs(5));
+        assert_eq!(loaded["execution"].stage_runs, 5, "never lowered");
     }
 
     #[test]
