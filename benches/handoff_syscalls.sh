@@ -23,7 +23,7 @@ trap 'rm -rf "$work"' EXIT
 fake_link=$("$root/benches/fakes/build_fake.sh" "$work/fake_codex")
 echo "fake agent: $fake_link"
 ws=$work/ws
-"$bin" init --workspace "$ws" >/dev/null
+"$bin" init --workspace "$ws" >/dev/null 2>&1
 printf 'command = "%s"\nargs = []\n' "$work/fake_codex" >> "$ws/millrace-agents/millrace.toml"
 for i in $(seq 1 "$N"); do
   id=t-$(printf %05d "$i")

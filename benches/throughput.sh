@@ -89,7 +89,7 @@ now() { date +%s.%N; }
 one_run() { # bin impl -> "ms_per_handoff create_ms allocs frees syncs"
   local bin=$1 impl=$2 ws
   ws=$(mktemp -d "$work/ws.XXXXXX")
-  "$bin" init --workspace "$ws" >/dev/null
+  "$bin" init --workspace "$ws" >/dev/null 2>&1
   printf 'command = "%s"\nargs = []\n' "$work/fake_codex" >> "$ws/millrace-agents/millrace.toml"
   local q="$ws/millrace-agents/tasks/queue" done_dir="$ws/millrace-agents/tasks/done"
   for i in $(seq 1 "$N"); do task_md "t-$(printf %05d "$i")" > "$q/t-$(printf %05d "$i").md"; done
