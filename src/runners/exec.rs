@@ -59,14 +59,16 @@ pub struct NetworkWatch<'a> {
 /// Follows the agent's events (its stdout, as kept in the events file)
 /// while it runs: each complete line is parsed once, for a network wait
 /// (`NetworkWatch`: announced once, the agent stopped when one lasts the
-/// grace) and for Codex token usage. Lines longer than
-/// `marker::MAX_SCANNED_LINE_BYTES` are skipped, as the file readers skip
-/// them.
+/// grace), for Codex token usage and for Claude Code's `result` event.
+/// Lines longer than `marker::MAX_SCANNED_LINE_BYTES` are skipped, as the
+/// file readers skip them.
 struct EventWatch<'a> {
     request: &'a StageRequest,
     network: Option<NetworkWatch<'a>>,
     /// Codex token usage, when the run reads it from the events.
     tokens: Option<tokens::Tally>,
+    /// Claude Code's last `result` event, when the run reads it.
+    result: Option<Option<Value>>,
     line: Vec<u8>,
     too_long: bool,
     /// The network wait in progress: since when, and why.
@@ -77,11 +79,16 @@ struct EventWatch<'a> {
 }
 
 impl<'a> EventWatch<'a> {
-    fn new(request: &'a StageRequest, network: Option<NetworkWatch<'a>>, tokens: bool) -> Self {
+    fn new(
+        request: &'a StageRequest,
+        network: Option<NetworkWatch<'a>>,
+        usage: UsageFormat,
+    ) -> Self {
         EventWatch {
             request,
             network,
-            tokens: tokens.then(tokens::Tally::default),
+            tokens: (usage == UsageFormat::CodexJson).then(tokens::Tally::default),
+            result: (usage == UsageFormat::ClaudeStreamJson).then_some(None),
             line: Vec::new(),
             too_long: false,
             since: None,
@@ -92,7 +99,7 @@ impl<'a> EventWatch<'a> {
 
     /// Is there anything to follow?
     fn active(&self) -> bool {
-        self.network.is_some() || self.tokens.is_some()
+        self.network.is_some() || self.tokens.is_some() || self.result.is_some()
     }
 
     fn complete_line(&mut self) {
@@ -119,6 +126,11 @@ impl<'a> EventWatch<'a> {
             let valid = matches!(text, std::borrow::Cow::Borrowed(_));
             if let (Some(tally), Some(event), true) = (&mut self.tokens, &event, valid) {
                 tally.event(event);
+            }
+            if let (Some(last), Some(event)) = (&mut self.result, event) {
+                if claude::is_result(&event) {
+                    *last = Some(event);
+                }
             }
         }
         // The buffer is kept for the next line.
@@ -252,7 +264,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     let mut dropped = (0, 0);
     // What the runner knows it left in the run directory.
     let mut present = Present::default();
-    let mut watch = EventWatch::new(request, cli.watch, cli.usage == UsageFormat::CodexJson);
+    let mut watch = EventWatch::new(request, cli.watch, cli.usage);
     let spawned = spawned.map(|mut child| {
         let mut streams: Vec<(Box<dyn capture::Source>, capture::Sink)> = Vec::new();
         if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
@@ -358,7 +370,13 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
 
     let (mut exit_kind, mut exit_code) = (exit_kind, exit_code);
     let claude_result = match cli.usage {
-        UsageFormat::ClaudeStreamJson if spawned_ok => claude::read_result(&names.events),
+        // The last `result` line seen as it arrived; else (none, or one
+        // over the line limit, or a `json` document over several lines)
+        // from the file.
+        UsageFormat::ClaudeStreamJson if spawned_ok => match watch.result.take().flatten() {
+            Some(event) => Some(claude::result_of(&event)),
+            None => claude::read_result(&names.events),
+        },
         _ => None,
     };
     let token_usage = match cli.usage {
@@ -586,4 +604,123 @@ fn has_turn_failed(events: &str) -> bool {
 fn reconcile(last_message: &Path, legal: &[&str]) -> Option<String> {
     let bytes = safe_fs::read_capped(last_message, RECONCILE_LIMIT).ok()?;
     marker::reconciled_final_marker(&String::from_utf8_lossy(&bytes), legal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runners::test_support::updater_request;
+    use std::sync::Mutex;
+
+    /// Feed `text` to the watch in pieces of `n` bytes (lines cut anywhere).
+    fn feed(watch: &mut EventWatch<'_>, text: &[u8], n: usize) {
+        for piece in text.chunks(n) {
+            watch.seen(0, piece);
+        }
+        watch.end();
+    }
+
+    #[test]
+    fn lines_cut_anywhere_are_read_whole_and_counted_as_the_file_would_be() {
+        let request = updater_request(Path::new("/ws"));
+        let events = concat!(
+            "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":100,\"output_tokens\":20}}\n",
+            "not json\n",
+            // The last line has no newline: counted at the end of the stream.
+            "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":50,\"output_tokens\":10}}",
+        );
+        for n in [1, 7, 64, 4096] {
+            let mut watch = EventWatch::new(&request, None, UsageFormat::CodexJson);
+            feed(&mut watch, events.as_bytes(), n);
+            assert_eq!(
+                watch.tokens.as_ref().and_then(tokens::Tally::usage),
+                tokens::from_events_reader(events.as_bytes()),
+                "pieces of {n}"
+            );
+            assert_eq!(
+                watch
+                    .tokens
+                    .as_ref()
+                    .and_then(tokens::Tally::usage)
+                    .map(|u| u.total_tokens),
+                Some(180)
+            );
+        }
+        // Stderr is not the event stream.
+        let mut watch = EventWatch::new(&request, None, UsageFormat::CodexJson);
+        watch.seen(1, events.as_bytes());
+        watch.end();
+        assert_eq!(watch.tokens.as_ref().and_then(tokens::Tally::usage), None);
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_without_being_held() {
+        let request = updater_request(Path::new("/ws"));
+        let mut watch = EventWatch::new(&request, None, UsageFormat::ClaudeStreamJson);
+        let result = "{\"type\":\"result\",\"result\":\"### DONE\"}\n";
+        // A result event padded past the line limit is skipped whole...
+        let huge = format!(
+            "{{\"type\":\"result\",\"result\":\"{}\"}}\n",
+            "x".repeat(marker::MAX_SCANNED_LINE_BYTES)
+        );
+        watch.seen(0, result.as_bytes());
+        for piece in huge.as_bytes().chunks(64 * 1024) {
+            watch.seen(0, piece);
+            assert!(watch.line.len() <= marker::MAX_SCANNED_LINE_BYTES);
+        }
+        watch.end();
+        // ...so the last result kept is the one before it.
+        let last = watch.result.clone().flatten().unwrap();
+        assert_eq!(claude::result_of(&last).text.as_deref(), Some("### DONE"));
+    }
+
+    #[test]
+    fn a_network_wait_is_announced_once_and_due_at_the_end_of_the_grace() {
+        let request = updater_request(Path::new("/ws"));
+        let lines = Mutex::new(Vec::<String>::new());
+        let notify = |l: &str| lines.lock().unwrap().push(l.to_string());
+        let grace = Duration::from_secs(5);
+        let mut watch = EventWatch::new(
+            &request,
+            Some(NetworkWatch {
+                kind: RunnerKind::CodexCli,
+                grace,
+                notify: Some(&notify),
+            }),
+            UsageFormat::CodexJson,
+        );
+        let wait = b"{\"type\":\"error\",\"message\":\"Reconnecting... waiting for network\"}\n";
+        assert_eq!(watch.next_check(), None);
+        watch.seen(0, wait);
+        let (since, _) = watch.since.clone().unwrap();
+        assert_eq!(watch.next_check(), Some(since + grace));
+        assert!(!watch.stop(since + grace / 2));
+        // A second wait line neither restarts the grace nor announces again.
+        watch.seen(0, wait);
+        assert_eq!(watch.next_check(), Some(since + grace));
+        assert!(watch.stop(since + grace));
+        assert_eq!(
+            watch.waited.as_deref(),
+            Some("Reconnecting... waiting for network")
+        );
+        assert_eq!(
+            *lines.lock().unwrap(),
+            ["stage waiting execution/updater reason=\"Reconnecting... waiting for network\""]
+        );
+        // Any other event ends the wait; plain text does not.
+        let mut watch = EventWatch::new(
+            &request,
+            Some(NetworkWatch {
+                kind: RunnerKind::CodexCli,
+                grace,
+                notify: None,
+            }),
+            UsageFormat::None,
+        );
+        watch.seen(0, wait);
+        watch.seen(0, b"plain text\n");
+        assert!(watch.next_check().is_some());
+        watch.seen(0, b"{\"type\":\"turn.started\"}\n");
+        assert_eq!(watch.next_check(), None);
+    }
 }
