@@ -283,7 +283,8 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
             captured.first().map_or(0, |c| c.dropped),
             captured.get(1).map_or(0, |c| c.dropped),
         );
-        present.events = captured.first().is_some_and(|c| c.file);
+        // The events file was made before the spawn; stderr's on its first byte.
+        present.events = true;
         present.stderr = captured.get(1).is_some_and(|c| c.file);
         ended
     });

@@ -278,7 +278,8 @@ fn pidfd(_: u32) -> Option<std::os::fd::OwnedFd> {
 }
 
 /// Has the child `pid` exited? Checked without reaping it (`WNOWAIT`), so
-/// its pid still names its process group.
+/// its pid still names its process group. A child that is not ours to
+/// wait for any more (`ECHILD`) counts as exited.
 fn exited_unreaped(pid: u32) -> bool {
     // SAFETY: zeroed siginfo_t is a valid out-parameter.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -291,8 +292,11 @@ fn exited_unreaped(pid: u32) -> bool {
             libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
         )
     };
+    if r < 0 {
+        return io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD);
+    }
     // SAFETY: si_pid is set (non-zero) by waitid when a child changed state.
-    r == 0 && unsafe { info.si_pid() } != 0
+    unsafe { info.si_pid() != 0 }
 }
 
 /// How often the exit is checked where the kernel gives no pidfd.
@@ -510,6 +514,10 @@ mod tests {
         }
         // Still ours to reap, with its status.
         assert_eq!(child.wait().ok().and_then(|s| s.code()), Some(4));
+        let mut running = start(&sh("sleep 30"));
+        assert!(!exited_unreaped(running.id()));
+        kill_group(running.id());
+        let _ = running.wait();
     }
 
     /// A watch that stops the agent once it printed `stop`.
