@@ -58,7 +58,7 @@ for pid, call, line in daemon:
         inside, seen = True, seen + 1
     if inside:
         window[call] += 1
-        if call == 'ftruncate' and re.search(r'ftruncate\(\d+, 0\)', line):
+        if call == 'ftruncate' and re.search(r'ftruncate\(\d+, 0[) ]', line):
             inside = False
 print(f'runner window ({seen} stages): {sum(window.values()) / max(seen, 1):.1f} calls per stage')
 for k, v in window.most_common():
