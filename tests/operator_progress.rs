@@ -288,6 +288,43 @@ fn heartbeats_show_the_stage_and_the_agents_latest_event() {
     );
 }
 
+/// An agent waiting for its network says so on the monitor, once, and
+/// when the wait outlasts `network_grace_seconds` the stage is stopped,
+/// the task put back and the daemon paused for its environment (exit 5;
+/// no automatic retry).
+#[test]
+fn a_network_wait_is_shown_and_past_the_grace_pauses_the_daemon() {
+    const WAIT: &str = r#"{"type":"error","message":"Reconnecting... waiting for network (Connection failed: error sending request)"}"#;
+    let ws = added("");
+    let config = ws.ma().join("millrace.toml");
+    let toml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("[runners]\nnetwork_grace_seconds = 1\nenvironment_retry_seconds = 0\n\n{toml}"),
+    )
+    .unwrap();
+    // The agent prints the wait, then would sit for 30 s.
+    let mut d = Bg::spawn(
+        &ws,
+        &["--until-idle"],
+        &[("FAKE_DELAY", "30"), ("FAKE_EVENT", WAIT)],
+    );
+    let code = d.wait();
+    let all = format!("{}{}", d.out(), d.err());
+    assert_eq!(code, 5, "{all}");
+    assert_eq!(
+        all.matches("stage waiting execution/builder reason=\"Reconnecting... waiting for network")
+            .count(),
+        1,
+        "{all}"
+    );
+    assert!(all.contains("paused source=agent_environment"), "{all}");
+    assert_eq!(ws.items("tasks", "queue"), ["t-001"]);
+    let status = text(&ws.run(&["status"]).stdout);
+    assert!(status.contains("agent_environment"), "{status}");
+    assert!(status.contains("waiting for network"), "{status}");
+}
+
 #[test]
 fn heartbeats_can_be_turned_off_and_the_interval_is_checked() {
     let ws = added("");

@@ -252,3 +252,66 @@ fn missing_binary_is_a_spawn_failure() {
         Some("runner_transport_failure")
     );
 }
+
+/// A network wait is announced once and, when it outlasts
+/// `network_grace_seconds`, stops the agent (its whole group) as an
+/// environment failure, followed as the events arrive (no watcher thread).
+#[test]
+fn a_network_wait_past_the_grace_stops_the_agent() {
+    let ws = Workspace::new();
+    let record = ws.record_dir();
+    let mut request = ws.request("builder");
+    // Without the watch the stage would end only at this timeout.
+    request.timeout_seconds = 30;
+    let mut settings = settings(&[
+        ("FAKE_MODE", "netwait"),
+        ("FAKE_RECORD", record.to_str().unwrap()),
+    ]);
+    settings.network_grace_seconds = 1;
+    let lines = std::sync::Mutex::new(Vec::<String>::new());
+    let notify = |line: &str| lines.lock().unwrap().push(line.to_string());
+    let out =
+        runners::run_watched(&request, &settings, runners::Cancel::none(), Some(&notify)).unwrap();
+    assert_eq!(out.exit_kind, ExitKind::ProviderError);
+    let env = out.environment.as_ref().expect("an environment failure");
+    assert_eq!(env.class, "agent_network_unreachable");
+    assert!(env.reason.contains("waiting for network"), "{env:?}");
+    assert!(env.reason.contains("still waiting after 1 s"), "{env:?}");
+    assert_eq!(
+        out.failure_class.as_deref(),
+        Some("agent_network_unreachable")
+    );
+    // Announced once, though the agent printed the wait twice.
+    assert_eq!(
+        *lines.lock().unwrap(),
+        ["stage waiting execution/builder reason=\"Reconnecting... waiting for network (Connection failed: error sending request)\""]
+    );
+    assert!(fs::read_to_string(out.files.stderr.as_ref().unwrap())
+        .unwrap()
+        .contains("runner stopped by the runtime: Reconnecting... waiting for network"));
+    assert_dead(&record.join("grandchild.pid"));
+}
+
+/// Another event ends a wait: an agent that got its network back within
+/// the grace is not stopped, and its second wait is not announced again.
+#[test]
+fn a_network_wait_that_ends_within_the_grace_lets_the_agent_finish() {
+    let ws = Workspace::new();
+    let request = ws.request("builder");
+    // The second wait comes 2.7 s after the first: past the 2 s grace had
+    // the event between them not ended the first one.
+    let mut settings = settings(&[
+        ("FAKE_MODE", "netwait_recover"),
+        ("FAKE_NAP", "0.2"),
+        ("FAKE_PAUSE", "2.5"),
+    ]);
+    settings.network_grace_seconds = 2;
+    let lines = std::sync::Mutex::new(Vec::<String>::new());
+    let notify = |line: &str| lines.lock().unwrap().push(line.to_string());
+    let out =
+        runners::run_watched(&request, &settings, runners::Cancel::none(), Some(&notify)).unwrap();
+    assert_eq!(out.environment, None);
+    assert_eq!(out.exit_kind, ExitKind::Completed);
+    assert_eq!(out.verdict(&request).outcome.as_str(), "BUILDER_COMPLETE");
+    assert_eq!(lines.lock().unwrap().len(), 1);
+}

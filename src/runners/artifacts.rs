@@ -77,6 +77,32 @@ impl FileNames {
     }
 }
 
+/// Which of a request's optional files exist, as the runner that made
+/// them knows it (no `stat` needed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Present {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub events: bool,
+    pub last_message: bool,
+}
+
+impl FileNames {
+    /// The files, with the optional ones the runner knows it left.
+    pub fn known(&self, present: Present) -> RunFiles {
+        let some = |p: &PathBuf, here: bool| here.then(|| p.clone());
+        RunFiles {
+            prompt: self.prompt.clone(),
+            invocation: self.invocation.clone(),
+            completion: self.completion.clone(),
+            stdout: some(&self.stdout, present.stdout),
+            stderr: some(&self.stderr, present.stderr),
+            events: some(&self.events, present.events),
+            last_message: some(&self.last_message, present.last_message),
+        }
+    }
+}
+
 /// `runner_invocation.<req>.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct InvocationRecord<'a> {
@@ -243,62 +269,134 @@ pub fn open_stdin(path: &Path) -> Result<File, RunnerError> {
     Ok(file)
 }
 
-/// Copy at most `limit` bytes of `from` over `to` (streamed); `from` must
-/// be a regular file, not a link. Returns how many bytes of `from` were
-/// left out (0 when it fit).
-pub fn copy(from: &Path, to: &Path, limit: u64) -> Result<u64, RunnerError> {
-    let src = open_agent_file(from)?;
-    let len = src.metadata().map_err(io_err(from))?.len();
-    let mut dst = create(to)?;
-    let copied = io::copy(&mut src.take(limit), &mut dst).map_err(io_err(to))?;
-    Ok(len.saturating_sub(copied))
-}
-
-/// `copy`, but when all of `from` fits in `limit` (and it is a plain file
-/// with no other link) `to` is made a second name of it: the same bytes
-/// as a copy, without a new file. For `runner_stdout`, which the reference
-/// makes a copy of the final message (else of the events) once the agent
-/// has ended (nothing writes either file afterwards).
-pub fn link_or_copy(from: &Path, to: &Path, limit: u64) -> Result<u64, RunnerError> {
-    use std::os::unix::fs::MetadataExt;
-    let linked = (|| {
-        let (dir, from_name) = safe_fs::Dir::parent_of(from, false).ok()?;
-        let (to_dir, to_name) = safe_fs::Dir::parent_of(to, false).ok()?;
-        if to_dir.path() != dir.path() {
-            return None;
-        }
-        let meta = open_agent_file(from).ok()?.metadata().ok()?;
-        if meta.nlink() != 1 || meta.len() > limit {
-            return None;
-        }
-        // Anything already at `to` (a stale file, or a link the agent
-        // planted) is left to `copy`, which refuses links.
-        dir.link(&from_name, &to_name).ok()
-    })();
-    match linked {
-        Some(()) => Ok(0),
-        None => copy(from, to, limit),
-    }
-}
-
 /// The last `limit` bytes of a file as text (cut at a character boundary,
 /// invalid UTF-8 replaced); `None` if the file does not exist or is not a
 /// regular file.
 pub fn read_tail(path: &Path, limit: usize) -> Option<String> {
     let mut file = safe_fs::open_regular(path, None).ok()?;
     let len = file.metadata().ok()?.len();
+    tail_of_file(&mut file, len, limit)
+}
+
+/// `read_tail` of a file already open, `len` bytes long.
+fn tail_of_file(file: &mut File, len: u64, limit: usize) -> Option<String> {
     let start = len.saturating_sub(limit as u64);
     file.seek(SeekFrom::Start(start)).ok()?;
     let mut bytes = Vec::with_capacity((len - start) as usize);
     file.take(limit as u64).read_to_end(&mut bytes).ok()?;
+    Some(text_from(&bytes, start > 0))
+}
+
+/// The last `limit` bytes of `bytes` as text, as `read_tail` gives them.
+pub fn tail_of(bytes: &[u8], limit: usize) -> String {
+    let start = bytes.len().saturating_sub(limit);
+    text_from(&bytes[start..], start > 0)
+}
+
+/// `bytes` as text; when `cut` (they start inside a longer text) the
+/// continuation bytes of a character cut in half are dropped first.
+fn text_from(bytes: &[u8], cut: bool) -> String {
     let mut skip = 0;
-    if start > 0 {
-        // Drop continuation bytes of a character cut in half.
+    if cut {
         while skip < bytes.len() && skip < 4 && (bytes[skip] & 0xC0) == 0x80 {
             skip += 1;
         }
     }
-    Some(String::from_utf8_lossy(&bytes[skip..]).into_owned())
+    String::from_utf8_lossy(&bytes[skip..]).into_owned()
+}
+
+/// The marker scan and the tail (`limit` bytes, as `read_tail`) of a
+/// file, read through one open; a missing file scans as empty, with no
+/// tail. A link or special file is refused.
+pub fn scan_and_tail(
+    path: &Path,
+    limit: usize,
+) -> Result<(super::MarkerScan, Option<String>), RunnerError> {
+    let mut file = match safe_fs::open_regular(path, None) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let scan = super::marker::scan_reader(io::BufReader::new(&mut file)).map_err(io_err(path))?;
+    let len = file.metadata().map_err(io_err(path))?.len();
+    Ok((scan, tail_of_file(&mut file, len, limit)))
+}
+
+/// Largest final text read into memory once and shared by the stdout
+/// copy, the final-marker reconciliation, the marker scan and the tail;
+/// a larger one is streamed from its file instead.
+pub const IN_MEMORY_TEXT_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// What `publish` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// Bytes of the source left out of the copy (0 when all fit).
+    pub left_out: u64,
+    /// The source's bytes, read once, when they fit in the limit and in
+    /// `IN_MEMORY_TEXT_LIMIT`: then the copy holds exactly these bytes.
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// Give `to` the bytes of `from`, at most `limit` of them: for
+/// `runner_stdout`, which the reference makes a copy of the final message
+/// (else of the events) once the agent has ended (nothing writes either
+/// file afterwards). When all of `from` fits and it is a plain file with
+/// no other link, `to` is made a second name of it (the same bytes as a
+/// copy, without a new file); else the first `limit` bytes are copied.
+/// `from` is read at most once and its bytes handed back when they fit
+/// in memory (see `Published`). `None` when `from` does not exist; `from`
+/// must be a regular file, not a link, and a link at `to` is refused.
+pub fn publish(from: &Path, to: &Path, limit: u64) -> Result<Option<Published>, RunnerError> {
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let (dir, from_name) = safe_fs::Dir::parent_of(from, false).map_err(io_err(from))?;
+    let mut src = match dir.open_file(&from_name, libc::O_RDONLY) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(from)(e)),
+    };
+    let meta = src.metadata().map_err(io_err(from))?;
+    // A second name when all of `from` fits, it has no other link, and
+    // nothing has the name `to` yet; anything already there (a stale
+    // file, or a link the agent planted) gets a copy through `create`,
+    // which refuses links.
+    let linked = meta.len() <= limit
+        && meta.nlink() == 1
+        && to.parent() == from.parent()
+        && to
+            .file_name()
+            .and_then(|n| std::ffi::CString::new(n.as_bytes()).ok())
+            .is_some_and(|to_name| dir.link(&from_name, &to_name).is_ok());
+    let cap = limit.min(IN_MEMORY_TEXT_LIMIT);
+    let mut bytes = None;
+    if meta.len() <= cap {
+        let mut read = Vec::with_capacity(meta.len() as usize + 1);
+        (&mut src)
+            .take(cap + 1)
+            .read_to_end(&mut read)
+            .map_err(io_err(from))?;
+        // More than `cap` when it grew after the size check.
+        if read.len() as u64 <= cap {
+            bytes = Some(read);
+        }
+    }
+    if linked {
+        return Ok(Some(Published { left_out: 0, bytes }));
+    }
+    let mut dst = create(to)?;
+    if let Some(b) = bytes.as_deref() {
+        dst.write_all(b).map_err(io_err(to))?;
+        return Ok(Some(Published { left_out: 0, bytes }));
+    }
+    // Streamed: at most `limit` bytes copied, none kept in memory.
+    src.seek(SeekFrom::Start(0)).map_err(io_err(from))?;
+    let copied = io::copy(&mut (&mut src).take(limit), &mut dst).map_err(io_err(to))?;
+    let len = src.metadata().map_err(io_err(from))?.len();
+    Ok(Some(Published {
+        left_out: len.saturating_sub(copied),
+        bytes: None,
+    }))
 }
 
 /// Replace the contents of `path` with `text`.
@@ -345,9 +443,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = fs::canonicalize(dir.path()).unwrap();
         safe_fs::trust_root(&root);
+        let published = |from: &Path, to: &Path, limit| publish(from, to, limit).unwrap().unwrap();
         let (msg, out) = (root.join("last.txt"), root.join("stdout.txt"));
         fs::write(&msg, "### DONE\n").unwrap();
-        assert_eq!(link_or_copy(&msg, &out, 100).unwrap(), 0);
+        assert_eq!(
+            published(&msg, &out, 100),
+            Published {
+                left_out: 0,
+                bytes: Some(b"### DONE\n".to_vec())
+            }
+        );
         assert_eq!(fs::read_to_string(&out).unwrap(), "### DONE\n");
         assert_eq!(
             fs::metadata(&out).unwrap().ino(),
@@ -356,7 +461,13 @@ mod tests {
         // Over the limit: a truncated copy, and what was left out.
         let (big, out2) = (root.join("big.txt"), root.join("stdout2.txt"));
         fs::write(&big, "x".repeat(50)).unwrap();
-        assert_eq!(link_or_copy(&big, &out2, 10).unwrap(), 40);
+        assert_eq!(
+            published(&big, &out2, 10),
+            Published {
+                left_out: 40,
+                bytes: None
+            }
+        );
         assert_eq!(fs::read_to_string(&out2).unwrap(), "x".repeat(10));
         assert_ne!(
             fs::metadata(&out2).unwrap().ino(),
@@ -365,15 +476,53 @@ mod tests {
         // Something already at the name: copied over (a plain file), never replaced.
         let out4 = root.join("stdout4.txt");
         fs::write(&out4, "stale, longer than the message").unwrap();
-        assert_eq!(link_or_copy(&big, &out4, 100).unwrap(), 0);
+        assert_eq!(published(&big, &out4, 100).left_out, 0);
         assert_eq!(fs::read_to_string(&out4).unwrap(), "x".repeat(50));
         assert_eq!(fs::metadata(&out4).unwrap().nlink(), 1);
         // A file with another link is copied, never linked a third time.
         let (shared, out3) = (root.join("shared.txt"), root.join("stdout3.txt"));
         fs::hard_link(&msg, &shared).unwrap();
         fs::remove_file(&out).unwrap();
-        assert_eq!(link_or_copy(&shared, &out3, 100).unwrap(), 0);
+        assert_eq!(published(&shared, &out3, 100).left_out, 0);
         assert_eq!(fs::metadata(&out3).unwrap().nlink(), 1);
+        assert_eq!(fs::read_to_string(&out3).unwrap(), "### DONE\n");
+        // No source: nothing made.
+        let out5 = root.join("stdout5.txt");
+        assert_eq!(publish(&root.join("none.txt"), &out5, 100).unwrap(), None);
+        assert!(!out5.exists());
+        // A link as the source is refused, never read.
+        let link = root.join("link.txt");
+        std::os::unix::fs::symlink(&msg, &link).unwrap();
+        assert!(publish(&link, &out5, 100).is_err());
+        assert!(!out5.exists());
+    }
+
+    #[test]
+    fn a_final_text_over_the_memory_limit_is_linked_but_not_kept() {
+        use std::fs;
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        safe_fs::trust_root(&root);
+        let (msg, out) = (root.join("last.txt"), root.join("stdout.txt"));
+        let big = IN_MEMORY_TEXT_LIMIT as usize + 10;
+        fs::write(&msg, "y".repeat(big)).unwrap();
+        let p = publish(&msg, &out, 2 * big as u64).unwrap().unwrap();
+        assert_eq!(
+            p,
+            Published {
+                left_out: 0,
+                bytes: None
+            }
+        );
+        assert_eq!(
+            fs::metadata(&out).unwrap().ino(),
+            fs::metadata(&msg).unwrap().ino()
+        );
+        // Scanned and cut from the file instead, through one open.
+        let (scan, tail) = scan_and_tail(&out, 5).unwrap();
+        assert_eq!(scan, super::super::MarkerScan::default());
+        assert_eq!(tail.as_deref(), Some("yyyyy"));
     }
 
     #[test]
@@ -387,5 +536,9 @@ mod tests {
         assert!(t.ends_with("### DONE\n"));
         assert!(!t.contains('\u{fffd}'));
         assert_eq!(read_tail(&dir.path().join("none"), 10), None);
+        // The same from bytes in memory.
+        let bytes = fs::read(&p).unwrap();
+        assert_eq!(tail_of(&bytes, 12), t);
+        assert_eq!(tail_of(&bytes, 1000), "ééééé\n### DONE\n");
     }
 }

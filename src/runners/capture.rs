@@ -4,15 +4,15 @@
 //! pipe (so the agent never blocks on a full pipe), and ends the file with
 //! a one-line truncation note. Memory use is one fixed buffer whatever the
 //! agent prints. A stream may go to a file created on its first byte
-//! (`Sink::lazy`): an agent that prints nothing there leaves no file.
+//! (`Sink::lazy`): an agent that prints nothing there leaves no file. What
+//! is kept is also shown, as it arrives, to a `Watch` (the runner's
+//! network-wait watch and token count), on the same thread.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Default for `[runtime] max_stage_output_bytes`: 64 MiB per stream.
 pub const DEFAULT_MAX_STAGE_OUTPUT_BYTES: u64 = 64 * 1024 * 1024;
@@ -29,6 +29,33 @@ pub fn truncation_note(limit: u64, dropped: u64) -> String {
     format!(
         "[millrace: output truncated at the {limit}-byte limit (runtime.max_stage_output_bytes); {dropped} more bytes discarded]"
     )
+}
+
+/// Follows an agent's output while the agent runs, and may ask for it to be
+/// stopped. Driven by the wait loop that copies the streams
+/// (`process::wait_capturing`): no thread of its own, and no file read
+/// back.
+pub trait Watch {
+    /// `bytes` were kept of stream number `stream` (what its file gets, in
+    /// order).
+    fn seen(&mut self, stream: usize, bytes: &[u8]);
+    /// The next moment `stop` must be asked (the end of a grace period),
+    /// if any: the wait loop wakes up then.
+    fn next_check(&self) -> Option<Instant> {
+        None
+    }
+    /// Should the agent be stopped now? Asked at every turn of the loop.
+    fn stop(&mut self, _now: Instant) -> bool {
+        false
+    }
+    /// Every stream ended (or was given up on): a last line without a
+    /// newline is complete now.
+    fn end(&mut self) {}
+}
+
+/// No watch.
+impl Watch for () {
+    fn seen(&mut self, _: usize, _: &[u8]) {}
 }
 
 /// A source stream: a pipe end that can be polled.
@@ -59,6 +86,11 @@ impl Sink {
             file: None,
             create_at: Some(path.to_path_buf()),
         }
+    }
+
+    /// Has the sink a file (given, or created on a first byte)?
+    fn has_file(&self) -> bool {
+        self.file.is_some()
     }
 
     fn file(&mut self) -> io::Result<&mut File> {
@@ -99,9 +131,19 @@ struct Stream {
     open: bool,
 }
 
+/// How one stream's copy ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Captured {
+    /// Bytes discarded past the limit.
+    pub dropped: u64,
+    /// Whether the stream has a file (a lazy sink that got no byte, or
+    /// could not create its file, has none).
+    pub file: bool,
+}
+
 /// Streams being copied, each into its file, each kept to `limit` bytes.
-/// Driven by `pump` (from the caller's own wait loop, see
-/// `process::wait_capturing`) or by a thread (`start`).
+/// Driven by `pump`, from the caller's own wait loop (see
+/// `process::wait_capturing`).
 pub struct Streams {
     streams: Vec<Stream>,
     limit: u64,
@@ -133,9 +175,9 @@ impl Streams {
     }
 
     /// Wait up to `timeout_ms` (-1: no limit) for one of the open streams
-    /// or `extra` to be readable, and copy what the streams have. Returns
-    /// whether `extra` is readable.
-    pub fn pump(&mut self, extra: Option<RawFd>, timeout_ms: i32) -> bool {
+    /// or `extra` to be readable, and copy what the streams have, showing
+    /// what is kept to `watch`. Returns whether `extra` is readable.
+    pub fn pump(&mut self, extra: Option<RawFd>, timeout_ms: i32, watch: &mut dyn Watch) -> bool {
         let mut fds: Vec<libc::pollfd> = self
             .streams
             .iter()
@@ -168,6 +210,7 @@ impl Streams {
                         // Keep draining even if the disk is full: the agent must not block.
                         s.write_failed = s.dst.write_all(&self.buf[..keep]).is_err();
                         s.written += keep as u64;
+                        watch.seen(i, &self.buf[..keep]);
                     }
                     s.dropped += (n - keep) as u64;
                 }
@@ -178,48 +221,22 @@ impl Streams {
         fds.last().is_some_and(|f| f.revents != 0)
     }
 
-    /// Bytes discarded so far, per stream.
-    pub fn dropped(&self) -> Vec<u64> {
-        self.streams.iter().map(|s| s.dropped).collect()
-    }
-
-    /// End every file that lost bytes with the truncation note; the bytes
-    /// discarded per stream. Streams still open are closed.
-    pub fn finish(mut self) -> Vec<u64> {
+    /// End every file that lost bytes with the truncation note; how each
+    /// stream ended. Streams still open are closed.
+    pub fn finish(mut self) -> Vec<Captured> {
         let limit = self.limit;
-        for s in &mut self.streams {
-            if s.dropped > 0 {
-                let _ = writeln!(s.dst, "\n{}", truncation_note(limit, s.dropped));
-            }
-        }
-        self.dropped()
-    }
-}
-
-/// A copy of streams running on a thread of its own.
-pub struct Capture {
-    done: mpsc::Receiver<Vec<u64>>,
-}
-
-/// Start copying each source into its file on one thread (`poll`).
-pub fn start(streams: Streams) -> Capture {
-    let (tx, done) = mpsc::channel();
-    thread::spawn(move || {
-        let mut streams = streams;
-        while streams.open() {
-            streams.pump(None, -1);
-        }
-        let _ = tx.send(streams.finish());
-    });
-    Capture { done }
-}
-
-impl Capture {
-    /// Wait up to `grace` for every stream to end; the bytes discarded per
-    /// stream (empty when they have not ended: they keep draining in the
-    /// background).
-    pub fn finish(self, grace: Duration) -> Vec<u64> {
-        self.done.recv_timeout(grace).unwrap_or_default()
+        self.streams
+            .iter_mut()
+            .map(|s| {
+                if s.dropped > 0 {
+                    let _ = writeln!(s.dst, "\n{}", truncation_note(limit, s.dropped));
+                }
+                Captured {
+                    dropped: s.dropped,
+                    file: s.dst.has_file(),
+                }
+            })
+            .collect()
     }
 }
 
@@ -253,6 +270,25 @@ pub fn copy_bounded<R: Read>(mut src: R, mut dst: File, limit: u64) -> io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Copy until every stream ends.
+    fn drain(mut streams: Streams, watch: &mut dyn Watch) -> Vec<Captured> {
+        while streams.open() {
+            streams.pump(None, -1, watch);
+        }
+        watch.end();
+        streams.finish()
+    }
+
+    /// Counts the bytes shown per stream.
+    #[derive(Default)]
+    struct Seen([usize; 2]);
+
+    impl Watch for Seen {
+        fn seen(&mut self, stream: usize, bytes: &[u8]) {
+            self.0[stream] += bytes.len();
+        }
+    }
 
     #[test]
     fn keeps_the_limit_and_notes_the_rest() {
@@ -293,15 +329,27 @@ mod tests {
             (Box::new(child.stdout.take().unwrap()), Sink::lazy(&quiet)),
             (Box::new(child.stderr.take().unwrap()), Sink::lazy(&loud)),
         ];
-        let cap = start(Streams::new(streams, 1000));
+        let ended = drain(Streams::new(streams, 1000), &mut ());
         child.wait().unwrap();
-        assert_eq!(cap.finish(Duration::from_secs(30)), vec![0, 0]);
+        assert_eq!(
+            ended,
+            vec![
+                Captured {
+                    dropped: 0,
+                    file: false
+                },
+                Captured {
+                    dropped: 0,
+                    file: true
+                }
+            ]
+        );
         assert!(!quiet.exists(), "a stream that printed nothing made a file");
         assert_eq!(std::fs::read_to_string(&loud).unwrap(), "out\n");
     }
 
     #[test]
-    fn two_pipes_on_one_thread() {
+    fn two_pipes_on_one_thread_and_the_watch_sees_what_is_kept() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         let mut child = std::process::Command::new("/bin/sh")
@@ -317,9 +365,13 @@ mod tests {
             ),
             (Box::new(child.stderr.take().unwrap()), Sink::lazy(&b)),
         ];
-        let cap = start(Streams::new(streams, 1000));
+        let mut seen = Seen::default();
+        let ended = drain(Streams::new(streams, 1000), &mut seen);
         child.wait().unwrap();
-        assert_eq!(cap.finish(Duration::from_secs(30)), vec![49_000, 0]);
+        let dropped: Vec<u64> = ended.iter().map(|c| c.dropped).collect();
+        assert_eq!(dropped, vec![49_000, 0]);
+        // The watch saw what was kept of each stream, nothing more.
+        assert_eq!((seen.0[0], seen.0[1]), (1000, 10));
         let text = std::fs::read(&a).unwrap();
         assert!(text.ends_with(format!("{}\n", truncation_note(1000, 49_000)).as_bytes()));
         assert_eq!(std::fs::read(&b).unwrap().len(), 10);

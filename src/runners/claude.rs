@@ -109,33 +109,48 @@ pub struct ClaudeResult {
 
 /// The last `result` event of a stream-json file (or the one object of a
 /// `json` output); `None` when there is none.
+/// The file is read through `safe_fs` (a link planted there is not
+/// followed).
 pub fn read_result(path: &Path) -> Option<ClaudeResult> {
-    let text = std::fs::read_to_string(path).ok()?;
+    use std::io::Read;
+    let mut text = String::new();
+    crate::workspace::safe_fs::open_regular(path, None)
+        .ok()?
+        .read_to_string(&mut text)
+        .ok()?;
     let from_lines = text
         .lines()
         .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-        .find(|v| v.get("type").and_then(Value::as_str) == Some("result"));
+        .find(is_result);
     let event = from_lines.or_else(|| {
         serde_json::from_str::<Value>(text.trim())
             .ok()
-            .filter(|v| v.get("type").and_then(Value::as_str) == Some("result"))
+            .filter(is_result)
     })?;
     Some(result_of(&event))
 }
 
-fn result_of(event: &Value) -> ClaudeResult {
+/// Is this event line a `result` event?
+pub fn is_result(event: &Value) -> bool {
+    event.get("type").and_then(Value::as_str) == Some("result")
+}
+
+/// What a `result` event says.
+pub fn result_of(event: &Value) -> ClaudeResult {
     let n = |u: &Value, k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
     let usage = event.get("usage").filter(|u| u.is_object()).map(|u| {
         let cache_read = n(u, "cache_read_input_tokens");
-        let input = n(u, "input_tokens") + n(u, "cache_creation_input_tokens") + cache_read;
+        let input = n(u, "input_tokens")
+            .saturating_add(n(u, "cache_creation_input_tokens"))
+            .saturating_add(cache_read);
         let output = n(u, "output_tokens");
         TokenUsage {
             input_tokens: input,
             cached_input_tokens: cache_read,
             output_tokens: output,
             thinking_tokens: 0,
-            total_tokens: input + output,
+            total_tokens: input.saturating_add(output),
         }
     });
     ClaudeResult {

@@ -246,16 +246,20 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 /// for network` errors and Claude Code `system`/`api_retry` events without
 /// an HTTP status or with 429.
 pub fn network_wait(kind: RunnerKind, line: &str) -> Option<String> {
-    let v = parse(line)?;
+    network_wait_event(kind, &parse(line)?)
+}
+
+/// `network_wait` of an event line already parsed.
+pub fn network_wait_event(kind: RunnerKind, v: &Value) -> Option<String> {
     match kind {
         RunnerKind::CodexCli => {
-            let msg = str_at(&v, &["message"])?;
-            (str_at(&v, &["type"]) == Some("error") && msg.contains("waiting for network"))
+            let msg = str_at(v, &["message"])?;
+            (str_at(v, &["type"]) == Some("error") && msg.contains("waiting for network"))
                 .then(|| one_line(msg))
         }
         RunnerKind::ClaudeCode | RunnerKind::Command => {
-            if str_at(&v, &["type"]) != Some("system")
-                || str_at(&v, &["subtype"]) != Some("api_retry")
+            if str_at(v, &["type"]) != Some("system")
+                || str_at(v, &["subtype"]) != Some("api_retry")
             {
                 return None;
             }
@@ -263,7 +267,7 @@ pub fn network_wait(kind: RunnerKind, line: &str) -> Option<String> {
             if status.is_some_and(|s| s != 429) {
                 return None;
             }
-            let error = str_at(&v, &["error"]).unwrap_or("unknown");
+            let error = str_at(v, &["error"]).unwrap_or("unknown");
             Some(match status {
                 Some(s) => format!("API retry: HTTP {s} ({error})"),
                 None => format!("API retry: cannot reach the API ({error})"),

@@ -8,23 +8,30 @@
 //! message, the cost, and a failure when `is_error`), `runner_stdout`
 //! as a copy of the final message (else of the events), final-marker
 //! reconciliation, and the completion record.
+//!
+//! The agent's events are followed as they arrive, on the runner's own
+//! thread (`EventWatch`, driven by `process::wait_capturing`'s poll loop):
+//! each line is parsed once, for a network wait and for the Codex token
+//! count, so the events file is not read back on a completed stage. The
+//! final text is read once (`artifacts::publish`) for `runner_stdout`,
+//! the reconciliation, the marker scan and the tail.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::artifacts::{self, CompletionRecord, FileNames, InvocationRecord};
-use super::capture;
+use serde_json::Value;
+
+use super::artifacts::{self, CompletionRecord, FileNames, InvocationRecord, Present};
+use super::capture::{self, Watch};
 use super::environment::{self, EnvironmentFailure};
 use super::process::{self, Ended, Spawn, SpawnError};
 use super::settings::UsageFormat;
 use super::{
-    claude, io_err, marker, tokens, Cancel, ExitKind, Notify, RunnerError, RunnerKind,
-    RunnerOutput, StageRequest,
+    claude, marker, tokens, Cancel, ExitKind, Notify, RunnerError, RunnerKind, RunnerOutput,
+    StageRequest,
 };
 use crate::workspace::clock::now_rfc3339;
 use crate::workspace::safe_fs;
@@ -49,80 +56,154 @@ pub struct NetworkWatch<'a> {
     pub notify: Notify<'a>,
 }
 
-/// How often the watcher reads the events file.
-const WATCH_EVERY: Duration = Duration::from_millis(200);
+/// Follows the agent's events (its stdout, as kept in the events file)
+/// while it runs: each complete line is parsed once, for a network wait
+/// (`NetworkWatch`: announced once, the agent stopped when one lasts the
+/// grace), for Codex token usage and for Claude Code's `result` event.
+/// Lines longer than `marker::MAX_SCANNED_LINE_BYTES` are skipped, as the
+/// file readers skip them.
+struct EventWatch<'a> {
+    request: &'a StageRequest,
+    network: Option<NetworkWatch<'a>>,
+    /// Codex token usage, when the run reads it from the events.
+    tokens: Option<tokens::Tally>,
+    /// Claude Code's last `result` event, when the run reads it.
+    result: Option<Option<Value>>,
+    line: Vec<u8>,
+    too_long: bool,
+    /// The network wait in progress: since when, and why.
+    since: Option<(Instant, String)>,
+    announced: bool,
+    /// The wait that outlasted the grace (the agent was stopped for it).
+    waited: Option<String>,
+}
 
-/// Follow the events file while the agent runs (see `NetworkWatch`). Sets
-/// `stop` when the outer `cancel` is set or a wait outlasts the grace (then
-/// `waited` holds its reason).
-fn watch_events(
-    path: &Path,
-    w: &NetworkWatch<'_>,
-    request: &StageRequest,
-    cancel: Cancel<'_>,
-    stop: &AtomicBool,
-    done: &AtomicBool,
-    waited: &Mutex<Option<String>>,
-) {
-    let mut offset = 0u64;
-    let mut partial: Vec<u8> = Vec::new();
-    let mut since: Option<(Instant, String)> = None;
-    let mut announced = false;
-    let mut buf = vec![0u8; 64 * 1024];
-    while !done.load(Ordering::SeqCst) {
-        if cancel.is_set() {
-            stop.store(true, Ordering::SeqCst);
+impl<'a> EventWatch<'a> {
+    fn new(
+        request: &'a StageRequest,
+        network: Option<NetworkWatch<'a>>,
+        usage: UsageFormat,
+    ) -> Self {
+        EventWatch {
+            request,
+            network,
+            tokens: (usage == UsageFormat::CodexJson).then(tokens::Tally::default),
+            result: (usage == UsageFormat::ClaudeStreamJson).then_some(None),
+            line: Vec::new(),
+            too_long: false,
+            since: None,
+            announced: false,
+            waited: None,
         }
-        if let Ok(mut f) = safe_fs::open_regular(path, None) {
-            if f.seek(SeekFrom::Start(offset)).is_ok() {
-                while let Ok(n) = f.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    offset += n as u64;
-                    partial.extend_from_slice(&buf[..n]);
-                    while let Some(end) = partial.iter().position(|&b| b == b'\n') {
-                        let line: Vec<u8> = partial.drain(..=end).collect();
-                        let line = String::from_utf8_lossy(&line);
-                        match environment::network_wait(w.kind, &line) {
-                            Some(reason) => {
-                                if since.is_none() {
-                                    since = Some((Instant::now(), reason.clone()));
-                                }
-                                if !announced {
-                                    announced = true;
-                                    if let Some(notify) = w.notify {
-                                        notify(&format!(
-                                            "stage waiting {}/{} reason=\"{}\"",
-                                            request.plane,
-                                            request.node_id,
-                                            reason.replace('"', "'")
-                                        ));
-                                    }
-                                }
-                            }
-                            None if line.trim_start().starts_with('{') => since = None,
-                            None => {}
-                        }
-                    }
-                    // A line without an end stays bounded.
-                    if partial.len() > 1024 * 1024 {
-                        partial.clear();
-                    }
+    }
+
+    /// Is there anything to follow?
+    fn active(&self) -> bool {
+        self.network.is_some() || self.tokens.is_some() || self.result.is_some()
+    }
+
+    fn complete_line(&mut self) {
+        let line = std::mem::take(&mut self.line);
+        if !self.too_long {
+            let text = String::from_utf8_lossy(&line);
+            let json = text.trim();
+            let event = json
+                .starts_with('{')
+                .then(|| serde_json::from_str::<Value>(json).ok())
+                .flatten();
+            if let Some(w) = self.network {
+                match event
+                    .as_ref()
+                    .and_then(|e| environment::network_wait_event(w.kind, e))
+                {
+                    Some(reason) => self.wait_seen(&w, reason),
+                    // Any other event: the agent is working again.
+                    None if json.starts_with('{') => self.since = None,
+                    None => {}
+                }
+            }
+            // Token events must be valid UTF-8, as the file reader wants them.
+            let valid = matches!(text, std::borrow::Cow::Borrowed(_));
+            if let (Some(tally), Some(event), true) = (&mut self.tokens, &event, valid) {
+                tally.event(event);
+            }
+            if let (Some(last), Some(event)) = (&mut self.result, event) {
+                if claude::is_result(&event) {
+                    *last = Some(event);
                 }
             }
         }
-        if let Some((at, reason)) = &since {
-            if at.elapsed() >= w.grace {
-                if let Ok(mut slot) = waited.lock() {
-                    *slot = Some(reason.clone());
-                }
-                stop.store(true, Ordering::SeqCst);
-                return;
+        // The buffer is kept for the next line.
+        self.line = line;
+        self.line.clear();
+        self.too_long = false;
+    }
+
+    fn wait_seen(&mut self, w: &NetworkWatch<'_>, reason: String) {
+        if !self.announced {
+            self.announced = true;
+            if let Some(notify) = w.notify {
+                notify(&format!(
+                    "stage waiting {}/{} reason=\"{}\"",
+                    self.request.plane,
+                    self.request.node_id,
+                    reason.replace('"', "'")
+                ));
             }
         }
-        // Parked, not slept: the stage's end unparks it at once.
-        std::thread::park_timeout(WATCH_EVERY);
+        if self.since.is_none() {
+            self.since = Some((Instant::now(), reason));
+        }
+    }
+}
+
+impl Watch for EventWatch<'_> {
+    fn seen(&mut self, stream: usize, mut bytes: &[u8]) {
+        if stream != 0 || !self.active() {
+            return;
+        }
+        while !bytes.is_empty() {
+            let (part, done) = match bytes.iter().position(|&b| b == b'\n') {
+                Some(i) => (&bytes[..=i], true),
+                None => (bytes, false),
+            };
+            if !self.too_long {
+                if self.line.len() + part.len() > marker::MAX_SCANNED_LINE_BYTES {
+                    self.too_long = true;
+                    self.line = Vec::new();
+                } else {
+                    self.line.extend_from_slice(part);
+                }
+            }
+            bytes = &bytes[part.len()..];
+            if done {
+                self.complete_line();
+            }
+        }
+    }
+
+    fn next_check(&self) -> Option<Instant> {
+        let grace = self.network?.grace;
+        self.since.as_ref().map(|(at, _)| *at + grace)
+    }
+
+    fn stop(&mut self, now: Instant) -> bool {
+        let Some(w) = self.network else {
+            return false;
+        };
+        match &self.since {
+            Some((at, reason)) if now.duration_since(*at) >= w.grace => {
+                self.waited = Some(reason.clone());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn end(&mut self) {
+        if !self.line.is_empty() || self.too_long {
+            self.complete_line();
+        }
     }
 }
 
@@ -181,7 +262,9 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     });
     let limit = cli.max_output_bytes;
     let mut dropped = (0, 0);
-    let waited: Mutex<Option<String>> = Mutex::new(None);
+    // What the runner knows it left in the run directory.
+    let mut present = Present::default();
+    let mut watch = EventWatch::new(request, cli.watch, cli.usage);
     let spawned = spawned.map(|mut child| {
         let mut streams: Vec<(Box<dyn capture::Source>, capture::Sink)> = Vec::new();
         if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
@@ -189,41 +272,27 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
             streams.push((Box::new(err), stderr));
         }
         let streams = capture::Streams::new(streams, limit);
-        let (ended, counts) = match &cli.watch {
-            None => process::wait_capturing(child, streams, Duration::from_secs(timeout), cancel),
-            Some(w) => {
-                let stop = AtomicBool::new(false);
-                let done = AtomicBool::new(false);
-                let r = std::thread::scope(|scope| {
-                    let watcher = scope.spawn(|| {
-                        watch_events(&names.events, w, request, cancel, &stop, &done, &waited)
-                    });
-                    let r = process::wait_capturing(
-                        child,
-                        streams,
-                        Duration::from_secs(timeout),
-                        Cancel(Some(&stop)),
-                    );
-                    // Wake the watcher from its pause: the stage must not
-                    // wait out its polling interval to end.
-                    done.store(true, Ordering::SeqCst);
-                    watcher.thread().unpark();
-                    r
-                });
-                r
-            }
-        };
-        dropped = (
-            counts.first().copied().unwrap_or(0),
-            counts.get(1).copied().unwrap_or(0),
+        let (ended, captured) = process::wait_capturing(
+            child,
+            streams,
+            Duration::from_secs(timeout),
+            cancel,
+            &mut watch,
         );
+        dropped = (
+            captured.first().map_or(0, |c| c.dropped),
+            captured.get(1).map_or(0, |c| c.dropped),
+        );
+        // The events file was made before the spawn; stderr's on its first byte.
+        present.events = true;
+        present.stderr = captured.get(1).is_some_and(|c| c.file);
         ended
     });
 
     let mut notes: Vec<String> = Vec::new();
     let mut failure_class: Option<String> = None;
     let mut env_failure: Option<EnvironmentFailure> = None;
-    let waited = waited.into_inner().ok().flatten();
+    let waited = watch.waited.take();
     let (exit_kind, exit_code) = match spawned {
         Err(SpawnError::NotFound) => {
             let program = cli.argv.first().map(String::as_str).unwrap_or("");
@@ -233,6 +302,8 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
             )?;
             artifacts::remove_stale(&names.events);
             artifacts::write_text(&names.stdout, "")?;
+            present.stderr = true;
+            present.stdout = true;
             failure_class = Some("runner_binary_not_found".into());
             notes.push("runner executable missing".into());
             (ExitKind::SpawnFailed, process::NOT_FOUND_EXIT_CODE)
@@ -241,6 +312,8 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
             artifacts::write_text(&names.stderr, &format!("runner process error: {e}\n"))?;
             artifacts::remove_stale(&names.events);
             artifacts::write_text(&names.stdout, "")?;
+            present.stderr = true;
+            present.stdout = true;
             failure_class = Some("runner_transport_failure".into());
             notes.push(e.to_string());
             (ExitKind::SpawnFailed, 1)
@@ -257,6 +330,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
                     &names.stderr,
                     &format!("runner timed out after {timeout} seconds\n"),
                 )?;
+                present.stderr = true;
                 failure_class = Some("runner_timeout".into());
                 notes.push("runner process exceeded timeout".into());
                 (ExitKind::Timeout, process::TIMEOUT_EXIT_CODE)
@@ -268,6 +342,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
                     &names.stderr,
                     &format!("runner stopped by the runtime: {}\n", f.reason),
                 )?;
+                present.stderr = true;
                 failure_class = Some(f.class.clone());
                 notes.push(format!("the agent's environment failed: {}", f.reason));
                 env_failure = Some(f);
@@ -275,6 +350,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
             }
             Ended::Interrupted => {
                 artifacts::append_text(&names.stderr, "runner interrupted by the runtime\n")?;
+                present.stderr = true;
                 failure_class = Some("runner_interrupted".into());
                 notes.push("runner interrupted by the runtime".into());
                 (ExitKind::Interrupted, process::INTERRUPTED_EXIT_CODE)
@@ -295,13 +371,20 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
 
     let (mut exit_kind, mut exit_code) = (exit_kind, exit_code);
     let claude_result = match cli.usage {
-        UsageFormat::ClaudeStreamJson if spawned_ok => claude::read_result(&names.events),
+        // The last `result` line seen as it arrived; else (none, or one
+        // over the line limit, or a `json` document over several lines)
+        // from the file.
+        UsageFormat::ClaudeStreamJson if spawned_ok => match watch.result.take().flatten() {
+            Some(event) => Some(claude::result_of(&event)),
+            None => claude::read_result(&names.events),
+        },
         _ => None,
     };
     let token_usage = match cli.usage {
         _ if !spawned_ok => None,
         UsageFormat::None => None,
-        UsageFormat::CodexJson => tokens::from_events_file(&names.events),
+        // Counted as the events arrived.
+        UsageFormat::CodexJson => watch.tokens.as_ref().and_then(tokens::Tally::usage),
         UsageFormat::ClaudeStreamJson => claude_result.as_ref().and_then(|r| r.usage),
     };
     let mut claude_error = false;
@@ -372,21 +455,29 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
             exit_code = 1;
         }
     }
+    // `runner_stdout`: the final message, else the events, read once here
+    // (when they fit in memory) for the reconciliation, the scan and the tail.
+    let mut final_text: Option<Vec<u8>> = None;
+    let mut final_is_message = false;
     if spawned_ok {
-        let source = if names.last_message.symlink_metadata().is_ok() {
-            Some(&names.last_message)
-        } else if names.events.symlink_metadata().is_ok() {
-            Some(&names.events)
+        let mut published = artifacts::publish(&names.last_message, &names.stdout, limit)?;
+        if published.is_some() {
+            present.last_message = true;
+            final_is_message = true;
         } else {
-            None
-        };
-        if let Some(source) = source {
-            let left_out = artifacts::link_or_copy(source, &names.stdout, limit)?;
-            if left_out > 0 {
-                let note = capture::truncation_note(limit, left_out);
+            published = artifacts::publish(&names.events, &names.stdout, limit)?;
+        }
+        if let Some(p) = published {
+            present.stdout = true;
+            if p.left_out > 0 {
+                let note = capture::truncation_note(limit, p.left_out);
                 artifacts::append_text(&names.stdout, &format!("\n{note}\n"))?;
                 truncation_notes.push(format!("{} final message: {note}", capture::NOTE_PREFIX));
             }
+            final_text = p.bytes;
+        } else {
+            // Neither file was there: whatever has the name now is not ours.
+            present.stdout = names.stdout.exists();
         }
     }
 
@@ -397,7 +488,17 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
         && env_failure.is_none()
         && !denied
     {
-        if let Some(token) = reconcile(&names.last_message, &request.outcome_names()) {
+        let legal = request.outcome_names();
+        let token = match &final_text {
+            // What was just read is the final message.
+            Some(bytes) if final_is_message && bytes.len() as u64 <= RECONCILE_LIMIT => {
+                marker::reconciled_final_marker(&String::from_utf8_lossy(bytes), &legal)
+            }
+            // No final message: nothing to reconcile.
+            _ if !final_is_message => None,
+            _ => reconcile(&names.last_message, &legal),
+        };
+        if let Some(token) = token {
             observed = Some((exit_kind, Some(exit_code)));
             exit_kind = ExitKind::Completed;
             exit_code = 0;
@@ -416,7 +517,7 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     let ended_at = now_rfc3339();
     let duration_seconds = clock.elapsed().as_secs_f64();
 
-    let files = names.existing();
+    let files = names.known(present);
     let model_reasoning_effort = request
         .thinking_level
         .clone()
@@ -440,12 +541,14 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
     );
     artifacts::write_json(&names.completion, &completion)?;
 
-    let (scan, last_message) = match &files.stdout {
-        Some(p) => (
-            marker::scan_file(p).map_err(io_err(p))?,
-            artifacts::read_tail(p, super::LAST_MESSAGE_LIMIT),
+    let (scan, last_message) = match (&files.stdout, &final_text) {
+        // `runner_stdout` holds exactly these bytes.
+        (Some(_), Some(bytes)) => (
+            marker::scan_reader(bytes.as_slice()).unwrap_or_default(),
+            Some(artifacts::tail_of(bytes, super::LAST_MESSAGE_LIMIT)),
         ),
-        None => (marker::MarkerScan::default(), None),
+        (Some(p), None) => artifacts::scan_and_tail(p, super::LAST_MESSAGE_LIMIT)?,
+        (None, _) => (marker::MarkerScan::default(), None),
     };
     Ok(RunnerOutput {
         runner_name: cli.runner_name.to_string(),
@@ -502,4 +605,123 @@ fn has_turn_failed(events: &str) -> bool {
 fn reconcile(last_message: &Path, legal: &[&str]) -> Option<String> {
     let bytes = safe_fs::read_capped(last_message, RECONCILE_LIMIT).ok()?;
     marker::reconciled_final_marker(&String::from_utf8_lossy(&bytes), legal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runners::test_support::updater_request;
+    use std::sync::Mutex;
+
+    /// Feed `text` to the watch in pieces of `n` bytes (lines cut anywhere).
+    fn feed(watch: &mut EventWatch<'_>, text: &[u8], n: usize) {
+        for piece in text.chunks(n) {
+            watch.seen(0, piece);
+        }
+        watch.end();
+    }
+
+    #[test]
+    fn lines_cut_anywhere_are_read_whole_and_counted_as_the_file_would_be() {
+        let request = updater_request(Path::new("/ws"));
+        let events = concat!(
+            "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":100,\"output_tokens\":20}}\n",
+            "not json\n",
+            // The last line has no newline: counted at the end of the stream.
+            "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":50,\"output_tokens\":10}}",
+        );
+        for n in [1, 7, 64, 4096] {
+            let mut watch = EventWatch::new(&request, None, UsageFormat::CodexJson);
+            feed(&mut watch, events.as_bytes(), n);
+            assert_eq!(
+                watch.tokens.as_ref().and_then(tokens::Tally::usage),
+                tokens::from_events_reader(events.as_bytes()),
+                "pieces of {n}"
+            );
+            assert_eq!(
+                watch
+                    .tokens
+                    .as_ref()
+                    .and_then(tokens::Tally::usage)
+                    .map(|u| u.total_tokens),
+                Some(180)
+            );
+        }
+        // Stderr is not the event stream.
+        let mut watch = EventWatch::new(&request, None, UsageFormat::CodexJson);
+        watch.seen(1, events.as_bytes());
+        watch.end();
+        assert_eq!(watch.tokens.as_ref().and_then(tokens::Tally::usage), None);
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_without_being_held() {
+        let request = updater_request(Path::new("/ws"));
+        let mut watch = EventWatch::new(&request, None, UsageFormat::ClaudeStreamJson);
+        let result = "{\"type\":\"result\",\"result\":\"### DONE\"}\n";
+        // A result event padded past the line limit is skipped whole...
+        let huge = format!(
+            "{{\"type\":\"result\",\"result\":\"{}\"}}\n",
+            "x".repeat(marker::MAX_SCANNED_LINE_BYTES)
+        );
+        watch.seen(0, result.as_bytes());
+        for piece in huge.as_bytes().chunks(64 * 1024) {
+            watch.seen(0, piece);
+            assert!(watch.line.len() <= marker::MAX_SCANNED_LINE_BYTES);
+        }
+        watch.end();
+        // ...so the last result kept is the one before it.
+        let last = watch.result.clone().flatten().unwrap();
+        assert_eq!(claude::result_of(&last).text.as_deref(), Some("### DONE"));
+    }
+
+    #[test]
+    fn a_network_wait_is_announced_once_and_due_at_the_end_of_the_grace() {
+        let request = updater_request(Path::new("/ws"));
+        let lines = Mutex::new(Vec::<String>::new());
+        let notify = |l: &str| lines.lock().unwrap().push(l.to_string());
+        let grace = Duration::from_secs(5);
+        let mut watch = EventWatch::new(
+            &request,
+            Some(NetworkWatch {
+                kind: RunnerKind::CodexCli,
+                grace,
+                notify: Some(&notify),
+            }),
+            UsageFormat::CodexJson,
+        );
+        let wait = b"{\"type\":\"error\",\"message\":\"Reconnecting... waiting for network\"}\n";
+        assert_eq!(watch.next_check(), None);
+        watch.seen(0, wait);
+        let (since, _) = watch.since.clone().unwrap();
+        assert_eq!(watch.next_check(), Some(since + grace));
+        assert!(!watch.stop(since + grace / 2));
+        // A second wait line neither restarts the grace nor announces again.
+        watch.seen(0, wait);
+        assert_eq!(watch.next_check(), Some(since + grace));
+        assert!(watch.stop(since + grace));
+        assert_eq!(
+            watch.waited.as_deref(),
+            Some("Reconnecting... waiting for network")
+        );
+        assert_eq!(
+            *lines.lock().unwrap(),
+            ["stage waiting execution/updater reason=\"Reconnecting... waiting for network\""]
+        );
+        // Any other event ends the wait; plain text does not.
+        let mut watch = EventWatch::new(
+            &request,
+            Some(NetworkWatch {
+                kind: RunnerKind::CodexCli,
+                grace,
+                notify: None,
+            }),
+            UsageFormat::None,
+        );
+        watch.seen(0, wait);
+        watch.seen(0, b"plain text\n");
+        assert!(watch.next_check().is_some());
+        watch.seen(0, b"{\"type\":\"turn.started\"}\n");
+        assert_eq!(watch.next_check(), None);
+    }
 }

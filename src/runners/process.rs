@@ -3,19 +3,20 @@
 //! with stdio connected to files or pipes chosen by the caller, and waited
 //! for with a deadline and an optional cancel flag.
 //!
-//! Waiting costs no polling latency: a helper thread blocks in `wait` and
-//! hands the status over a channel; the caller sleeps on the channel until
-//! the status, the deadline or a cancel check (every 100 ms) comes first.
+//! Waiting costs no thread and no polling latency: one `poll` on the
+//! child's pidfd (readable when it exits) and its output pipes sleeps
+//! until the exit, output, the deadline, a cancel check (every 100 ms) or
+//! the moment a `capture::Watch` asked for comes first. Where the kernel
+//! gives no pidfd the exit is checked every 10 ms instead.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::capture::{self, Streams};
+use super::capture::{self, Captured, Streams, Watch};
 use super::Cancel;
 use crate::workspace::safe_fs;
 
@@ -80,11 +81,23 @@ pub fn record_agents_in(path: Option<std::path::PathBuf>) {
 
 /// A process's start time in clock ticks since boot (field 22 of
 /// `/proc/<pid>/stat`), which tells a process from a later one that reused its pid.
+/// Read in one `read` into a buffer on the stack: the file is at most about
+/// 1.2 KB (52 numeric fields and a command name of at most 64 bytes), and
+/// the kernel makes it whole on the first read.
 fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may contain spaces; fields resume after its ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    use std::io::Read;
+    let mut buf = [0u8; 2048];
+    let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let n = f.read(&mut buf).ok()?;
+    stat_start_time(&buf[..n])
+}
+
+/// Field 22 of a `/proc/<pid>/stat` text. The command name (field 2) may
+/// contain spaces and parentheses; fields resume after its last `)`.
+fn stat_start_time(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    rest.split_ascii_whitespace().nth(19)?.parse().ok()
 }
 
 fn note_agent(pid: u32) {
@@ -245,47 +258,7 @@ pub fn kill_group(pid: u32) {
 /// Wait for `child` until it exits, `timeout` passes, or `cancel` is set.
 /// On timeout or cancel the process group is killed and the child reaped.
 pub fn wait(child: Child, timeout: Duration, cancel: Cancel<'_>) -> Ended {
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel::<io::Result<ExitStatus>>();
-    let mut child = child;
-    let waiter = std::thread::spawn(move || {
-        let status = child.wait();
-        safe_fs::untrusted_reaped(pid);
-        let _ = tx.send(status);
-    });
-    let deadline = Instant::now() + timeout;
-    let tick = Duration::from_millis(100);
-    let ended = loop {
-        let now = Instant::now();
-        if now >= deadline {
-            break None;
-        }
-        if cancel.is_set() {
-            break Some(Ended::Interrupted);
-        }
-        let slice = if cancel.0.is_some() {
-            tick.min(deadline - now)
-        } else {
-            deadline - now
-        };
-        match rx.recv_timeout(slice) {
-            Ok(status) => {
-                let _ = waiter.join();
-                return Ended::Exited(status.map(exit_code).unwrap_or(-1));
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let _ = waiter.join();
-                return Ended::Exited(-1);
-            }
-        }
-    };
-    // The leader has not been reaped yet (its status is unread), so its pid
-    // still names our process group.
-    kill_group(pid);
-    let _ = rx.recv();
-    let _ = waiter.join();
-    ended.unwrap_or(Ended::TimedOut)
+    wait_capturing(child, Streams::new(Vec::new(), 0), timeout, cancel, &mut ()).0
 }
 
 /// A pidfd for `pid` (readable once the process exits), where the kernel
@@ -304,40 +277,91 @@ fn pidfd(_: u32) -> Option<std::os::fd::OwnedFd> {
     None
 }
 
+/// Has the child `pid` exited? Checked without reaping it (`WNOWAIT`), so
+/// its pid still names its process group. A child that is not ours to
+/// wait for any more (`ECHILD`) counts as exited.
+fn exited_unreaped(pid: u32) -> bool {
+    // SAFETY: zeroed siginfo_t is a valid out-parameter.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid writes only into `info`.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    if r < 0 {
+        return io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD);
+    }
+    // SAFETY: si_pid is set (non-zero) by waitid when a child changed state.
+    unsafe { info.si_pid() != 0 }
+}
+
+/// How often the exit is checked where the kernel gives no pidfd.
+const EXIT_POLL: Duration = Duration::from_millis(10);
+
+/// How often a cancel flag is looked at.
+const CANCEL_TICK: Duration = Duration::from_millis(100);
+
+/// Milliseconds for `poll` from `now` to `until`, rounded up (at least 1).
+fn poll_ms(now: Instant, until: Instant) -> i32 {
+    let micros = until.saturating_duration_since(now).as_micros();
+    micros.div_ceil(1000).clamp(1, i32::MAX as u128) as i32
+}
+
 /// `wait`, copying the child's output `streams` meanwhile on this thread
-/// (one `poll` on the pipes and the child's pidfd: no helper thread, no
-/// hand-over latency). After the exit, the streams get `capture::DRAIN_GRACE`
-/// to reach their end (a process that left the group may hold them open),
-/// then the files are closed, with a truncation note where output was
-/// discarded. Returns how it ended and the bytes discarded per stream.
+/// and showing what is kept to `watch` (one `poll` on the pipes and the
+/// child's pidfd: no helper thread, no hand-over latency). The agent is
+/// stopped as on a cancel (`Ended::Interrupted`) when `watch` asks. After
+/// the exit, the streams get `capture::DRAIN_GRACE` to reach their end (a
+/// process that left the group may hold them open), then the files are
+/// closed, with a truncation note where output was discarded. Returns how
+/// it ended and how each stream's copy ended.
 pub fn wait_capturing(
+    child: Child,
+    streams: Streams,
+    timeout: Duration,
+    cancel: Cancel<'_>,
+    watch: &mut dyn Watch,
+) -> (Ended, Vec<Captured>) {
+    let exit_fd = pidfd(child.id());
+    wait_with(child, streams, timeout, cancel, watch, exit_fd)
+}
+
+fn wait_with(
     mut child: Child,
     mut streams: Streams,
     timeout: Duration,
     cancel: Cancel<'_>,
-) -> (Ended, Vec<u64>) {
+    watch: &mut dyn Watch,
+    exit_fd: Option<std::os::fd::OwnedFd>,
+) -> (Ended, Vec<Captured>) {
     use std::os::fd::AsRawFd;
     let pid = child.id();
-    let Some(exit_fd) = pidfd(pid) else {
-        let capture = capture::start(streams);
-        let ended = wait(child, timeout, cancel);
-        return (ended, capture.finish(capture::DRAIN_GRACE));
-    };
     let deadline = Instant::now() + timeout;
     let ended = loop {
         let now = Instant::now();
         if now >= deadline {
             break None;
         }
-        if cancel.is_set() {
+        if cancel.is_set() || watch.stop(now) {
             break Some(Ended::Interrupted);
         }
-        let mut slice = deadline - now;
+        let mut until = deadline;
         if cancel.0.is_some() {
-            slice = slice.min(Duration::from_millis(100));
+            until = until.min(now + CANCEL_TICK);
         }
-        let ms = slice.as_millis().clamp(1, i32::MAX as u128) as i32;
-        if streams.pump(Some(exit_fd.as_raw_fd()), ms) {
+        if let Some(at) = watch.next_check() {
+            until = until.min(at);
+        }
+        if exit_fd.is_none() {
+            until = until.min(now + EXIT_POLL);
+        }
+        let fd = exit_fd.as_ref().map(|f| f.as_raw_fd());
+        let exited = streams.pump(fd, poll_ms(now, until), watch);
+        if exited || (exit_fd.is_none() && exited_unreaped(pid)) {
             // The agent exited but is not reaped yet, so its pid still names
             // our process group: whatever it left running in the group dies
             // with the stage (no agent process outlives its stage).
@@ -356,13 +380,14 @@ pub fn wait_capturing(
     };
     let grace = Instant::now() + capture::DRAIN_GRACE;
     while streams.open() {
-        let left = grace.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let now = Instant::now();
+        if now >= grace {
             break;
         }
-        streams.pump(None, left.as_millis().clamp(1, i32::MAX as u128) as i32);
+        streams.pump(None, poll_ms(now, grace), watch);
     }
     safe_fs::untrusted_reaped(pid);
+    watch.end();
     (ended, streams.finish())
 }
 
@@ -422,7 +447,7 @@ mod tests {
     #[test]
     fn wait_capturing_copies_both_streams_and_times_out() {
         let dir = tempfile::tempdir().unwrap();
-        let run = |script: &str, timeout: Duration| {
+        let run = |script: &str, timeout: Duration, pidfd_too: bool| {
             let (o, e) = (dir.path().join("o"), dir.path().join("e"));
             let mut child = spawn(Spawn {
                 argv: &sh(script),
@@ -433,6 +458,7 @@ mod tests {
                 stderr: Stdio::piped(),
             })
             .unwrap();
+            let pid = child.id();
             let streams: Vec<(Box<dyn capture::Source>, capture::Sink)> = vec![
                 (
                     Box::new(child.stdout.take().unwrap()),
@@ -443,23 +469,122 @@ mod tests {
                     std::fs::File::create(&e).unwrap().into(),
                 ),
             ];
-            let (ended, dropped) =
-                wait_capturing(child, Streams::new(streams, 5), timeout, Cancel::none());
+            let (ended, captured) = wait_with(
+                child,
+                Streams::new(streams, 5),
+                timeout,
+                Cancel::none(),
+                &mut (),
+                // Both ways of learning of the exit: the pidfd, and the
+                // fallback without one (every 10 ms).
+                if pidfd_too { pidfd(pid) } else { None },
+            );
             let read = |p| std::fs::read_to_string(p).unwrap();
+            let dropped: Vec<u64> = captured.iter().map(|c| c.dropped).collect();
             (ended, dropped, read(&o), read(&e))
         };
-        let (ended, dropped, out, err) =
-            run("echo hi; echo oops >&2; exit 3", Duration::from_secs(30));
-        assert_eq!(ended, Ended::Exited(3));
-        assert_eq!(dropped, vec![0, 0]);
-        assert_eq!((out.as_str(), err.as_str()), ("hi\n", "oops\n"));
-        let (ended, dropped, out, _) = run("echo 0123456789; sleep 30", Duration::from_millis(300));
-        assert_eq!(ended, Ended::TimedOut);
-        assert_eq!(dropped, vec![6, 0]);
-        assert!(
-            out.starts_with("01234\n[millrace: output truncated"),
-            "{out}"
+        for pidfd_too in [true, false] {
+            let (ended, dropped, out, err) = run(
+                "echo hi; echo oops >&2; exit 3",
+                Duration::from_secs(30),
+                pidfd_too,
+            );
+            assert_eq!(ended, Ended::Exited(3));
+            assert_eq!(dropped, vec![0, 0]);
+            assert_eq!((out.as_str(), err.as_str()), ("hi\n", "oops\n"));
+            let (ended, dropped, out, _) = run(
+                "echo 0123456789; sleep 30",
+                Duration::from_millis(300),
+                pidfd_too,
+            );
+            assert_eq!(ended, Ended::TimedOut);
+            assert_eq!(dropped, vec![6, 0]);
+            assert!(
+                out.starts_with("01234\n[millrace: output truncated"),
+                "{out}"
+            );
+        }
+    }
+
+    /// An exit seen without a pidfd leaves the child unreaped until we
+    /// reap it, so the group can still be killed by its pid.
+    #[test]
+    fn an_exit_is_seen_without_reaping() {
+        let mut child = start(&sh("exit 4"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !exited_unreaped(child.id()) {
+            assert!(Instant::now() < deadline, "the exit was never seen");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Still ours to reap, with its status.
+        assert_eq!(child.wait().ok().and_then(|s| s.code()), Some(4));
+        let mut running = start(&sh("sleep 30"));
+        assert!(!exited_unreaped(running.id()));
+        kill_group(running.id());
+        let _ = running.wait();
+    }
+
+    /// A watch that stops the agent once it printed `stop`.
+    struct StopOn(Vec<u8>, Option<Instant>);
+
+    impl Watch for StopOn {
+        fn seen(&mut self, _: usize, bytes: &[u8]) {
+            self.0.extend_from_slice(bytes);
+        }
+        fn next_check(&self) -> Option<Instant> {
+            self.1
+        }
+        fn stop(&mut self, now: Instant) -> bool {
+            if self.1.is_none() && self.0.windows(4).any(|w| w == b"stop") {
+                // Asked to be woken 200 ms later, with no more output.
+                self.1 = Some(now + Duration::from_millis(200));
+            }
+            self.1.is_some_and(|at| now >= at)
+        }
+    }
+
+    #[test]
+    fn a_watch_stops_the_agent_at_the_moment_it_asked_for() {
+        let mut child = spawn(Spawn {
+            argv: &sh("echo stop; exec sleep 30"),
+            cwd: Path::new("/"),
+            env: &BTreeMap::new(),
+            stdin: Stdio::null(),
+            stdout: Stdio::piped(),
+            stderr: Stdio::null(),
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let streams: Vec<(Box<dyn capture::Source>, capture::Sink)> = vec![(
+            Box::new(child.stdout.take().unwrap()),
+            std::fs::File::create(dir.path().join("o")).unwrap().into(),
+        )];
+        let mut watch = StopOn(Vec::new(), None);
+        let started = Instant::now();
+        let (ended, _) = wait_capturing(
+            child,
+            Streams::new(streams, 1000),
+            Duration::from_secs(60),
+            Cancel::none(),
+            &mut watch,
         );
+        assert_eq!(ended, Ended::Interrupted);
+        assert_eq!(watch.0, b"stop\n");
+        // Woken by the moment it asked for, not by the 60 s deadline (and
+        // no cancel flag was given, so nothing else would wake the loop).
+        assert!(started.elapsed() < Duration::from_secs(50));
+    }
+
+    #[test]
+    fn start_time_is_field_22_whatever_the_command_name() {
+        let fields: Vec<String> = (3..=52).map(|i| i.to_string()).collect();
+        let stat = format!("1234 (a) b) (c d) {}\n", fields.join(" "));
+        assert_eq!(stat_start_time(stat.as_bytes()), Some(22));
+        assert_eq!(stat_start_time(b"1234 (x"), None);
+        // This process's own, as the kernel writes it.
+        let text = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let ours = stat_start_time(text.as_bytes()).unwrap();
+        assert_eq!(start_time(std::process::id()), Some(ours));
     }
 
     #[test]

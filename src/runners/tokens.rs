@@ -29,8 +29,7 @@ pub fn from_events_file(path: &Path) -> Option<TokenUsage> {
 
 /// Best usage in a stream of JSON lines.
 pub fn from_events_reader<R: BufRead>(mut reader: R) -> Option<TokenUsage> {
-    let mut best: Option<TokenUsage> = None;
-    let mut turns: Option<TokenUsage> = None;
+    let mut tally = Tally::default();
     let mut buf = Vec::new();
     loop {
         match super::marker::read_bounded_line(
@@ -45,20 +44,57 @@ pub fn from_events_reader<R: BufRead>(mut reader: R) -> Option<TokenUsage> {
         let Ok(line) = std::str::from_utf8(&buf) else {
             continue;
         };
-        if let Some(candidate) = from_line(line) {
-            if best.is_none_or(|b| candidate.total_tokens >= b.total_tokens) {
-                best = Some(candidate);
-            }
-        } else if let Some(turn) = turn_usage(line) {
-            let t = turns.get_or_insert_with(TokenUsage::default);
-            t.input_tokens += turn.input_tokens;
-            t.cached_input_tokens += turn.cached_input_tokens;
-            t.output_tokens += turn.output_tokens;
-            t.thinking_tokens += turn.thinking_tokens;
-            t.total_tokens += turn.total_tokens;
+        tally.line(line);
+    }
+    tally.usage()
+}
+
+/// The usage of a stream fed one event at a time (as the runner reads the
+/// agent's output while it runs): the best `token_count` candidate, else
+/// the sum of the `turn.completed` usages.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    best: Option<TokenUsage>,
+    turns: Option<TokenUsage>,
+}
+
+impl Tally {
+    /// Feed one line (valid UTF-8; anything but a JSON object is ignored).
+    pub fn line(&mut self, line: &str) {
+        let line = line.trim();
+        if !line.starts_with('{') {
+            return;
+        }
+        if let Ok(value) = serde_json::from_str::<Value>(line) {
+            self.event(&value);
         }
     }
-    best.or(turns)
+
+    /// Feed one parsed event line.
+    pub fn event(&mut self, event: &Value) {
+        if let Some(candidate) = from_event(event) {
+            if self
+                .best
+                .is_none_or(|b| candidate.total_tokens >= b.total_tokens)
+            {
+                self.best = Some(candidate);
+            }
+        } else if let Some(turn) = turn_usage_of(event) {
+            let t = self.turns.get_or_insert_with(TokenUsage::default);
+            t.input_tokens = t.input_tokens.saturating_add(turn.input_tokens);
+            t.cached_input_tokens = t
+                .cached_input_tokens
+                .saturating_add(turn.cached_input_tokens);
+            t.output_tokens = t.output_tokens.saturating_add(turn.output_tokens);
+            t.thinking_tokens = t.thinking_tokens.saturating_add(turn.thinking_tokens);
+            t.total_tokens = t.total_tokens.saturating_add(turn.total_tokens);
+        }
+    }
+
+    /// The usage so far.
+    pub fn usage(&self) -> Option<TokenUsage> {
+        self.best.or(self.turns)
+    }
 }
 
 /// The usage of one `turn.completed` event line, if it is one.
@@ -67,7 +103,10 @@ pub fn turn_usage(line: &str) -> Option<TokenUsage> {
     if !line.starts_with('{') {
         return None;
     }
-    let value: Value = serde_json::from_str(line).ok()?;
+    turn_usage_of(&serde_json::from_str(line).ok()?)
+}
+
+fn turn_usage_of(value: &Value) -> Option<TokenUsage> {
     if value.get("type").and_then(Value::as_str) != Some("turn.completed") {
         return None;
     }
@@ -121,7 +160,7 @@ fn from_usage(usage: &Map<String, Value>) -> Option<TokenUsage> {
     .unwrap_or(0);
     let total = int_field(usage, &["total_tokens"])
         .flatten()
-        .unwrap_or(input + output);
+        .unwrap_or(input.saturating_add(output));
     Some(TokenUsage {
         input_tokens: input,
         cached_input_tokens: cached,
@@ -201,6 +240,32 @@ mod tests {
             Some(usage(3, 0, 1, 0, 4))
         );
         assert_eq!(from_events_reader("".as_bytes()), None);
+    }
+
+    #[test]
+    fn huge_counts_saturate_instead_of_overflowing() {
+        let max = u64::MAX;
+        let line = format!("{{\"type\":\"turn.completed\",\"usage\":{{\"input_tokens\":{max},\"output_tokens\":{max}}}}}\n");
+        let events = format!("{line}{line}");
+        assert_eq!(
+            from_events_reader(events.as_bytes()),
+            Some(usage(max, 0, max, 0, max))
+        );
+    }
+
+    #[test]
+    fn a_tally_fed_line_by_line_agrees_with_the_file_reader() {
+        let events = concat!(
+            "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":100,\"output_tokens\":20}}\n",
+            "not json\n",
+            "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":50,\"output_tokens\":10}}\n",
+        );
+        let mut tally = Tally::default();
+        for line in events.lines() {
+            tally.line(line);
+        }
+        assert_eq!(tally.usage(), from_events_reader(events.as_bytes()));
+        assert_eq!(tally.usage(), Some(usage(150, 0, 30, 0, 180)));
     }
 
     #[test]

@@ -2,7 +2,13 @@
 # Fake Codex CLI for the runner tests (speaks `codex exec --json` just enough).
 # Behaviour comes from the environment the runner passes (runners.codex.env):
 #   FAKE_OUTCOME   token to answer (default: BUILDER_COMPLETE)
-#   FAKE_MODE      ok | stdout_only | fail | no_marker | hang
+#   FAKE_MODE      ok | stdout_only | fail | no_marker | hang | netwait |
+#                  netwait_recover
+#                  (netwait: Codex's "waiting for network" event, twice,
+#                  then nothing for 300 s; netwait_recover: the same wait,
+#                  then after FAKE_NAP s (default 0.2) another event, a
+#                  pause of FAKE_PAUSE s (default 2.5), the wait and an event
+#                  again, then the answer)
 #   FAKE_RECORD    directory to record argv (NUL-separated), cwd and a probe
 #   FAKE_PROBE     any value; recorded to show the environment reaches the agent
 outcome="${FAKE_OUTCOME:-BUILDER_COMPLETE}"
@@ -33,6 +39,22 @@ case "$mode" in
   fail)
     echo "fake codex: failing" >&2
     exit 3 ;;
+  netwait)
+    wait_line='{"type":"error","message":"Reconnecting... waiting for network (Connection failed: error sending request)"}'
+    echo "$wait_line"
+    echo "$wait_line"
+    sleep 300 &
+    [ -n "$FAKE_RECORD" ] && echo $! > "$FAKE_RECORD/grandchild.pid"
+    wait ;;
+  netwait_recover)
+    wait_line='{"type":"error","message":"Reconnecting... waiting for network (Connection failed: error sending request)"}'
+    echo "$wait_line"
+    sleep "${FAKE_NAP:-0.2}"
+    echo '{"type":"turn.started"}'
+    sleep "${FAKE_PAUSE:-2.5}"
+    echo "$wait_line"
+    echo '{"type":"turn.started"}'
+    printf 'back online\n### %s\n' "$outcome" > "$out" ;;
   hang)
     sleep 300 &
     echo $! > "$FAKE_RECORD/grandchild.pid"
