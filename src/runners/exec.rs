@@ -237,7 +237,6 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
         now_rfc3339(),
     );
     artifacts::write_json(&names.invocation, &invocation)?;
-    let invocation_value = serde_json::to_value(&invocation).unwrap_or_default();
     // A stale final message from an earlier attempt must not be read as this one's.
     artifacts::remove_stale(&names.last_message);
 
@@ -565,7 +564,6 @@ pub fn run(cli: CliRun<'_>, cancel: Cancel<'_>) -> Result<RunnerOutput, RunnerEr
         ended_at,
         duration_seconds,
         command: cli.argv,
-        invocation: invocation_value,
         model_reasoning_effort,
         environment: env_failure,
     })

@@ -381,8 +381,6 @@ pub struct RunnerOutput {
     pub duration_seconds: f64,
     /// The argv that was (or would have been) executed.
     pub command: Vec<String>,
-    /// The `runner_invocation.<req>.json` document.
-    pub invocation: serde_json::Value,
     /// `thinking_level` or `model_reasoning_effort` of the request, as the
     /// reference records it on the raw result.
     pub model_reasoning_effort: Option<String>,

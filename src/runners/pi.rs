@@ -242,7 +242,6 @@ pub fn run(
     let invocation =
         InvocationRecord::new(request, RUNNER_NAME, &argv, &names.prompt, now_rfc3339());
     artifacts::write_json(&names.invocation, &invocation)?;
-    let invocation_value = serde_json::to_value(&invocation).unwrap_or_default();
     for stale in [&names.stdout, &names.events] {
         artifacts::remove_stale(stale);
     }
@@ -414,7 +413,6 @@ pub fn run(
         ended_at,
         duration_seconds,
         command: argv,
-        invocation: invocation_value,
         model_reasoning_effort: request.model_reasoning_effort.clone(),
         environment: end.environment,
     })

@@ -248,7 +248,6 @@ pub fn run(request: &StageRequest, settings: &ScriptSettings) -> Result<RunnerOu
     let invocation =
         InvocationRecord::new(request, RUNNER_NAME, &command, &names.prompt, now_rfc3339());
     artifacts::write_json(&names.invocation, &invocation)?;
-    let invocation_value = serde_json::to_value(&invocation).unwrap_or_default();
     for stale in [&names.stdout, &names.events, &names.last_message] {
         artifacts::remove_stale(stale);
     }
@@ -376,7 +375,6 @@ pub fn run(request: &StageRequest, settings: &ScriptSettings) -> Result<RunnerOu
         ended_at,
         duration_seconds: clock.elapsed().as_secs_f64(),
         command,
-        invocation: invocation_value,
         model_reasoning_effort,
         environment: None,
     })

@@ -202,7 +202,6 @@ mod tests {
             ended_at: String::new(),
             duration_seconds: 0.0,
             command: vec![],
-            invocation: serde_json::Value::Null,
             model_reasoning_effort: None,
             environment: None,
         }

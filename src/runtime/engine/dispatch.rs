@@ -14,7 +14,7 @@ use crate::runners::{
 use crate::runtime::runner_health::StartFailure;
 use crate::runtime::{closure, ids};
 use crate::workspace::{clock, events, queue};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -336,7 +336,6 @@ impl Engine {
             ended_at: now,
             duration_seconds: 0.0,
             command: vec![],
-            invocation: Value::Null,
             model_reasoning_effort: None,
             environment: None,
         }
