@@ -568,10 +568,15 @@ fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_li
     // The task stays where it was, at the checker, with one stage run.
     assert_eq!(ws.files("tasks/active"), vec!["t-001.md"]);
     assert_eq!(ws.value("active_stage"), "checker");
+    // One stage run: one stage result (the count a restart takes back up).
     let extras: Value =
         serde_json::from_slice(&std::fs::read(ws.ma("state/active_run_extras.json")).unwrap())
             .unwrap();
-    assert_eq!(extras["runs_by_plane"]["execution"]["stage_runs"], 1);
+    let run_id = extras["runs_by_plane"]["execution"]["run_id"].as_str().unwrap();
+    let results = std::fs::read_dir(ws.ma(&format!("runs/{run_id}/stage_results")))
+        .unwrap()
+        .count();
+    assert_eq!(results, 1);
     assert_eq!(ws.value("execution_status_marker"), "### BUILDER_COMPLETE");
 
     for stage in STAGES.iter().filter(|s| **s != "builder") {
