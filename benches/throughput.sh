@@ -14,11 +14,14 @@
 # Workspaces are removed only when the script ends: on ext4 without a
 # journal (this project's VM) an inode freed in the last minutes is skipped
 # one by one by every later file creation in its block group, so deleting a
-# run's ~2,500 files would slow the next run down. Each run line also says
-# what one file creation cost next to the workspace just before the run
-# (`create_ms`, 200 files), and, when `perf` can count ext4 tracepoints,
-# the inodes allocated and freed and the fsync/fdatasync calls per handoff
-# (the agent processes included).
+# run's ~2,500 files would slow the next run down (and a second run of the
+# script in the same directory pays for the first one's deletions: give
+# each run a fresh top-level directory, e.g. TMPDIR=/bench-$(date +%s), or
+# wait some minutes). Each run line also says what one file creation cost
+# next to the workspace just before the run (`create_ms`, 200 files). When
+# `perf` can count ext4 tracepoints, one more run of each, not timed
+# (counting slows every event down), gives the inodes allocated and freed
+# and the fsync/fdatasync calls per handoff (the agent processes included).
 #
 #   benches/throughput.sh [N] [RUNS]
 #
@@ -86,8 +89,10 @@ task_md() { # id
 
 now() { date +%s.%N; }
 
-one_run() { # bin impl -> "ms_per_handoff create_ms allocs frees syncs"
-  local bin=$1 impl=$2 ws
+one_run() { # bin impl count -> "ms_per_handoff create_ms allocs frees syncs"
+  # With count=1 the daemon runs under `perf stat` counting ext4 events
+  # (that slows every counted event down: such a run's time is not used).
+  local bin=$1 impl=$2 count=$3 ws
   ws=$(mktemp -d "$work/ws.XXXXXX")
   "$bin" init --workspace "$ws" >/dev/null 2>&1
   printf 'command = "%s"\nargs = []\n' "$work/fake_codex" >> "$ws/millrace-agents/millrace.toml"
@@ -96,7 +101,7 @@ one_run() { # bin impl -> "ms_per_handoff create_ms allocs frees syncs"
   mkdir "$ws/probe"
   local create_ms; create_ms=$("$work/probe" "$ws/probe")
   local counted=() stats="$ws/perf.txt"
-  [ "$perf_ok" = 1 ] && counted=(perf stat -x, -o "$stats" -e "$events" --)
+  [ "$count" = 1 ] && counted=(perf stat -x, -o "$stats" -e "$events" --)
   local start end
   if [ "$impl" = ours ]; then
     start=$(now)
@@ -114,7 +119,7 @@ one_run() { # bin impl -> "ms_per_handoff create_ms allocs frees syncs"
     end=$(now)
     # Under perf, the daemon is perf's child: stop it, and perf reports.
     local daemon=$pid
-    [ "$perf_ok" = 1 ] && daemon=$(pgrep -P "$pid" | head -1)
+    [ "$count" = 1 ] && daemon=$(pgrep -P "$pid" | head -1)
     kill -TERM "$daemon" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   fi
@@ -122,7 +127,7 @@ one_run() { # bin impl -> "ms_per_handoff create_ms allocs frees syncs"
   [ "$got" -eq "$N" ] || { echo "$impl: expected $N done, got $got" >&2; exit 1; }
   local per; per=$(echo "($end - $start) * 1000 / ($N * 3)" | bc -l)
   local counts="- - -"
-  if [ "$perf_ok" = 1 ]; then
+  if [ "$count" = 1 ]; then
     counts=$(awk -F, -v st=$((N * 3)) '
       /ext4_allocate_inode/ {a = $1} /ext4_free_inode/ {f = $1} /ext4_sync_file_enter/ {s = $1}
       END {printf "%.2f %.2f %.2f", a / st, f / st, s / st}' "$stats")
@@ -141,13 +146,20 @@ declare -A bins=([ours]=$ours)
 declare -A results
 for round in $(seq 1 "$RUNS"); do
   for impl in $impls; do
-    line=$(one_run "${bins[$impl]}" "$impl")
-    read -r per create allocs frees syncs <<<"$line"
+    line=$(one_run "${bins[$impl]}" "$impl" 0)
+    read -r per create _ <<<"$line"
     results[$impl]+="$per "
-    printf '  round %d %-9s per_handoff_ms=%.2f create_ms=%s inodes_allocated=%s freed=%s fsyncs=%s (per handoff)\n' \
-      "$round" "$impl" "$per" "$create" "$allocs" "$frees" "$syncs"
+    printf '  round %d %-9s per_handoff_ms=%.2f create_ms=%s\n' "$round" "$impl" "$per" "$create"
   done
 done
+# The ext4 events, counted in one more run of each (not timed).
+if [ "$perf_ok" = 1 ]; then
+  for impl in $impls; do
+    read -r _ _ allocs frees syncs <<<"$(one_run "${bins[$impl]}" "$impl" 1)"
+    printf '  counted   %-9s inodes_allocated=%s freed=%s fsyncs=%s (per handoff; agents included)\n' \
+      "$impl" "$allocs" "$frees" "$syncs"
+  done
+fi
 for impl in $impls; do
   med[$impl]=$(printf '%s\n' ${results[$impl]} | median)
   printf '%-9s fs=%s fake=%s tasks=%d stages=%d per_handoff_ms median=%.2f runs=%s\n' \

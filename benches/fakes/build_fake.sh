@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Build the fake Codex (fake_codex.c) at $1. Statically linked by default:
-# the fake stands for an agent that costs as little as a process can, and
-# a static binary skips the dynamic loader (about 0.2 ms of every spawn on
-# this project's VM; docs/performance.md). FAKE_LINK=dynamic builds it as
-# an ordinary dynamically linked program, and the static build falls back
-# to that where the C library has no static archive. Prints the linkage.
+# Build the fake Codex (fake_codex.c) at $1 and print how it was linked.
+# FAKE_LINK chooses (default freestanding, falling back in this order):
+#   freestanding  no C library (x86-64 Linux only): the floor of a spawn;
+#   static        glibc linked in, no dynamic loader;
+#   dynamic       an ordinary program.
+# docs/performance.md gives what each costs per spawn on this project's VM.
 set -euo pipefail
 out=$1
 src="$(dirname "$0")/fake_codex.c"
-if [ "${FAKE_LINK:-static}" = static ] && cc -O2 -static -o "$out" "$src" 2>/dev/null; then
+want=${FAKE_LINK:-freestanding}
+if [ "$want" = freestanding ] && [ "$(uname -m)" = x86_64 ] \
+  && cc -O2 -static -nostdlib -fno-stack-protector -fno-builtin -DFAKE_FREESTANDING \
+       -o "$out" "$src" 2>/dev/null; then
+  echo freestanding
+elif [ "$want" != dynamic ] && cc -O2 -static -o "$out" "$src" 2>/dev/null; then
   echo static
 else
   cc -O2 -o "$out" "$src"
