@@ -26,7 +26,7 @@ bin=${MILLRACE:-$root/target/release/millrace}
 work=$(mktemp -d "${TMPDIR:-/tmp}/mrruns.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 ws=$work/ws
-"$bin" init --workspace "$ws" >/dev/null
+"$bin" init --workspace "$ws" >/dev/null 2>&1
 
 synth_start=$(date +%s.%N)
 python3 - "$ws/millrace-agents/runs" "$RUNS" <<'PY'
