@@ -557,6 +557,22 @@ impl Engine {
         self.graph_of(&self.plan, plane)
     }
 
+    /// The graph of `run`'s plane and the node it stands at, in `plan` (a
+    /// clone of the engine's `Arc`, held across `&mut self` calls).
+    fn graph_and_node<'p>(
+        &self,
+        plan: &'p CompiledPlan,
+        run: &ActiveRun,
+    ) -> Result<(&'p CompiledGraph, &'p crate::plan::ir::CompiledNode), Error> {
+        let graph = self.graph_of(plan, &run.plane)?;
+        let node = graph
+            .node(&run.node_id)
+            .ok_or_else(|| Error::NodeNotInPlan {
+                node: run.node_id.clone(),
+            })?;
+        Ok((graph, node))
+    }
+
     /// `plane`'s graph in `plan` (a clone of the engine's `Arc`, so the
     /// graph can be held across `&mut self` calls).
     fn graph_of<'p>(
@@ -725,12 +741,7 @@ impl Engine {
         self.last_tick_event = None;
         self.retention_due = true;
         let plan = Arc::clone(&self.plan);
-        let graph = self.graph_of(&plan, &run.plane)?;
-        let node = graph
-            .node(&run.node_id)
-            .ok_or_else(|| Error::NodeNotInPlan {
-                node: run.node_id.clone(),
-            })?;
+        let (graph, node) = self.graph_and_node(&plan, &run)?;
         match self.dispatch(&mut run, graph, node, cancel) {
             dispatch::Dispatch::Interrupted => Ok(Step::Interrupted),
             dispatch::Dispatch::Unstarted(failure) => self.put_back_unstarted(run, &failure),

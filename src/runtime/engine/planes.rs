@@ -133,12 +133,7 @@ impl Engine {
     /// step is returned).
     fn start_in_flight(&mut self, mut run: ActiveRun) -> Result<Option<Step>, Error> {
         let plan = Arc::clone(&self.plan);
-        let graph = self.graph_of(&plan, &run.plane)?;
-        let node = graph
-            .node(&run.node_id)
-            .ok_or_else(|| Error::NodeNotInPlan {
-                node: run.node_id.clone(),
-            })?;
+        let (graph, node) = self.graph_and_node(&plan, &run)?;
         let request = match self.begin(&mut run, graph, node) {
             Begun::Decided(d) => return self.apply_dispatched(run, graph, node, *d).map(Some),
             Begun::Runner(r) => *r,
