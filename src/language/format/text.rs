@@ -14,39 +14,45 @@ pub(super) fn comments(text: &str) -> Vec<Comment> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let body = line.trim_end_matches(['\n', '\r']);
-        let mut in_str = false;
-        let mut escaped = false;
-        let mut prev_slash = false;
-        for (i, c) in body.char_indices() {
-            if in_str {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == '"' {
-                    in_str = false;
-                }
-                continue;
-            }
-            if c == '"' {
-                in_str = true;
-                prev_slash = false;
-                continue;
-            }
-            if c == '/' && prev_slash {
-                let start = i - 1;
-                out.push(Comment {
-                    start: offset + start,
-                    text: body[start..].trim_end().to_string(),
-                    trailing: !body[..start].trim().is_empty(),
-                });
-                break;
-            }
-            prev_slash = c == '/';
+        if let Some(start) = comment_start(body) {
+            out.push(Comment {
+                start: offset + start,
+                text: body[start..].trim_end().to_string(),
+                trailing: !body[..start].trim().is_empty(),
+            });
         }
         offset += line.len();
     }
     out
+}
+
+/// Where the line's `//` comment starts, outside string literals.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut in_str = false;
+    let mut escaped = false;
+    let mut prev_slash = false;
+    for (i, c) in line.char_indices() {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+            continue;
+        }
+        if c == '"' {
+            in_str = true;
+            prev_slash = false;
+            continue;
+        }
+        if c == '/' && prev_slash {
+            return Some(i - 1);
+        }
+        prev_slash = c == '/';
+    }
+    None
 }
 
 /// Join the tokens of `src` (comments dropped) with canonical spacing.
@@ -110,28 +116,7 @@ pub(super) fn flat(src: &str) -> String {
 
 /// A line without its `//` comment (strings respected).
 pub(super) fn code_part(line: &str) -> &str {
-    let mut in_str = false;
-    let mut escaped = false;
-    let mut prev_slash = false;
-    for (i, c) in line.char_indices() {
-        if in_str {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-            continue;
-        }
-        if c == '"' {
-            in_str = true;
-        } else if c == '/' && prev_slash {
-            return &line[..i - 1];
-        }
-        prev_slash = c == '/' && !in_str;
-    }
-    line
+    comment_start(line).map_or(line, |i| &line[..i])
 }
 
 /// Does `gap` (text between two items) contain an empty line?
