@@ -103,9 +103,9 @@ impl FileNames {
     }
 }
 
-/// `runner_invocation.<req>.json`.
+/// The fields that open both runner records (in the reference's order).
 #[derive(Debug, Clone, Serialize)]
-pub struct InvocationRecord<'a> {
+pub struct RecordHead<'a> {
     pub schema_version: &'static str,
     pub kind: &'static str,
     pub request_id: &'a str,
@@ -115,6 +115,29 @@ pub struct InvocationRecord<'a> {
     pub active_work_item_id: Option<&'a str>,
     pub closure_target_root_spec_id: Option<&'a str>,
     pub runner_name: &'a str,
+}
+
+impl<'a> RecordHead<'a> {
+    fn new(kind: &'static str, request: &'a StageRequest, runner_name: &'a str) -> Self {
+        RecordHead {
+            schema_version: "1.0",
+            kind,
+            request_id: &request.request_id,
+            run_id: &request.run_id,
+            stage: &request.stage,
+            request_kind: &request.request_kind,
+            active_work_item_id: request.work_item.as_ref().map(|w| w.id.as_str()),
+            closure_target_root_spec_id: request.closure.root_spec_id.as_deref(),
+            runner_name,
+        }
+    }
+}
+
+/// `runner_invocation.<req>.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvocationRecord<'a> {
+    #[serde(flatten)]
+    pub head: RecordHead<'a>,
     pub model_name: Option<&'a str>,
     pub thinking_level: Option<&'a str>,
     pub model_reasoning_effort: Option<&'a str>,
@@ -132,15 +155,7 @@ impl<'a> InvocationRecord<'a> {
         emitted_at: String,
     ) -> Self {
         InvocationRecord {
-            schema_version: "1.0",
-            kind: "runner_invocation",
-            request_id: &request.request_id,
-            run_id: &request.run_id,
-            stage: &request.stage,
-            request_kind: &request.request_kind,
-            active_work_item_id: request.work_item.as_ref().map(|w| w.id.as_str()),
-            closure_target_root_spec_id: request.closure.root_spec_id.as_deref(),
-            runner_name,
+            head: RecordHead::new("runner_invocation", request, runner_name),
             model_name: request.model_name.as_deref(),
             thinking_level: request.thinking_level.as_deref(),
             model_reasoning_effort: request.model_reasoning_effort.as_deref(),
@@ -154,15 +169,8 @@ impl<'a> InvocationRecord<'a> {
 /// `runner_completion.<req>.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct CompletionRecord<'a> {
-    pub schema_version: &'static str,
-    pub kind: &'static str,
-    pub request_id: &'a str,
-    pub run_id: &'a str,
-    pub stage: &'a str,
-    pub request_kind: &'a str,
-    pub active_work_item_id: Option<&'a str>,
-    pub closure_target_root_spec_id: Option<&'a str>,
-    pub runner_name: &'a str,
+    #[serde(flatten)]
+    pub head: RecordHead<'a>,
     pub thinking_level: Option<&'a str>,
     pub model_reasoning_effort: Option<&'a str>,
     pub exit_kind: &'static str,
@@ -206,15 +214,7 @@ impl<'a> CompletionRecord<'a> {
         end: Ending<'a>,
     ) -> Self {
         CompletionRecord {
-            schema_version: "1.0",
-            kind: "runner_completion",
-            request_id: &request.request_id,
-            run_id: &request.run_id,
-            stage: &request.stage,
-            request_kind: &request.request_kind,
-            active_work_item_id: request.work_item.as_ref().map(|w| w.id.as_str()),
-            closure_target_root_spec_id: request.closure.root_spec_id.as_deref(),
-            runner_name,
+            head: RecordHead::new("runner_completion", request, runner_name),
             thinking_level: request.thinking_level.as_deref(),
             model_reasoning_effort,
             exit_kind: end.exit_kind.reference_str(),
