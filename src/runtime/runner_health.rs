@@ -184,7 +184,11 @@ fn start_failure_cause(result: &Result<RunnerOutput, RunnerError>) -> Option<Str
             })
         }
         Ok(_) => None,
-        Err(e @ (RunnerError::Settings(_) | RunnerError::UnknownRunner(_))) => Some(e.to_string()),
+        Err(
+            e @ (RunnerError::Settings(_)
+            | RunnerError::Script { .. }
+            | RunnerError::UnknownRunner(_)),
+        ) => Some(e.to_string()),
         Err(RunnerError::Io { .. }) => None,
     }
 }
