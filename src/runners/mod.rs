@@ -402,6 +402,11 @@ pub enum RunnerError {
     UnknownRunner(String),
     /// The settings cannot drive this runner (e.g. an empty command argv).
     Settings(String),
+    /// The script runner's file cannot be read.
+    ScriptUnreadable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// The script runner's file does not parse.
     Script { path: PathBuf, error: ScriptError },
     /// The run directory could not be written.
@@ -421,6 +426,9 @@ impl fmt::Display for RunnerError {
             ),
             RunnerError::Settings(msg) => write!(f, "{msg}"),
             RunnerError::Script { path, error } => {
+                write!(f, "script file {}: {error}", path.display())
+            }
+            RunnerError::ScriptUnreadable { path, error } => {
                 write!(f, "script file {}: {error}", path.display())
             }
             RunnerError::Io { path, error } => write!(f, "{}: {error}", path.display()),

@@ -199,9 +199,11 @@ fn next_entry(request: &StageRequest, settings: &ScriptSettings) -> Result<Entry
     let (script, text) = match script_path(request, settings) {
         None => (Script::default(), String::new()),
         Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                RunnerError::Settings(format!("script file {}: {e}", path.display()))
-            })?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|error| RunnerError::ScriptUnreadable {
+                    path: path.clone(),
+                    error,
+                })?;
             let script = Script::parse(&text).map_err(|error| RunnerError::Script {
                 path: path.clone(),
                 error,
@@ -472,12 +474,26 @@ mod tests {
         };
         let e = run(&updater_request(ws.path()), &settings).unwrap_err();
         assert!(matches!(e, RunnerError::Script { .. }), "{e:?}");
+        assert_eq!(e.failure_class(), "runner_error");
         assert_eq!(
             e.to_string(),
             format!(
                 "script file {}: updater: unknown script entry \"maybe\"",
                 ws.path().join("script.json").display()
             )
+        );
+        // A missing file names the file and the I/O error.
+        let settings = ScriptSettings {
+            path: Some("gone.json".into()),
+        };
+        let e = run(&updater_request(ws.path()), &settings).unwrap_err();
+        assert!(matches!(e, RunnerError::ScriptUnreadable { .. }), "{e:?}");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "script file {}: ",
+                ws.path().join("gone.json").display()
+            )),
+            "{e}"
         );
     }
 
