@@ -661,10 +661,39 @@ pub mod test_support {
             assert_eq!(ok.validate(), Ok(()));
             let mut r = ok.clone();
             r.outcomes[0].name = "done".into();
-            assert!(r.validate().is_err());
+            assert_eq!(r.validate(), Err(RequestError::NotAMarker("done".into())));
+            assert_eq!(
+                r.validate().unwrap_err().to_string(),
+                "outcome \"done\" is not a marker token"
+            );
             let mut r = ok.clone();
             r.closure.root_spec_id = Some("s-1".into());
-            assert!(r.validate().is_err());
+            assert_eq!(
+                r.validate(),
+                Err(RequestError::ClosureFieldsNotAllowed {
+                    kind: "active_work_item".into()
+                })
+            );
+            let mut r = ok.clone();
+            r.run_id = " ".into();
+            assert_eq!(r.validate(), Err(RequestError::Missing("run_id")));
+            let mut r = ok.clone();
+            r.request_kind = "closure_target".into();
+            assert_eq!(r.validate(), Err(RequestError::WorkItemNotAllowed));
+            r.work_item = None;
+            assert_eq!(r.validate(), Err(RequestError::NoClosureTarget));
+            let mut r = ok.clone();
+            r.request_kind = "learning_request".into();
+            r.work_item = None;
+            assert_eq!(r.validate(), Err(RequestError::NoWorkItemPath));
+            r.request_kind = "sideways".into();
+            assert_eq!(
+                r.validate().map_err(|e| Error::from(e).to_string()),
+                Err("unknown request kind \"sideways\"".to_string())
+            );
+            let mut r = ok.clone();
+            r.outcomes.clear();
+            assert_eq!(r.validate(), Err(RequestError::NoOutcomes));
             let mut r = ok.clone();
             r.request_kind = "closure_target".into();
             r.work_item = None;
