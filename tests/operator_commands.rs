@@ -295,6 +295,45 @@ fn a_config_path_that_is_not_a_file_is_refused() {
     }
 }
 
+/// A `millrace.toml` that fails a check is one line naming the file, the
+/// line and the key, `invalid_config` with exit 1, whichever command reads it.
+#[test]
+fn a_bad_config_is_invalid_config_naming_its_line_everywhere() {
+    let ws = Ws::new("");
+    fs::write(
+        ws.ma().join("millrace.toml"),
+        "[runtime]\nevent_log_keep = 0\n",
+    )
+    .unwrap();
+    let expected = "millrace.toml: line 2: `runtime.event_log_keep` must be between 1 and 1000";
+    for args in [
+        &["config", "show"][..],
+        &["config", "validate"][..],
+        &["run", "once"][..],
+    ] {
+        let out = ws.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains(expected), "{args:?}: {all}");
+    }
+    let out = ws.run(&["config", "show", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["kind"], "invalid_config");
+    assert_eq!(err["error"]["code"], 1);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(expected),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_runtime_holds_a_target_with_drifted_lineage_and_writes_a_diagnostic() {
     let ws = drifted();

@@ -351,4 +351,35 @@ mod tests {
         assert_eq!(state.kind(), "failed");
         assert_eq!(exit_code(Err(&state)), 1);
     }
+    /// A bad `millrace.toml` is `invalid_config`, exit 1, whichever layer
+    /// read it, and its line and key arrive as data, not only as text.
+    #[test]
+    fn a_config_error_keeps_its_kind_line_and_key_through_every_layer() {
+        let config = || {
+            let error =
+                workspace::config::parse_config("[runtime]\nevent_log_keep = 0\n").unwrap_err();
+            workspace::Error::Config {
+                path: "/w/millrace-agents/millrace.toml".into(),
+                error,
+            }
+        };
+        for e in [
+            Error::from(config()),
+            Error::from(runtime::Error::from(config())),
+            Error::from(plan::Error::Workspace(config())),
+            Error::from(runtime::Error::from(plan::Error::Workspace(config()))),
+        ] {
+            assert_eq!(e.kind(), "invalid_config");
+            assert_eq!(exit_code(Err(&e)), 1);
+            assert_eq!(
+                e.to_string(),
+                "/w/millrace-agents/millrace.toml: line 2: `runtime.event_log_keep` must be between 1 and 1000"
+            );
+        }
+        let workspace::Error::Config { error, .. } = config() else {
+            unreachable!()
+        };
+        assert_eq!(error.line, Some(2));
+        assert_eq!(error.key.as_deref(), Some("runtime.event_log_keep"));
+    }
 }

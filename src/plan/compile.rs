@@ -68,9 +68,9 @@ pub fn effective_config(root: &AssetRoot) -> Result<EffectiveConfig, super::Erro
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| crate::workspace::Error::io(&path, e))?;
             let config =
-                config::parse_config(&text).map_err(|message| crate::workspace::Error::Config {
+                config::parse_config(&text).map_err(|error| crate::workspace::Error::Config {
                     path: path.clone(),
-                    message,
+                    error,
                 })?;
             Ok(EffectiveConfig {
                 config,
@@ -391,16 +391,19 @@ fn runner_settings_errors(
     }
     if let (false, Some(path)) = (using("script").is_empty(), &cfg.runners.script.path) {
         let p = l.root.join(path);
-        let parsed = std::fs::read_to_string(&p)
-            .map_err(|e| e.to_string())
-            .and_then(|t| crate::runners::script::Script::parse(&t));
-        match parsed {
-            Err(e) => errors.push(format!(
+        // An unreadable or invalid script file is one lint line.
+        let unusable = |e: &dyn std::fmt::Display| {
+            format!(
                 "{}[runners.script] path: script file {}: {e}",
                 at("runners.script", "path"),
                 p.display()
-            )),
-            Ok(script) => {
+            )
+        };
+        let parsed = std::fs::read_to_string(&p).map(|t| crate::runners::script::Script::parse(&t));
+        match parsed {
+            Err(e) => errors.push(unusable(&e)),
+            Ok(Err(e)) => errors.push(unusable(&e)),
+            Ok(Ok(script)) => {
                 let known: BTreeSet<&str> = nodes
                     .iter()
                     .flat_map(|n| [n.node_id.as_str(), n.stage_kind_id.as_str()])

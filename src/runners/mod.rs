@@ -22,7 +22,7 @@
 //! streamed to files, never held whole in memory.
 
 pub mod error;
-pub use error::Error;
+pub use error::{EntryError, Error, RequestError, ScriptError};
 pub mod artifacts;
 pub mod capture;
 pub mod claude;
@@ -231,7 +231,7 @@ impl StageRequest {
     /// Shape checks the reference makes on a request: ids present, at least
     /// one outcome with a result class, outcome names that are marker
     /// tokens, and the fields each request kind requires or forbids.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), RequestError> {
         for (name, value) in [
             ("request_id", &self.request_id),
             ("run_id", &self.run_id),
@@ -241,18 +241,18 @@ impl StageRequest {
             ("running_status_marker", &self.running_status_marker),
         ] {
             if value.trim().is_empty() {
-                return Err(format!("{name} is required"));
+                return Err(RequestError::Missing(name));
             }
         }
         if self.outcomes.is_empty() {
-            return Err("a stage request needs at least one legal outcome".into());
+            return Err(RequestError::NoOutcomes);
         }
         for o in &self.outcomes {
             if marker::marker_token(&format!("### {}", o.name)) != Some(o.name.as_str()) {
-                return Err(format!("outcome {:?} is not a marker token", o.name));
+                return Err(RequestError::NotAMarker(o.name.clone()));
             }
             if o.result_classes.is_empty() {
-                return Err(format!("outcome {} allows no result class", o.name));
+                return Err(RequestError::NoResultClass(o.name.clone()));
             }
         }
         let c = &self.closure;
@@ -269,28 +269,25 @@ impl StageRequest {
         match self.request_kind.as_str() {
             "active_work_item" | "learning_request" => {
                 if closure.iter().any(|f| f.is_some()) {
-                    return Err(format!(
-                        "{} requests cannot declare closure target fields",
-                        self.request_kind
-                    ));
+                    return Err(RequestError::ClosureFieldsNotAllowed {
+                        kind: self.request_kind.clone(),
+                    });
                 }
                 if self.request_kind == "learning_request"
                     && self.work_item.as_ref().is_none_or(|w| w.path.is_none())
                 {
-                    return Err("learning_request requests require a work item path".into());
+                    return Err(RequestError::NoWorkItemPath);
                 }
             }
             "closure_target" => {
                 if self.work_item.is_some() {
-                    return Err(
-                        "closure_target requests cannot declare active work item fields".into(),
-                    );
+                    return Err(RequestError::WorkItemNotAllowed);
                 }
                 if c.target_path.is_none() || c.root_spec_id.is_none() {
-                    return Err("closure_target requests require closure target fields".into());
+                    return Err(RequestError::NoClosureTarget);
                 }
             }
-            other => return Err(format!("unknown request kind {other:?}")),
+            other => return Err(RequestError::UnknownKind(other.to_string())),
         }
         Ok(())
     }
@@ -405,6 +402,13 @@ pub enum RunnerError {
     UnknownRunner(String),
     /// The settings cannot drive this runner (e.g. an empty command argv).
     Settings(String),
+    /// The script runner's file cannot be read.
+    ScriptUnreadable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The script runner's file does not parse.
+    Script { path: PathBuf, error: ScriptError },
     /// The run directory could not be written.
     Io {
         path: PathBuf,
@@ -421,6 +425,12 @@ impl fmt::Display for RunnerError {
                 RUNNER_NAMES.join(", ")
             ),
             RunnerError::Settings(msg) => write!(f, "{msg}"),
+            RunnerError::Script { path, error } => {
+                write!(f, "script file {}: {error}", path.display())
+            }
+            RunnerError::ScriptUnreadable { path, error } => {
+                write!(f, "script file {}: {error}", path.display())
+            }
             RunnerError::Io { path, error } => write!(f, "{}: {error}", path.display()),
         }
     }
@@ -651,10 +661,39 @@ pub mod test_support {
             assert_eq!(ok.validate(), Ok(()));
             let mut r = ok.clone();
             r.outcomes[0].name = "done".into();
-            assert!(r.validate().is_err());
+            assert_eq!(r.validate(), Err(RequestError::NotAMarker("done".into())));
+            assert_eq!(
+                r.validate().unwrap_err().to_string(),
+                "outcome \"done\" is not a marker token"
+            );
             let mut r = ok.clone();
             r.closure.root_spec_id = Some("s-1".into());
-            assert!(r.validate().is_err());
+            assert_eq!(
+                r.validate(),
+                Err(RequestError::ClosureFieldsNotAllowed {
+                    kind: "active_work_item".into()
+                })
+            );
+            let mut r = ok.clone();
+            r.run_id = " ".into();
+            assert_eq!(r.validate(), Err(RequestError::Missing("run_id")));
+            let mut r = ok.clone();
+            r.request_kind = "closure_target".into();
+            assert_eq!(r.validate(), Err(RequestError::WorkItemNotAllowed));
+            r.work_item = None;
+            assert_eq!(r.validate(), Err(RequestError::NoClosureTarget));
+            let mut r = ok.clone();
+            r.request_kind = "learning_request".into();
+            r.work_item = None;
+            assert_eq!(r.validate(), Err(RequestError::NoWorkItemPath));
+            r.request_kind = "sideways".into();
+            assert_eq!(
+                r.validate().map_err(|e| Error::from(e).to_string()),
+                Err("unknown request kind \"sideways\"".to_string())
+            );
+            let mut r = ok.clone();
+            r.outcomes.clear();
+            assert_eq!(r.validate(), Err(RequestError::NoOutcomes));
             let mut r = ok.clone();
             r.request_kind = "closure_target".into();
             r.work_item = None;

@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::script::Script;
-use super::{RunnerKind, RunnerSettings};
+use super::{RunnerKind, RunnerSettings, ScriptError};
 
 /// Why a runner cannot start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub enum Unavailable {
     /// The script runner's file is missing or unreadable.
     ScriptMissing { path: PathBuf, error: String },
     /// The script runner's file does not parse.
-    ScriptInvalid { path: PathBuf, error: String },
+    ScriptInvalid { path: PathBuf, error: ScriptError },
 }
 
 impl Unavailable {

@@ -34,7 +34,10 @@ use serde_json::Value;
 
 use super::artifacts::{self, path_string, CompletionRecord, FileNames, InvocationRecord};
 use super::settings::ScriptSettings;
-use super::{io_err, marker, process, prompt, ExitKind, RunnerError, RunnerOutput, StageRequest};
+use super::{
+    io_err, marker, process, prompt, EntryError, ExitKind, RunnerError, RunnerOutput, ScriptError,
+    StageRequest,
+};
 use crate::workspace::atomic::write_atomic;
 use crate::workspace::clock::now_rfc3339;
 use crate::workspace::layout::RUNTIME_DIR;
@@ -57,7 +60,7 @@ pub enum Entry {
 }
 
 impl Entry {
-    fn parse(value: &Value) -> Result<Entry, String> {
+    fn parse(value: &Value) -> Result<Entry, EntryError> {
         match value {
             Value::String(s) => Ok(match s.as_str() {
                 "success" => Entry::Success,
@@ -70,29 +73,29 @@ impl Entry {
                 {
                     Entry::Outcome(token.to_string())
                 }
-                other => return Err(format!("unknown script entry {other:?}")),
+                other => return Err(EntryError::Unknown(other.to_string())),
             }),
             Value::Object(map) => {
                 let text = map
                     .get("text")
                     .and_then(Value::as_str)
-                    .ok_or("a script entry object needs a \"text\" string")?;
+                    .ok_or(EntryError::NoText)?;
                 let exit_code = match map.get("exit_code") {
                     None => 0,
                     Some(v) => v
                         .as_i64()
                         .and_then(|n| i32::try_from(n).ok())
-                        .ok_or("\"exit_code\" must be an integer")?,
+                        .ok_or(EntryError::ExitCode)?,
                 };
                 if let Some(key) = map.keys().find(|k| *k != "text" && *k != "exit_code") {
-                    return Err(format!("unknown key {key:?} in a script entry"));
+                    return Err(EntryError::UnknownKey(key.clone()));
                 }
                 Ok(Entry::Text {
                     text: text.to_string(),
                     exit_code,
                 })
             }
-            _ => Err("a script entry must be a string or an object".into()),
+            _ => Err(EntryError::WrongType),
         }
     }
 }
@@ -121,30 +124,32 @@ impl Default for Script {
 }
 
 impl Script {
-    pub fn parse(text: &str) -> Result<Script, String> {
-        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let map = value
-            .as_object()
-            .ok_or("the script must be a JSON object")?;
+    pub fn parse(text: &str) -> Result<Script, ScriptError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| ScriptError::Json(std::sync::Arc::new(e)))?;
+        let map = value.as_object().ok_or(ScriptError::NotAnObject)?;
+        let entry = |key: &str, value: &Value| {
+            Entry::parse(value).map_err(|error| ScriptError::Entry {
+                key: key.to_string(),
+                error,
+            })
+        };
         let mut script = Script::default();
         for (key, value) in map {
             if key == "default" {
                 script.fallback = match value {
                     Value::String(s) if s == "last" => Fallback::Last,
-                    other => {
-                        Fallback::Entry(Entry::parse(other).map_err(|e| format!("default: {e}"))?)
-                    }
+                    other => Fallback::Entry(entry(key, other)?),
                 };
                 continue;
             }
             let list = value
                 .as_array()
-                .ok_or_else(|| format!("{key}: expected a list of entries"))?;
+                .ok_or_else(|| ScriptError::NotAList { key: key.clone() })?;
             let entries = list
                 .iter()
-                .map(Entry::parse)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("{key}: {e}"))?;
+                .map(|v| entry(key, v))
+                .collect::<Result<Vec<_>, _>>()?;
             script.stages.insert(key.clone(), entries);
         }
         Ok(script)
@@ -194,11 +199,14 @@ fn next_entry(request: &StageRequest, settings: &ScriptSettings) -> Result<Entry
     let (script, text) = match script_path(request, settings) {
         None => (Script::default(), String::new()),
         Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                RunnerError::Settings(format!("script file {}: {e}", path.display()))
-            })?;
-            let script = Script::parse(&text).map_err(|e| {
-                RunnerError::Settings(format!("script file {}: {e}", path.display()))
+            let text =
+                std::fs::read_to_string(&path).map_err(|error| RunnerError::ScriptUnreadable {
+                    path: path.clone(),
+                    error,
+                })?;
+            let script = Script::parse(&text).map_err(|error| RunnerError::Script {
+                path: path.clone(),
+                error,
             })?;
             (script, text)
         }
@@ -411,6 +419,82 @@ mod tests {
         assert!(Script::parse(r#"{"builder": "BLOCKED"}"#).is_err());
         assert!(Script::parse(r#"{"builder": [{"text": "x", "bogus": 1}]}"#).is_err());
         assert!(Script::parse("[]").is_err());
+    }
+
+    #[test]
+    fn a_script_error_names_the_stage_and_the_entry() {
+        let e = Script::parse(r#"{"builder": ["BLOCKED", "maybe"]}"#).unwrap_err();
+        assert_eq!(
+            e,
+            ScriptError::Entry {
+                key: "builder".into(),
+                error: EntryError::Unknown("maybe".into())
+            }
+        );
+        assert_eq!(e.to_string(), "builder: unknown script entry \"maybe\"");
+        let e = Script::parse(r#"{"default": {"text": "x", "bogus": 1}}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "default: unknown key \"bogus\" in a script entry"
+        );
+        let e = Script::parse(r#"{"checker": [{"exit_code": 1}]}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "checker: a script entry object needs a \"text\" string"
+        );
+        let e = Script::parse(r#"{"checker": [{"text": "x", "exit_code": "1"}]}"#).unwrap_err();
+        assert_eq!(e.to_string(), "checker: \"exit_code\" must be an integer");
+        assert_eq!(
+            Script::parse(r#"{"checker": [3]}"#)
+                .unwrap_err()
+                .to_string(),
+            "checker: a script entry must be a string or an object"
+        );
+        assert_eq!(
+            Script::parse(r#"{"builder": "BLOCKED"}"#).unwrap_err(),
+            ScriptError::NotAList {
+                key: "builder".into()
+            }
+        );
+        assert_eq!(
+            Script::parse("[]").unwrap_err().to_string(),
+            "the script must be a JSON object"
+        );
+        let e = Script::parse("{").unwrap_err();
+        assert!(matches!(e, ScriptError::Json(_)), "{e:?}");
+        assert!(e.to_string().contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn a_stage_with_a_bad_script_file_names_the_file_and_the_entry() {
+        let ws = tempfile::tempdir().unwrap();
+        std::fs::write(ws.path().join("script.json"), r#"{"updater": ["maybe"]}"#).unwrap();
+        let settings = ScriptSettings {
+            path: Some("script.json".into()),
+        };
+        let e = run(&updater_request(ws.path()), &settings).unwrap_err();
+        assert!(matches!(e, RunnerError::Script { .. }), "{e:?}");
+        assert_eq!(e.failure_class(), "runner_error");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "script file {}: updater: unknown script entry \"maybe\"",
+                ws.path().join("script.json").display()
+            )
+        );
+        // A missing file names the file and the I/O error.
+        let settings = ScriptSettings {
+            path: Some("gone.json".into()),
+        };
+        let e = run(&updater_request(ws.path()), &settings).unwrap_err();
+        assert!(matches!(e, RunnerError::ScriptUnreadable { .. }), "{e:?}");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "script file {}: ",
+                ws.path().join("gone.json").display()
+            )),
+            "{e}"
+        );
     }
 
     #[test]

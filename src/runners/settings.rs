@@ -421,9 +421,8 @@ pub struct SettingError {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<RunnerSettings, String> {
+    fn parse(text: &str) -> Result<RunnerSettings, crate::runners::Error> {
         RunnerSettings::from_config(&text.parse::<toml::Table>().unwrap())
-            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -475,8 +474,9 @@ mod tests {
         );
         let e = parse("[runners.pi]\nargs = [\"--model=x\", \"--verbose\", \"--no-skills\"]\n")
             .unwrap_err();
+        assert!(matches!(e, crate::runners::Error::Settings(_)), "{e:?}");
         assert_eq!(
-            e,
+            e.to_string(),
             "reserved pi runner flags are not allowed in runners.pi.args: --model=x, --no-skills"
         );
     }

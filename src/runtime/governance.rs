@@ -17,6 +17,7 @@
 use crate::runners::TokenUsage;
 use crate::workspace::config::{Config, TokenRule};
 use crate::workspace::layout::Layout;
+use crate::workspace::ConfigError;
 use crate::workspace::{atomic, clock};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -151,79 +152,111 @@ impl Window {
 
 /// Check the `[usage_governance]` table: what this implementation cannot
 /// act on is refused (nothing is parsed and ignored). The error is the
-/// one-line config diagnostic (`config::parse_config` returns it as is).
-pub fn validate(config: &Config) -> Result<(), String> {
+/// config diagnostic naming the key (`config::parse_config` returns it as is).
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    const G: &str = "usage_governance";
+    const TOKENS: &str = "usage_governance.runtime_token_rules.rules";
+    const QUOTA: &str = "usage_governance.subscription_quota_rules";
+    let fail = |key: String, problem: String| Err(ConfigError::key(None, key, problem));
     let g = &config.usage_governance;
     if g.evaluation_boundary != "between_stages" {
-        return Err(format!(
-            "`usage_governance.evaluation_boundary` is {:?}; only \"between_stages\" is supported",
-            g.evaluation_boundary
-        ));
+        return fail(
+            format!("{G}.evaluation_boundary"),
+            format!(
+                "`usage_governance.evaluation_boundary` is {:?}; only \"between_stages\" is supported",
+                g.evaluation_boundary
+            ),
+        );
     }
     if g.calendar_timezone != "UTC" {
-        return Err(format!(
-            "`usage_governance.calendar_timezone` is {:?}; only \"UTC\" is supported",
-            g.calendar_timezone
-        ));
+        return fail(
+            format!("{G}.calendar_timezone"),
+            format!(
+                "`usage_governance.calendar_timezone` is {:?}; only \"UTC\" is supported",
+                g.calendar_timezone
+            ),
+        );
     }
     let mut ids = HashSet::new();
     for rule in &g.runtime_token_rules.rules {
         if Window::parse(&rule.window).is_none() {
-            return Err(format!(
-                "usage_governance rule {:?}: window {:?} is not one of rolling_5h (or rolling_<N>s|m|h), calendar_week, daemon_session, per_run",
-                rule.rule_id, rule.window
-            ));
+            return fail(
+                format!("{TOKENS}.window"),
+                format!(
+                    "usage_governance rule {:?}: window {:?} is not one of rolling_5h (or rolling_<N>s|m|h), calendar_week, daemon_session, per_run",
+                    rule.rule_id, rule.window
+                ),
+            );
         }
         if rule.metric != "total_tokens" {
-            return Err(format!(
-                "usage_governance rule {:?}: metric {:?} is not supported (total_tokens)",
-                rule.rule_id, rule.metric
-            ));
+            return fail(
+                format!("{TOKENS}.metric"),
+                format!(
+                    "usage_governance rule {:?}: metric {:?} is not supported (total_tokens)",
+                    rule.rule_id, rule.metric
+                ),
+            );
         }
         if rule.threshold == 0 {
-            return Err(format!(
-                "usage_governance rule {:?}: threshold must be above 0",
-                rule.rule_id
-            ));
+            return fail(
+                format!("{TOKENS}.threshold"),
+                format!(
+                    "usage_governance rule {:?}: threshold must be above 0",
+                    rule.rule_id
+                ),
+            );
         }
         if !ids.insert(rule.rule_id.as_str()) {
-            return Err(format!(
-                "usage_governance rule {:?} is declared twice",
-                rule.rule_id
-            ));
+            return fail(
+                format!("{TOKENS}.rule_id"),
+                format!("usage_governance rule {:?} is declared twice", rule.rule_id),
+            );
         }
     }
     let q = &g.subscription_quota_rules;
     if q.provider != "codex_chatgpt_oauth" {
-        return Err(format!(
-            "`usage_governance.subscription_quota_rules.provider` is {:?}; only \"codex_chatgpt_oauth\" is supported",
-            q.provider
-        ));
+        return fail(
+            format!("{QUOTA}.provider"),
+            format!(
+                "`usage_governance.subscription_quota_rules.provider` is {:?}; only \"codex_chatgpt_oauth\" is supported",
+                q.provider
+            ),
+        );
     }
     if !matches!(q.degraded_policy.as_str(), "fail_open" | "fail_closed") {
-        return Err(format!(
-            "`usage_governance.subscription_quota_rules.degraded_policy` is {:?}; allowed: fail_open, fail_closed",
-            q.degraded_policy
-        ));
+        return fail(
+            format!("{QUOTA}.degraded_policy"),
+            format!(
+                "`usage_governance.subscription_quota_rules.degraded_policy` is {:?}; allowed: fail_open, fail_closed",
+                q.degraded_policy
+            ),
+        );
     }
     if q.refresh_interval_seconds == 0 {
-        return Err(
+        return fail(
+            format!("{QUOTA}.refresh_interval_seconds"),
             "`usage_governance.subscription_quota_rules.refresh_interval_seconds` must be above 0"
                 .into(),
         );
     }
     for rule in &q.rules {
         if !matches!(rule.window.as_str(), "five_hour" | "weekly") {
-            return Err(format!(
-                "subscription quota rule {:?}: window {:?} is not five_hour or weekly",
-                rule.rule_id, rule.window
-            ));
+            return fail(
+                format!("{QUOTA}.rules.window"),
+                format!(
+                    "subscription quota rule {:?}: window {:?} is not five_hour or weekly",
+                    rule.rule_id, rule.window
+                ),
+            );
         }
         if !(rule.pause_at_percent_used > 0.0 && rule.pause_at_percent_used <= 100.0) {
-            return Err(format!(
-                "subscription quota rule {:?}: pause_at_percent_used must be above 0 and at most 100",
-                rule.rule_id
-            ));
+            return fail(
+                format!("{QUOTA}.rules.pause_at_percent_used"),
+                format!(
+                    "subscription quota rule {:?}: pause_at_percent_used must be above 0 and at most 100",
+                    rule.rule_id
+                ),
+            );
         }
     }
     Ok(())

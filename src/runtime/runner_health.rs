@@ -184,7 +184,12 @@ fn start_failure_cause(result: &Result<RunnerOutput, RunnerError>) -> Option<Str
             })
         }
         Ok(_) => None,
-        Err(e @ (RunnerError::Settings(_) | RunnerError::UnknownRunner(_))) => Some(e.to_string()),
+        Err(
+            e @ (RunnerError::Settings(_)
+            | RunnerError::Script { .. }
+            | RunnerError::ScriptUnreadable { .. }
+            | RunnerError::UnknownRunner(_)),
+        ) => Some(e.to_string()),
         Err(RunnerError::Io { .. }) => None,
     }
 }
@@ -502,5 +507,26 @@ mod tests {
             error: std::io::Error::other("disk full"),
         });
         assert_eq!(health.observe(&io, "command", 2), None);
+        // A script file that cannot be used is a start failure too, named as before.
+        let script = Err(RunnerError::Script {
+            path: "/w/s.json".into(),
+            error: crate::runners::ScriptError::NotAnObject,
+        });
+        let seen = health.observe(&script, "script", 2).unwrap();
+        assert_eq!(
+            seen.cause,
+            "script file /w/s.json: the script must be a JSON object"
+        );
+        let unreadable = Err(RunnerError::ScriptUnreadable {
+            path: "/w/s.json".into(),
+            error: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+        assert_eq!(
+            health
+                .observe(&unreadable, "script", 2)
+                .unwrap()
+                .consecutive,
+            2
+        );
     }
 }

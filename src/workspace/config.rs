@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use super::ConfigError;
+
 /// The file `init` writes, byte-identical to the reference's bootstrap config.
 pub const BOOTSTRAP_TOML: &str = "[runtime]\ndefault_mode = \"default_codex\"\nrun_style = \"daemon\"\n\n[runners.codex]\npermission_default = \"maximum\"\n";
 
@@ -19,43 +21,57 @@ pub struct RuntimeConfig {
 /// Read and check `millrace.toml`. Errors are one line naming the file.
 pub fn load(path: &Path) -> Result<RuntimeConfig, super::Error> {
     let text = std::fs::read_to_string(path).map_err(|e| super::Error::io(path, e))?;
-    parse(&text).map_err(|message| super::Error::Config {
+    parse(&text).map_err(|error| super::Error::Config {
         path: path.to_path_buf(),
-        message,
+        error,
     })
+}
+
+/// A TOML error as a config diagnostic: the line its span starts on and its
+/// message on one line, with serde's words made ours by `reword`.
+fn toml_error(text: &str, e: &toml::de::Error, reword: fn(String) -> String) -> ConfigError {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    ConfigError::syntax(line, reword(e.message().trim().replace('\n', ", ")))
 }
 
 /// Parse config text. The error is the one-line diagnostic (`line N: ...`);
 /// it is the value shown, and `load` names the file in front of it
 /// (`workspace::Error::Config`).
-pub fn parse(text: &str) -> Result<RuntimeConfig, String> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        let message = e.message().trim().replace('\n', ", ");
-        match line {
-            Some(n) => format!("line {n}: {message}"),
-            None => message,
-        }
-    })?;
+pub fn parse(text: &str) -> Result<RuntimeConfig, ConfigError> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| toml_error(text, &e, |m| m))?;
     let runtime = match table.get("runtime") {
         None => None,
         Some(toml::Value::Table(t)) => Some(t),
-        Some(_) => return Err("`runtime` must be a table".into()),
+        Some(_) => {
+            return Err(ConfigError::key(
+                None,
+                "runtime",
+                "`runtime` must be a table",
+            ))
+        }
     };
-    let text_key = |key: &str, default: &str| -> Result<String, String> {
+    let text_key = |key: &str, default: &str| -> Result<String, ConfigError> {
         match runtime.and_then(|t| t.get(key)) {
             None => Ok(default.to_string()),
             Some(toml::Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(format!("`runtime.{key}` must be a string")),
+            Some(_) => Err(ConfigError::key(
+                None,
+                format!("runtime.{key}"),
+                format!("`runtime.{key}` must be a string"),
+            )),
         }
     };
     let default_mode = text_key("default_mode", "default_codex")?;
     let run_style = text_key("run_style", "daemon")?;
     if !matches!(run_style.as_str(), "once" | "daemon") {
-        return Err(format!(
-            "`runtime.run_style` must be \"once\" or \"daemon\", not {run_style:?}"
+        return Err(ConfigError::key(
+            None,
+            "runtime.run_style",
+            format!("`runtime.run_style` must be \"once\" or \"daemon\", not {run_style:?}"),
         ));
     }
     Ok(RuntimeConfig {
@@ -83,7 +99,7 @@ mod tests {
             "runtime = 3",
             "[runtime]\nrun_style = \"sometimes\"",
         ] {
-            let e = parse(bad).unwrap_err();
+            let e = parse(bad).unwrap_err().to_string();
             assert!(!e.trim().contains('\n'), "{e}");
         }
     }
@@ -374,26 +390,16 @@ pub fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
     None
 }
 
-/// Parse `millrace.toml` text into the full model. Errors are one line:
-/// `line N: <what is wrong>` with the key and the allowed values where known.
-/// That text is the value (`config validate`, `config set` and the web
-/// editor show it as is); `load_config` turns it into
+/// Parse `millrace.toml` text into the full model. The error renders as one
+/// line, `line N: <what is wrong>`, with the key and the allowed values where
+/// known, and carries the line and key as data; `load_config` wraps it in
 /// `workspace::Error::Config` with the file's path.
-pub fn parse_config(text: &str) -> Result<Config, String> {
+pub fn parse_config(text: &str) -> Result<Config, ConfigError> {
     let config: Config = toml::from_str(text).map_err(|e: toml::de::Error| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        let message = e
-            .message()
-            .trim()
-            .replace('\n', ", ")
-            .replace("unknown field", "unknown key")
-            .replace("expected one of", "allowed:");
-        match line {
-            Some(n) => format!("line {n}: {message}"),
-            None => message,
-        }
+        toml_error(text, &e, |m| {
+            m.replace("unknown field", "unknown key")
+                .replace("expected one of", "allowed:")
+        })
     })?;
     let mut config = config;
     validate(&config, text)?;
@@ -404,9 +410,9 @@ pub fn parse_config(text: &str) -> Result<Config, String> {
 /// Read and validate the full config file; errors name the file.
 pub fn load_config(path: &Path) -> Result<Config, super::Error> {
     let text = std::fs::read_to_string(path).map_err(|e| super::Error::io(path, e))?;
-    parse_config(&text).map_err(|message| super::Error::Config {
+    parse_config(&text).map_err(|error| super::Error::Config {
         path: path.to_path_buf(),
-        message,
+        error,
     })
 }
 
@@ -431,61 +437,68 @@ pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 30;
 pub const MAX_HEARTBEAT_SECONDS: u64 = 86_400;
 
 /// The checks serde cannot make; the error is the one-line diagnostic.
-fn validate(c: &Config, text: &str) -> Result<(), String> {
-    let at = |table: &str, key: &str| {
-        line_of(text, table, key)
-            .map(|n| format!("line {n}: "))
-            .unwrap_or_default()
+fn validate(c: &Config, text: &str) -> Result<(), ConfigError> {
+    // A problem with `table.key`, on the line that sets it when there is one.
+    let at = |table: &str, key: &str, problem: String| {
+        ConfigError::key(line_of(text, table, key), format!("{table}.{key}"), problem)
     };
     let idle = c.runtime.idle_sleep_seconds;
     if !(idle > 0.0 && idle <= MAX_IDLE_SLEEP_SECONDS) {
-        return Err(format!(
-            "{}`runtime.idle_sleep_seconds` is {idle:?}; it must be above 0 and at most {MAX_IDLE_SLEEP_SECONDS}",
-            at("runtime", "idle_sleep_seconds")
+        return Err(at(
+            "runtime",
+            "idle_sleep_seconds",
+            format!(
+                "`runtime.idle_sleep_seconds` is {idle:?}; it must be above 0 and at most {MAX_IDLE_SLEEP_SECONDS}"
+            ),
         ));
     }
     if c.runtime.heartbeat_seconds > MAX_HEARTBEAT_SECONDS {
-        return Err(format!(
-            "{}`runtime.heartbeat_seconds` is {}; it must be at most {MAX_HEARTBEAT_SECONDS} (0 turns heartbeats off)",
-            at("runtime", "heartbeat_seconds"),
-            c.runtime.heartbeat_seconds
+        return Err(at(
+            "runtime",
+            "heartbeat_seconds",
+            format!(
+                "`runtime.heartbeat_seconds` is {}; it must be at most {MAX_HEARTBEAT_SECONDS} (0 turns heartbeats off)",
+                c.runtime.heartbeat_seconds
+            ),
         ));
     }
     if c.runtime.max_stage_output_bytes < MIN_STAGE_OUTPUT_BYTES {
-        return Err(format!(
-            "{}`runtime.max_stage_output_bytes` must be at least {MIN_STAGE_OUTPUT_BYTES}",
-            at("runtime", "max_stage_output_bytes")
+        return Err(at(
+            "runtime",
+            "max_stage_output_bytes",
+            format!("`runtime.max_stage_output_bytes` must be at least {MIN_STAGE_OUTPUT_BYTES}"),
         ));
     }
     if c.runtime.event_log_max_bytes < MIN_EVENT_LOG_BYTES {
-        return Err(format!(
-            "{}`runtime.event_log_max_bytes` must be at least {MIN_EVENT_LOG_BYTES}",
-            at("runtime", "event_log_max_bytes")
+        return Err(at(
+            "runtime",
+            "event_log_max_bytes",
+            format!("`runtime.event_log_max_bytes` must be at least {MIN_EVENT_LOG_BYTES}"),
         ));
     }
     if !(1..=1000).contains(&c.runtime.event_log_keep) {
-        return Err(format!(
-            "{}`runtime.event_log_keep` must be between 1 and 1000",
-            at("runtime", "event_log_keep")
+        return Err(at(
+            "runtime",
+            "event_log_keep",
+            "`runtime.event_log_keep` must be between 1 and 1000".into(),
         ));
     }
     if c.runs.retention_days == Some(0) {
-        return Err(format!(
-            "{}`runs.retention_days` must be at least 1 (leave it out to keep every run)",
-            at("runs", "retention_days")
+        return Err(at(
+            "runs",
+            "retention_days",
+            "`runs.retention_days` must be at least 1 (leave it out to keep every run)".into(),
         ));
     }
     if c.runs.retention_days.is_none() && (c.runs.keep_last.is_some() || c.runs.keep_failed) {
-        return Err(format!(
-            "{}`runs.keep_last` and `runs.keep_failed` only apply with `runs.retention_days`",
-            at(
-                "runs",
-                if c.runs.keep_last.is_some() {
-                    "keep_last"
-                } else {
-                    "keep_failed"
-                }
-            )
+        return Err(at(
+            "runs",
+            if c.runs.keep_last.is_some() {
+                "keep_last"
+            } else {
+                "keep_failed"
+            },
+            "`runs.keep_last` and `runs.keep_failed` only apply with `runs.retention_days`".into(),
         ));
     }
     let runners = crate::language::model::RUNNERS;
@@ -496,12 +509,15 @@ fn validate(c: &Config, text: &str) -> Result<(), String> {
             .unwrap_or_default()
     };
     if !runners.contains(&c.runners.default_runner.as_str()) {
-        return Err(format!(
-            "{}`runners.default_runner` is {:?}; allowed: {}{}",
-            at("runners", "default_runner"),
-            c.runners.default_runner,
-            runners.join(", "),
-            mean(&c.runners.default_runner)
+        return Err(at(
+            "runners",
+            "default_runner",
+            format!(
+                "`runners.default_runner` is {:?}; allowed: {}{}",
+                c.runners.default_runner,
+                runners.join(", "),
+                mean(&c.runners.default_runner)
+            ),
         ));
     }
     for (key, v) in [
@@ -513,35 +529,37 @@ fn validate(c: &Config, text: &str) -> Result<(), String> {
         ("max_mechanic_attempts", c.recovery.max_mechanic_attempts),
     ] {
         if v == 0 || v > 1000 {
-            return Err(format!(
-                "{}`recovery.{key}` must be between 1 and 1000",
-                at("recovery", key)
+            return Err(at(
+                "recovery",
+                key,
+                format!("`recovery.{key}` must be between 1 and 1000"),
             ));
         }
     }
     c.runners.validate_at().map_err(|e| {
         let line = line_of(text, e.table, e.key).or_else(|| line_of(text, e.table, ""));
-        match line {
-            Some(n) => format!("line {n}: {}", e.message),
-            None => e.message,
-        }
+        ConfigError::key(line, format!("{}.{}", e.table, e.key), e.message)
     })?;
     for (name, s) in &c.stages {
         let table = format!("stages.{name}");
         if let Some(r) = &s.runner {
             if !runners.contains(&r.as_str()) {
-                return Err(format!(
-                    "{}`stages.{name}.runner` is {r:?}; allowed: {}{}",
-                    at(&table, "runner"),
-                    runners.join(", "),
-                    mean(r)
+                return Err(at(
+                    &table,
+                    "runner",
+                    format!(
+                        "`stages.{name}.runner` is {r:?}; allowed: {}{}",
+                        runners.join(", "),
+                        mean(r)
+                    ),
                 ));
             }
         }
         if s.timeout_seconds == 0 {
-            return Err(format!(
-                "{}`stages.{name}.timeout_seconds` must be above 0",
-                at(&table, "timeout_seconds")
+            return Err(at(
+                &table,
+                "timeout_seconds",
+                format!("`stages.{name}.timeout_seconds` must be above 0"),
             ));
         }
         for (key, v) in [
@@ -551,19 +569,25 @@ fn validate(c: &Config, text: &str) -> Result<(), String> {
             if let Some(v) = v {
                 let levels = crate::language::model::THINKING_LEVELS;
                 if !levels.contains(&v.as_str()) {
-                    return Err(format!(
-                        "{}`stages.{name}.{key}` is {v:?}; allowed: {}",
-                        at(&table, key),
-                        levels.join(", ")
+                    return Err(at(
+                        &table,
+                        key,
+                        format!(
+                            "`stages.{name}.{key}` is {v:?}; allowed: {}",
+                            levels.join(", ")
+                        ),
                     ));
                 }
             }
         }
         if let (Some(a), Some(b)) = (&s.thinking_level, &s.model_reasoning_effort) {
             if a != b {
-                return Err(format!(
-                    "{}`stages.{name}`: thinking_level and model_reasoning_effort must match when both are set",
-                    at(&table, "model_reasoning_effort")
+                return Err(at(
+                    &table,
+                    "model_reasoning_effort",
+                    format!(
+                        "`stages.{name}`: thinking_level and model_reasoning_effort must match when both are set"
+                    ),
                 ));
             }
         }
@@ -614,12 +638,17 @@ mod model_tests {
             "[runs]\nkeep_last = 5\n",
             "[runs]\nretention = 5\n",
         ] {
-            assert!(parse_config(bad).unwrap_err().contains("line "), "{bad}");
+            assert!(
+                parse_config(bad).unwrap_err().to_string().contains("line "),
+                "{bad}"
+            );
         }
         let c = parse_config("[runtime]\nmax_stage_output_bytes = 8192\n").unwrap();
         assert_eq!(c.runtime.max_stage_output_bytes, 8192);
         assert_eq!(c.runners.max_output_bytes, 8192);
-        let e = parse_config("[runtime]\nmax_stage_output_bytes = 10\n").unwrap_err();
+        let e = parse_config("[runtime]\nmax_stage_output_bytes = 10\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("line 2:"), "{e}");
         assert!(e.contains("max_stage_output_bytes"), "{e}");
     }
@@ -632,7 +661,9 @@ mod model_tests {
         );
         let c = parse_config("[runtime]\nheartbeat_seconds = 0\n").unwrap();
         assert_eq!(c.runtime.heartbeat_seconds, 0);
-        let e = parse_config("[runtime]\nheartbeat_seconds = 100000\n").unwrap_err();
+        let e = parse_config("[runtime]\nheartbeat_seconds = 100000\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("line 2:"), "{e}");
         assert!(e.contains("heartbeat_seconds"), "{e}");
         assert!(parse_config("[runtime]\nheartbeat_seconds = -1\n").is_err());
@@ -640,33 +671,43 @@ mod model_tests {
 
     #[test]
     fn unknown_key_names_line_and_allowed_keys() {
-        let e = parse_config("[runtime]\ndefault_mode = \"x\"\nmodee = 1\n").unwrap_err();
+        let e = parse_config("[runtime]\ndefault_mode = \"x\"\nmodee = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("line 3: unknown key `modee`"), "{e}");
         assert!(e.contains("default_mode"), "{e}");
     }
 
     #[test]
     fn bad_enum_value_lists_allowed_values() {
-        let e = parse_config("[runners.codex]\npermission_default = \"root\"\n").unwrap_err();
+        let e = parse_config("[runners.codex]\npermission_default = \"root\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("line 2:"), "{e}");
         assert!(e.contains("maximum"), "{e}");
     }
 
     #[test]
     fn runner_names_get_a_did_you_mean() {
-        let e = parse_config("[runners]\ndefault_runner = \"claude_cod\"\n").unwrap_err();
+        let e = parse_config("[runners]\ndefault_runner = \"claude_cod\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("line 2: `runners.default_runner` is \"claude_cod\"; allowed: "),
             "{e}"
         );
         assert!(e.ends_with("; did you mean \"claude_code\"?"), "{e}");
-        let e = parse_config("[stages.checker]\nrunner = \"codex\"\n").unwrap_err();
+        let e = parse_config("[stages.checker]\nrunner = \"codex\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("allowed: codex_cli,"), "{e}");
     }
 
     #[test]
     fn validation_errors_name_key_and_line() {
-        let e = parse_config("[recovery]\nmax_fix_cycles = 0\n").unwrap_err();
+        let e = parse_config("[recovery]\nmax_fix_cycles = 0\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "line 2: `recovery.max_fix_cycles` must be between 1 and 1000"
@@ -674,20 +715,57 @@ mod model_tests {
         let e = parse_config(
             "[stages.checker]\nthinking_level = \"high\"\nmodel_reasoning_effort = \"low\"\n",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("must match"), "{e}");
-        let e = parse_config("[runners.pi]\nargs = [\"--no-skills\"]\n").unwrap_err();
+        let e = parse_config("[runners.pi]\nargs = [\"--no-skills\"]\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("reserved pi runner flags"), "{e}");
         assert!(e.starts_with("line 2: "), "{e}");
         let e = parse_config(
             "[runtime]\n\n[runners.codex]\ncommand = \"c\"\nmodel_reasoning_effort = \"huge\"\n",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             e.starts_with("line 5: runners.codex.model_reasoning_effort"),
             "{e}"
         );
-        let e = parse_config("[runners]\nstart_failures_before_pause = 0\n").unwrap_err();
+        let e = parse_config("[runners]\nstart_failures_before_pause = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("line 2: "), "{e}");
+    }
+
+    #[test]
+    fn a_config_error_carries_its_line_and_key() {
+        let e = parse_config("[runtime]\n\n[recovery]\nmax_mechanic_attempts = 0\n").unwrap_err();
+        assert_eq!(e.line, Some(4));
+        assert_eq!(e.key.as_deref(), Some("recovery.max_mechanic_attempts"));
+        assert_eq!(
+            e.problem,
+            "`recovery.max_mechanic_attempts` must be between 1 and 1000"
+        );
+        // A runner setting: the key `validate_at` names.
+        let e = parse_config("[runners.pi]\nargs = [\"--mode=x\"]\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(2), Some("runners.pi.args"))
+        );
+        // Governance has no line; the key still says where to look.
+        let e = parse_config("[usage_governance]\ncalendar_timezone = \"CET\"\n").unwrap_err();
+        assert_eq!(e.line, None);
+        assert_eq!(e.key.as_deref(), Some("usage_governance.calendar_timezone"));
+        assert!(e
+            .to_string()
+            .starts_with("`usage_governance.calendar_timezone` is \"CET\""));
+        // A syntax error has a line and no key.
+        let e = parse_config("[runtime\n").unwrap_err();
+        assert_eq!((e.line, e.key), (Some(1), None));
+        // The `[runtime]` read names the key too.
+        let e = parse("[runtime]\nrun_style = 3\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("runtime.run_style"));
+        assert_eq!(e.to_string(), "`runtime.run_style` must be a string");
     }
 }

@@ -31,7 +31,7 @@ pub enum Error {
     /// A path that must be a directory (the workspace root, `millrace-agents/`) is something else.
     NotADirectory { path: PathBuf, root: bool },
     /// `millrace.toml` (or the file given with `--config`) is invalid.
-    Config { path: PathBuf, message: String },
+    Config { path: PathBuf, error: ConfigError },
     /// Reading or writing a file failed.
     Io {
         path: PathBuf,
@@ -102,13 +102,7 @@ impl fmt::Display for Error {
                 "{} is held by another process (a daemon starting or stopping, or another control command) and no daemon owns the workspace; nothing was applied, try again",
                 path.display()
             ),
-            Error::Config { path, message } => {
-                if message.starts_with(&path.display().to_string()) {
-                    f.write_str(message)
-                } else {
-                    write!(f, "{}: {message}", path.display())
-                }
-            }
+            Error::Config { path, error } => write!(f, "{}: {error}", path.display()),
             // A refusal names its own path.
             Error::Io { path, source } => match super::safe_fs::refusal(source) {
                 Some(r) => write!(f, "{r}"),
@@ -135,10 +129,59 @@ impl std::error::Error for Error {
             Error::Queue(e) => Some(e),
             Error::Document(e) => Some(e),
             Error::InvalidId(e) => Some(e),
+            Error::Config { error, .. } => Some(error),
             _ => None,
         }
     }
 }
+
+/// One problem in `millrace.toml`: the one-line diagnostic `config
+/// validate`, `config set` and every command that reads the file show
+/// (`line N: <problem>`, the line left out when it is not known).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The 1-based line of the file the problem is on, when known.
+    pub line: Option<usize>,
+    /// The dotted key at fault (`runtime.run_style`), when one is.
+    pub key: Option<String>,
+    /// What is wrong, as shown after the line (it names the key itself).
+    pub problem: String,
+}
+
+impl ConfigError {
+    /// A problem with no key (a TOML syntax error, an unknown key serde names).
+    pub fn syntax(line: Option<usize>, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            line,
+            key: None,
+            problem: problem.into(),
+        }
+    }
+
+    /// A problem with `key`, on `line` when known.
+    pub fn key(
+        line: Option<usize>,
+        key: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError {
+            line,
+            key: Some(key.into()),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(n) = self.line {
+            write!(f, "line {n}: ")?;
+        }
+        f.write_str(&self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 impl From<IdError> for Error {
     fn from(e: IdError) -> Self {
@@ -200,6 +243,22 @@ mod tests {
         assert!(plain
             .to_string()
             .starts_with(&format!("{}: ", path.display())));
+    }
+
+    #[test]
+    fn a_config_error_shows_its_line_and_the_file_in_front() {
+        let e = ConfigError::key(Some(3), "runtime.run_style", "`runtime.run_style` is bad");
+        assert_eq!(e.to_string(), "line 3: `runtime.run_style` is bad");
+        assert_eq!(ConfigError::syntax(None, "no line").to_string(), "no line");
+        let wrapped = Error::Config {
+            path: "/w/millrace.toml".into(),
+            error: e,
+        };
+        assert_eq!(
+            wrapped.to_string(),
+            "/w/millrace.toml: line 3: `runtime.run_style` is bad"
+        );
+        assert!(std::error::Error::source(&wrapped).is_some());
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! root that follows no link and never blocks on a special file).
 
 pub mod error;
-pub use error::Error;
+pub use error::{ConfigError, Error};
 pub mod atomic;
 pub mod clock;
 pub mod config;

@@ -360,18 +360,18 @@ mod tests {
     fn a_torn_read_is_read_again() {
         let mut reads = vec!["{\"a\": 1}".to_string(), "{\"a\": 1}\n}  \"b\"".to_string()];
         let v: Value =
-            parse_rereading(|| Ok::<_, String>(reads.pop().unwrap()), |e| e.to_string()).unwrap();
+            parse_rereading(|| Ok::<_, serde_json::Error>(reads.pop().unwrap()), |e| e).unwrap();
         assert_eq!(v["a"], 1);
         // A document that stays broken is an error, after three reads.
         let mut n = 0;
-        let r: Result<Value, String> = parse_rereading(
+        let r: Result<Value, serde_json::Error> = parse_rereading(
             || {
                 n += 1;
                 Ok("{".to_string())
             },
-            |e| e.to_string(),
+            |e| e,
         );
-        assert!(r.is_err());
+        assert!(r.unwrap_err().is_eof());
         assert_eq!(n, 3);
     }
 
