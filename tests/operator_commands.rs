@@ -332,6 +332,20 @@ fn a_bad_config_is_invalid_config_naming_its_line_everywhere() {
             .ends_with(expected),
         "{err}"
     );
+    // `doctor` names the file once per finding: in the finding's path,
+    // not again at the start of its message.
+    let out = ws.run(&["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let config = ws.ma().join("millrace.toml").display().to_string();
+    let findings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("runtime_config_invalid") || l.contains("resolved_mode_invalid"))
+        .collect();
+    assert!(!findings.is_empty(), "{text}");
+    for line in findings {
+        assert_eq!(line.matches(config.as_str()).count(), 1, "{line}");
+        assert!(line.contains("line 2: `runtime.event_log_keep`"), "{line}");
+    }
 }
 
 #[test]

@@ -59,10 +59,11 @@ pub fn findings(layout: &Layout) -> Vec<Finding> {
             } else {
                 ("runtime_config_invalid", layout.config_file())
             };
+            let shown = crate::workspace::doctor::without_path(&first, &path);
             out.push(finding(
                 code,
                 path.display().to_string(),
-                format!("{mode}: {first}"),
+                format!("{mode}: {shown}"),
             ));
         }
     }
@@ -73,6 +74,7 @@ pub fn findings(layout: &Layout) -> Vec<Finding> {
             .and_then(|e| e.lines().next())
             .unwrap_or("the mode does not compile")
             .to_string();
+        let why = crate::workspace::doctor::without_path(&why, &layout.config_file());
         out.push(finding(
             "resolved_mode_invalid",
             layout.config_file().display().to_string(),

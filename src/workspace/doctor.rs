@@ -115,7 +115,7 @@ pub fn check(layout: &Layout) -> Vec<Finding> {
             Severity::Error,
             "runtime_config_invalid",
             layout.config_file().display().to_string(),
-            e.to_string(),
+            without_path(&e.to_string(), &layout.config_file()).to_string(),
             "fix the TOML, or delete the file and rerun init".into(),
         );
     }
@@ -380,6 +380,14 @@ fn stage_result_findings(layout: &Layout) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// `message` without the `<path>: ` it starts with when it names the
+/// finding's own file (a finding shows its path already).
+pub fn without_path<'m>(message: &'m str, path: &std::path::Path) -> &'m str {
+    message
+        .strip_prefix(&format!("{}: ", path.display()))
+        .unwrap_or(message)
 }
 
 #[cfg(test)]
