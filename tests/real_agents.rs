@@ -323,13 +323,16 @@ fn text(out: &Output) -> String {
 /// `waits`: the agent announces a network wait first (a `stage waiting` line).
 fn environment_pause(cli: Cli, endpoint: Endpoint<'_>, words: &[&str], waits: bool) {
     let Some(bin) = clis() else { return };
-    let ws = Ws::new(cli, bin, endpoint, "");
+    environment_pause_in(Ws::new(cli, bin, endpoint, ""), words, waits);
+}
+
+fn environment_pause_in(ws: Ws, words: &[&str], waits: bool) {
     ws.add_tasks(&["t-1", "t-2", "t-3"]);
     let start = Instant::now();
     let out = ws.millrace(&["run", "daemon", "--until-idle", "--monitor", "basic"]);
     let took = start.elapsed();
     let all = text(&out);
-    eprintln!("{cli:?} environment pause after {took:?}");
+    eprintln!("environment pause after {took:?}");
     assert_eq!(out.status.code(), Some(5), "{all}");
     assert!(ws.tasks("blocked").is_empty(), "{all}");
     assert_eq!(ws.tasks("queue"), ["t-1", "t-2", "t-3"], "{all}");
@@ -421,6 +424,26 @@ fn pi_without_a_key_pauses() {
 #[test]
 fn pi_unreachable_server_pauses() {
     environment_pause(Cli::Pi, Endpoint::Unreachable, &["Connection error"], false);
+}
+
+/// Pi with its own retries on (`retry.enabled`, 6 attempts from 200 ms
+/// apart, doubling): it would retry the closed port for about 13 s, then
+/// fail by itself. The runner stops it once the wait outlasts the 3 s
+/// grace: one `stage waiting` line, the daemon paused
+/// (`agent_network_unreachable`, the reason saying how long it waited).
+#[test]
+fn pi_retrying_an_unreachable_server_pauses_after_the_grace() {
+    let Some(bin) = clis() else { return };
+    let ws = Ws::new(Cli::Pi, bin, Endpoint::Unreachable, "");
+    std::fs::write(
+        ws.home().join(".pi/agent/settings.json"),
+        json!({"retry": {"enabled": true, "maxRetries": 6, "baseDelayMs": 200,
+            "provider": {"maxRetries": 0}}})
+        .to_string(),
+    )
+    .unwrap();
+    let words = ["retrying: Connection error. (still waiting after 3 s)"];
+    environment_pause_in(ws, &words, true);
 }
 
 /// A 429 from the model whose message says when the limit resets: the

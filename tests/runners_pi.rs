@@ -1,7 +1,8 @@
 //! The pi_rpc runner against a fake Pi speaking JSON lines on stdio
 //! (tests/fakes/fake_pi.sh): the happy exchange, token usage, the event-log
-//! policy, every RPC failure class, a timeout with abort and group kill, and
-//! a missing binary.
+//! policy, every RPC failure class, a timeout with abort and group kill, Pi
+//! retrying a connection error past `network_grace_seconds` (stopped, an
+//! environment failure) or within it (finishes), and a missing binary.
 
 mod runners_support;
 
@@ -185,6 +186,88 @@ fn timeout_aborts_then_kills_the_process_group() {
     );
     assert_dead(&record.join("child.pid"));
     assert_dead(&record.join("grandchild.pid"));
+}
+
+/// Pi retrying a connection error by itself, for ever: announced once, then
+/// stopped when the wait outlasts the grace, its process group killed, the
+/// stage an environment failure (`agent_network_unreachable`).
+#[test]
+fn a_network_wait_past_the_grace_stops_pi() {
+    let ws = Workspace::new();
+    let record = ws.record_dir();
+    let mut request = request(&ws);
+    // Without the watch the stage would end only at this timeout.
+    request.timeout_seconds = 30;
+    let mut settings = settings(&[
+        ("FAKE_MODE", "netwait"),
+        ("FAKE_RECORD", record.to_str().unwrap()),
+    ]);
+    settings.network_grace_seconds = 1;
+    let lines = std::sync::Mutex::new(Vec::<String>::new());
+    let notify = |line: &str| lines.lock().unwrap().push(line.to_string());
+    let started = std::time::Instant::now();
+    let out =
+        runners::run_watched(&request, &settings, runners::Cancel::none(), Some(&notify)).unwrap();
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    assert_eq!(
+        (out.exit_kind, out.exit_code),
+        (ExitKind::ProviderError, Some(1))
+    );
+    let env = out.environment.as_ref().expect("an environment failure");
+    assert_eq!(env.class, "agent_network_unreachable");
+    assert!(
+        env.reason
+            .starts_with("retrying: Connection error. (still waiting after 1 s)"),
+        "{env:?}"
+    );
+    assert_eq!(
+        out.failure_class.as_deref(),
+        Some("agent_network_unreachable")
+    );
+    assert_eq!(
+        out.verdict(&request).failure_class.as_deref(),
+        Some("agent_network_unreachable")
+    );
+    // Announced once, though Pi retried several times.
+    assert_eq!(
+        *lines.lock().unwrap(),
+        ["stage waiting execution/builder reason=\"retrying: Connection error.\""]
+    );
+    let stderr = fs::read_to_string(out.files.stderr.as_ref().unwrap()).unwrap();
+    assert!(
+        stderr.contains("runner stopped by the runtime: retrying: Connection error."),
+        "{stderr}"
+    );
+    // The events are kept (a failure), and they show the retries.
+    let events = fs::read_to_string(out.files.events.as_ref().unwrap()).unwrap();
+    assert!(events.matches("auto_retry_start").count() >= 2, "{events}");
+    assert_dead(&record.join("grandchild.pid"));
+}
+
+/// An answer ends a wait: a Pi that got its network back within the grace
+/// finishes normally, and its second wait (after a tool call) is neither
+/// announced again nor added to the first.
+#[test]
+fn a_network_wait_within_the_grace_lets_pi_finish() {
+    let ws = Workspace::new();
+    let request = request(&ws);
+    // Each wait lasts 1.3 s: together past the 2 s grace had the answer
+    // between them not ended the first one.
+    let mut settings = settings(&[("FAKE_MODE", "netwait_recover"), ("FAKE_PAUSE", "1.3")]);
+    settings.network_grace_seconds = 2;
+    let lines = std::sync::Mutex::new(Vec::<String>::new());
+    let notify = |line: &str| lines.lock().unwrap().push(line.to_string());
+    let out =
+        runners::run_watched(&request, &settings, runners::Cancel::none(), Some(&notify)).unwrap();
+    assert_eq!(out.environment, None);
+    assert_eq!(
+        (out.exit_kind, out.exit_code),
+        (ExitKind::Completed, Some(0)),
+        "{:?}",
+        out.notes
+    );
+    assert_eq!(out.verdict(&request).outcome.as_str(), "BUILDER_COMPLETE");
+    assert_eq!(lines.lock().unwrap().len(), 1);
 }
 
 #[test]

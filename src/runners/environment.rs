@@ -12,8 +12,9 @@
 //! - Claude Code (`stream-json`): the final `result` event with `is_error`
 //!   (its text and `api_error_status`, never `subtype` alone), `system`
 //!   `api_retry` events (a wait), and stderr when it exits before any result.
-//! - Pi (RPC): the prompt's rejection text, and the `errorMessage` of an
-//!   assistant message that stopped with `error`.
+//! - Pi (RPC): the prompt's rejection text, the `errorMessage` of an
+//!   assistant message that stopped with `error`, and `auto_retry_start`
+//!   events naming the network or a rate limit (a wait, `pi_retry_wait`).
 //!
 //! The engine puts such a stage's item back unchanged and pauses the
 //! daemon (pause source `agent_environment`, see `runtime::runner_health`).
@@ -243,8 +244,9 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 
 /// A network (or rate-limit) wait announced by one event line: the agent
 /// is retrying by itself. `Some(reason)` for Codex `Reconnecting... waiting
-/// for network` errors and Claude Code `system`/`api_retry` events without
-/// an HTTP status or with 429.
+/// for network` errors, Claude Code `system`/`api_retry` events without
+/// an HTTP status or with 429, and Pi `auto_retry_start` events
+/// (`pi_retry_wait`).
 pub fn network_wait(kind: RunnerKind, line: &str) -> Option<String> {
     network_wait_event(kind, &parse(line)?)
 }
@@ -273,13 +275,27 @@ pub fn network_wait_event(kind: RunnerKind, v: &Value) -> Option<String> {
                 None => format!("API retry: cannot reach the API ({error})"),
             })
         }
+        RunnerKind::PiRpc => pi_retry_wait(v.as_object()?),
         _ => None,
     }
 }
 
+/// Pi retrying by itself after an error that names the network or a rate
+/// limit: an `auto_retry_start` event whose `errorMessage` classifies as
+/// `NETWORK` or `QUOTA` (Pi also retries on overloaded and 5xx answers:
+/// those are the provider's, not a wait). The reason is Pi's own words.
+pub fn pi_retry_wait(event: &serde_json::Map<String, Value>) -> Option<String> {
+    if event.get("type").and_then(Value::as_str) != Some("auto_retry_start") {
+        return None;
+    }
+    let error = event.get("errorMessage").and_then(Value::as_str)?;
+    matches!(classify_text(error), Some(NETWORK | QUOTA))
+        .then(|| format!("retrying: {}", one_line(error)))
+}
+
 /// The class of a wait reason from `network_wait` once its grace ran out.
 pub fn wait_class(reason: &str) -> &'static str {
-    if reason.contains("HTTP 429") {
+    if reason.contains("HTTP 429") || classify_text(reason) == Some(QUOTA) {
         QUOTA
     } else {
         NETWORK
@@ -602,6 +618,33 @@ mod tests {
     }
 
     #[test]
+    fn pi_retries_naming_the_network_or_a_rate_limit_are_waits() {
+        let retry = |error: &str| {
+            network_wait(
+                RunnerKind::PiRpc,
+                &serde_json::json!({"type": "auto_retry_start", "attempt": 1,
+                    "maxAttempts": 3, "delayMs": 2000, "errorMessage": error})
+                .to_string(),
+            )
+        };
+        let wait = retry("Connection error.").unwrap();
+        assert_eq!(wait, "retrying: Connection error.");
+        assert_eq!(wait_class(&wait), NETWORK);
+        let wait = retry("429 Too many requests: rate limit reached").unwrap();
+        assert_eq!(wait_class(&wait), QUOTA);
+        // Pi also retries an overloaded or failing provider: not a wait.
+        assert_eq!(retry("500 Internal server error"), None);
+        assert_eq!(retry("overloaded_error"), None);
+        assert_eq!(
+            network_wait(
+                RunnerKind::PiRpc,
+                "{\"type\":\"auto_retry_end\",\"success\":false,\"finalError\":\"Connection error.\"}"
+            ),
+            None
+        );
+    }
+
+    #[test]
     fn summaries() {
         let s = |k, l: &str| summarize_event(k, l);
         assert_eq!(
@@ -699,6 +742,13 @@ mod captured {
             .find_map(|v| v["message"]["errorMessage"].as_str().map(String::from))
             .unwrap();
         assert_eq!(from_error_text(&error).unwrap().class, NETWORK);
+        // Pi's own retries after that error: a network wait.
+        let waits: Vec<String> = PI_UNREACH
+            .lines()
+            .filter_map(|l| network_wait(RunnerKind::PiRpc, l))
+            .collect();
+        assert_eq!(waits.len(), 3);
+        assert_eq!(waits[0], "retrying: Connection error.");
         let summary = PI_UNREACH
             .lines()
             .filter_map(|l| summarize_event(RunnerKind::PiRpc, l))

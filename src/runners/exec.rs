@@ -56,6 +56,21 @@ pub struct NetworkWatch<'a> {
     pub notify: Notify<'a>,
 }
 
+impl NetworkWatch<'_> {
+    /// The monitor line of a wait (`stage waiting <plane>/<stage>
+    /// reason="..."`), written once per stage by the caller.
+    pub fn announce(&self, request: &StageRequest, reason: &str) {
+        if let Some(notify) = self.notify {
+            notify(&format!(
+                "stage waiting {}/{} reason=\"{}\"",
+                request.plane,
+                request.node_id,
+                reason.replace('"', "'")
+            ));
+        }
+    }
+}
+
 /// Follows the agent's events (its stdout, as kept in the events file)
 /// while it runs: each complete line is parsed once, for a network wait
 /// (`NetworkWatch`: announced once, the agent stopped when one lasts the
@@ -142,14 +157,7 @@ impl<'a> EventWatch<'a> {
     fn wait_seen(&mut self, w: &NetworkWatch<'_>, reason: String) {
         if !self.announced {
             self.announced = true;
-            if let Some(notify) = w.notify {
-                notify(&format!(
-                    "stage waiting {}/{} reason=\"{}\"",
-                    self.request.plane,
-                    self.request.node_id,
-                    reason.replace('"', "'")
-                ));
-            }
+            w.announce(self.request, &reason);
         }
         if self.since.is_none() {
             self.since = Some((Instant::now(), reason));

@@ -566,7 +566,13 @@ pub fn run_watched(
             cancel,
             Some(watch),
         ),
-        RunnerKind::PiRpc => pi::run(request, &settings.pi, settings.max_output_bytes, cancel),
+        RunnerKind::PiRpc => pi::run(
+            request,
+            &settings.pi,
+            settings.max_output_bytes,
+            cancel,
+            Some(watch),
+        ),
         RunnerKind::ClaudeCode => claude::run(
             request,
             &settings.claude,

@@ -15,6 +15,14 @@
 //!    after a provider error);
 //! 4. `get_session_stats` → `data.tokens` for token usage.
 //!
+//! Pi retrying by itself after an error naming the network or a rate limit
+//! (`auto_retry_start`, `environment::pi_retry_wait`) is a network wait, as
+//! Codex's and Claude Code's are: announced once through the notify line,
+//! ended by a sign of an answer (a streamed delta, an assistant message that
+//! did not fail, a tool run, `auto_retry_end`), and when it lasts
+//! `[runners] network_grace_seconds` the agent's process group is killed
+//! and the stage fails for its environment.
+//!
 //! Follow-up requests get 5 s each. The whole session has the stage timeout
 //! from the prompt send; on expiry the runner sends `abort`, allows 2 s of
 //! grace, then closes stdin and terminates, then kills the process group.
@@ -33,6 +41,7 @@ use serde_json::{json, Map, Value};
 use super::artifacts::{self, CompletionRecord, FileNames, InvocationRecord};
 use super::capture;
 use super::environment::{self, EnvironmentFailure};
+use super::exec::NetworkWatch;
 use super::process::{self, Spawn, SpawnError};
 use super::settings::{PiEventLogPolicy, PiSettings};
 use super::{
@@ -82,6 +91,8 @@ struct SessionEnd {
     failure_class: Option<String>,
     notes: Vec<String>,
     environment: Option<EnvironmentFailure>,
+    /// The wait the runtime stopped the agent for (its group is killed).
+    stopped_for: Option<String>,
 }
 
 impl SessionEnd {
@@ -94,6 +105,7 @@ impl SessionEnd {
             failure_class: Some(class.into()),
             notes: vec![note],
             environment: None,
+            stopped_for: None,
         }
     }
 
@@ -128,6 +140,66 @@ struct Session<'a> {
     events_bytes: u64,
     events_limit: u64,
     cancel: Cancel<'a>,
+    wait: WaitWatch<'a>,
+}
+
+/// Pi's own retries while it runs: a network wait (`pi_retry_wait`) is
+/// announced once, and one that lasts the grace stops the agent.
+struct WaitWatch<'a> {
+    network: Option<NetworkWatch<'a>>,
+    request: &'a StageRequest,
+    /// The wait in progress: since when, and why.
+    since: Option<(Instant, String)>,
+    announced: bool,
+}
+
+impl WaitWatch<'_> {
+    fn event(&mut self, event: &Map<String, Value>) {
+        let Some(w) = self.network else {
+            return;
+        };
+        if let Some(reason) = environment::pi_retry_wait(event) {
+            if !self.announced {
+                self.announced = true;
+                w.announce(self.request, &reason);
+            }
+            if self.since.is_none() {
+                self.since = Some((Instant::now(), reason));
+            }
+        } else if answers(event) {
+            self.since = None;
+        }
+    }
+
+    /// When the wait in progress outlasts the grace.
+    fn due(&self) -> Option<Instant> {
+        let grace = self.network?.grace;
+        self.since.as_ref().map(|(at, _)| *at + grace)
+    }
+
+    /// The wait that outlasted the grace by `now`, if one did.
+    fn expired(&self, now: Instant) -> Option<&str> {
+        match (self.due(), &self.since) {
+            (Some(due), Some((_, reason))) if now >= due => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// Does this event show the provider answering (so a wait is over)? The
+/// events of a failed attempt (`agent_start`, `turn_*`, `message_start`,
+/// a `message_end` that stopped with `error`, `agent_end`) do not.
+fn answers(event: &Map<String, Value>) -> bool {
+    match event.get("type").and_then(Value::as_str) {
+        Some("message_update" | "auto_retry_end") => true,
+        Some(t) if t.starts_with("tool_execution") => true,
+        Some("message_end") => {
+            let m = event.get("message");
+            m.and_then(|m| m.get("role")).and_then(Value::as_str) == Some("assistant")
+                && stop_reason(event) != Some("error")
+        }
+        _ => false,
+    }
 }
 
 impl Session<'_> {
@@ -233,6 +305,7 @@ pub fn run(
     settings: &PiSettings,
     max_output_bytes: u64,
     cancel: Cancel<'_>,
+    watch: Option<NetworkWatch<'_>>,
 ) -> Result<RunnerOutput, RunnerError> {
     let names = FileNames::new(&request.run_dir, &request.request_id);
     artifacts::ensure_dir(&request.run_dir)?;
@@ -305,10 +378,21 @@ pub fn run(
                 events_bytes: 0,
                 events_limit: max_output_bytes,
                 cancel,
+                wait: WaitWatch {
+                    network: watch,
+                    request,
+                    since: None,
+                    announced: false,
+                },
             };
             let deadline = clock + Duration::from_secs(timeout);
             let end = converse(&mut session, &prompt, deadline, timeout);
 
+            // Stopped for a network wait: nothing to ask it any more (Pi
+            // sleeps between its retries), so its group is killed at once.
+            if end.stopped_for.is_some() {
+                process::kill_group(pid);
+            }
             // Shutdown: close stdin, give the agent a moment, then escalate.
             session.stdin = None;
             if process::wait_briefly(&mut child, SHUTDOWN_STEP).is_none() {
@@ -319,7 +403,9 @@ pub fn run(
                 }
             }
             // The group may still hold grandchildren keeping the pipes open.
-            if matches!(end.exit_kind, ExitKind::Timeout | ExitKind::Interrupted) {
+            if matches!(end.exit_kind, ExitKind::Timeout | ExitKind::Interrupted)
+                || end.stopped_for.is_some()
+            {
                 process::kill_group(pid);
             }
             let _ = session.events.flush();
@@ -348,6 +434,16 @@ pub fn run(
                     artifacts::append_text(&names.stderr, "runner interrupted by the runtime\n")?
                 }
                 _ => {}
+            }
+            if let Some(f) = end
+                .environment
+                .as_ref()
+                .filter(|_| end.stopped_for.is_some())
+            {
+                artifacts::append_text(
+                    &names.stderr,
+                    &format!("runner stopped by the runtime: {}\n", f.reason),
+                )?;
             }
             let keep = written > 0
                 && (settings.event_log_policy == PiEventLogPolicy::Full
@@ -453,17 +549,25 @@ fn converse(
     let mut message_usage: Option<TokenUsage> = None;
     let mut peeking = false;
     loop {
-        let until = if peeking {
-            deadline.min(Instant::now() + RETRY_PEEK)
+        let now = Instant::now();
+        if let Some(reason) = session.wait.expired(now) {
+            return network_stop(session, reason.to_string());
+        }
+        let mut until = if peeking {
+            deadline.min(now + RETRY_PEEK)
         } else {
             deadline
         };
+        if let Some(due) = session.wait.due() {
+            until = until.min(due);
+        }
         match session.next(until) {
             Record::Line(raw, map) => {
                 if map.get("type").and_then(Value::as_str) == Some("response") {
                     continue;
                 }
                 session.keep_event(&raw, &map);
+                session.wait.event(&map);
                 let kind = map.get("type").and_then(Value::as_str);
                 if peeking {
                     if kind == Some("auto_retry_start") {
@@ -491,6 +595,8 @@ fn converse(
                     break;
                 }
             }
+            // The wait outlasted the grace: stopped at the top of the loop.
+            Record::Deadline if session.wait.expired(Instant::now()).is_some() => continue,
             Record::Deadline if peeking && Instant::now() < deadline => break,
             Record::Eof if peeking => break,
             Record::Eof => {
@@ -567,6 +673,7 @@ fn converse(
         failure_class,
         notes,
         environment,
+        stopped_for: None,
     }
 }
 
@@ -610,6 +717,22 @@ fn add_message_usage(event: &Map<String, Value>, total: &mut Option<TokenUsage>)
     t.total_tokens += n("totalTokens").max(input + n("output"));
 }
 
+/// A network wait that outlasted the grace: the stage fails for its
+/// environment (the caller kills the process group).
+fn network_stop(session: &Session<'_>, reason: String) -> SessionEnd {
+    let grace = session.wait.network.map_or(0, |w| w.grace.as_secs());
+    let f = environment::from_wait(&reason, grace);
+    let mut end = SessionEnd::failed(
+        ExitKind::ProviderError,
+        1,
+        &f.class,
+        format!("the agent's environment failed: {}", f.reason),
+    );
+    end.environment = Some(f);
+    end.stopped_for = Some(reason);
+    end
+}
+
 /// Timeout or cancel: ask the agent to abort, drain events for the grace
 /// period, and report. The caller then shuts the process group down.
 fn stop(session: &mut Session<'_>, kind: ExitKind, timeout: u64) -> SessionEnd {
@@ -646,6 +769,7 @@ fn stop(session: &mut Session<'_>, kind: ExitKind, timeout: u64) -> SessionEnd {
         failure_class: Some(class.into()),
         notes,
         environment: None,
+        stopped_for: None,
     }
 }
 
