@@ -1,6 +1,6 @@
 # Shared by the Codex-style fakes (scripted_codex.sh, hostile_codex.sh,
-# crash_agent.sh), sourced, never run: how they read their call and which
-# marker a stage answers on the happy path.
+# crash_agent.sh, expiring_codex.sh), sourced, never run: how they read
+# their call and which marker a stage answers on the happy path.
 
 # codex_call "$@": sets `out` (the --output-last-message path), `prompt`
 # (the last argument) and `stage` (the prompt's `Stage:` line).
