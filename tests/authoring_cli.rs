@@ -7,42 +7,10 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 mod support;
+use support::cli::{run, run_in};
 
 fn millrace() -> Command {
     Command::from_std(support::millrace_cmd())
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run_in(ws: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = millrace();
-    cmd.args(args).arg("--workspace").arg(ws);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    let clean = |b: &[u8]| {
-        String::from_utf8_lossy(b).replace(
-            &ws.canonicalize()
-                .unwrap_or(ws.to_path_buf())
-                .display()
-                .to_string(),
-            "[WS]",
-        )
-    };
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: clean(&out.stdout),
-        stderr: clean(&out.stderr),
-    }
-}
-
-fn run(ws: &Path, args: &[&str]) -> Run {
-    run_in(ws, args, &[])
 }
 
 /// A command without `--workspace`.

@@ -156,40 +156,42 @@ fn builder_failed_typed(ws: &Ws, out: &std::process::Output) {
     );
 }
 
-#[test]
-fn planted_link_at_runner_stdout_fails_the_stage_and_writes_nothing_outside() {
-    let ws = setup("stdout", &[], "");
+/// A workspace whose agent does `hostile` on its first builder call, one
+/// task run until idle: the daemon's output.
+fn hostile_run(hostile: &str) -> (Ws, std::process::Output) {
+    let ws = setup(hostile, &[], "");
     add_task(&ws);
     let out = run_until_idle(&ws);
+    (ws, out)
+}
+
+/// `hostile_run`, then: nothing outside changed and the builder failed as
+/// `unsafe_workspace_path`.
+fn builder_refuses(hostile: &str) -> Ws {
+    let (ws, out) = hostile_run(hostile);
     outside_unchanged(&ws);
     builder_failed_typed(&ws, &out);
+    ws
+}
+
+#[test]
+fn planted_link_at_runner_stdout_fails_the_stage_and_writes_nothing_outside() {
+    builder_refuses("stdout");
 }
 
 #[test]
 fn planted_hard_link_at_runner_stdout_is_not_rewritten() {
-    let ws = setup("hardlink", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
-    outside_unchanged(&ws);
-    builder_failed_typed(&ws, &out);
+    builder_refuses("hardlink");
 }
 
 #[test]
 fn planted_link_at_runner_completion_fails_the_stage() {
-    let ws = setup("completion", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
-    outside_unchanged(&ws);
-    builder_failed_typed(&ws, &out);
+    builder_refuses("completion");
 }
 
 #[test]
 fn planted_link_as_last_message_is_never_read() {
-    let ws = setup("last_message", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
-    outside_unchanged(&ws);
-    builder_failed_typed(&ws, &out);
+    let ws = builder_refuses("last_message");
     // The outside file's content was not copied anywhere into the workspace.
     let mut stack = vec![ws.root.clone()];
     while let Some(dir) = stack.pop() {
@@ -211,20 +213,12 @@ fn planted_link_as_last_message_is_never_read() {
 
 #[test]
 fn planted_link_at_stage_results_fails_the_stage() {
-    let ws = setup("stage_results", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
-    outside_unchanged(&ws);
-    builder_failed_typed(&ws, &out);
+    builder_refuses("stage_results");
 }
 
 #[test]
 fn run_directory_replaced_by_a_link_fails_the_stage() {
-    let ws = setup("run_dir", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
-    outside_unchanged(&ws);
-    builder_failed_typed(&ws, &out);
+    builder_refuses("run_dir");
 }
 
 /// The runtime keeps directory handles between its writes (`safe_fs`);
@@ -232,9 +226,7 @@ fn run_directory_replaced_by_a_link_fails_the_stage() {
 /// the agent moved out of the workspace.
 #[test]
 fn run_directory_moved_outside_and_linked_back_gets_no_write() {
-    let ws = setup("run_dir_out", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
+    let (ws, out) = hostile_run("run_dir_out");
     let moved = ws.outside_dir().join("run");
     let listed = std::fs::read_to_string(ws.dir.path().join("hostile.done.list")).unwrap();
     let mut now: Vec<String> = std::fs::read_dir(&moved)
@@ -255,9 +247,7 @@ fn run_directory_moved_outside_and_linked_back_gets_no_write() {
 /// runtime writes after the agent lands in the moved directory.
 #[test]
 fn state_directory_moved_outside_and_linked_back_gets_no_write() {
-    let ws = setup("state_out", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
+    let (ws, out) = hostile_run("state_out");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     let marker = std::fs::metadata(ws.dir.path().join("hostile.done.moved"))
@@ -280,9 +270,7 @@ fn state_directory_moved_outside_and_linked_back_gets_no_write() {
 #[test]
 fn planted_links_at_state_files_and_the_event_log_change_nothing_outside() {
     for hostile in ["event_log", "status", "snapshot"] {
-        let ws = setup(hostile, &[], "");
-        add_task(&ws);
-        let out = run_until_idle(&ws);
+        let (ws, out) = hostile_run(hostile);
         outside_unchanged(&ws);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{hostile}: {stderr}");

@@ -4,48 +4,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-
 mod support;
-
-/// The binary, with a fake `codex` first on `PATH` (the default runner must resolve).
-fn millrace() -> Command {
-    Command::from_std(support::millrace_cmd())
-}
+use support::cli::run;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/reference-docs")
         .join(name)
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(ws: &Path, args: &[&str]) -> Run {
-    let out = millrace()
-        .args(args)
-        .arg("--workspace")
-        .arg(ws)
-        .output()
-        .unwrap();
-    let clean = |b: &[u8]| {
-        String::from_utf8_lossy(b).replace(
-            &ws.canonicalize()
-                .unwrap_or(ws.to_path_buf())
-                .display()
-                .to_string(),
-            "[WS]",
-        )
-    };
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: clean(&out.stdout),
-        stderr: clean(&out.stderr),
-    }
 }
 
 /// Every file under `dir` with its bytes (to prove a command changed nothing).

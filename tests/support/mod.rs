@@ -2,6 +2,7 @@
 //! workspace harness for behaviour tests. Each test binary uses part of it.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod harness;
 pub mod model_server;
 
