@@ -572,7 +572,9 @@ fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_li
     let extras: Value =
         serde_json::from_slice(&std::fs::read(ws.ma("state/active_run_extras.json")).unwrap())
             .unwrap();
-    let run_id = extras["runs_by_plane"]["execution"]["run_id"].as_str().unwrap();
+    let run_id = extras["runs_by_plane"]["execution"]["run_id"]
+        .as_str()
+        .unwrap();
     let results = std::fs::read_dir(ws.ma(&format!("runs/{run_id}/stage_results")))
         .unwrap()
         .count();

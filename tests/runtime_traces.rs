@@ -126,103 +126,112 @@ fn calls(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
+/// Run one `kind` item with the agent answering as `script` says until
+/// idle: the agent calls were `expected_calls` and the queue ended as
+/// `expected_layout`. The monitor's output.
+fn trace(
+    script: &str,
+    kind: &str,
+    expected_calls: &[&str],
+    expected_layout: &[&str],
+) -> (Ws, String) {
+    let ws = setup(script, kind);
+    let log = run_until_idle(&ws);
+    assert_eq!(ws.calls(), calls(expected_calls), "{log}");
+    assert_eq!(ws.layout(), expected_layout, "{log}");
+    (ws, log)
+}
+
+/// Each of `lines` is in the monitor's output.
+fn assert_routes(log: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(log.contains(line), "{line:?} not in:\n{log}");
+    }
+}
+
 #[test]
 fn happy() {
-    let ws = setup("", "task");
-    let log = run_until_idle(&ws);
-    assert_eq!(
-        ws.calls(),
-        calls(&[
+    let (_ws, log) = trace(
+        "",
+        "task",
+        &[
             "builder BUILDER_COMPLETE",
             "checker CHECKER_PASS",
-            "updater UPDATE_COMPLETE"
-        ])
+            "updater UPDATE_COMPLETE",
+        ],
+        &["tasks/done/t-001.md"],
     );
-    assert_eq!(ws.layout(), vec!["tasks/done/t-001.md"]);
-    assert!(
-        log.contains("route execution -> checker reason=builder:BUILDER_COMPLETE"),
-        "{log}"
-    );
-    assert!(
-        log.contains("route execution done reason=updater_complete"),
-        "{log}"
+    assert_routes(
+        &log,
+        &[
+            "route execution -> checker reason=builder:BUILDER_COMPLETE",
+            "route execution done reason=updater_complete",
+        ],
     );
     assert_eq!(log.matches("stage done").count(), 3);
 }
 
 #[test]
 fn fix_once() {
-    let ws = setup("checker FIX_NEEDED\n", "task");
-    run_until_idle(&ws);
-    assert_eq!(
-        ws.calls(),
-        calls(&[
+    trace(
+        "checker FIX_NEEDED\n",
+        "task",
+        &[
             "builder BUILDER_COMPLETE",
             "checker FIX_NEEDED",
             "fixer FIXER_COMPLETE",
             "doublechecker DOUBLECHECK_PASS",
-            "updater UPDATE_COMPLETE"
-        ])
+            "updater UPDATE_COMPLETE",
+        ],
+        &["tasks/done/t-001.md"],
     );
-    assert_eq!(ws.layout(), vec!["tasks/done/t-001.md"]);
 }
 
 #[test]
 fn blocked_once() {
-    let ws = setup("builder BLOCKED BUILDER_COMPLETE\n", "task");
-    let log = run_until_idle(&ws);
-    assert_eq!(
-        ws.calls(),
-        calls(&[
+    let (_ws, log) = trace(
+        "builder BLOCKED BUILDER_COMPLETE\n",
+        "task",
+        &[
             "builder BLOCKED",
             "troubleshooter TROUBLESHOOT_COMPLETE",
             "builder BUILDER_COMPLETE",
             "checker CHECKER_PASS",
-            "updater UPDATE_COMPLETE"
-        ])
+            "updater UPDATE_COMPLETE",
+        ],
+        &["tasks/done/t-001.md"],
     );
-    assert_eq!(ws.layout(), vec!["tasks/done/t-001.md"]);
-    assert!(
-        log.contains("route execution -> troubleshooter reason=builder_blocked"),
-        "{log}"
-    );
-    assert!(
-        log.contains("route execution -> builder reason=troubleshoot_complete"),
-        "{log}"
+    assert_routes(
+        &log,
+        &[
+            "route execution -> troubleshooter reason=builder_blocked",
+            "route execution -> builder reason=troubleshoot_complete",
+        ],
     );
 }
 
 #[test]
 fn escalation_hands_off_to_planning_with_lineage() {
-    let ws = setup(
+    let (ws, log) = trace(
         "builder BLOCKED\ntroubleshooter BLOCKED BLOCKED\nconsultant NEEDS_PLANNING\n",
         "task",
-    );
-    let log = run_until_idle(&ws);
-    assert_eq!(
-        ws.calls(),
-        calls(&[
+        &[
             "builder BLOCKED",
             "troubleshooter BLOCKED",
             "troubleshooter BLOCKED",
             "consultant NEEDS_PLANNING",
             "auditor AUDITOR_COMPLETE",
             "planner PLANNER_COMPLETE",
-            "manager MANAGER_COMPLETE"
-        ])
-    );
-    assert_eq!(
-        ws.layout(),
-        vec![
+            "manager MANAGER_COMPLETE",
+        ],
+        &[
             "incidents/resolved/incident-t-001-XXXXXXXX.md",
-            "tasks/blocked/t-001.md"
-        ]
+            "tasks/blocked/t-001.md",
+        ],
     );
-    assert!(
-        log.contains(
-            "route execution -> planning/auditor action=handoff reason=consultant_needs_planning"
-        ),
-        "{log}"
+    assert_routes(
+        &log,
+        &["route execution -> planning/auditor action=handoff reason=consultant_needs_planning"],
     );
     let dir = ws.ma().join("incidents/resolved");
     let incident = std::fs::read_dir(&dir)
@@ -242,36 +251,28 @@ fn escalation_hands_off_to_planning_with_lineage() {
 
 #[test]
 fn dead_end_blocks_the_task() {
-    let ws = setup(
+    let (_ws, log) = trace(
         "builder BLOCKED\ntroubleshooter BLOCKED BLOCKED\nconsultant BLOCKED\n",
         "task",
-    );
-    let log = run_until_idle(&ws);
-    assert_eq!(
-        ws.calls(),
-        calls(&[
+        &[
             "builder BLOCKED",
             "troubleshooter BLOCKED",
             "troubleshooter BLOCKED",
-            "consultant BLOCKED"
-        ])
+            "consultant BLOCKED",
+        ],
+        &["tasks/blocked/t-001.md"],
     );
-    assert_eq!(ws.layout(), vec!["tasks/blocked/t-001.md"]);
-    assert!(
-        log.contains("route execution blocked reason=consultant_blocked"),
-        "{log}"
-    );
+    assert_routes(&log, &["route execution blocked reason=consultant_blocked"]);
 }
 
 #[test]
 fn spec_is_planned() {
-    let ws = setup("", "spec");
-    run_until_idle(&ws);
-    assert_eq!(
-        ws.calls(),
-        calls(&["planner PLANNER_COMPLETE", "manager MANAGER_COMPLETE"])
+    trace(
+        "",
+        "spec",
+        &["planner PLANNER_COMPLETE", "manager MANAGER_COMPLETE"],
+        &["specs/done/s-001.md"],
     );
-    assert_eq!(ws.layout(), vec!["specs/done/s-001.md"]);
 }
 
 fn execution_calls(ws: &Ws) -> usize {
@@ -374,10 +375,12 @@ fn a_root_spec_is_closed_by_the_arbiter_once_its_backlog_drains() {
             "arbiter ARBITER_COMPLETE"
         ])
     );
-    assert!(log.contains("stage start planning/arbiter run="), "{log}");
-    assert!(
-        log.contains("route planning done reason=arbiter_complete"),
-        "{log}"
+    assert_routes(
+        &log,
+        &[
+            "stage start planning/arbiter run=",
+            "route planning done reason=arbiter_complete",
+        ],
     );
     let t = target(&ws);
     assert_eq!(t["closure_open"], false);
