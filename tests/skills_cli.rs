@@ -37,10 +37,34 @@ fn fails(cwd: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `millrace ARGS --workspace ws` in `cwd`, which must succeed: its stdout.
+fn ok_ws(cwd: &Path, args: &[&str]) -> String {
+    ok(cwd, &[args, &["--workspace", "ws"]].concat())
+}
+
+/// `millrace ARGS --workspace ws` in `cwd`, which must fail: its stderr.
+fn fails_ws(cwd: &Path, args: &[&str]) -> String {
+    fails(cwd, &[args, &["--workspace", "ws"]].concat())
+}
+
+/// `skills ARGS` in the learning mode, which queues a learning request:
+/// the request document.
+fn learning_request(cwd: &Path, args: &[&str]) -> String {
+    let out = ok_ws(
+        cwd,
+        &[&["skills"], args, &["--mode", "learning_codex"]].concat(),
+    );
+    let path = out
+        .strip_prefix("queued_learning_request: ")
+        .unwrap_or_else(|| panic!("{out}"))
+        .trim();
+    std::fs::read_to_string(path).unwrap()
+}
+
 fn ws() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
-    ok(&d, &["init", "--workspace", "ws"]);
+    ok_ws(&d, &["init"]);
     (dir, d)
 }
 
@@ -76,24 +100,24 @@ fn init_deploys_the_index_and_every_skill_the_entrypoints_name() {
 #[test]
 fn ls_show_and_search() {
     let (_t, d) = ws();
-    let ls = ok(&d, &["skills", "ls", "--workspace", "ws"]);
+    let ls = ok_ws(&d, &["skills", "ls"]);
     assert!(ls.lines().any(|l| l == "builder-core"), "{ls}");
     assert!(ls.lines().any(|l| l == "millrace-skill-creator"), "{ls}");
-    let show = ok(&d, &["skills", "show", "checker-core", "--workspace", "ws"]);
+    let show = ok_ws(&d, &["skills", "show", "checker-core"]);
     assert!(show.starts_with("skill_id: checker-core\npath: "), "{show}");
     assert!(
         show.contains("stage/execution/checker-core/SKILL.md"),
         "{show}"
     );
     assert!(show.contains("\ntitle: "), "{show}");
-    let err = fails(&d, &["skills", "show", "nope", "--workspace", "ws"]);
+    let err = fails_ws(&d, &["skills", "show", "nope"]);
     assert!(err.contains("skill not found: nope"), "{err}");
-    let found = ok(&d, &["skills", "search", "ARBITER", "--workspace", "ws"]);
+    let found = ok_ws(&d, &["skills", "search", "ARBITER"]);
     assert!(found.lines().any(|l| l == "arbiter-core"), "{found}");
     assert!(!found
         .lines()
         .any(|l| l == "builder-core" && !found.contains("arbiter")));
-    let err = fails(&d, &["skills", "search", "  ", "--workspace", "ws"]);
+    let err = fails_ws(&d, &["skills", "search", " "]);
     assert!(err.contains("search query is required"), "{err}");
 }
 
@@ -108,7 +132,7 @@ fn install_from_a_directory_updates_the_index_and_the_log() {
     )
     .unwrap();
     std::fs::write(src.join("references/a.md"), "ref\n").unwrap();
-    let out = ok(&d, &["skills", "install", "my-skill", "--workspace", "ws"]);
+    let out = ok_ws(&d, &["skills", "install", "my-skill"]);
     assert!(
         out.starts_with("installed_skill: my-skill\npath: "),
         "{out}"
@@ -120,20 +144,10 @@ fn install_from_a_directory_updates_the_index_and_the_log() {
         index.contains("\n- my-skill: my-skill/SKILL.md\n"),
         "{index}"
     );
-    let err = fails(&d, &["skills", "install", "my-skill", "--workspace", "ws"]);
+    let err = fails_ws(&d, &["skills", "install", "my-skill"]);
     assert!(err.contains("skill already exists: my-skill"), "{err}");
     std::fs::write(src.join("SKILL.md"), "# My skill v2\n").unwrap();
-    ok(
-        &d,
-        &[
-            "skills",
-            "install",
-            "my-skill/SKILL.md",
-            "--update",
-            "--workspace",
-            "ws",
-        ],
-    );
+    ok_ws(&d, &["skills", "install", "my-skill/SKILL.md", "--update"]);
     assert_eq!(
         std::fs::read_to_string(ma.join("my-skill/SKILL.md")).unwrap(),
         "# My skill v2\n"
@@ -143,76 +157,33 @@ fn install_from_a_directory_updates_the_index_and_the_log() {
     let log = std::fs::read_to_string(ma.join("skill_operations.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 2, "{log}");
     assert!(log.contains("\"operation\":\"install\""), "{log}");
-    let show = ok(&d, &["skills", "show", "my-skill", "--workspace", "ws"]);
+    let show = ok_ws(&d, &["skills", "show", "my-skill"]);
     assert!(show.contains("title: My skill v2"), "{show}");
     // A path that exists but is no skill is refused, not looked up remotely.
     std::fs::create_dir_all(d.join("empty")).unwrap();
-    let err = fails(&d, &["skills", "install", "empty", "--workspace", "ws"]);
+    let err = fails_ws(&d, &["skills", "install", "empty"]);
     assert!(err.contains("not a skill"), "{err}");
 }
 
 #[test]
 fn create_and_improve_queue_learning_requests_in_a_learning_mode_only() {
     let (_t, d) = ws();
-    let err = fails(
-        &d,
-        &["skills", "create", "retry flaky tests", "--workspace", "ws"],
-    );
+    let err = fails_ws(&d, &["skills", "create", "retry flaky tests"]);
     assert!(err.contains("does not enable the learning plane"), "{err}");
-    let out = ok(
-        &d,
-        &[
-            "skills",
-            "create",
-            "retry flaky tests",
-            "--mode",
-            "learning_codex",
-            "--workspace",
-            "ws",
-        ],
-    );
-    let path = out
-        .strip_prefix("queued_learning_request: ")
-        .unwrap()
-        .trim();
-    let doc = std::fs::read_to_string(path).unwrap();
+    let doc = learning_request(&d, &["create", "retry flaky tests"]);
     assert!(doc.contains("Requested-Action: create\n"), "{doc}");
     assert!(doc.contains("Summary: retry flaky tests\n"), "{doc}");
-    let out = ok(
-        &d,
-        &[
-            "skills",
-            "improve",
-            "builder-core",
-            "--mode",
-            "learning_codex",
-            "--workspace",
-            "ws",
-        ],
-    );
-    let path = out
-        .strip_prefix("queued_learning_request: ")
-        .unwrap()
-        .trim();
-    let doc = std::fs::read_to_string(path).unwrap();
+    let doc = learning_request(&d, &["improve", "builder-core"]);
     assert!(doc.contains("Requested-Action: improve\n"), "{doc}");
     assert!(doc.contains("Target-Skill-ID: builder-core\n"), "{doc}");
-    let q = ok(&d, &["queue", "ls", "--workspace", "ws"]);
+    let q = ok_ws(&d, &["queue", "ls"]);
     assert!(
         q.contains("learning_queue_depth: 2") || q.contains("learning: 2"),
         "{q}"
     );
-    let err = fails(
+    let err = fails_ws(
         &d,
-        &[
-            "skills",
-            "improve",
-            "ghost",
-            "--mode",
-            "learning_codex",
-            "--workspace",
-            "ws",
-        ],
+        &["skills", "improve", "ghost", "--mode", "learning_codex"],
     );
     assert!(err.contains("skill not found: ghost"), "{err}");
 }
@@ -220,17 +191,9 @@ fn create_and_improve_queue_learning_requests_in_a_learning_mode_only() {
 #[test]
 fn export_writes_a_zip_archive() {
     let (_t, d) = ws();
-    let out = ok(
+    let out = ok_ws(
         &d,
-        &[
-            "skills",
-            "export",
-            "builder-core",
-            "--output",
-            "b.zip",
-            "--workspace",
-            "ws",
-        ],
+        &["skills", "export", "builder-core", "--output", "b.zip"],
     );
     assert!(out.starts_with("exported_skill: "), "{out}");
     let bytes = std::fs::read(d.join("b.zip")).unwrap();
@@ -253,10 +216,7 @@ fn export_writes_a_zip_archive() {
 #[test]
 fn promote_copies_into_a_source_checkout() {
     let (_t, d) = ws();
-    let err = fails(
-        &d,
-        &["skills", "promote", "builder-core", "--workspace", "ws"],
-    );
+    let err = fails_ws(&d, &["skills", "promote", "builder-core"]);
     assert!(
         err.contains("cannot locate a millrace source checkout"),
         "{err}"
@@ -264,31 +224,15 @@ fn promote_copies_into_a_source_checkout() {
     let src = d.join("checkout");
     std::fs::create_dir_all(src.join("stdlib/skills")).unwrap();
     std::fs::write(src.join("Cargo.toml"), "[package]\nname = \"millrace\"\n").unwrap();
-    let out = ok(
+    let out = ok_ws(
         &d,
-        &[
-            "skills",
-            "promote",
-            "builder-core",
-            "--source",
-            "checkout",
-            "--workspace",
-            "ws",
-        ],
+        &["skills", "promote", "builder-core", "--source", "checkout"],
     );
     assert!(out.starts_with("promoted_skill: builder-core\n"), "{out}");
     assert!(src.join("stdlib/skills/builder-core/SKILL.md").is_file());
-    let err = fails(
+    let err = fails_ws(
         &d,
-        &[
-            "skills",
-            "promote",
-            "builder-core",
-            "--source",
-            "checkout",
-            "--workspace",
-            "ws",
-        ],
+        &["skills", "promote", "builder-core", "--source", "checkout"],
     );
     assert!(err.contains("source skill already exists"), "{err}");
 }
