@@ -38,6 +38,12 @@ fn state_tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     t
 }
 
+/// `millrace COMMAND <fixture NAME>`, which must succeed.
+fn add(ws: &Path, command: &str, name: &str) {
+    let out = run(ws, &[command, fixture(name).to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{command} {name}: {}", out.stderr);
+}
+
 fn initialized() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(run(dir.path(), &["init"]).code, 0);
@@ -166,14 +172,7 @@ fn add_list_and_show_work_items() {
         std::fs::read_to_string(ws.join("millrace-agents/tasks/queue/task-json-1.md")).unwrap(),
         std::fs::read_to_string(fixture("import-task.expected.md")).unwrap()
     );
-    assert_eq!(
-        run(
-            ws,
-            &["add-spec", fixture("spec-derived.md").to_str().unwrap()]
-        )
-        .code,
-        0
-    );
+    add(ws, "add-spec", "spec-derived.md");
     let idea = ws.join("faster-builds.md");
     std::fs::write(&idea, "# Faster builds\n\nCache the target dir.\n").unwrap();
     let out = run(ws, &["add-idea", idea.to_str().unwrap()]);
@@ -284,14 +283,7 @@ fn add_list_and_show_work_items() {
 fn bad_documents_are_refused_with_one_line_and_nothing_written() {
     let dir = initialized();
     let ws = dir.path();
-    assert_eq!(
-        run(
-            ws,
-            &["add-task", fixture("task-minimal.md").to_str().unwrap()]
-        )
-        .code,
-        0
-    );
+    add(ws, "add-task", "task-minimal.md");
     let good = std::fs::read_to_string(fixture("task-minimal.md")).unwrap();
     let cases = [
         ("dup.md", good.clone(), "already exists"),
@@ -349,14 +341,7 @@ fn doctor_reports_and_repairs() {
         .stdout
         .starts_with("ok: true\nerrors: 0\nwarnings: 0\n"));
 
-    assert_eq!(
-        run(
-            ws,
-            &["add-task", fixture("task-minimal.md").to_str().unwrap()]
-        )
-        .code,
-        0
-    );
+    add(ws, "add-task", "task-minimal.md");
     let rt = ws.join("millrace-agents");
     std::fs::copy(
         rt.join("tasks/queue/task-001.md"),
@@ -547,14 +532,7 @@ fn upgrade_previews_and_refuses_conflicts() {
 fn status_prints_depths_and_markers() {
     let dir = initialized();
     let ws = dir.path();
-    assert_eq!(
-        run(
-            ws,
-            &["add-task", fixture("task-minimal.md").to_str().unwrap()]
-        )
-        .code,
-        0
-    );
+    add(ws, "add-task", "task-minimal.md");
     std::fs::write(
         ws.join("millrace-agents/state/execution_status.md"),
         "### BUILDER_RUNNING\n",
