@@ -2,8 +2,10 @@
 //! sets, `compile show` for every shipped mode, stale and missing plans,
 //! deterministic persistence, config errors, and workspace-local modes.
 
-use assert_cmd::Command;
 use std::path::{Path, PathBuf};
+
+mod support;
+use support::cli::output as run;
 
 const MODES: &[&str] = &[
     "default_codex",
@@ -13,26 +15,8 @@ const MODES: &[&str] = &[
     "standard_plain",
 ];
 
-fn millrace() -> Command {
-    let mut c = Command::cargo_bin("millrace").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = millrace().args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
 fn init() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
-    let (code, _, err) = run(&["init", "--workspace", ws.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
+    let (dir, ws) = support::cli::init_ws();
     let ws = ws.to_str().unwrap().to_string();
     (dir, ws)
 }

@@ -1,14 +1,10 @@
 //! `millrace lint` as CI runs it: exit statuses, formats and I/O errors.
 
-use assert_cmd::Command;
 use std::path::Path;
 use std::process::Output;
 
-fn millrace() -> Command {
-    let mut c = Command::cargo_bin("millrace").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
+mod support;
+use support::cli::plain as millrace;
 
 /// `millrace lint ARGS` run in `dir`.
 fn lint(dir: &Path, args: &[&str]) -> Output {

@@ -2,23 +2,10 @@
 //! exhaustive mode, edited stdlib copies, output formats and single-stage
 //! checks, all through the real binary.
 
-use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
-fn millrace() -> Command {
-    let mut c = Command::cargo_bin("millrace").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = millrace().args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod support;
+use support::cli::output as run;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
