@@ -258,12 +258,7 @@ fn config_path_is_used_by_compile_config_and_run() {
     assert!(alt_json.contains("alt-model"), "{alt_json}");
 
     ws.add("add-task", task("t-1", "2026-01-01T00:00:00Z", json!({})));
-    let out = ws.run(&["run", "daemon", "--until-idle", "--config", alt]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["run", "daemon", "--until-idle", "--config", alt]);
     let snap: Value = serde_json::from_slice(&fs::read(snapshot_path(&ws)).unwrap()).unwrap();
     let plan: Value =
         serde_json::from_slice(&fs::read(ws.ma().join("state/compiled_plan.json")).unwrap())

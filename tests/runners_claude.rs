@@ -60,12 +60,7 @@ fn completion(ws: &Ws, result: &Value) -> Value {
 #[test]
 fn default_claude_runs_a_task_with_usage_and_cost() {
     let (ws, log) = claude_ws("");
-    let out = ws.run(&["run", "daemon", "--mode", "default_claude", "--until-idle"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["run", "daemon", "--mode", "default_claude", "--until-idle"]);
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
     let results = stage_results(&ws);
     assert_eq!(results.len(), 3, "builder, checker, updater");
@@ -120,7 +115,7 @@ fn not_logged_in_pauses_the_runtime_and_puts_the_task_back() {
     assert!(err.contains("Not logged in"), "{err}");
     assert!(stage_results(&ws).is_empty());
     assert_eq!(ws.items("tasks", "queue"), ["t-1"]);
-    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
+    let status = ws.stdout(&["status"]);
     assert!(
         status.contains("pause_sources: agent_environment"),
         "{status}"
@@ -138,7 +133,7 @@ fn not_logged_in_pauses_the_runtime_and_puts_the_task_back() {
     assert_eq!(snap["pause_sources"], json!([]));
     // `resume` lifts it.
     assert!(ws.run(&["resume"]).status.success());
-    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
+    let status = ws.stdout(&["status"]);
     assert!(status.contains("paused: false"), "{status}");
 }
 
@@ -290,12 +285,7 @@ fn the_command_runner_reads_claude_stream_json_when_told() {
     )
     .unwrap();
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
-    let out = ws.run(&["run", "daemon", "--mode", "on_command", "--until-idle"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["run", "daemon", "--mode", "on_command", "--until-idle"]);
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
     let results = stage_results(&ws);
     assert!(
@@ -360,7 +350,7 @@ fn credentials_expiring_mid_run_pause_and_resume_at_the_same_stage() {
     assert!(all.contains("back_to=stage checker"), "{all}");
     assert!(!all.contains("troubleshooter"), "{all}");
     assert_eq!(ws.items("tasks", "active"), ["t-1"], "{all}");
-    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
+    let status = ws.stdout(&["status"]);
     assert!(status.contains("token has expired"), "{status}");
     assert!(status.contains("no automatic retry"), "{status}");
 

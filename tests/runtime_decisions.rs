@@ -8,6 +8,15 @@ mod support;
 use serde_json::json;
 use support::harness::{spec, task, Ws};
 
+/// A root spec (its own root, from the idea `idea-<id>`).
+fn root_spec(id: &str, at: &str) -> serde_json::Value {
+    spec(
+        id,
+        at,
+        json!({"root_idea_id": format!("idea-{id}"), "root_spec_id": id}),
+    )
+}
+
 #[test]
 fn the_oldest_task_runs_first_whatever_its_id() {
     let ws = Ws::new("");
@@ -69,7 +78,7 @@ fn a_blocked_dependency_keeps_its_dependent_queued_and_says_why() {
     assert_eq!(ws.claim_order(), ["t-dep"], "t-needs is never claimed");
     assert_eq!(ws.items("tasks", "blocked"), ["t-dep"]);
     assert_eq!(ws.items("tasks", "queue"), ["t-needs"]);
-    let ls = String::from_utf8_lossy(&ws.run(&["queue", "ls"]).stdout).into_owned();
+    let ls = ws.stdout(&["queue", "ls"]);
     assert!(
         ls.contains("waiting: t-needs depends on t-dep (blocked), t-gone (missing)"),
         "{ls}"
@@ -80,7 +89,7 @@ fn a_blocked_dependency_keeps_its_dependent_queued_and_says_why() {
         json["waiting_on_dependencies"][0]["waits_for"][0],
         json!({"id": "t-dep", "state": "blocked"})
     );
-    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
+    let status = ws.stdout(&["status"]);
     assert!(
         status.contains("tasks_waiting_on_dependencies: 1"),
         "{status}"
@@ -90,15 +99,8 @@ fn a_blocked_dependency_keeps_its_dependent_queued_and_says_why() {
 #[test]
 fn an_open_closure_target_runs_its_lineage_before_the_next_root_spec() {
     let ws = Ws::new("");
-    let root = |id: &str, at: &str| {
-        spec(
-            id,
-            at,
-            json!({"root_idea_id": format!("idea-{id}"), "root_spec_id": id}),
-        )
-    };
-    ws.add("add-spec", root("spec-a", "2026-04-15T12:00:00Z"));
-    ws.add("add-spec", root("spec-b", "2026-04-15T12:00:01Z"));
+    ws.add("add-spec", root_spec("spec-a", "2026-04-15T12:00:00Z"));
+    ws.add("add-spec", root_spec("spec-b", "2026-04-15T12:00:01Z"));
     ws.add(
         "add-task",
         task(
@@ -154,24 +156,12 @@ fn an_open_closure_target_runs_its_lineage_before_the_next_root_spec() {
 #[test]
 fn status_counts_root_specs_deferred_by_an_open_closure_target() {
     let ws = Ws::new("");
-    let root = |id: &str, at: &str| {
-        spec(
-            id,
-            at,
-            json!({"root_idea_id": format!("idea-{id}"), "root_spec_id": id}),
-        )
-    };
-    ws.add("add-spec", root("spec-a", "2026-04-15T12:00:00Z"));
-    ws.add("add-spec", root("spec-b", "2026-04-15T12:00:01Z"));
-    ws.add("add-spec", root("spec-c", "2026-04-15T12:00:02Z"));
+    ws.add("add-spec", root_spec("spec-a", "2026-04-15T12:00:00Z"));
+    ws.add("add-spec", root_spec("spec-b", "2026-04-15T12:00:01Z"));
+    ws.add("add-spec", root_spec("spec-c", "2026-04-15T12:00:02Z"));
     // One tick claims and plans spec-a, which opens its closure target.
-    let out = ws.run(&["run", "once"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
+    ws.run_ok(&["run", "once"]);
+    let status = ws.stdout(&["status"]);
     assert!(
         status.contains("closure_target_root_spec_id: spec-a"),
         "{status}"
@@ -198,8 +188,7 @@ fn an_idea_in_the_inbox_becomes_a_spec_the_planner_runs() {
         "{log}"
     );
     assert_eq!(ws.items("specs", "done"), ["idea-faster-builds"]);
-    let shown = String::from_utf8_lossy(&ws.run(&["queue", "show", "idea-faster-builds"]).stdout)
-        .into_owned();
+    let shown = ws.stdout(&["queue", "show", "idea-faster-builds"]);
     assert!(shown.contains("Faster builds"), "{shown}");
     let calls = std::fs::read_to_string(ws.script.with_extension("txt.log")).unwrap();
     assert!(calls.starts_with("planner PLANNER_COMPLETE"), "{calls}");
@@ -238,12 +227,7 @@ fn a_reload_waits_until_the_item_in_flight_finishes() {
             .any(|e| e["event_type"] == "stage_started" && e["data"]["node_id"] == "builder")
     });
     ws.append_config("\n[stages.checker]\nmodel = \"model-after-reload\"\n");
-    let out = ws.run(&["config", "reload"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["config", "reload"]);
     let log = daemon.finish();
     assert!(
         log.contains("reload deferred reason=active_planes active=execution"),
@@ -392,12 +376,7 @@ mode reviewed extends default_codex {
     )
     .unwrap();
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
-    let out = ws.run(&["run", "daemon", "--until-idle", "--mode", "reviewed"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["run", "daemon", "--until-idle", "--mode", "reviewed"]);
     assert_eq!(ws.items("tasks", "blocked"), ["t-1"]);
     let resolved = ws.items("incidents", "resolved");
     assert_eq!(resolved.len(), 1, "the incident was planned: {resolved:?}");

@@ -148,14 +148,14 @@ fn a_sigkill_with_both_planes_active_loses_and_duplicates_nothing() {
         }) && log.contains("analyst")
             && log.contains("builder")
     });
-    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
+    let status = ws.stdout(&["status"]);
     assert!(
         status.contains("learning") && status.contains("analyst") && status.contains("builder"),
         "{status}"
     );
     // `runs ls` lists both runs in flight.
     let s = snapshot(&ws.root);
-    let runs = String::from_utf8_lossy(&ws.run(&["runs", "ls"]).stdout).into_owned();
+    let runs = ws.stdout(&["runs", "ls"]);
     for plane in ["learning", "execution"] {
         let id = s["active_runs_by_plane"][plane]["run_id"].as_str().unwrap();
         assert!(runs.contains(id), "{plane} run {id} missing:\n{runs}");
@@ -167,12 +167,7 @@ fn a_sigkill_with_both_planes_active_loses_and_duplicates_nothing() {
     assert!(s["active_runs_by_plane"].get("execution").is_some());
     // The next start recovers both interrupted stages and finishes the work.
     ws.append_config("");
-    let out = ws.run(&["run", "daemon", "--mode", "learning_codex", "--until-idle"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["run", "daemon", "--mode", "learning_codex", "--until-idle"]);
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
     for state in ["queue", "active", "blocked"] {
         assert!(ws.items("tasks", state).is_empty(), "tasks/{state}");

@@ -72,6 +72,23 @@ impl Ws {
         millrace(&all)
     }
 
+    /// Run `millrace ARGS --workspace <ws>`, which must succeed; if it
+    /// does not, the failure shows its stderr.
+    pub fn run_ok(&self, args: &[&str]) -> std::process::Output {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// The stdout of `millrace ARGS --workspace <ws>` (whatever its exit).
+    pub fn stdout(&self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.run(args).stdout).into_owned()
+    }
+
     /// Add a task or spec from JSON fields (`add-task` / `add-spec`).
     pub fn add(&self, command: &str, doc: Value) {
         let file = self._dir.path().join(format!(
