@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 mod support;
-use support::cli::{run, run_in};
+use support::cli::{assert_success, run, run_in};
 
 fn millrace() -> Command {
     Command::from_std(support::millrace_cmd())
@@ -608,11 +608,7 @@ fn dot_without_a_plane_is_one_digraph_with_a_cluster_per_plane() {
             .arg(&path)
             .output()
             .unwrap();
-        assert!(
-            svg.status.success(),
-            "{}",
-            String::from_utf8_lossy(&svg.stderr)
-        );
+        assert_success(&svg);
         assert!(String::from_utf8_lossy(&svg.stdout).contains("<svg"));
     }
     // Mermaid groups the same way.

@@ -9,6 +9,9 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod support;
+use support::cli::assert_success;
+
 /// Long enough for any command here; only a hang reaches it.
 const HANG: Duration = Duration::from_secs(120);
 
@@ -105,11 +108,7 @@ fn setup(hostile: &str, env: &[(&str, String)], runtime: &str) -> Ws {
 
 fn add_task(ws: &Ws) {
     let out = ws.millrace(&["add-task", bench_task().to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 fn run_until_idle(ws: &Ws) -> std::process::Output {
@@ -289,22 +288,14 @@ fn fifo_in_the_queue_hangs_nothing_and_is_set_aside() {
     let fifo = ws.ma().join("tasks/queue/t-fifo.md");
     mkfifo(&fifo);
     let out = ws.millrace(&["queue", "ls"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let out = ws.millrace(&["doctor"]);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("unsafe_workspace_file"), "{text}");
     assert!(text.contains("t-fifo.md"), "{text}");
     let out = ws.millrace(&["run", "once"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(ws.has_event("work_item_rejected", "work_item_id", "t-fifo"));
     assert!(!fifo.exists());
     assert!(ws
@@ -323,11 +314,7 @@ fn mailbox_directory_named_json_is_set_aside() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("unsafe_workspace_file"), "{text}");
     let out = ws.millrace(&["run", "once"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(!planted.exists());
     let aside: Vec<String> = std::fs::read_dir(ws.ma().join("state/mailbox/failed"))
         .unwrap()
@@ -367,11 +354,7 @@ fn planted_agent_note_never_signals_an_unrelated_process() {
     let alive = victim.try_wait().unwrap().is_none();
     let _ = victim.kill();
     let _ = victim.wait();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(alive, "the daemon killed a process named by a planted note");
     assert!(ws.has_event("runtime_recovered", "reason", "agent_note_refused"));
     assert!(!note.exists());
@@ -448,11 +431,7 @@ fn output_cap_truncates_with_a_note() {
     );
     add_task(&ws);
     let out = run_until_idle(&ws);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let run = std::fs::read_dir(ws.ma().join("runs"))
         .unwrap()
         .next()
@@ -552,11 +531,7 @@ fn symlinked_workspace_root_is_trusted() {
         "--workspace",
         alias.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let out = millrace(&[
         "run",
         "daemon",
@@ -564,10 +539,6 @@ fn symlinked_workspace_root_is_trusted() {
         "--workspace",
         alias.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(ws.ma().join("tasks/done/t-001.md").is_file());
 }

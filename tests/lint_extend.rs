@@ -5,6 +5,9 @@
 use assert_cmd::Command;
 use std::path::Path;
 
+mod support;
+use support::cli::assert_success;
+
 /// The docs' example, as a workspace-local file.
 const REVIEWED: &str = r#"import "../modes/default_codex.mill"
 
@@ -102,11 +105,7 @@ fn a_derived_loop_runs_through_the_script_runner() {
 
     let task = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bench/task.json");
     let out = millrace(&["add-task", task.to_str().unwrap(), "--workspace", w]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let out = millrace(&[
         "run",
         "daemon",

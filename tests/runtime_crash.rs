@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod support;
+use support::cli::assert_success;
+
 /// SIGKILLs, at least.
 const KILLS: usize = 110;
 /// A wave of new work arrives every this many kills.
@@ -70,11 +73,7 @@ fn add(w: &str, dir: &Path, command: &str, file: &str, old: &str, id: &str) {
         .args([command, f.to_str().unwrap(), "--workspace", w])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 #[test]

@@ -6,6 +6,9 @@
 use assert_cmd::Command;
 use std::path::Path;
 
+mod support;
+use support::cli::assert_success;
+
 fn millrace(cwd: &Path, args: &[&str]) -> std::process::Output {
     Command::cargo_bin("millrace")
         .unwrap()
@@ -288,20 +291,12 @@ fn a_remote_index_served_from_a_file_url_installs_a_listed_skill() {
     if String::from_utf8_lossy(&out.stderr).contains("needs `curl`") {
         return; // no curl on this machine: the error above is the behaviour
     }
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(d
         .join("ws/millrace-agents/skills/remote_skills_index.md")
         .is_file());
     let out = run(&["skills", "install", "web-qa", "--workspace", "ws"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("installed_skill: web-qa\nsource: remote\n"),

@@ -118,15 +118,7 @@ fn an_event_is_pushed_after_a_state_change() {
 fn a_runs_trace_names_the_mill_rule_behind_each_step() {
     let ws = Ws::new(0);
     ws.add_task();
-    run_ok(&[
-        "run",
-        "daemon",
-        "--workspace",
-        ws.path(),
-        "--monitor",
-        "basic",
-        "--until-idle",
-    ]);
+    ws.run_until_idle();
     let web = Web::start(&[ws.path()], &[]);
     let doc = get(&web.addr, "/api/state", &[]).json();
     let w = &doc["workspaces"][0];
@@ -215,15 +207,7 @@ fn an_uninitialized_workspace_is_refused() {
 fn serving_writes_nothing_in_the_workspace_and_takes_no_lock() {
     let ws = Ws::new(0);
     ws.add_task();
-    run_ok(&[
-        "run",
-        "daemon",
-        "--workspace",
-        ws.path(),
-        "--monitor",
-        "basic",
-        "--until-idle",
-    ]);
+    ws.run_until_idle();
     let before = tree(&ws.root);
     let web = Web::start(&[ws.path()], &[]);
     let doc = get(&web.addr, "/api/state", &[]).json();

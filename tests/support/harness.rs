@@ -154,6 +154,16 @@ impl Ws {
         text
     }
 
+    /// The agent's calls, in order: `<stage> <TOKEN>` lines from the
+    /// scripted fake's log.
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.script.with_extension("txt.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Every event of the log, in order.
     pub fn events(&self) -> Vec<Value> {
         std::fs::read_to_string(self.ma().join("logs/runtime_events.jsonl"))

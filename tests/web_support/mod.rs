@@ -77,6 +77,19 @@ impl Ws {
         ]);
     }
 
+    /// `run daemon --monitor basic --until-idle`, which must succeed.
+    pub fn run_until_idle(&self) {
+        run_ok(&[
+            "run",
+            "daemon",
+            "--workspace",
+            self.path(),
+            "--monitor",
+            "basic",
+            "--until-idle",
+        ]);
+    }
+
     pub fn spawn_daemon(&self) -> Child {
         millrace()
             .args([
