@@ -30,20 +30,6 @@ fn claude_ws(extra_env: &str) -> (Ws, std::path::PathBuf) {
     (ws, log)
 }
 
-fn stage_results(ws: &Ws) -> Vec<Value> {
-    let mut out = Vec::new();
-    for run in std::fs::read_dir(ws.ma().join("runs")).unwrap().flatten() {
-        if let Ok(files) = std::fs::read_dir(run.path().join("stage_results")) {
-            for f in files.flatten() {
-                out.push(
-                    serde_json::from_str(&std::fs::read_to_string(f.path()).unwrap()).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
-
 /// The runner's completion record of a stage result.
 fn completion(ws: &Ws, result: &Value) -> Value {
     let path = ws
@@ -62,7 +48,7 @@ fn default_claude_runs_a_task_with_usage_and_cost() {
     let (ws, log) = claude_ws("");
     ws.run_ok(&["run", "daemon", "--mode", "default_claude", "--until-idle"]);
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
-    let results = stage_results(&ws);
+    let results = ws.stage_results();
     assert_eq!(results.len(), 3, "builder, checker, updater");
     for r in &results {
         assert_eq!(r["runner_name"], "claude_code");
@@ -98,7 +84,7 @@ fn is_error_true_is_a_failure_whatever_the_subtype() {
     let (ws, _) = claude_ws("FAKE_CLAUDE_ERROR = \"500\"\n");
     let out = ws.run(&["run", "once", "--mode", "default_claude"]);
     let _ = out;
-    let results = stage_results(&ws);
+    let results = ws.stage_results();
     let builder = results.iter().find(|r| r["stage"] == "builder").unwrap();
     assert_eq!(builder["terminal_result"], "BLOCKED");
     assert_eq!(builder["metadata"]["failure_class"], "provider_failure");
@@ -113,7 +99,7 @@ fn not_logged_in_pauses_the_runtime_and_puts_the_task_back() {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(err.contains("Not logged in"), "{err}");
-    assert!(stage_results(&ws).is_empty());
+    assert!(ws.stage_results().is_empty());
     assert_eq!(ws.items("tasks", "queue"), ["t-1"]);
     let status = ws.stdout(&["status"]);
     assert!(
@@ -230,7 +216,8 @@ fn a_quota_reset_time_schedules_the_automatic_retry() {
         "{all}"
     );
     assert_eq!(ws.items("tasks", "done"), ["t-1"], "{all}");
-    assert!(stage_results(&ws)
+    assert!(ws
+        .stage_results()
         .iter()
         .all(|r| r["metadata"]["failure_class"].is_null()));
 }
@@ -239,7 +226,7 @@ fn a_quota_reset_time_schedules_the_automatic_retry() {
 fn denied_tool_calls_are_not_a_success_whatever_the_text() {
     let (ws, _) = claude_ws("FAKE_CLAUDE_DENIED = \"1\"\n");
     let _ = ws.run(&["run", "once", "--mode", "default_claude"]);
-    let results = stage_results(&ws);
+    let results = ws.stage_results();
     let builder = results.iter().find(|r| r["stage"] == "builder").unwrap();
     assert_eq!(builder["terminal_result"], "BLOCKED");
     assert_eq!(
@@ -269,7 +256,7 @@ fn claude_usage_feeds_governance() {
         text.contains("governance pause source=runtime_token rule=claude-1k"),
         "{text}"
     );
-    assert_eq!(stage_results(&ws).len(), 2);
+    assert_eq!(ws.stage_results().len(), 2);
 }
 
 #[test]
@@ -287,7 +274,7 @@ fn the_command_runner_reads_claude_stream_json_when_told() {
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
     ws.run_ok(&["run", "daemon", "--mode", "on_command", "--until-idle"]);
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
-    let results = stage_results(&ws);
+    let results = ws.stage_results();
     assert!(
         results.iter().all(|r| r["runner_name"] == "command"),
         "{results:#?}"

@@ -26,25 +26,6 @@ fn planes_ws(nap: u32) -> Ws {
     ws
 }
 
-/// Every stage result of the workspace, as JSON.
-fn stage_results(ws: &Ws) -> Vec<Value> {
-    let mut out = Vec::new();
-    let Ok(runs) = std::fs::read_dir(ws.ma().join("runs")) else {
-        return out;
-    };
-    for run in runs.flatten() {
-        let Ok(files) = std::fs::read_dir(run.path().join("stage_results")) else {
-            continue;
-        };
-        for f in files.flatten() {
-            if let Ok(v) = serde_json::from_str(&std::fs::read_to_string(f.path()).unwrap()) {
-                out.push(v);
-            }
-        }
-    }
-    out
-}
-
 fn times(results: &[Value], stage: &str) -> (String, String) {
     let r = results
         .iter()
@@ -69,19 +50,9 @@ fn at(s: &str) -> &str {
 #[test]
 fn an_analyst_runs_while_a_builder_runs() {
     let ws = planes_ws(2);
-    let out = ws.run(&[
-        "run",
-        "daemon",
-        "--mode",
-        "learning_codex",
-        "--monitor",
-        "basic",
-        "--until-idle",
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{text}");
+    let text = ws.run_mode_until_idle("learning_codex");
     assert!(text.contains("scheduler mode=plane-concurrent"), "{text}");
-    let results = stage_results(&ws);
+    let results = ws.stage_results();
     let (a_start, a_end) = times(&results, "analyst");
     let (b_start, b_end) = times(&results, "builder");
     assert!(

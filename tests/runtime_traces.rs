@@ -365,18 +365,6 @@ fn with_reports(ws: &Ws) {
     ws.append_config("FAKE_REPORT = \"1\"\n");
 }
 
-fn stage_results(ws: &Ws) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    for run in std::fs::read_dir(ws.ma().join("runs")).unwrap() {
-        let dir = run.unwrap().path().join("stage_results");
-        for f in std::fs::read_dir(dir).into_iter().flatten() {
-            let bytes = std::fs::read(f.unwrap().path()).unwrap();
-            out.push(serde_json::from_slice(&bytes).unwrap());
-        }
-    }
-    out
-}
-
 #[test]
 fn a_troubleshoot_report_is_recorded_shown_and_passed_on() {
     let ws = setup("builder BLOCKED BUILDER_COMPLETE\n", "task");
@@ -393,7 +381,7 @@ fn a_troubleshoot_report_is_recorded_shown_and_passed_on() {
         ["builder BUILDER_COMPLETE", "builder saw report"],
         "{calls:?}"
     );
-    let results = stage_results(&ws);
+    let results = ws.stage_results();
     let ts = results
         .iter()
         .find(|r| r["stage"] == "troubleshooter")
@@ -467,7 +455,8 @@ fn an_arbiter_report_and_verdict_are_kept_on_the_closure_target() {
     assert_eq!(t["latest_report_path"], report.as_str());
     let text = std::fs::read_to_string(ws.root.join(&report)).unwrap();
     assert!(text.contains("parity: scripted"), "{text}");
-    let arbiter = stage_results(&ws)
+    let arbiter = ws
+        .stage_results()
         .into_iter()
         .find(|r| r["stage"] == "arbiter")
         .unwrap();

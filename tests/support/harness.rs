@@ -164,6 +164,42 @@ impl Ws {
             .collect()
     }
 
+    /// Every stage result of every run (in directory order); a result that
+    /// is not JSON fails the test.
+    pub fn stage_results(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for run in std::fs::read_dir(self.ma().join("runs")).unwrap().flatten() {
+            if let Ok(files) = std::fs::read_dir(run.path().join("stage_results")) {
+                for f in files.flatten() {
+                    let text = std::fs::read_to_string(f.path()).unwrap();
+                    out.push(serde_json::from_str(&text).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    /// `run daemon --mode MODE --monitor basic --until-idle`, which must
+    /// exit 0; its monitor output.
+    pub fn run_mode_until_idle(&self, mode: &str) -> String {
+        let out = self.run(&[
+            "run",
+            "daemon",
+            "--mode",
+            mode,
+            "--monitor",
+            "basic",
+            "--until-idle",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
     /// Every event of the log, in order.
     pub fn events(&self) -> Vec<Value> {
         std::fs::read_to_string(self.ma().join("logs/runtime_events.jsonl"))
