@@ -50,6 +50,14 @@ fn two_planes_in_flight() -> Ws {
     ws
 }
 
+/// A task whose execution stage is in flight, nothing in planning.
+fn task_in_flight() -> Ws {
+    let ws = Ws::new("");
+    ws.add("add-task", task("t-1", "2026-01-01T00:00:00Z", json!({})));
+    in_flight(&ws, &["execution"]);
+    ws
+}
+
 #[test]
 fn retry_active_without_a_scope_refuses_when_two_planes_are_active() {
     let ws = two_planes_in_flight();
@@ -96,9 +104,7 @@ fn planning_retry_active_requeues_the_planning_item() {
 
 #[test]
 fn planning_retry_active_refuses_without_planning_work() {
-    let ws = Ws::new("");
-    ws.add("add-task", task("t-1", "2026-01-01T00:00:00Z", json!({})));
-    in_flight(&ws, &["execution"]);
+    let ws = task_in_flight();
     let out = ws.run(&["planning", "retry-active"]);
     assert!(out.status.success());
     assert_eq!(
@@ -110,9 +116,7 @@ fn planning_retry_active_refuses_without_planning_work() {
 
 #[test]
 fn retry_active_with_a_plane_that_is_idle_is_refused() {
-    let ws = Ws::new("");
-    ws.add("add-task", task("t-1", "2026-01-01T00:00:00Z", json!({})));
-    in_flight(&ws, &["execution"]);
+    let ws = task_in_flight();
     let text = stdout(&ws.run(&["retry-active", "--plane", "learning"]));
     assert!(
         text.contains("detail: learning retry requires matching active plane; current active planes are execution"),
