@@ -7,13 +7,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn millrace(args: &[&str]) -> Output {
-    Command::cargo_bin("millrace")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod support;
+use support::harness::millrace;
 
 fn text(out: &Output) -> String {
     format!(

@@ -1,6 +1,8 @@
 # Shared by the Codex-style fakes (scripted_codex.sh, hostile_codex.sh,
 # crash_agent.sh, expiring_codex.sh), sourced, never run: how they read
-# their call and which marker a stage answers on the happy path.
+# their call and which marker a stage answers on the happy path. A fake
+# finds it beside its own file, through any link to the fake
+# (`. "$(dirname "$(readlink -f "$0")")/codex_common.sh"`).
 
 # codex_call "$@": sets `out` (the --output-last-message path), `prompt`
 # (the last argument) and `stage` (the prompt's `Stage:` line).

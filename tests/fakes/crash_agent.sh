@@ -7,7 +7,7 @@
 #   n % 4 == 2  one fix:  checker FIX_NEEDED, then the happy path
 #   n % 4 == 3  happy path
 # Specs, incidents and everything else take the happy path.
-. "$(dirname "$0")/codex_common.sh"
+. "$(dirname "$(readlink -f "$0")")/codex_common.sh"
 codex_call "$@"
 item=$(printf '%s\n' "$prompt" | sed -n 's/^Active Work Item: task t-0*\([0-9][0-9]*\)$/\1/p' | head -n 1)
 group=3

@@ -4,7 +4,7 @@
 # succeeds with its happy marker, except the stage named in FAKE_EXPIRE_AT
 # while the file FAKE_EXPIRED exists, which fails as Codex does when the
 # provider refuses the token (`error` event, `turn.failed`, exit 1).
-. "$(dirname "$0")/codex_common.sh"
+. "$(dirname "$(readlink -f "$0")")/codex_common.sh"
 codex_call "$@"
 cat > /dev/null
 marker=$(printf '%s\n' "$prompt" | sed -n 's/^Legal markers for this stage: `### \([A-Z_]*\)`.*/\1/p' | head -n 1)

@@ -4,7 +4,7 @@
 # write or read, print a huge line, flood its output), then answers like
 # an honest agent; every later call is honest. OUTSIDE names a file and
 # OUTSIDE_DIR a directory outside the workspace.
-. "$(dirname "$0")/codex_common.sh"
+. "$(dirname "$(readlink -f "$0")")/codex_common.sh"
 codex_call "$@"
 token=$(happy_token "$stage")
 run_dir=$(dirname "$out")

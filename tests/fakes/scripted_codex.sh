@@ -25,7 +25,7 @@
 # appends "<stage> saw report" to "$FAKE_SCRIPT.log".
 # `FAKE_TURN_TOKENS=N` reports N tokens in all as current Codex does (a
 # `turn.completed` event, no `token_count`).
-. "$(dirname "$0")/codex_common.sh"
+. "$(dirname "$(readlink -f "$0")")/codex_common.sh"
 codex_call "$@"
 case "$stage" in
   analyst) token=ANALYST_NOOP ;;

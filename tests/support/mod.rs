@@ -7,6 +7,7 @@ pub mod harness;
 pub mod model_server;
 
 use assert_cmd::cargo::CommandCargoExt;
+use std::path::Path;
 use std::process::Command;
 
 /// The `millrace` binary with `tests/fakes/bin` (a fake `codex`) first on
@@ -21,4 +22,17 @@ pub fn millrace_cmd() -> Command {
     let mut cmd = Command::cargo_bin("millrace").unwrap();
     cmd.env("PATH", path);
     cmd
+}
+
+/// The names of the entries of `dir`, sorted; none when it cannot be read.
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
