@@ -16,7 +16,6 @@ fn reference(rel: &str) -> PathBuf {
     manifest_dir().join("tests/fixtures/reference").join(rel)
 }
 
-
 struct Ws {
     _dir: tempfile::TempDir,
     root: PathBuf,
