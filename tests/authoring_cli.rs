@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 mod support;
-use support::cli::{assert_success, run, run_in};
+use support::cli::{assert_has, assert_success, run, run_in};
 
 fn millrace() -> Command {
     Command::from_std(support::millrace_cmd())
@@ -69,12 +69,14 @@ fn add_task_from_a_title_creates_a_valid_task_with_defaults() {
         task.starts_with("# Fix the login bug\n\nTask-ID: Fix-the-login-bug\n"),
         "{task}"
     );
-    assert!(task.contains("\nCreated-By: alice\n"), "{task}");
-    assert!(
-        task.contains("\nAcceptance:\n- login works with a new password\n"),
-        "{task}"
+    assert_has(
+        &task,
+        &[
+            "\nCreated-By: alice\n",
+            "\nAcceptance:\n- login works with a new password\n",
+            "\nDepends-On:\n- earlier-task\n",
+        ],
     );
-    assert!(task.contains("\nDepends-On:\n- earlier-task\n"), "{task}");
     let created = task
         .lines()
         .find_map(|l| l.strip_prefix("Created-At: "))
@@ -123,8 +125,10 @@ fn ids_from_titles_stay_unique_and_created_by_can_be_given() {
     );
     assert_eq!(spec.code, 0, "{}", spec.stderr);
     let text = read(&ws.join("millrace-agents/specs/queue/Ship-it-4.md"));
-    assert!(text.contains("Source-Type: manual\n"), "{text}");
-    assert!(text.contains("\nGoals:\n- users get it\n"), "{text}");
+    assert_has(
+        &text,
+        &["Source-Type: manual\n", "\nGoals:\n- users get it\n"],
+    );
     let dup = run(&ws, &["add-task", "--title", "again", "--id", "Ship-it"]);
     assert_ne!(dup.code, 0, "duplicate is refused: {}", dup.stderr);
     assert!(dup.stderr.contains("already exists"), "{}", dup.stderr);
@@ -530,9 +534,9 @@ fn text_graph_shows_entries_and_grouped_thresholds_within_100_columns() {
     }
     // Every node is the target of an edge or an entry: consultant is reached by a threshold.
     let execution = out.stdout.split("\nplanning:\n").next().unwrap();
-    assert!(
-        execution.contains("--BLOCKED after 2 (troubleshoot_attempt_count)--> consultant"),
-        "{execution}"
+    assert_has(
+        &execution,
+        &["--BLOCKED after 2 (troubleshoot_attempt_count)--> consultant"],
     );
     let plan_id = out.stdout.lines().next().unwrap().to_string();
     let stable = out.stdout.replace(&plan_id, "compiled_plan_id: [id]");

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod support;
-use support::cli::assert_success;
+use support::cli::{assert_has, assert_success};
 
 /// Long enough for any command here; only a hang reaches it.
 const HANG: Duration = Duration::from_secs(120);
@@ -292,8 +292,7 @@ fn fifo_in_the_queue_hangs_nothing_and_is_set_aside() {
     let out = ws.millrace(&["doctor"]);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("unsafe_workspace_file"), "{text}");
-    assert!(text.contains("t-fifo.md"), "{text}");
+    assert_has(&text, &["unsafe_workspace_file", "t-fifo.md"]);
     let out = ws.millrace(&["run", "once"]);
     assert_success(&out);
     assert!(ws.has_event("work_item_rejected", "work_item_id", "t-fifo"));
@@ -505,12 +504,14 @@ fn bad_id_in_the_snapshot_is_refused_with_a_clear_message() {
     let out = ws.millrace(&["run", "once"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("runtime_snapshot.json"), "{err}");
-    assert!(
-        err.contains("active_runs_by_plane.execution.run_id"),
-        "{err}"
+    assert_has(
+        &err,
+        &[
+            "runtime_snapshot.json",
+            "active_runs_by_plane.execution.run_id",
+            "invalid id",
+        ],
     );
-    assert!(err.contains("invalid id"), "{err}");
     let out = ws.millrace(&["doctor"]);
     let doctor = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(doctor.contains("snapshot_invalid"), "{doctor}");

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
+use support::cli::assert_has;
 use support::file_names as files;
 
 /// The binary, with a fake `codex` first on `PATH` (the default runner must resolve).
@@ -177,9 +178,10 @@ fn an_unbounded_idle_sleep_is_refused_with_its_key_and_line() {
     let out = run(&["run", "once", "--workspace", w]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 2"), "{err}");
-    assert!(err.contains("runtime.idle_sleep_seconds"), "{err}");
-    assert!(err.contains("at most 3600"), "{err}");
+    assert_has(
+        &err,
+        &["line 2", "runtime.idle_sleep_seconds", "at most 3600"],
+    );
 }
 
 #[test]
@@ -304,8 +306,7 @@ fn a_newline_in_a_json_value_cannot_smuggle_a_field() {
     let out = add_json(&ws, dir.path(), &json);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("field `summary`"), "{err}");
-    assert!(err.contains("control character U+000A"), "{err}");
+    assert_has(&err, &["field `summary`", "control character U+000A"]);
     assert!(files(&ma(&ws).join("tasks/queue")).is_empty());
     // A list item too.
     let json = task_json("t-1").replace(r#"["a"]"#, r#"["a\n\nDepends-On:\n- j-1"]"#);
@@ -391,8 +392,7 @@ fn add_commands_sent_to_a_running_daemon_are_applied() {
     let out = run(&["add-task", task.to_str().unwrap(), "--workspace", w]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("action: add_task"), "{stdout}");
-    assert!(stdout.contains("mode: mailbox"), "{stdout}");
+    assert_has(&stdout, &["action: add_task", "mode: mailbox"]);
     // Markdown with a body the JSON shape cannot carry: the body is kept.
     let md = dir.path().join("bt-1.md");
     std::fs::write(&md, "# Body task\n\nTask-ID: bt-1\nTitle: Body task\nCreated-At: 2026-03-01T12:30:00Z\nCreated-By: me\n\nTarget-Paths:\n- a\n\nAcceptance:\n- b\n\nRequired-Checks:\n- c\n\nReferences:\n- d\n\nRisk:\n- e\n\nKeep this body.\n").unwrap();

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod support;
+use support::cli::assert_has;
 use support::harness::millrace;
 
 fn text(out: &Output) -> String {
@@ -177,8 +178,10 @@ fn a_lock_naming_a_live_process_that_holds_nothing_is_stale_and_cleared() {
 
     let status = ws.run(&["status"]);
     let out = text(&status);
-    assert!(out.contains("process_running: false"), "{out}");
-    assert!(out.contains("runtime_ownership_lock: stale"), "{out}");
+    assert_has(
+        &out,
+        &["process_running: false", "runtime_ownership_lock: stale"],
+    );
 
     let doctor = ws.run(&["doctor"]);
     let out = text(&doctor);
@@ -195,8 +198,7 @@ fn a_lock_naming_a_live_process_that_holds_nothing_is_stale_and_cleared() {
     let clear = ws.run(&["clear-stale-state"]);
     let out = text(&clear);
     assert!(clear.status.success(), "{out}");
-    assert!(out.contains("mode: direct"), "{out}");
-    assert!(out.contains("removed stale daemon lock"), "{out}");
+    assert_has(&out, &["mode: direct", "removed stale daemon lock"]);
     assert!(!ws.ma("state/runtime_daemon.lock.json").exists());
     assert!(ws.files("state/mailbox/incoming").is_empty());
     assert!(text(&ws.run(&["status"])).contains("runtime_ownership_lock: absent"));
@@ -371,10 +373,12 @@ fn config_validate_doctor_and_run_refuse_a_runner_that_cannot_start() {
         assert_eq!(validate.status.code(), Some(1), "{out}");
         assert!(out.contains("ok: false"), "{out}");
         if !argv.is_empty() {
-            assert!(out.contains("runner_binary_unavailable"), "{out}");
-            assert!(
-                out.contains("runner `command` (used by execution/builder"),
-                "{out}"
+            assert_has(
+                &out,
+                &[
+                    "runner_binary_unavailable",
+                    "runner `command` (used by execution/builder",
+                ],
             );
         }
         assert!(out.contains(cause), "{out}");
@@ -597,10 +601,7 @@ fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_li
     );
     assert!(stdout.contains("back_to=stage checker"), "{stdout}");
     assert!(!stdout.contains("troubleshooter"), "{stdout}");
-    assert!(
-        stdout.contains("route execution done reason=updater_complete"),
-        "{stdout}"
-    );
+    assert_has(&stdout, &["route execution done reason=updater_complete"]);
 }
 
 #[test]
@@ -624,10 +625,7 @@ fn a_reload_to_a_runner_that_cannot_start_keeps_the_previous_plan() {
         .as_str()
         .unwrap_or("")
         .to_string();
-    assert!(
-        error.contains("runner binary not found: claude-typo"),
-        "{error}"
-    );
+    assert_has(&error, &["runner binary not found: claude-typo"]);
     assert!(ws.run(&["stop"]).status.success());
     assert!(daemon.wait().status.success());
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Output;
 
 mod support;
-use support::cli::plain as millrace;
+use support::cli::{assert_has, plain as millrace};
 
 /// `millrace lint ARGS` run in `dir`.
 fn lint(dir: &Path, args: &[&str]) -> Output {
@@ -246,9 +246,9 @@ fn a_default_route_replaces_the_repeated_blocked_lines() {
     assert_exit(&out, 0);
     let text = String::from_utf8_lossy(&out.stdout);
     // The same graph: the same exact worst case as the standard loop.
-    assert!(
-        text.contains("bound: execution.terse: at most 23 stage runs per work item (task 23)"),
-        "{text}"
+    assert_has(
+        &text,
+        &["bound: execution.terse: at most 23 stage runs per work item (task 23)"],
     );
     // Without the default, the five nodes' BLOCKED are unrouted.
     std::fs::write(

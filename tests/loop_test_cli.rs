@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 mod support;
-use support::cli::output as run;
+use support::cli::{assert_has, output as run};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -38,22 +38,16 @@ fn edit(path: &Path, from: &str, to: &str) {
 fn the_shipped_scenarios_pass() {
     let (code, out, err) = run(&["test"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("PASS execution.standard: happy path"), "{out}");
-    assert!(
-        out.contains(
-            "PASS execution.standard: a checker that always asks for fixes ends in planning"
-        ),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "PASS execution.standard: happy path",
+            "PASS execution.standard: a checker that always asks for fixes ends in planning",
+            "PASS planning.standard: the arbiter finds a gap",
+            "PASS learning.standard: nothing to learn",
+            "17 of 17 scenarios passed",
+        ],
     );
-    assert!(
-        out.contains("PASS planning.standard: the arbiter finds a gap"),
-        "{out}"
-    );
-    assert!(
-        out.contains("PASS learning.standard: nothing to learn"),
-        "{out}"
-    );
-    assert!(out.contains("17 of 17 scenarios passed"), "{out}");
 }
 
 #[test]
@@ -81,12 +75,14 @@ fn each_loop_prints_its_worst_case_path_at_the_bound() {
 fn the_exhaustive_run_over_the_shipped_loops_passes() {
     let (code, out, err) = run(&["test", "--exhaustive"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("exhaustive: execution.standard entry task: 112698676 sequences over 270 states, terminals blocked, needs_planning, update_complete"),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "exhaustive: execution.standard entry task: 112698676 sequences over 270 states, terminals blocked, needs_planning, update_complete",
+            "exhaustive: 5 loop entries",
+            "0 failing",
+        ],
     );
-    assert!(out.contains("exhaustive: 5 loop entries"), "{out}");
-    assert!(out.contains("0 failing"), "{out}");
 }
 
 #[test]
@@ -103,12 +99,14 @@ fn an_edited_stdlib_copy_is_what_gets_tested() {
     );
     let (code, out, _) = run(&["test", "--std", c, c]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAIL execution.standard: happy path"), "{out}");
-    assert!(out.contains("path (- expected, + actual):"), "{out}");
-    assert!(out.contains("        builder\n        checker\n      - updater\n    expected terminal update_complete"), "{out}");
-    assert!(
-        out.contains("fixer ran a 1st time but the scenario gives it 0 outcomes"),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "FAIL execution.standard: happy path",
+            "path (- expected, + actual):",
+            "        builder\n        checker\n      - updater\n    expected terminal update_complete",
+            "fixer ran a 1st time but the scenario gives it 0 outcomes",
+        ],
     );
 }
 
@@ -123,13 +121,12 @@ fn a_wrong_expectation_fails_with_its_line() {
     );
     let (code, out, _) = run(&["test", "--std", c, c]);
     assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("FAIL planning.standard: the arbiter finds a gap"),
-        "{out}"
-    );
-    assert!(
-        out.contains("expected terminal arbiter_complete, got terminal remediation_needed"),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "FAIL planning.standard: the arbiter finds a gap",
+            "expected terminal arbiter_complete, got terminal remediation_needed",
+        ],
     );
     let (code, out, _) = run(&["test", "--std", c, c, "--format", "github"]);
     assert_eq!(code, 1);
@@ -195,21 +192,14 @@ fn a_single_stage_check_prints_verdict_route_counters_and_the_deciding_line() {
         "fixed it\nResume-Stage: checker\n### TROUBLESHOOT_COMPLETE\n",
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(
-        out.contains("verdict: TROUBLESHOOT_COMPLETE / success"),
-        "{out}"
-    );
-    assert!(
-        out.contains("route:   troubleshooter -> checker (via resume"),
-        "{out}"
-    );
-    assert!(
-        out.contains("counter: troubleshoot_resume_count 0 -> 1"),
-        "{out}"
-    );
-    assert!(
-        out.contains("decided by mill/stdlib/loops/execution.mill:40:10: resume execution.troubleshooter.resume {"),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "verdict: TROUBLESHOOT_COMPLETE / success",
+            "route:   troubleshooter -> checker (via resume",
+            "counter: troubleshoot_resume_count 0 -> 1",
+            "decided by mill/stdlib/loops/execution.mill:40:10: resume execution.troubleshooter.resume {",
+        ],
     );
     let (code, out, _) = run(&[
         "test",
@@ -221,19 +211,18 @@ fn a_single_stage_check_prints_verdict_route_counters_and_the_deciding_line() {
         "troubleshoot_attempt_count=2",
     ]);
     assert_eq!(code, 0);
-    assert!(
-        out.contains("route:   builder -> consultant (via threshold_exhausted"),
-        "{out}"
-    );
-    assert!(
-        out.contains("threshold execution.blocked.recovery {"),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "route:   builder -> consultant (via threshold_exhausted",
+            "threshold execution.blocked.recovery {",
+        ],
     );
     let (code, out, _) = run(&["test", "--stage", "builder", "--marker", "no marker here"]);
     assert_eq!(code, 0);
-    assert!(
-        out.contains("verdict: BLOCKED / recoverable_failure (missing_terminal_result)"),
-        "{out}"
+    assert_has(
+        &out,
+        &["verdict: BLOCKED / recoverable_failure (missing_terminal_result)"],
     );
     let (code, out, _) = run(&["test", "--stage", "builder", "--marker", "### CHECKER_PASS"]);
     assert_eq!(code, 0);
@@ -247,24 +236,18 @@ fn bad_inputs_are_one_line_errors() {
     std::fs::write(&f, "loop = \"execution.standard\"\nmode = \"default_codex\"\nallow_terminals = []\nsurprise = true\n").unwrap();
     let (code, _, err) = run(&["test", f.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("x.scenarios.toml: line 4: unknown field `surprise`"),
-        "{err}"
+    assert_has(
+        &err,
+        &["x.scenarios.toml: line 4: unknown field `surprise`"],
     );
     let (code, _, err) = run(&["test", "--stage", "nobody", "--marker", "x"]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("mode default_codex has no node nobody"),
-        "{err}"
-    );
+    assert_has(&err, &["mode default_codex has no node nobody"]);
     let (code, _, err) = run(&[
         "test", "--stage", "builder", "--marker", "x", "--format", "github",
     ]);
     assert_eq!(code, 2);
-    assert!(
-        err.contains("--format github is for scenario runs"),
-        "{err}"
-    );
+    assert_has(&err, &["--format github is for scenario runs"]);
     let (code, _, _) = run(&[
         "test",
         "--stage",
@@ -276,10 +259,7 @@ fn bad_inputs_are_one_line_errors() {
     assert_eq!(code, 2);
     let (code, _, err) = run(&["test", "--stage", "builder"]);
     assert_eq!(code, 2);
-    assert!(
-        err.contains("--stage needs --marker TEXT or --result JSON"),
-        "{err}"
-    );
+    assert_has(&err, &["--stage needs --marker TEXT or --result JSON"]);
     let (code, _, err) = run(&["test", dir.path().join("missing").to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     std::fs::write(
@@ -289,8 +269,5 @@ fn bad_inputs_are_one_line_errors() {
     .unwrap();
     let (code, out, _) = run(&["test", f.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(
-        out.contains("mode default_codex does not run loop nope.loop"),
-        "{out}"
-    );
+    assert_has(&out, &["mode default_codex does not run loop nope.loop"]);
 }

@@ -8,6 +8,7 @@
 //! without tmux it is skipped with a reason, except under CI (`CI` set).
 
 mod support;
+use support::cli::assert_has;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -129,19 +130,20 @@ fn a_failed_stage_says_why_on_the_monitor_and_stderr_and_run_once_exits_4() {
         .lines()
         .find(|l| l.contains("stage done execution/builder"))
         .unwrap_or_else(|| panic!("{stdout}"));
-    assert!(done.contains(" result=BLOCKED "), "{done}");
-    assert!(done.contains(" failure=runner_"), "{done}");
+    assert_has(&done, &[" result=BLOCKED ", " failure=runner_"]);
     assert!(done.ends_with(" reason=\"scripted crash\""), "{done}");
     // The same cause, one line, where the operator looks.
     let warning = stderr
         .lines()
         .find(|l| l.starts_with("warning: stage execution/builder on task:t-001 ended BLOCKED ("))
         .unwrap_or_else(|| panic!("{stderr}"));
-    assert!(
-        warning.contains("): scripted crash (see millrace-agents/runs/run-"),
-        "{warning}"
+    assert_has(
+        &warning,
+        &[
+            "): scripted crash (see millrace-agents/runs/run-",
+            "/runner_stderr.request-",
+        ],
     );
-    assert!(warning.contains("/runner_stderr.request-"), "{warning}");
     assert!(
         stderr
             .lines()
@@ -178,9 +180,9 @@ fn a_failed_stage_says_why_on_the_monitor_and_stderr_and_run_once_exits_4() {
         note.starts_with("note: the stage's stdout (runner_stdout.request-"),
         "{note}"
     );
-    assert!(
-        note.contains(") is empty; showing its stderr (runner_stderr.request-"),
-        "{note}"
+    assert_has(
+        &note,
+        &[") is empty; showing its stderr (runner_stderr.request-"],
     );
     let v: serde_json::Value =
         serde_json::from_str(&text(&ws.run(&["runs", "tail", id, "--json"]).stdout)).unwrap();
@@ -246,10 +248,7 @@ fn a_missing_agent_is_an_error_on_stderr_and_the_queue_stays_intact() {
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.starts_with("error: "), "{stderr}");
-        assert!(
-            stderr.contains("runner binary not found: no-such-agent-cli"),
-            "{stderr}"
-        );
+        assert_has(&stderr, &["runner binary not found: no-such-agent-cli"]);
         assert_eq!(ws.items("tasks", "queue"), ["t-001"]);
         assert!(ws.items("tasks", "active").is_empty());
     }
@@ -271,8 +270,13 @@ fn heartbeats_show_the_stage_and_the_agents_latest_event() {
         .lines()
         .find(|l| l.contains("] heartbeat "))
         .unwrap_or_else(|| panic!("no heartbeat in\n{out}"));
-    assert!(beat.contains("heartbeat execution/builder run="), "{beat}");
-    assert!(beat.contains(" work=task:t-001 elapsed="), "{beat}");
+    assert_has(
+        &beat,
+        &[
+            "heartbeat execution/builder run=",
+            " work=task:t-001 elapsed=",
+        ],
+    );
     assert!(
         beat.ends_with(&format!(
             "output={}B last=\"message: reading the code\"",
@@ -321,8 +325,7 @@ fn a_network_wait_is_shown_and_past_the_grace_pauses_the_daemon() {
     assert!(all.contains("paused source=agent_environment"), "{all}");
     assert_eq!(ws.items("tasks", "queue"), ["t-001"]);
     let status = text(&ws.run(&["status"]).stdout);
-    assert!(status.contains("agent_environment"), "{status}");
-    assert!(status.contains("waiting for network"), "{status}");
+    assert_has(&status, &["agent_environment", "waiting for network"]);
 }
 
 #[test]
@@ -348,10 +351,7 @@ fn heartbeats_can_be_turned_off_and_the_interval_is_checked() {
     let out = ws.run(&["config", "validate"]);
     assert_eq!(out.status.code(), Some(1));
     let said = text(&out.stdout) + &text(&out.stderr);
-    assert!(
-        said.contains("line 2: `runtime.heartbeat_seconds` is 100000"),
-        "{said}"
-    );
+    assert_has(&said, &["line 2: `runtime.heartbeat_seconds` is 100000"]);
     std::fs::write(&config, toml).unwrap();
     let out = ws.run(&["run", "once", "--heartbeat", "soon"]);
     assert_eq!(out.status.code(), Some(2));
@@ -400,8 +400,7 @@ fn status_shows_the_running_stage_and_runs_tail_follows_it() {
     let follow = ws.run(&["runs", "tail", "-f", &first]);
     assert_eq!(follow.status.code(), Some(0));
     let (out, err) = (text(&follow.stdout), text(&follow.stderr));
-    assert!(out.contains("reading the code"), "{out}");
-    assert!(out.contains("### UPDATE_COMPLETE"), "{out}");
+    assert_has(&out, &["reading the code", "### UPDATE_COMPLETE"]);
     assert!(err.contains("==> stage "), "{err}");
     assert!(
         err.lines().last().unwrap().starts_with(&format!(
@@ -466,10 +465,7 @@ fn ctrl_c_stops_after_the_stage_and_a_second_one_cancels_it() {
     d.signal(libc::SIGINT);
     assert_eq!(d.wait(), 130, "{}", d.err());
     let err = d.err();
-    assert!(
-        err.contains("Ctrl-C again: cancelling the running stage"),
-        "{err}"
-    );
+    assert_has(&err, &["Ctrl-C again: cancelling the running stage"]);
     assert!(
         err.lines().last().unwrap().starts_with("interrupted: "),
         "{err}"
@@ -555,9 +551,6 @@ fn in_a_terminal_heartbeats_show_and_ctrl_c_is_acknowledged() {
     tmux(&["send-keys", "-t", &session, "C-c"]);
     wait_until("the daemon to exit", || pane().contains("exit=130"));
     let screen = pane();
-    assert!(
-        screen.contains("Ctrl-C again: cancelling the running stage"),
-        "{screen}"
-    );
+    assert_has(&screen, &["Ctrl-C again: cancelling the running stage"]);
     assert_eq!(ws.items("tasks", "active"), ["t-001"]);
 }

@@ -6,6 +6,7 @@
 //! failure, and the `command` runner can read the same format.
 
 mod support;
+use support::cli::assert_has;
 
 use serde_json::{json, Value};
 use std::path::Path;
@@ -102,13 +103,12 @@ fn not_logged_in_pauses_the_runtime_and_puts_the_task_back() {
     assert!(ws.stage_results().is_empty());
     assert_eq!(ws.items("tasks", "queue"), ["t-1"]);
     let status = ws.stdout(&["status"]);
-    assert!(
-        status.contains("pause_sources: agent_environment"),
-        "{status}"
-    );
-    assert!(
-        status.contains("agent claude_code (agent_not_logged_in): Not logged in"),
-        "{status}"
+    assert_has(
+        &status,
+        &[
+            "pause_sources: agent_environment",
+            "agent claude_code (agent_not_logged_in): Not logged in",
+        ],
     );
     // The reference's snapshot model: our pause is `paused: true` there.
     let snap: Value = serde_json::from_str(
@@ -209,11 +209,13 @@ fn a_quota_reset_time_schedules_the_automatic_retry() {
     );
     // The 600 s backoff would outlast the test: the reset time wins.
     assert_eq!(out.status.code(), Some(0), "{all}");
-    assert!(all.contains("paused source=agent_environment"), "{all}");
-    assert!(all.contains("class=agent_quota_exhausted"), "{all}");
-    assert!(
-        all.contains("resume source=agent_environment reason=automatic_retry attempt=1"),
-        "{all}"
+    assert_has(
+        &all,
+        &[
+            "paused source=agent_environment",
+            "class=agent_quota_exhausted",
+            "resume source=agent_environment reason=automatic_retry attempt=1",
+        ],
     );
     assert_eq!(ws.items("tasks", "done"), ["t-1"], "{all}");
     assert!(ws
@@ -252,9 +254,9 @@ fn claude_usage_feeds_governance() {
         "basic",
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("governance pause source=runtime_token rule=claude-1k"),
-        "{text}"
+    assert_has(
+        &text,
+        &["governance pause source=runtime_token rule=claude-1k"],
     );
     assert_eq!(ws.stage_results().len(), 2);
 }
@@ -333,13 +335,14 @@ fn credentials_expiring_mid_run_pause_and_resume_at_the_same_stage() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(5), "{all}");
-    assert!(all.contains("class=agent_credentials_invalid"), "{all}");
-    assert!(all.contains("back_to=stage checker"), "{all}");
+    assert_has(
+        &all,
+        &["class=agent_credentials_invalid", "back_to=stage checker"],
+    );
     assert!(!all.contains("troubleshooter"), "{all}");
     assert_eq!(ws.items("tasks", "active"), ["t-1"], "{all}");
     let status = ws.stdout(&["status"]);
-    assert!(status.contains("token has expired"), "{status}");
-    assert!(status.contains("no automatic retry"), "{status}");
+    assert_has(&status, &["token has expired", "no automatic retry"]);
 
     // Signed in again: `resume`, and the item goes on from the checker.
     std::fs::remove_file(&flag).unwrap();

@@ -5,6 +5,7 @@
 //! work runs), and reviewed no-change learning closes as a no-op.
 
 mod support;
+use support::cli::assert_has;
 
 use serde_json::{json, Value};
 use support::harness::{task, Ws};
@@ -93,10 +94,7 @@ fn an_unknown_target_stage_is_refused() {
     queue_request(&ws, "lr-bad", Some("builder"));
     let monitor = ws.run_mode_until_idle("learning_codex");
     // `builder` is no learning stage: the request is refused unrun.
-    assert!(
-        monitor.contains("rejected learning_request:lr-bad reason="),
-        "{monitor}"
-    );
+    assert_has(&monitor, &["rejected learning_request:lr-bad reason="]);
     assert_eq!(ws.items("learning/requests", "blocked"), ["lr-bad"]);
     assert_eq!(calls(&ws), "");
 }
@@ -183,15 +181,12 @@ fn a_curator_skill_update_waits_for_the_foreground_to_drain() {
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
     queue_request(&ws, "lr-1", Some("curator"));
     let monitor = ws.run_mode_until_idle("learning_codex");
-    assert!(
-        monitor.contains("curator promotion deferred active=execution record="),
-        "{monitor}"
-    );
-    assert!(
-        monitor.contains(
-            "curator promotion applied source=deferred_safe_boundary record=millrace-agents/learning/update-candidates/applied/"
-        ),
-        "{monitor}"
+    assert_has(
+        &monitor,
+        &[
+            "curator promotion deferred active=execution record=",
+            "curator promotion applied source=deferred_safe_boundary record=millrace-agents/learning/update-candidates/applied/",
+        ],
     );
     let kinds: Vec<String> = ws
         .events()

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 mod support;
+use support::cli::assert_has;
 use support::harness::Ws;
 
 fn bench(file: &str) -> PathBuf {
@@ -70,13 +71,6 @@ fn trace(
     (ws, log)
 }
 
-/// Each of `lines` is in the monitor's output.
-fn assert_routes(log: &str, lines: &[&str]) {
-    for line in lines {
-        assert!(log.contains(line), "{line:?} not in:\n{log}");
-    }
-}
-
 #[test]
 fn happy() {
     let (_ws, log) = trace(
@@ -89,7 +83,7 @@ fn happy() {
         ],
         &["tasks/done/t-001.md"],
     );
-    assert_routes(
+    assert_has(
         &log,
         &[
             "route execution -> checker reason=builder:BUILDER_COMPLETE",
@@ -129,7 +123,7 @@ fn blocked_once() {
         ],
         &["tasks/done/t-001.md"],
     );
-    assert_routes(
+    assert_has(
         &log,
         &[
             "route execution -> troubleshooter reason=builder_blocked",
@@ -157,7 +151,7 @@ fn escalation_hands_off_to_planning_with_lineage() {
             "tasks/blocked/t-001.md",
         ],
     );
-    assert_routes(
+    assert_has(
         &log,
         &["route execution -> planning/auditor action=handoff reason=consultant_needs_planning"],
     );
@@ -173,8 +167,10 @@ fn escalation_hands_off_to_planning_with_lineage() {
         text.starts_with("# Planning handoff for task t-001\n"),
         "{text}"
     );
-    assert!(text.contains("Source-Task-ID: t-001"), "{text}");
-    assert!(text.contains("Source-Stage: consultant"), "{text}");
+    assert_has(
+        &text,
+        &["Source-Task-ID: t-001", "Source-Stage: consultant"],
+    );
 }
 
 #[test]
@@ -190,7 +186,7 @@ fn dead_end_blocks_the_task() {
         ],
         &["tasks/blocked/t-001.md"],
     );
-    assert_routes(&log, &["route execution blocked reason=consultant_blocked"]);
+    assert_has(&log, &["route execution blocked reason=consultant_blocked"]);
 }
 
 #[test]
@@ -293,7 +289,7 @@ fn a_root_spec_is_closed_by_the_arbiter_once_its_backlog_drains() {
             "arbiter ARBITER_COMPLETE"
         ])
     );
-    assert_routes(
+    assert_has(
         &log,
         &[
             "stage start planning/arbiter run=",
@@ -405,13 +401,12 @@ fn a_troubleshoot_report_is_recorded_shown_and_passed_on() {
     assert_eq!(first["report_artifact"], serde_json::Value::Null);
     let show = ws.stdout(&["runs", "show", run_id]);
     // Paths inside the run directory are shown relative to it.
-    assert!(
-        show.contains("\ntroubleshoot_report_path: troubleshoot_report.md\n"),
-        "{show}"
-    );
-    assert!(
-        show.contains("\nreport_artifact: troubleshoot_report.md\n"),
-        "{show}"
+    assert_has(
+        &show,
+        &[
+            "\ntroubleshoot_report_path: troubleshoot_report.md\n",
+            "\nreport_artifact: troubleshoot_report.md\n",
+        ],
     );
     let tail = ws.stdout(&["runs", "tail", run_id]);
     assert!(tail.contains("root cause: scripted"), "{tail}");

@@ -7,7 +7,7 @@ use assert_cmd::Command;
 use std::path::Path;
 
 mod support;
-use support::cli::assert_success;
+use support::cli::{assert_has, assert_success};
 
 fn millrace(cwd: &Path, args: &[&str]) -> std::process::Output {
     Command::cargo_bin("millrace")
@@ -108,11 +108,10 @@ fn ls_show_and_search() {
     assert!(ls.lines().any(|l| l == "millrace-skill-creator"), "{ls}");
     let show = ok_ws(&d, &["skills", "show", "checker-core"]);
     assert!(show.starts_with("skill_id: checker-core\npath: "), "{show}");
-    assert!(
-        show.contains("stage/execution/checker-core/SKILL.md"),
-        "{show}"
+    assert_has(
+        &show,
+        &["stage/execution/checker-core/SKILL.md", "\ntitle: "],
     );
-    assert!(show.contains("\ntitle: "), "{show}");
     let err = fails_ws(&d, &["skills", "show", "nope"]);
     assert!(err.contains("skill not found: nope"), "{err}");
     let found = ok_ws(&d, &["skills", "search", "ARBITER"]);
@@ -143,10 +142,7 @@ fn install_from_a_directory_updates_the_index_and_the_log() {
     let ma = d.join("ws/millrace-agents/skills");
     assert!(ma.join("my-skill/references/a.md").is_file());
     let index = std::fs::read_to_string(ma.join("skills_index.md")).unwrap();
-    assert!(
-        index.contains("\n- my-skill: my-skill/SKILL.md\n"),
-        "{index}"
-    );
+    assert_has(&index, &["\n- my-skill: my-skill/SKILL.md\n"]);
     let err = fails_ws(&d, &["skills", "install", "my-skill"]);
     assert!(err.contains("skill already exists: my-skill"), "{err}");
     std::fs::write(src.join("SKILL.md"), "# My skill v2\n").unwrap();
@@ -174,11 +170,18 @@ fn create_and_improve_queue_learning_requests_in_a_learning_mode_only() {
     let err = fails_ws(&d, &["skills", "create", "retry flaky tests"]);
     assert!(err.contains("does not enable the learning plane"), "{err}");
     let doc = learning_request(&d, &["create", "retry flaky tests"]);
-    assert!(doc.contains("Requested-Action: create\n"), "{doc}");
-    assert!(doc.contains("Summary: retry flaky tests\n"), "{doc}");
+    assert_has(
+        &doc,
+        &["Requested-Action: create\n", "Summary: retry flaky tests\n"],
+    );
     let doc = learning_request(&d, &["improve", "builder-core"]);
-    assert!(doc.contains("Requested-Action: improve\n"), "{doc}");
-    assert!(doc.contains("Target-Skill-ID: builder-core\n"), "{doc}");
+    assert_has(
+        &doc,
+        &[
+            "Requested-Action: improve\n",
+            "Target-Skill-ID: builder-core\n",
+        ],
+    );
     let q = ok_ws(&d, &["queue", "ls"]);
     assert!(
         q.contains("learning_queue_depth: 2") || q.contains("learning: 2"),
@@ -220,10 +223,7 @@ fn export_writes_a_zip_archive() {
 fn promote_copies_into_a_source_checkout() {
     let (_t, d) = ws();
     let err = fails_ws(&d, &["skills", "promote", "builder-core"]);
-    assert!(
-        err.contains("cannot locate a millrace source checkout"),
-        "{err}"
-    );
+    assert_has(&err, &["cannot locate a millrace source checkout"]);
     let src = d.join("checkout");
     std::fs::create_dir_all(src.join("stdlib/skills")).unwrap();
     std::fs::write(src.join("Cargo.toml"), "[package]\nname = \"millrace\"\n").unwrap();
@@ -298,10 +298,7 @@ fn a_remote_index_served_from_a_file_url_installs_a_listed_skill() {
     let out = run(&["skills", "install", "web-qa", "--workspace", "ws"]);
     assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("installed_skill: web-qa\nsource: remote\n"),
-        "{text}"
-    );
+    assert_has(&text, &["installed_skill: web-qa\nsource: remote\n"]);
     assert_eq!(
         std::fs::read_to_string(d.join("ws/millrace-agents/skills/web-qa/SKILL.md")).unwrap(),
         "# Web QA\n"

@@ -6,6 +6,9 @@ mod web_support;
 
 use web_support::{get, millrace, run_ok, tree, Events, Web, Ws};
 
+mod support;
+use support::cli::assert_has;
+
 #[test]
 fn serves_the_page_and_its_embedded_assets() {
     let ws = Ws::new(0);
@@ -163,8 +166,7 @@ fn a_non_loopback_bind_needs_a_token() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not a loopback address"), "{err}");
-    assert!(err.contains("--token"), "{err}");
+    assert_has(&err, &["not a loopback address", "--token"]);
     let bad = millrace()
         .args(["web", "--workspace", ws.path(), "--bind", "nowhere"])
         .output()
