@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 mod support;
 use support::cli::assert_has;
 use support::file_names as files;
+use support::wait_for;
 
 /// The binary, with a fake `codex` first on `PATH` (the default runner must resolve).
 fn millrace() -> Command {
@@ -81,17 +82,6 @@ fn spawn_daemon(ws: &Path) -> Daemon {
             .spawn()
             .unwrap(),
     )
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Wait for a child to exit (a liveness guard, not a timing assertion).

@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 mod support;
 use support::cli::assert_has;
 use support::harness::millrace;
+use support::wait_for;
 
 fn text(out: &Output) -> String {
     format!(
@@ -154,17 +155,6 @@ impl Drop for Daemon {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-}
-
-fn wait_for(what: &str, cond: &dyn Fn() -> bool) {
-    let start = std::time::Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
@@ -561,7 +551,7 @@ fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_li
     std::os::unix::fs::symlink(fake("scripted_codex.sh"), agents.join("builder")).unwrap();
 
     let daemon = Daemon::start(&ws, true);
-    wait_for("the runner pause", &|| {
+    wait_for("the runner pause", || {
         ws.value("pause_sources") == "runner_unavailable"
     });
     // The task stays where it was, at the checker, with one stage run.
@@ -585,7 +575,7 @@ fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_li
     }
     let resume = ws.run(&["resume"]);
     assert!(text(&resume).contains("mode: mailbox"), "{}", text(&resume));
-    wait_for("the task to finish", &|| {
+    wait_for("the task to finish", || {
         ws.files("tasks/done") == vec!["t-001.md".to_string()]
     });
     assert!(ws.run(&["stop"]).status.success());
@@ -612,13 +602,13 @@ fn a_reload_to_a_runner_that_cannot_start_keeps_the_previous_plan() {
         serde_json::from_slice(&std::fs::read(ws.ma("state/runtime_snapshot.json")).unwrap())
             .unwrap_or(Value::Null)
     };
-    wait_for("the daemon", &|| snapshot()["process_running"] == true);
+    wait_for("the daemon", || snapshot()["process_running"] == true);
     let config = std::fs::read_to_string(ws.ma("millrace.toml"))
         .unwrap()
         .replace(&fake("fake_codex.sh"), "claude-typo");
     std::fs::write(ws.ma("millrace.toml"), config).unwrap();
     assert!(text(&ws.run(&["reload-config"])).contains("mode: mailbox"));
-    wait_for("the reload", &|| {
+    wait_for("the reload", || {
         snapshot()["last_reload_outcome"] == "failed_retained_previous_plan"
     });
     let error = snapshot()["last_reload_error"]

@@ -31,18 +31,6 @@ fn added(script: &str) -> Ws {
     ws
 }
 
-/// Wait (up to a minute: a guard against hangs, not a timing claim).
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn value<'a>(block: &'a str, key: &str) -> &'a str {
     block
         .lines()
@@ -51,15 +39,7 @@ fn value<'a>(block: &'a str, key: &str) -> &'a str {
 }
 
 fn run_ids(ws: &Ws) -> Vec<String> {
-    let mut ids: Vec<String> = std::fs::read_dir(ws.ma().join("runs"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
+    support::file_names(&ws.ma().join("runs"))
 }
 
 /// A daemon with stdout and stderr in files (read while it runs).
@@ -370,7 +350,7 @@ fn status_shows_the_running_stage_and_runs_tail_follows_it() {
         &[("FAKE_DELAY", "1"), ("FAKE_EVENT", EVENT)],
     );
     let mut status = String::new();
-    wait_until("the agent's first event in status", || {
+    support::wait_for("the agent's first event in status", || {
         status = text(&ws.run(&["status"]).stdout);
         status.contains("active_stage_progress: ") && status.contains("last=")
     });
@@ -382,7 +362,7 @@ fn status_shows_the_running_stage_and_runs_tail_follows_it() {
         "{line}"
     );
     let mut run = serde_json::Value::Null;
-    wait_until("the running stage in status --json", || {
+    support::wait_for("the running stage in status --json", || {
         let v: serde_json::Value =
             serde_json::from_str(&text(&ws.run(&["status", "--json"]).stdout)).unwrap();
         run = v["active_runs"][0].clone();
@@ -420,11 +400,11 @@ fn ctrl_c_stops_after_the_stage_and_a_second_one_cancels_it() {
     // One Ctrl-C: said at once, the stage finishes, exit 0.
     let ws = added("");
     let mut d = Bg::spawn(&ws, &[], &[("FAKE_DELAY", "5")]);
-    wait_until("the stage to start", || {
+    support::wait_for("the stage to start", || {
         d.out().contains("stage start execution/builder")
     });
     d.signal(libc::SIGINT);
-    wait_until("the acknowledgement", || {
+    support::wait_for("the acknowledgement", || {
         d.err().contains("stopping after the current stage")
     });
     assert!(
@@ -445,7 +425,7 @@ fn ctrl_c_stops_after_the_stage_and_a_second_one_cancels_it() {
     // Two: the stage is cancelled, exit 130, the item stays to run it again.
     let ws = added("");
     let mut d = Bg::spawn(&ws, &[], &[("FAKE_DELAY", "30")]);
-    wait_until("the stage to start", || {
+    support::wait_for("the stage to start", || {
         d.out().contains("stage start execution/builder")
     });
     // Meanwhile `runs show` says the run is being worked, and where.
@@ -461,7 +441,7 @@ fn ctrl_c_stops_after_the_stage_and_a_second_one_cancels_it() {
         "{show}"
     );
     d.signal(libc::SIGINT);
-    wait_until("the acknowledgement", || d.err().contains("stopping after"));
+    support::wait_for("the acknowledgement", || d.err().contains("stopping after"));
     d.signal(libc::SIGINT);
     assert_eq!(d.wait(), 130, "{}", d.err());
     let err = d.err();
@@ -536,7 +516,7 @@ fn in_a_terminal_heartbeats_show_and_ctrl_c_is_acknowledged() {
     }
     let _guard = Kill(&tmux, session.clone());
     let pane = || text(&tmux(&["capture-pane", "-p", "-J", "-t", &session]).stdout);
-    wait_until("a heartbeat in the pane", || {
+    support::wait_for("a heartbeat in the pane", || {
         pane().contains("] heartbeat execution/builder")
     });
     assert!(
@@ -545,11 +525,11 @@ fn in_a_terminal_heartbeats_show_and_ctrl_c_is_acknowledged() {
         pane()
     );
     tmux(&["send-keys", "-t", &session, "C-c"]);
-    wait_until("the Ctrl-C message", || {
+    support::wait_for("the Ctrl-C message", || {
         pane().contains("stopping after the current stage (press Ctrl-C again to cancel it)")
     });
     tmux(&["send-keys", "-t", &session, "C-c"]);
-    wait_until("the daemon to exit", || pane().contains("exit=130"));
+    support::wait_for("the daemon to exit", || pane().contains("exit=130"));
     let screen = pane();
     assert_has(&screen, &["Ctrl-C again: cancelling the running stage"]);
     assert_eq!(ws.items("tasks", "active"), ["t-001"]);

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 mod support;
 use support::cli::assert_success;
+use support::wait_for;
 
 /// The binary, with a fake `codex` first on `PATH` (the default runner must resolve).
 fn millrace() -> Command {
@@ -44,17 +44,6 @@ fn spawn_daemon(ws: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn lock_exists(ws: &Path) -> bool {

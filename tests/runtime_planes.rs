@@ -9,7 +9,7 @@ mod support;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
 use support::harness::{task, Ws};
 
 const REQUEST: &str = "# Learn from the fix\n\nLearning-Request-ID: lr-1\nTitle: Learn from the fix\nSummary: What the fixer found.\nRequested-Action: improve\nCreated-At: 2026-03-01T12:30:00Z\nCreated-By: tests\n";
@@ -71,14 +71,6 @@ fn a_mode_without_learning_stays_serial() {
     assert!(text.contains("scheduler mode=serial"), "{text}");
 }
 
-fn wait_for(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn spawn_daemon(ws: &Ws) -> std::process::Child {
     Command::new(assert_cmd::cargo::cargo_bin("millrace"))
         .args([
@@ -108,7 +100,7 @@ fn a_sigkill_with_both_planes_active_loses_and_duplicates_nothing() {
     let ws = planes_ws(3);
     let mut daemon = spawn_daemon(&ws);
     // Both planes are active and both agents are running.
-    wait_for("both planes active", Duration::from_secs(60), || {
+    support::wait_for("both planes active", || {
         let log = std::fs::read_to_string(ws.script.with_extension("txt.log")).unwrap_or_default();
         let s = std::fs::read_to_string(ws.ma().join("state/runtime_snapshot.json"))
             .ok()

@@ -131,14 +131,7 @@ impl Ws {
     /// Wait (up to a minute: a guard against hangs, not a timing claim)
     /// until `cond` holds.
     pub fn wait_for(&self, what: &str, mut cond: impl FnMut(&Ws) -> bool) {
-        let start = std::time::Instant::now();
-        while !cond(self) {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(60),
-                "timed out waiting for {what}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        super::wait_for(what, || cond(self));
     }
 
     /// `run daemon --until-idle --monitor basic`; its monitor output. It
