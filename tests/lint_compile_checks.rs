@@ -5,7 +5,7 @@
 use std::path::Path;
 
 mod support;
-use support::cli::{init_ws as init, output as run};
+use support::cli::{assert_has, init_ws as init, output as run};
 
 fn local_mode(ws: &Path, name: &str, body: &str) {
     let local = ws.join("millrace-agents/mill/local");
@@ -42,11 +42,13 @@ fn runner_command_without_argv_fails_at_compile() {
     local_mode(&ws, "cmd", "  runner command");
     let (code, out) = compile(&ws, "cmd");
     assert_ne!(code, 0, "{out}");
-    assert!(
-        out.contains("runner command (used by builder, checker"),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "runner command (used by builder, checker",
+            "[runners.command]",
+        ],
     );
-    assert!(out.contains("[runners.command]"), "{out}");
     append_config(
         &ws,
         "\n[runners.command]\nargv = [\"my-agent\", \"{prompt_file}\"]\n",

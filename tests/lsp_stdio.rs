@@ -9,6 +9,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::Duration;
 
+mod support;
+use support::cli::assert_has;
+
 struct Client {
     child: Child,
     stdin: ChildStdin,
@@ -220,8 +223,10 @@ fn hover_definition_completion_symbols_and_formatting() {
     // Hover a node: its stage kind's outcomes and classes.
     let h = c.request("textDocument/hover", Client::at(&uri, 3, 9));
     let text = h["contents"]["value"].as_str().unwrap();
-    assert!(text.contains("stage kind `builder`"), "{text}");
-    assert!(text.contains("`BUILDER_COMPLETE`: success"), "{text}");
+    assert_has(
+        &text,
+        &["stage kind `builder`", "`BUILDER_COMPLETE`: success"],
+    );
     // Hover the loop id: its worst-case bound.
     let h = c.request("textDocument/hover", Client::at(&uri, 2, 8));
     let text = h["contents"]["value"].as_str().unwrap();
@@ -229,13 +234,12 @@ fn hover_definition_completion_symbols_and_formatting() {
     // Hover a counter: the threshold's meaning.
     let h = c.request("textDocument/hover", Client::at(&uri, 13, 14));
     let text = h["contents"]["value"].as_str().unwrap();
-    assert!(
-        text.contains("counter `fix_cycle_count` counts `FIX_NEEDED` from checker"),
-        "{text}"
-    );
-    assert!(
-        text.contains("after that it goes to terminal failed"),
-        "{text}"
+    assert_has(
+        &text,
+        &[
+            "counter `fix_cycle_count` counts `FIX_NEEDED` from checker",
+            "after that it goes to terminal failed",
+        ],
     );
 
     // Definition of a node name in a route: its declaration in `nodes`.

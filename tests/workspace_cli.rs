@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 mod support;
-use support::cli::run;
+use support::cli::{assert_has, run};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -355,18 +355,13 @@ fn doctor_reports_and_repairs() {
     .unwrap();
     let out = run(ws, &["doctor"]);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("error: duplicate_task_lifecycle_state tasks/task-001 task task-001 is in queue and active; fix: run `millrace doctor --repair"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains(
-            "renamed.md: field `Task-ID`: is \"task-001\" but the file is named renamed.md"
-        ),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("warning: orphaned_active_item"),
-        "{}",
-        out.stdout
+    assert_has(
+        &out.stdout,
+        &[
+            "error: duplicate_task_lifecycle_state tasks/task-001 task task-001 is in queue and active; fix: run `millrace doctor --repair",
+            "renamed.md: field `Task-ID`: is \"task-001\" but the file is named renamed.md",
+            "warning: orphaned_active_item",
+        ],
     );
 
     std::fs::remove_file(rt.join("tasks/blocked/renamed.md")).unwrap();
@@ -464,19 +459,11 @@ fn upgrade_previews_and_refuses_conflicts() {
     .unwrap();
 
     let preview = run(ws, &["upgrade"]);
-    assert!(
-        preview.stdout.contains("entry: skills/retired.md conflict"),
-        "{}",
-        preview.stdout
-    );
+    assert_has(&preview.stdout, &["entry: skills/retired.md conflict"]);
     let before = state_tree(ws);
     let refused = run(ws, &["upgrade", "--apply"]);
     assert_eq!(refused.code, 1);
-    assert!(
-        refused.stderr.contains("conflict in skills/retired.md"),
-        "{}",
-        refused.stderr
-    );
+    assert_has(&refused.stderr, &["conflict in skills/retired.md"]);
     assert_eq!(state_tree(ws), before, "a refused upgrade changes nothing");
 
     let list = ws.join("localize.txt");
