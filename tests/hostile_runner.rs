@@ -278,6 +278,26 @@ const STAGES: [&str; 12] = [
 impl Ws {
     /// A workspace whose mode runs every stage on the `command` runner with
     /// `argv`, with `tasks` tasks and `specs` specs queued.
+    /// `command_runner` whose agent for each stage is `./agents/<stage>`
+    /// in the workspace (none there yet), the daemon idling 0.05 s.
+    fn agents_dir_runner(tasks: usize, specs: usize) -> Ws {
+        let ws = Ws::command_runner(
+            &[
+                "./agents/{stage}",
+                "--output-last-message",
+                "{last_message_file}",
+            ],
+            "",
+            tasks,
+            specs,
+        );
+        let config = std::fs::read_to_string(ws.ma("millrace.toml"))
+            .unwrap()
+            .replace("[runtime]\n", "[runtime]\nidle_sleep_seconds = 0.05\n");
+        std::fs::write(ws.ma("millrace.toml"), config).unwrap();
+        ws
+    }
+
     fn command_runner(argv: &[&str], extra: &str, tasks: usize, specs: usize) -> Ws {
         let ws = Ws::new(&fake("fake_codex.sh"), "");
         std::fs::write(
@@ -429,20 +449,10 @@ fn a_missing_script_file_is_refused_up_front() {
 fn an_agent_that_cannot_start_puts_the_item_back_and_pauses_the_daemon() {
     // `{stage}` is only known per request, so the preflight cannot see that
     // `./agents/<stage>` does not exist; every start fails.
-    let ws = Ws::command_runner(
-        &[
-            "./agents/{stage}",
-            "--output-last-message",
-            "{last_message_file}",
-        ],
-        "",
-        3,
-        1,
-    );
+    let ws = Ws::agents_dir_runner(3, 1);
     // The key is ours and documented: pause after 2 start failures in a row.
     let config = std::fs::read_to_string(ws.ma("millrace.toml"))
         .unwrap()
-        .replace("[runtime]\n", "[runtime]\nidle_sleep_seconds = 0.05\n")
         .replace(
             "[runners.codex]",
             "[runners]\nstart_failures_before_pause = 2\n\n[runners.codex]",
@@ -531,20 +541,7 @@ fn the_start_failure_limit_is_validated() {
 
 #[test]
 fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_live_daemon() {
-    let ws = Ws::command_runner(
-        &[
-            "./agents/{stage}",
-            "--output-last-message",
-            "{last_message_file}",
-        ],
-        "",
-        1,
-        0,
-    );
-    let config = std::fs::read_to_string(ws.ma("millrace.toml"))
-        .unwrap()
-        .replace("[runtime]\n", "[runtime]\nidle_sleep_seconds = 0.05\n");
-    std::fs::write(ws.ma("millrace.toml"), config).unwrap();
+    let ws = Ws::agents_dir_runner(1, 0);
     // Only the builder exists: the checker cannot start.
     let agents = ws.root.join("agents");
     std::fs::create_dir_all(&agents).unwrap();

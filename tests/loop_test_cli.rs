@@ -6,19 +6,7 @@ use std::path::{Path, PathBuf};
 
 mod support;
 use support::cli::{assert_has, output as run};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
+use support::copy_dir;
 
 /// A copy of the shipped stdlib (with its scenario files).
 fn stdlib_copy() -> (tempfile::TempDir, PathBuf) {
