@@ -3,7 +3,6 @@
 //! for and no other, JSON imports cannot smuggle fields, and `demo` never
 //! touches an operator's workspace.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -111,32 +110,6 @@ fn snapshot(ws: &Path) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
-/// Every file under `root` with a hash of its bytes.
-fn tree(root: &Path) -> BTreeMap<PathBuf, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap().filter_map(Result::ok) {
-            let p = e.path();
-            if e.file_type().unwrap().is_dir() {
-                out.insert(p.clone(), "dir".to_string());
-                stack.push(p);
-            } else {
-                let bytes = std::fs::read(&p).unwrap_or_default();
-                out.insert(p, format!("{:x}", md5ish(&bytes)));
-            }
-        }
-    }
-    out
-}
-
-/// FNV-1a: enough to notice a changed file in a test.
-fn md5ish(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 fn task_json(id: &str) -> String {
     format!(
         r#"{{"task_id": "{id}", "title": "Task {id}", "summary": "s", "target_paths": ["README.md"], "acceptance": ["a"], "required_checks": ["c"], "references": ["r"], "risk": ["none"], "created_at": "2026-04-15T12:00:00Z", "created_by": "tests"}}"#
@@ -207,12 +180,16 @@ fn demo_refuses_an_existing_workspace_and_changes_nothing() {
     assert!(run(&["add-task", task.to_str().unwrap(), "--workspace", w])
         .status
         .success());
-    let before = tree(&ws);
+    let before = support::tree(&ws);
     let out = run(&["demo", "--workspace", w, "--quiet"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("existing Millrace workspace"), "{err}");
-    assert_eq!(before, tree(&ws), "demo changed the operator's workspace");
+    assert_eq!(
+        before,
+        support::tree(&ws),
+        "demo changed the operator's workspace"
+    );
 }
 
 #[test]

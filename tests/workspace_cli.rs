@@ -13,27 +13,9 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Every file under `dir` with its bytes (to prove a command changed nothing).
-fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                out.insert(p.clone(), Vec::new());
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
-/// Like `tree` but without the append-only event log.
-fn state_tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut t = tree(dir);
+/// Every entry under `dir` (`support::tree`) but the append-only event log.
+fn state_tree(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    let mut t = support::tree(dir);
     t.retain(|p, _| !p.ends_with("runtime_events.jsonl"));
     t
 }

@@ -7,7 +7,8 @@ pub mod harness;
 pub mod model_server;
 
 use assert_cmd::cargo::CommandCargoExt;
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The `millrace` binary with `tests/fakes/bin` (a fake `codex`) first on
@@ -62,4 +63,24 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &dest).unwrap();
         }
     }
+}
+
+/// Every entry under `root` (links not followed) with its bytes, `None`
+/// for a directory: two calls compare equal when nothing was written.
+pub fn tree(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().filter_map(Result::ok) {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                out.insert(p.clone(), None);
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap_or_default();
+                out.insert(p, Some(bytes));
+            }
+        }
+    }
+    out
 }
