@@ -513,7 +513,7 @@ fn text_graph_shows_entries_and_grouped_thresholds_within_100_columns() {
     // Every node is the target of an edge or an entry: consultant is reached by a threshold.
     let execution = out.stdout.split("\nplanning:\n").next().unwrap();
     assert_has(
-        &execution,
+        execution,
         &["--BLOCKED after 2 (troubleshoot_attempt_count)--> consultant"],
     );
     let plan_id = out.stdout.lines().next().unwrap().to_string();

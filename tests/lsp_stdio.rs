@@ -224,7 +224,7 @@ fn hover_definition_completion_symbols_and_formatting() {
     let h = c.request("textDocument/hover", Client::at(&uri, 3, 9));
     let text = h["contents"]["value"].as_str().unwrap();
     assert_has(
-        &text,
+        text,
         &["stage kind `builder`", "`BUILDER_COMPLETE`: success"],
     );
     // Hover the loop id: its worst-case bound.
@@ -235,7 +235,7 @@ fn hover_definition_completion_symbols_and_formatting() {
     let h = c.request("textDocument/hover", Client::at(&uri, 13, 14));
     let text = h["contents"]["value"].as_str().unwrap();
     assert_has(
-        &text,
+        text,
         &[
             "counter `fix_cycle_count` counts `FIX_NEEDED` from checker",
             "after that it goes to terminal failed",

@@ -110,7 +110,7 @@ fn a_failed_stage_says_why_on_the_monitor_and_stderr_and_run_once_exits_4() {
         .lines()
         .find(|l| l.contains("stage done execution/builder"))
         .unwrap_or_else(|| panic!("{stdout}"));
-    assert_has(&done, &[" result=BLOCKED ", " failure=runner_"]);
+    assert_has(done, &[" result=BLOCKED ", " failure=runner_"]);
     assert!(done.ends_with(" reason=\"scripted crash\""), "{done}");
     // The same cause, one line, where the operator looks.
     let warning = stderr
@@ -118,7 +118,7 @@ fn a_failed_stage_says_why_on_the_monitor_and_stderr_and_run_once_exits_4() {
         .find(|l| l.starts_with("warning: stage execution/builder on task:t-001 ended BLOCKED ("))
         .unwrap_or_else(|| panic!("{stderr}"));
     assert_has(
-        &warning,
+        warning,
         &[
             "): scripted crash (see millrace-agents/runs/run-",
             "/runner_stderr.request-",
@@ -251,7 +251,7 @@ fn heartbeats_show_the_stage_and_the_agents_latest_event() {
         .find(|l| l.contains("] heartbeat "))
         .unwrap_or_else(|| panic!("no heartbeat in\n{out}"));
     assert_has(
-        &beat,
+        beat,
         &[
             "heartbeat execution/builder run=",
             " work=task:t-001 elapsed=",
