@@ -72,15 +72,7 @@ impl Ws {
     }
 
     fn files(&self, rel: &str) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.ma(rel))
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+        support::file_names(&self.ma(rel))
     }
 
     /// A daemon lock as a daemon writes it, naming `pid` on `host`, with the
