@@ -7,42 +7,10 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 mod support;
+use support::cli::{assert_has, assert_success, run, run_in};
 
 fn millrace() -> Command {
     Command::from_std(support::millrace_cmd())
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run_in(ws: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = millrace();
-    cmd.args(args).arg("--workspace").arg(ws);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    let clean = |b: &[u8]| {
-        String::from_utf8_lossy(b).replace(
-            &ws.canonicalize()
-                .unwrap_or(ws.to_path_buf())
-                .display()
-                .to_string(),
-            "[WS]",
-        )
-    };
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: clean(&out.stdout),
-        stderr: clean(&out.stderr),
-    }
-}
-
-fn run(ws: &Path, args: &[&str]) -> Run {
-    run_in(ws, args, &[])
 }
 
 /// A command without `--workspace`.
@@ -101,12 +69,14 @@ fn add_task_from_a_title_creates_a_valid_task_with_defaults() {
         task.starts_with("# Fix the login bug\n\nTask-ID: Fix-the-login-bug\n"),
         "{task}"
     );
-    assert!(task.contains("\nCreated-By: alice\n"), "{task}");
-    assert!(
-        task.contains("\nAcceptance:\n- login works with a new password\n"),
-        "{task}"
+    assert_has(
+        &task,
+        &[
+            "\nCreated-By: alice\n",
+            "\nAcceptance:\n- login works with a new password\n",
+            "\nDepends-On:\n- earlier-task\n",
+        ],
     );
-    assert!(task.contains("\nDepends-On:\n- earlier-task\n"), "{task}");
     let created = task
         .lines()
         .find_map(|l| l.strip_prefix("Created-At: "))
@@ -155,8 +125,10 @@ fn ids_from_titles_stay_unique_and_created_by_can_be_given() {
     );
     assert_eq!(spec.code, 0, "{}", spec.stderr);
     let text = read(&ws.join("millrace-agents/specs/queue/Ship-it-4.md"));
-    assert!(text.contains("Source-Type: manual\n"), "{text}");
-    assert!(text.contains("\nGoals:\n- users get it\n"), "{text}");
+    assert_has(
+        &text,
+        &["Source-Type: manual\n", "\nGoals:\n- users get it\n"],
+    );
     let dup = run(&ws, &["add-task", "--title", "again", "--id", "Ship-it"]);
     assert_ne!(dup.code, 0, "duplicate is refused: {}", dup.stderr);
     assert!(dup.stderr.contains("already exists"), "{}", dup.stderr);
@@ -176,25 +148,13 @@ fn bad_flags_are_refused_before_anything_is_written() {
     let (_d, ws) = init();
     let bad_id = run(&ws, &["add-task", "--title", "x", "--id", "../escape"]);
     assert_eq!(bad_id.code, 1);
-    assert!(
-        bad_id.stderr.contains("--id: invalid id"),
-        "{}",
-        bad_id.stderr
-    );
+    assert_has(&bad_id.stderr, &["--id: invalid id"]);
     let empty = run(&ws, &["add-task", "--title", "x", "--acceptance", " "]);
     assert_eq!(empty.code, 1);
-    assert!(
-        empty.stderr.contains("--acceptance: a value is empty"),
-        "{}",
-        empty.stderr
-    );
+    assert_has(&empty.stderr, &["--acceptance: a value is empty"]);
     let dep = run(&ws, &["add-task", "--title", "x", "--depends-on", "a\nb"]);
     assert_eq!(dep.code, 1, "{}", dep.stderr);
-    assert!(
-        dep.stderr.contains("--depends-on: invalid id"),
-        "{}",
-        dep.stderr
-    );
+    assert_has(&dep.stderr, &["--depends-on: invalid id"]);
     // Usage errors: neither a file nor a title, both, a task flag without a title.
     for args in [
         vec!["add-task"],
@@ -246,12 +206,7 @@ fn templates_are_accepted_once_filled() {
         std::fs::write(&file, &t).unwrap();
         let refused = run(&ws, &[&format!("add-{kind}"), file.to_str().unwrap()]);
         assert_ne!(refused.code, 0, "{}", refused.stderr);
-        assert!(refused.stderr.contains("line "), "{}", refused.stderr);
-        assert!(
-            refused.stderr.contains("fill in the template"),
-            "{}",
-            refused.stderr
-        );
+        assert_has(&refused.stderr, &["line ", "fill in the template"]);
         // Filled: accepted unchanged otherwise.
         let id = format!("{kind}-from-{format}");
         std::fs::write(&file, fill(&t, &id)).unwrap();
@@ -342,35 +297,23 @@ fn compile_show_of_an_unknown_mode_shows_no_other_plan() {
         out.stdout
     );
     assert!(!out.stdout.contains("plan-default_codex"), "{}", out.stdout);
-    assert!(
-        out.stderr
-            .contains("error: no plan for mode nope: Unknown mode id: nope"),
-        "{}",
-        out.stderr
+    assert_has(
+        &out.stderr,
+        &["error: no plan for mode nope: Unknown mode id: nope"],
     );
     // A broken millrace.toml: the error, not the last plan.
     write_config(&ws, "[runtime\ndefault_mode = \"default_codex\"\n");
     let out = run(&ws, &["compile", "show"]);
     assert_eq!(out.code, 1);
-    assert!(
-        out.stdout
-            .contains("error: [WS]/millrace-agents/millrace.toml: line 1:"),
-        "{}",
-        out.stdout
+    assert_has(
+        &out.stdout,
+        &["error: [WS]/millrace-agents/millrace.toml: line 1:"],
     );
     assert!(!out.stdout.contains("compiled_plan_id:"), "{}", out.stdout);
-    assert!(
-        out.stderr.contains("error: no plan for mode"),
-        "{}",
-        out.stderr
-    );
+    assert_has(&out.stderr, &["error: no plan for mode"]);
     let graph = run(&ws, &["compile", "graph"]);
     assert_eq!(graph.code, 1);
-    assert!(
-        graph.stderr.contains("error: no plan for mode"),
-        "{}",
-        graph.stderr
-    );
+    assert_has(&graph.stderr, &["error: no plan for mode"]);
 }
 
 #[test]
@@ -406,8 +349,13 @@ fn config_the_mode_overrides_is_a_warning_naming_the_mode_line() {
     );
     let out = run(&ws, &["config", "validate"]);
     assert_eq!(out.code, 0, "{}", out.stdout);
-    assert!(out.stdout.contains("warning: millrace.toml line 2: `default_runner = \"claude_code\"` has no effect: mode default_codex sets `runner codex_cli` (mill/modes/default_codex.mill:11)\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("warning: millrace.toml line 5: `[stages.checker] runner = \"pi_rpc\"` has no effect: mode default_codex sets `runner codex_cli` (mill/modes/default_codex.mill:11)\n"), "{}", out.stdout);
+    assert_has(
+        &out.stdout,
+        &[
+            "warning: millrace.toml line 2: `default_runner = \"claude_code\"` has no effect: mode default_codex sets `runner codex_cli` (mill/modes/default_codex.mill:11)\n",
+            "warning: millrace.toml line 5: `[stages.checker] runner = \"pi_rpc\"` has no effect: mode default_codex sets `runner codex_cli` (mill/modes/default_codex.mill:11)\n",
+        ],
+    );
     // `run` repeats the warnings of the plan it runs on standard error.
     let once = run(&ws, &["run", "once"]);
     assert_eq!(once.code, 0, "{}", once.stderr);
@@ -467,17 +415,23 @@ fn config_show_prints_each_runners_command_line() {
     write_config(&ws, "[runners.codex]\npermission_default = \"maximum\"\npermission_by_stage = { checker = \"basic\" }\n");
     let out = run(&ws, &["config", "show"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("runner_mode: default_codex\nrunner.codex_cli.command: codex exec --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox --cd [WS] --json --output-last-message <run_dir>/runner_last_message.<request_id>.txt <prompt>\nrunner.codex_cli.stages: execution.builder, execution.fixer,"), "{}", out.stdout);
-    assert!(out.stdout.contains("runner.codex_cli.command: codex exec --skip-git-repo-check --full-auto --cd [WS] --json --output-last-message <run_dir>/runner_last_message.<request_id>.txt <prompt>\nrunner.codex_cli.stages: execution.checker\n"), "{}", out.stdout);
+    assert_has(
+        &out.stdout,
+        &[
+            "runner_mode: default_codex\nrunner.codex_cli.command: codex exec --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox --cd [WS] --json --output-last-message <run_dir>/runner_last_message.<request_id>.txt <prompt>\nrunner.codex_cli.stages: execution.builder, execution.fixer,",
+            "runner.codex_cli.command: codex exec --skip-git-repo-check --full-auto --cd [WS] --json --output-last-message <run_dir>/runner_last_message.<request_id>.txt <prompt>\nrunner.codex_cli.stages: execution.checker\n",
+        ],
+    );
     let out = run(&ws, &["config", "show"]);
     assert_eq!(out.code, 0);
     write_config(&ws, "[runtime]\ndefault_mode = \"default_claude\"\n");
     let out = run(&ws, &["config", "show"]);
-    assert!(out.stdout.contains("runner.claude_code.command: claude -p <prompt> --output-format stream-json --verbose --dangerously-skip-permissions\n"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("heartbeat_seconds: 30\n"),
-        "{}",
-        out.stdout
+    assert_has(
+        &out.stdout,
+        &[
+            "runner.claude_code.command: claude -p <prompt> --output-format stream-json --verbose --dangerously-skip-permissions\n",
+            "heartbeat_seconds: 30\n",
+        ],
     );
     // The same in JSON: the runner command lines and the heartbeat default.
     let out = run(&ws, &["config", "show", "--json"]);
@@ -523,11 +477,7 @@ fn workspace_aliases_count_for_currentness() {
         status.stdout
     );
     let show = run(&ws, &["compile", "show"]);
-    assert!(
-        show.stdout.contains("compiled_plan_currentness: current\n"),
-        "{}",
-        show.stdout
-    );
+    assert_has(&show.stdout, &["compiled_plan_currentness: current\n"]);
 }
 
 #[test]
@@ -562,9 +512,9 @@ fn text_graph_shows_entries_and_grouped_thresholds_within_100_columns() {
     }
     // Every node is the target of an edge or an entry: consultant is reached by a threshold.
     let execution = out.stdout.split("\nplanning:\n").next().unwrap();
-    assert!(
-        execution.contains("--BLOCKED after 2 (troubleshoot_attempt_count)--> consultant"),
-        "{execution}"
+    assert_has(
+        execution,
+        &["--BLOCKED after 2 (troubleshoot_attempt_count)--> consultant"],
     );
     let plan_id = out.stdout.lines().next().unwrap().to_string();
     let stable = out.stdout.replace(&plan_id, "compiled_plan_id: [id]");
@@ -640,11 +590,7 @@ fn dot_without_a_plane_is_one_digraph_with_a_cluster_per_plane() {
             .arg(&path)
             .output()
             .unwrap();
-        assert!(
-            svg.status.success(),
-            "{}",
-            String::from_utf8_lossy(&svg.stderr)
-        );
+        assert_success(&svg);
         assert!(String::from_utf8_lossy(&svg.stdout).contains("<svg"));
     }
     // Mermaid groups the same way.
@@ -659,11 +605,7 @@ fn dot_without_a_plane_is_one_digraph_with_a_cluster_per_plane() {
             "execution",
         ],
     );
-    assert!(
-        mermaid.stdout.contains("    execution_threshold_1(( ))\n"),
-        "{}",
-        mermaid.stdout
-    );
+    assert_has(&mermaid.stdout, &["    execution_threshold_1(( ))\n"]);
     assert_eq!(
         mermaid
             .stdout

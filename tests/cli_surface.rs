@@ -8,6 +8,7 @@
 //! to stderr only when asked for.
 
 mod support;
+use support::cli::assert_has;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -645,9 +646,7 @@ fn rust_log_writes_decisions_to_stderr_only() {
     let quiet = run(None);
     let logged = run(Some("millrace=debug"));
     let err = String::from_utf8_lossy(&logged.stderr);
-    assert!(err.contains("claimed work item"), "{err}");
-    assert!(err.contains("t-1"), "{err}");
-    assert!(err.contains("daemon lock acquired"), "{err}");
+    assert_has(&err, &["claimed work item", "t-1", "daemon lock acquired"]);
     assert!(
         quiet.stderr.is_empty(),
         "no RUST_LOG: nothing extra on stderr: {}",

@@ -2,8 +2,10 @@
 //! sets, `compile show` for every shipped mode, stale and missing plans,
 //! deterministic persistence, config errors, and workspace-local modes.
 
-use assert_cmd::Command;
 use std::path::{Path, PathBuf};
+
+mod support;
+use support::cli::{assert_has, output as run};
 
 const MODES: &[&str] = &[
     "default_codex",
@@ -13,26 +15,8 @@ const MODES: &[&str] = &[
     "standard_plain",
 ];
 
-fn millrace() -> Command {
-    let mut c = Command::cargo_bin("millrace").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = millrace().args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
 fn init() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
-    let (code, _, err) = run(&["init", "--workspace", ws.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
+    let (dir, ws) = support::cli::init_ws();
     let ws = ws.to_str().unwrap().to_string();
     (dir, ws)
 }
@@ -122,11 +106,13 @@ fn a_broken_edit_leaves_a_stale_plan_that_is_refused() {
     .unwrap();
     let (code, out, _) = run(&["compile", "show", "--workspace", &ws]);
     assert_eq!(code, 1);
-    assert!(out.contains("used_last_known_good: false"), "{out}");
-    assert!(out.contains("compiled_plan_currentness: stale"), "{out}");
-    assert!(
-        out.contains("compiled_plan_change: asset changed: mill/stdlib/loops/execution.mill"),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "used_last_known_good: false",
+            "compiled_plan_currentness: stale",
+            "compiled_plan_change: asset changed: mill/stdlib/loops/execution.mill",
+        ],
     );
     let head: String = out.lines().take(12).map(|l| format!("{l}\n")).collect();
     hash_filters().bind(|| insta::assert_snapshot!("compile_show_stale", head));
@@ -212,10 +198,7 @@ fn workspace_local_modes_compile_alongside_the_shipped_ones() {
     let (code, out, err) = run(&["compile", "show", "--workspace", &ws, "--mode", "careful"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("mode_id: careful"));
-    assert!(
-        out.contains("execution_stage_run_bound: 25 (task 25)"),
-        "{out}"
-    );
+    assert_has(&out, &["execution_stage_run_bound: 25 (task 25)"]);
     let checker: String = out
         .split("stage: execution.checker\n")
         .nth(1)
@@ -315,9 +298,9 @@ fn modes_list_and_show_follow_the_reference_lines() {
     let (code, _, err) = run(&["modes", "show", "bogus", "--workspace", d]);
     assert_eq!(code, 1);
     // The reference's line, then ours: the valid names.
-    assert!(
-        err.contains("error: Unknown mode id: bogus\n  help: valid modes and aliases: "),
-        "{err}"
+    assert_has(
+        &err,
+        &["error: Unknown mode id: bogus\n  help: valid modes and aliases: "],
     );
 }
 
@@ -326,10 +309,12 @@ fn unknown_mode_is_reported_like_the_reference() {
     let (_dir, ws) = init();
     let (code, out, _) = run(&["compile", "validate", "--workspace", &ws, "--mode", "bogus"]);
     assert_eq!(code, 1);
-    assert!(out.contains("ok: false\nmode_id: bogus\n"), "{out}");
-    assert!(
-        out.contains("error: Unknown mode id: bogus\n  help: valid modes and aliases: "),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "ok: false\nmode_id: bogus\n",
+            "error: Unknown mode id: bogus\n  help: valid modes and aliases: ",
+        ],
     );
 }
 

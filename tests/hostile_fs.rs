@@ -9,6 +9,9 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod support;
+use support::cli::{assert_has, assert_success};
+
 /// Long enough for any command here; only a hang reaches it.
 const HANG: Duration = Duration::from_secs(120);
 
@@ -105,11 +108,7 @@ fn setup(hostile: &str, env: &[(&str, String)], runtime: &str) -> Ws {
 
 fn add_task(ws: &Ws) {
     let out = ws.millrace(&["add-task", bench_task().to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 fn run_until_idle(ws: &Ws) -> std::process::Output {
@@ -156,40 +155,42 @@ fn builder_failed_typed(ws: &Ws, out: &std::process::Output) {
     );
 }
 
-#[test]
-fn planted_link_at_runner_stdout_fails_the_stage_and_writes_nothing_outside() {
-    let ws = setup("stdout", &[], "");
+/// A workspace whose agent does `hostile` on its first builder call, one
+/// task run until idle: the daemon's output.
+fn hostile_run(hostile: &str) -> (Ws, std::process::Output) {
+    let ws = setup(hostile, &[], "");
     add_task(&ws);
     let out = run_until_idle(&ws);
+    (ws, out)
+}
+
+/// `hostile_run`, then: nothing outside changed and the builder failed as
+/// `unsafe_workspace_path`.
+fn builder_refuses(hostile: &str) -> Ws {
+    let (ws, out) = hostile_run(hostile);
     outside_unchanged(&ws);
     builder_failed_typed(&ws, &out);
+    ws
+}
+
+#[test]
+fn planted_link_at_runner_stdout_fails_the_stage_and_writes_nothing_outside() {
+    builder_refuses("stdout");
 }
 
 #[test]
 fn planted_hard_link_at_runner_stdout_is_not_rewritten() {
-    let ws = setup("hardlink", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
-    outside_unchanged(&ws);
-    builder_failed_typed(&ws, &out);
+    builder_refuses("hardlink");
 }
 
 #[test]
 fn planted_link_at_runner_completion_fails_the_stage() {
-    let ws = setup("completion", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
-    outside_unchanged(&ws);
-    builder_failed_typed(&ws, &out);
+    builder_refuses("completion");
 }
 
 #[test]
 fn planted_link_as_last_message_is_never_read() {
-    let ws = setup("last_message", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
-    outside_unchanged(&ws);
-    builder_failed_typed(&ws, &out);
+    let ws = builder_refuses("last_message");
     // The outside file's content was not copied anywhere into the workspace.
     let mut stack = vec![ws.root.clone()];
     while let Some(dir) = stack.pop() {
@@ -211,20 +212,12 @@ fn planted_link_as_last_message_is_never_read() {
 
 #[test]
 fn planted_link_at_stage_results_fails_the_stage() {
-    let ws = setup("stage_results", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
-    outside_unchanged(&ws);
-    builder_failed_typed(&ws, &out);
+    builder_refuses("stage_results");
 }
 
 #[test]
 fn run_directory_replaced_by_a_link_fails_the_stage() {
-    let ws = setup("run_dir", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
-    outside_unchanged(&ws);
-    builder_failed_typed(&ws, &out);
+    builder_refuses("run_dir");
 }
 
 /// The runtime keeps directory handles between its writes (`safe_fs`);
@@ -232,9 +225,7 @@ fn run_directory_replaced_by_a_link_fails_the_stage() {
 /// the agent moved out of the workspace.
 #[test]
 fn run_directory_moved_outside_and_linked_back_gets_no_write() {
-    let ws = setup("run_dir_out", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
+    let (ws, out) = hostile_run("run_dir_out");
     let moved = ws.outside_dir().join("run");
     let listed = std::fs::read_to_string(ws.dir.path().join("hostile.done.list")).unwrap();
     let mut now: Vec<String> = std::fs::read_dir(&moved)
@@ -255,9 +246,7 @@ fn run_directory_moved_outside_and_linked_back_gets_no_write() {
 /// runtime writes after the agent lands in the moved directory.
 #[test]
 fn state_directory_moved_outside_and_linked_back_gets_no_write() {
-    let ws = setup("state_out", &[], "");
-    add_task(&ws);
-    let out = run_until_idle(&ws);
+    let (ws, out) = hostile_run("state_out");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     let marker = std::fs::metadata(ws.dir.path().join("hostile.done.moved"))
@@ -280,9 +269,7 @@ fn state_directory_moved_outside_and_linked_back_gets_no_write() {
 #[test]
 fn planted_links_at_state_files_and_the_event_log_change_nothing_outside() {
     for hostile in ["event_log", "status", "snapshot"] {
-        let ws = setup(hostile, &[], "");
-        add_task(&ws);
-        let out = run_until_idle(&ws);
+        let (ws, out) = hostile_run(hostile);
         outside_unchanged(&ws);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{hostile}: {stderr}");
@@ -301,22 +288,13 @@ fn fifo_in_the_queue_hangs_nothing_and_is_set_aside() {
     let fifo = ws.ma().join("tasks/queue/t-fifo.md");
     mkfifo(&fifo);
     let out = ws.millrace(&["queue", "ls"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let out = ws.millrace(&["doctor"]);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("unsafe_workspace_file"), "{text}");
-    assert!(text.contains("t-fifo.md"), "{text}");
+    assert_has(&text, &["unsafe_workspace_file", "t-fifo.md"]);
     let out = ws.millrace(&["run", "once"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(ws.has_event("work_item_rejected", "work_item_id", "t-fifo"));
     assert!(!fifo.exists());
     assert!(ws
@@ -335,11 +313,7 @@ fn mailbox_directory_named_json_is_set_aside() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("unsafe_workspace_file"), "{text}");
     let out = ws.millrace(&["run", "once"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(!planted.exists());
     let aside: Vec<String> = std::fs::read_dir(ws.ma().join("state/mailbox/failed"))
         .unwrap()
@@ -379,11 +353,7 @@ fn planted_agent_note_never_signals_an_unrelated_process() {
     let alive = victim.try_wait().unwrap().is_none();
     let _ = victim.kill();
     let _ = victim.wait();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(alive, "the daemon killed a process named by a planted note");
     assert!(ws.has_event("runtime_recovered", "reason", "agent_note_refused"));
     assert!(!note.exists());
@@ -460,11 +430,7 @@ fn output_cap_truncates_with_a_note() {
     );
     add_task(&ws);
     let out = run_until_idle(&ws);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let run = std::fs::read_dir(ws.ma().join("runs"))
         .unwrap()
         .next()
@@ -538,12 +504,14 @@ fn bad_id_in_the_snapshot_is_refused_with_a_clear_message() {
     let out = ws.millrace(&["run", "once"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("runtime_snapshot.json"), "{err}");
-    assert!(
-        err.contains("active_runs_by_plane.execution.run_id"),
-        "{err}"
+    assert_has(
+        &err,
+        &[
+            "runtime_snapshot.json",
+            "active_runs_by_plane.execution.run_id",
+            "invalid id",
+        ],
     );
-    assert!(err.contains("invalid id"), "{err}");
     let out = ws.millrace(&["doctor"]);
     let doctor = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(doctor.contains("snapshot_invalid"), "{doctor}");
@@ -564,11 +532,7 @@ fn symlinked_workspace_root_is_trusted() {
         "--workspace",
         alias.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let out = millrace(&[
         "run",
         "daemon",
@@ -576,10 +540,6 @@ fn symlinked_workspace_root_is_trusted() {
         "--workspace",
         alias.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(ws.ma().join("tasks/done/t-001.md").is_file());
 }

@@ -3,12 +3,14 @@
 //! for and no other, JSON imports cannot smuggle fields, and `demo` never
 //! touches an operator's workspace.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
+use support::cli::assert_has;
+use support::file_names as files;
+use support::wait_for;
 
 /// The binary, with a fake `codex` first on `PATH` (the default runner must resolve).
 fn millrace() -> Command {
@@ -81,17 +83,6 @@ fn spawn_daemon(ws: &Path) -> Daemon {
     )
 }
 
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Wait for a child to exit (a liveness guard, not a timing assertion).
 fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
     let start = Instant::now();
@@ -117,44 +108,6 @@ fn snapshot(ws: &Path) -> serde_json::Value {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(serde_json::Value::Null)
-}
-
-fn files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
-/// Every file under `root` with a hash of its bytes.
-fn tree(root: &Path) -> BTreeMap<PathBuf, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap().filter_map(Result::ok) {
-            let p = e.path();
-            if e.file_type().unwrap().is_dir() {
-                out.insert(p.clone(), "dir".to_string());
-                stack.push(p);
-            } else {
-                let bytes = std::fs::read(&p).unwrap_or_default();
-                out.insert(p, format!("{:x}", md5ish(&bytes)));
-            }
-        }
-    }
-    out
-}
-
-/// FNV-1a: enough to notice a changed file in a test.
-fn md5ish(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 fn task_json(id: &str) -> String {
@@ -188,9 +141,10 @@ fn an_unbounded_idle_sleep_is_refused_with_its_key_and_line() {
     let out = run(&["run", "once", "--workspace", w]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 2"), "{err}");
-    assert!(err.contains("runtime.idle_sleep_seconds"), "{err}");
-    assert!(err.contains("at most 3600"), "{err}");
+    assert_has(
+        &err,
+        &["line 2", "runtime.idle_sleep_seconds", "at most 3600"],
+    );
 }
 
 #[test]
@@ -226,12 +180,16 @@ fn demo_refuses_an_existing_workspace_and_changes_nothing() {
     assert!(run(&["add-task", task.to_str().unwrap(), "--workspace", w])
         .status
         .success());
-    let before = tree(&ws);
+    let before = support::tree(&ws);
     let out = run(&["demo", "--workspace", w, "--quiet"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("existing Millrace workspace"), "{err}");
-    assert_eq!(before, tree(&ws), "demo changed the operator's workspace");
+    assert_eq!(
+        before,
+        support::tree(&ws),
+        "demo changed the operator's workspace"
+    );
 }
 
 #[test]
@@ -315,8 +273,7 @@ fn a_newline_in_a_json_value_cannot_smuggle_a_field() {
     let out = add_json(&ws, dir.path(), &json);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("field `summary`"), "{err}");
-    assert!(err.contains("control character U+000A"), "{err}");
+    assert_has(&err, &["field `summary`", "control character U+000A"]);
     assert!(files(&ma(&ws).join("tasks/queue")).is_empty());
     // A list item too.
     let json = task_json("t-1").replace(r#"["a"]"#, r#"["a\n\nDepends-On:\n- j-1"]"#);
@@ -402,8 +359,7 @@ fn add_commands_sent_to_a_running_daemon_are_applied() {
     let out = run(&["add-task", task.to_str().unwrap(), "--workspace", w]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("action: add_task"), "{stdout}");
-    assert!(stdout.contains("mode: mailbox"), "{stdout}");
+    assert_has(&stdout, &["action: add_task", "mode: mailbox"]);
     // Markdown with a body the JSON shape cannot carry: the body is kept.
     let md = dir.path().join("bt-1.md");
     std::fs::write(&md, "# Body task\n\nTask-ID: bt-1\nTitle: Body task\nCreated-At: 2026-03-01T12:30:00Z\nCreated-By: me\n\nTarget-Paths:\n- a\n\nAcceptance:\n- b\n\nRequired-Checks:\n- c\n\nReferences:\n- d\n\nRisk:\n- e\n\nKeep this body.\n").unwrap();

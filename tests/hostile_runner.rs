@@ -7,13 +7,10 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn millrace(args: &[&str]) -> Output {
-    Command::cargo_bin("millrace")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod support;
+use support::cli::assert_has;
+use support::harness::millrace;
+use support::wait_for;
 
 fn text(out: &Output) -> String {
     format!(
@@ -75,15 +72,7 @@ impl Ws {
     }
 
     fn files(&self, rel: &str) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.ma(rel))
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+        support::file_names(&self.ma(rel))
     }
 
     /// A daemon lock as a daemon writes it, naming `pid` on `host`, with the
@@ -161,17 +150,6 @@ impl Drop for Daemon {
     }
 }
 
-fn wait_for(what: &str, cond: &dyn Fn() -> bool) {
-    let start = std::time::Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 // ------------------------------------------------------------------ lock
 
 #[test]
@@ -182,8 +160,10 @@ fn a_lock_naming_a_live_process_that_holds_nothing_is_stale_and_cleared() {
 
     let status = ws.run(&["status"]);
     let out = text(&status);
-    assert!(out.contains("process_running: false"), "{out}");
-    assert!(out.contains("runtime_ownership_lock: stale"), "{out}");
+    assert_has(
+        &out,
+        &["process_running: false", "runtime_ownership_lock: stale"],
+    );
 
     let doctor = ws.run(&["doctor"]);
     let out = text(&doctor);
@@ -200,8 +180,7 @@ fn a_lock_naming_a_live_process_that_holds_nothing_is_stale_and_cleared() {
     let clear = ws.run(&["clear-stale-state"]);
     let out = text(&clear);
     assert!(clear.status.success(), "{out}");
-    assert!(out.contains("mode: direct"), "{out}");
-    assert!(out.contains("removed stale daemon lock"), "{out}");
+    assert_has(&out, &["mode: direct", "removed stale daemon lock"]);
     assert!(!ws.ma("state/runtime_daemon.lock.json").exists());
     assert!(ws.files("state/mailbox/incoming").is_empty());
     assert!(text(&ws.run(&["status"])).contains("runtime_ownership_lock: absent"));
@@ -291,6 +270,26 @@ const STAGES: [&str; 12] = [
 impl Ws {
     /// A workspace whose mode runs every stage on the `command` runner with
     /// `argv`, with `tasks` tasks and `specs` specs queued.
+    /// `command_runner` whose agent for each stage is `./agents/<stage>`
+    /// in the workspace (none there yet), the daemon idling 0.05 s.
+    fn agents_dir_runner(tasks: usize, specs: usize) -> Ws {
+        let ws = Ws::command_runner(
+            &[
+                "./agents/{stage}",
+                "--output-last-message",
+                "{last_message_file}",
+            ],
+            "",
+            tasks,
+            specs,
+        );
+        let config = std::fs::read_to_string(ws.ma("millrace.toml"))
+            .unwrap()
+            .replace("[runtime]\n", "[runtime]\nidle_sleep_seconds = 0.05\n");
+        std::fs::write(ws.ma("millrace.toml"), config).unwrap();
+        ws
+    }
+
     fn command_runner(argv: &[&str], extra: &str, tasks: usize, specs: usize) -> Ws {
         let ws = Ws::new(&fake("fake_codex.sh"), "");
         std::fs::write(
@@ -376,10 +375,12 @@ fn config_validate_doctor_and_run_refuse_a_runner_that_cannot_start() {
         assert_eq!(validate.status.code(), Some(1), "{out}");
         assert!(out.contains("ok: false"), "{out}");
         if !argv.is_empty() {
-            assert!(out.contains("runner_binary_unavailable"), "{out}");
-            assert!(
-                out.contains("runner `command` (used by execution/builder"),
-                "{out}"
+            assert_has(
+                &out,
+                &[
+                    "runner_binary_unavailable",
+                    "runner `command` (used by execution/builder",
+                ],
             );
         }
         assert!(out.contains(cause), "{out}");
@@ -440,20 +441,10 @@ fn a_missing_script_file_is_refused_up_front() {
 fn an_agent_that_cannot_start_puts_the_item_back_and_pauses_the_daemon() {
     // `{stage}` is only known per request, so the preflight cannot see that
     // `./agents/<stage>` does not exist; every start fails.
-    let ws = Ws::command_runner(
-        &[
-            "./agents/{stage}",
-            "--output-last-message",
-            "{last_message_file}",
-        ],
-        "",
-        3,
-        1,
-    );
+    let ws = Ws::agents_dir_runner(3, 1);
     // The key is ours and documented: pause after 2 start failures in a row.
     let config = std::fs::read_to_string(ws.ma("millrace.toml"))
         .unwrap()
-        .replace("[runtime]\n", "[runtime]\nidle_sleep_seconds = 0.05\n")
         .replace(
             "[runners.codex]",
             "[runners]\nstart_failures_before_pause = 2\n\n[runners.codex]",
@@ -542,27 +533,14 @@ fn the_start_failure_limit_is_validated() {
 
 #[test]
 fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_live_daemon() {
-    let ws = Ws::command_runner(
-        &[
-            "./agents/{stage}",
-            "--output-last-message",
-            "{last_message_file}",
-        ],
-        "",
-        1,
-        0,
-    );
-    let config = std::fs::read_to_string(ws.ma("millrace.toml"))
-        .unwrap()
-        .replace("[runtime]\n", "[runtime]\nidle_sleep_seconds = 0.05\n");
-    std::fs::write(ws.ma("millrace.toml"), config).unwrap();
+    let ws = Ws::agents_dir_runner(1, 0);
     // Only the builder exists: the checker cannot start.
     let agents = ws.root.join("agents");
     std::fs::create_dir_all(&agents).unwrap();
     std::os::unix::fs::symlink(fake("scripted_codex.sh"), agents.join("builder")).unwrap();
 
     let daemon = Daemon::start(&ws, true);
-    wait_for("the runner pause", &|| {
+    wait_for("the runner pause", || {
         ws.value("pause_sources") == "runner_unavailable"
     });
     // The task stays where it was, at the checker, with one stage run.
@@ -586,7 +564,7 @@ fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_li
     }
     let resume = ws.run(&["resume"]);
     assert!(text(&resume).contains("mode: mailbox"), "{}", text(&resume));
-    wait_for("the task to finish", &|| {
+    wait_for("the task to finish", || {
         ws.files("tasks/done") == vec!["t-001.md".to_string()]
     });
     assert!(ws.run(&["stop"]).status.success());
@@ -602,10 +580,7 @@ fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_li
     );
     assert!(stdout.contains("back_to=stage checker"), "{stdout}");
     assert!(!stdout.contains("troubleshooter"), "{stdout}");
-    assert!(
-        stdout.contains("route execution done reason=updater_complete"),
-        "{stdout}"
-    );
+    assert_has(&stdout, &["route execution done reason=updater_complete"]);
 }
 
 #[test]
@@ -616,23 +591,20 @@ fn a_reload_to_a_runner_that_cannot_start_keeps_the_previous_plan() {
         serde_json::from_slice(&std::fs::read(ws.ma("state/runtime_snapshot.json")).unwrap())
             .unwrap_or(Value::Null)
     };
-    wait_for("the daemon", &|| snapshot()["process_running"] == true);
+    wait_for("the daemon", || snapshot()["process_running"] == true);
     let config = std::fs::read_to_string(ws.ma("millrace.toml"))
         .unwrap()
         .replace(&fake("fake_codex.sh"), "claude-typo");
     std::fs::write(ws.ma("millrace.toml"), config).unwrap();
     assert!(text(&ws.run(&["reload-config"])).contains("mode: mailbox"));
-    wait_for("the reload", &|| {
+    wait_for("the reload", || {
         snapshot()["last_reload_outcome"] == "failed_retained_previous_plan"
     });
     let error = snapshot()["last_reload_error"]
         .as_str()
         .unwrap_or("")
         .to_string();
-    assert!(
-        error.contains("runner binary not found: claude-typo"),
-        "{error}"
-    );
+    assert_has(&error, &["runner binary not found: claude-typo"]);
     assert!(ws.run(&["stop"]).status.success());
     assert!(daemon.wait().status.success());
 }

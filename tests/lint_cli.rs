@@ -1,12 +1,45 @@
 //! `millrace lint` as CI runs it: exit statuses, formats and I/O errors.
 
-use assert_cmd::Command;
 use std::path::Path;
+use std::process::Output;
 
-fn millrace() -> Command {
-    let mut c = Command::cargo_bin("millrace").unwrap();
-    c.env("NO_COLOR", "1");
-    c
+mod support;
+use support::cli::{assert_has, plain as millrace};
+
+/// `millrace lint ARGS` run in `dir`.
+fn lint(dir: &Path, args: &[&str]) -> Output {
+    millrace()
+        .current_dir(dir)
+        .arg("lint")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `millrace lint ARGS --format json` run in `dir`: its exit code and report.
+fn lint_json(dir: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let out = lint(dir, &[args, &["--format", "json"]].concat());
+    let report = serde_json::from_slice(&out.stdout).unwrap();
+    (out.status.code(), report)
+}
+
+/// The lint exited `code`; if not, the failure shows its report.
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The directory the other lints here run in (`cargo test`'s own).
+fn crate_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
 }
 
 #[test]
@@ -38,42 +71,19 @@ fn shipped_files_lint_clean_as_json() {
 #[test]
 fn shipped_tree_on_disk_lints_clean() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = millrace()
-        .current_dir(root)
-        .args([
-            "lint",
-            "modes",
-            "stdlib",
-            "--std",
-            "stdlib",
-            "--deny-warnings",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    let out = lint(
+        root,
+        &["modes", "stdlib", "--std", "stdlib", "--deny-warnings"],
     );
+    assert_exit(&out, 0);
 }
 
 #[test]
 fn warnings_fail_only_when_denied() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lint");
     let file = "invalid/23-unreachable-node.mill";
-    let plain = millrace()
-        .current_dir(&dir)
-        .args(["lint", file])
-        .output()
-        .unwrap();
-    assert_eq!(plain.status.code(), Some(0));
-    let denied = millrace()
-        .current_dir(&dir)
-        .args(["lint", file, "--deny-warnings"])
-        .output()
-        .unwrap();
-    assert_eq!(denied.status.code(), Some(1));
+    assert_exit(&lint(&dir, &[file]), 0);
+    assert_exit(&lint(&dir, &[file, "--deny-warnings"]), 1);
 }
 
 #[test]
@@ -94,7 +104,7 @@ fn missing_file_is_an_io_error() {
 fn directory_without_mill_files_is_an_io_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), "hi").unwrap();
-    let out = millrace().arg("lint").arg(dir.path()).output().unwrap();
+    let out = lint(crate_dir(), &[path(dir.path())]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8(out.stderr)
         .unwrap()
@@ -106,7 +116,7 @@ fn non_utf8_file_is_an_io_error() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("bad.mill");
     std::fs::write(&f, b"stage caf\xe9 {}\n").unwrap();
-    let out = millrace().arg("lint").arg(&f).output().unwrap();
+    let out = lint(crate_dir(), &[path(&f)]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8(out.stderr)
         .unwrap()
@@ -133,13 +143,7 @@ fn a_workspace_style_mode_can_import_the_stdlib() {
          stage checker { model \"gpt-5-codex\" thinking high timeout 30m }\n  threshold fix_cycle_count 3\n}\n",
     )
     .unwrap();
-    let out = millrace().arg("lint").arg(&f).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_exit(&lint(crate_dir(), &[path(&f)]), 0);
 }
 
 #[test]
@@ -153,14 +157,8 @@ fn a_missing_entrypoint_is_reported_by_lint() {
          outcomes {\n    REVIEW_PASS => success\n    BLOCKED => blocked | recoverable_failure\n  }\n}\n",
     )
     .unwrap();
-    let out = millrace()
-        .arg("lint")
-        .arg(&f)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, v) = lint_json(crate_dir(), &[path(&f)]);
+    assert_eq!(code, Some(1), "{v}");
     let d = v["diagnostics"].as_array().unwrap();
     assert_eq!(d.len(), 2, "{v}");
     assert_eq!(d[0]["code"], "mill::missing-file");
@@ -180,13 +178,7 @@ fn a_missing_entrypoint_is_reported_by_lint() {
     .unwrap();
     let inside = agents.join("mill/modes/custom.mill");
     std::fs::copy(&f, &inside).unwrap();
-    let out = millrace().arg("lint").arg(&inside).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_exit(&lint(crate_dir(), &[path(&inside)]), 0);
 }
 
 #[test]
@@ -211,12 +203,7 @@ fn import_help_is_relative_to_the_file_being_fixed() {
          terminal done success\n  terminal stuck blocked\n}\n",
     )
     .unwrap();
-    let out = millrace()
-        .current_dir(dir.path())
-        .args(["lint", "a/root.mill", "a/sub.mill", "--format", "json"])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, v) = lint_json(dir.path(), &["a/root.mill", "a/sub.mill"]);
     let help = v["diagnostics"][0]["help"].as_str().unwrap();
     assert!(help.ends_with("add `import \"../b/kinds.mill\"`"), "{help}");
 }
@@ -226,13 +213,7 @@ fn extends_of_a_misspelt_shipped_mode_gets_a_did_you_mean() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("careful.mill");
     std::fs::write(&f, "mode careful extends default_codx {}\n").unwrap();
-    let out = millrace()
-        .arg("lint")
-        .arg(&f)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, v) = lint_json(crate_dir(), &[path(&f)]);
     let help = v["diagnostics"][0]["help"].as_str().unwrap();
     assert!(help.starts_with("did you mean `default_codex`?"), "{help}");
 }
@@ -261,17 +242,13 @@ fn a_default_route_replaces_the_repeated_blocked_lines() {
     assert_eq!(standard.lines().count() - terse.lines().count(), 5);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("terse.mill"), &terse).unwrap();
-    let out = millrace()
-        .current_dir(dir.path())
-        .args(["lint", "terse.mill"])
-        .output()
-        .unwrap();
+    let out = lint(dir.path(), &["terse.mill"]);
+    assert_exit(&out, 0);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
     // The same graph: the same exact worst case as the standard loop.
-    assert!(
-        text.contains("bound: execution.terse: at most 23 stage runs per work item (task 23)"),
-        "{text}"
+    assert_has(
+        &text,
+        &["bound: execution.terse: at most 23 stage runs per work item (task 23)"],
     );
     // Without the default, the five nodes' BLOCKED are unrouted.
     std::fs::write(
@@ -279,12 +256,7 @@ fn a_default_route_replaces_the_repeated_blocked_lines() {
         terse.replace("  default BLOCKED -> troubleshooter\n", ""),
     )
     .unwrap();
-    let out = millrace()
-        .current_dir(dir.path())
-        .args(["lint", "terse.mill", "--format", "json"])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, v) = lint_json(dir.path(), &["terse.mill"]);
     let unrouted = v["diagnostics"]
         .as_array()
         .unwrap()

@@ -2,30 +2,10 @@
 //! workspace's config, so a mode that `lint` accepts cannot fail only at run
 //! time for want of runner settings.
 
-use assert_cmd::Command;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("millrace")
-        .unwrap()
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn init() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
-    let (code, _, err) = run(&["init", "--workspace", ws.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
-    (dir, ws)
-}
+mod support;
+use support::cli::{assert_has, init_ws as init, output as run};
 
 fn local_mode(ws: &Path, name: &str, body: &str) {
     let local = ws.join("millrace-agents/mill/local");
@@ -62,11 +42,13 @@ fn runner_command_without_argv_fails_at_compile() {
     local_mode(&ws, "cmd", "  runner command");
     let (code, out) = compile(&ws, "cmd");
     assert_ne!(code, 0, "{out}");
-    assert!(
-        out.contains("runner command (used by builder, checker"),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "runner command (used by builder, checker",
+            "[runners.command]",
+        ],
     );
-    assert!(out.contains("[runners.command]"), "{out}");
     append_config(
         &ws,
         "\n[runners.command]\nargv = [\"my-agent\", \"{prompt_file}\"]\n",

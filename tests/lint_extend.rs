@@ -5,6 +5,9 @@
 use assert_cmd::Command;
 use std::path::Path;
 
+mod support;
+use support::cli::{assert_has, assert_success};
+
 /// The docs' example, as a workspace-local file.
 const REVIEWED: &str = r#"import "../modes/default_codex.mill"
 
@@ -95,18 +98,11 @@ fn a_derived_loop_runs_through_the_script_runner() {
     ]);
     let lint_out = String::from_utf8_lossy(&lint.stdout);
     assert_eq!(lint.status.code(), Some(0), "{lint_out}");
-    assert!(
-        lint_out.contains("bound: execution.reviewed: at most"),
-        "{lint_out}"
-    );
+    assert_has(&lint_out, &["bound: execution.reviewed: at most"]);
 
     let task = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bench/task.json");
     let out = millrace(&["add-task", task.to_str().unwrap(), "--workspace", w]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let out = millrace(&[
         "run",
         "daemon",

@@ -2,36 +2,11 @@
 //! exhaustive mode, edited stdlib copies, output formats and single-stage
 //! checks, all through the real binary.
 
-use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
-fn millrace() -> Command {
-    let mut c = Command::cargo_bin("millrace").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = millrace().args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
+mod support;
+use support::cli::{assert_has, output as run};
+use support::copy_dir;
 
 /// A copy of the shipped stdlib (with its scenario files).
 fn stdlib_copy() -> (tempfile::TempDir, PathBuf) {
@@ -51,22 +26,16 @@ fn edit(path: &Path, from: &str, to: &str) {
 fn the_shipped_scenarios_pass() {
     let (code, out, err) = run(&["test"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("PASS execution.standard: happy path"), "{out}");
-    assert!(
-        out.contains(
-            "PASS execution.standard: a checker that always asks for fixes ends in planning"
-        ),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "PASS execution.standard: happy path",
+            "PASS execution.standard: a checker that always asks for fixes ends in planning",
+            "PASS planning.standard: the arbiter finds a gap",
+            "PASS learning.standard: nothing to learn",
+            "17 of 17 scenarios passed",
+        ],
     );
-    assert!(
-        out.contains("PASS planning.standard: the arbiter finds a gap"),
-        "{out}"
-    );
-    assert!(
-        out.contains("PASS learning.standard: nothing to learn"),
-        "{out}"
-    );
-    assert!(out.contains("17 of 17 scenarios passed"), "{out}");
 }
 
 #[test]
@@ -94,12 +63,14 @@ fn each_loop_prints_its_worst_case_path_at_the_bound() {
 fn the_exhaustive_run_over_the_shipped_loops_passes() {
     let (code, out, err) = run(&["test", "--exhaustive"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("exhaustive: execution.standard entry task: 112698676 sequences over 270 states, terminals blocked, needs_planning, update_complete"),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "exhaustive: execution.standard entry task: 112698676 sequences over 270 states, terminals blocked, needs_planning, update_complete",
+            "exhaustive: 5 loop entries",
+            "0 failing",
+        ],
     );
-    assert!(out.contains("exhaustive: 5 loop entries"), "{out}");
-    assert!(out.contains("0 failing"), "{out}");
 }
 
 #[test]
@@ -116,12 +87,14 @@ fn an_edited_stdlib_copy_is_what_gets_tested() {
     );
     let (code, out, _) = run(&["test", "--std", c, c]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAIL execution.standard: happy path"), "{out}");
-    assert!(out.contains("path (- expected, + actual):"), "{out}");
-    assert!(out.contains("        builder\n        checker\n      - updater\n    expected terminal update_complete"), "{out}");
-    assert!(
-        out.contains("fixer ran a 1st time but the scenario gives it 0 outcomes"),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "FAIL execution.standard: happy path",
+            "path (- expected, + actual):",
+            "        builder\n        checker\n      - updater\n    expected terminal update_complete",
+            "fixer ran a 1st time but the scenario gives it 0 outcomes",
+        ],
     );
 }
 
@@ -136,13 +109,12 @@ fn a_wrong_expectation_fails_with_its_line() {
     );
     let (code, out, _) = run(&["test", "--std", c, c]);
     assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("FAIL planning.standard: the arbiter finds a gap"),
-        "{out}"
-    );
-    assert!(
-        out.contains("expected terminal arbiter_complete, got terminal remediation_needed"),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "FAIL planning.standard: the arbiter finds a gap",
+            "expected terminal arbiter_complete, got terminal remediation_needed",
+        ],
     );
     let (code, out, _) = run(&["test", "--std", c, c, "--format", "github"]);
     assert_eq!(code, 1);
@@ -208,21 +180,14 @@ fn a_single_stage_check_prints_verdict_route_counters_and_the_deciding_line() {
         "fixed it\nResume-Stage: checker\n### TROUBLESHOOT_COMPLETE\n",
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(
-        out.contains("verdict: TROUBLESHOOT_COMPLETE / success"),
-        "{out}"
-    );
-    assert!(
-        out.contains("route:   troubleshooter -> checker (via resume"),
-        "{out}"
-    );
-    assert!(
-        out.contains("counter: troubleshoot_resume_count 0 -> 1"),
-        "{out}"
-    );
-    assert!(
-        out.contains("decided by mill/stdlib/loops/execution.mill:40:10: resume execution.troubleshooter.resume {"),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "verdict: TROUBLESHOOT_COMPLETE / success",
+            "route:   troubleshooter -> checker (via resume",
+            "counter: troubleshoot_resume_count 0 -> 1",
+            "decided by mill/stdlib/loops/execution.mill:40:10: resume execution.troubleshooter.resume {",
+        ],
     );
     let (code, out, _) = run(&[
         "test",
@@ -234,19 +199,18 @@ fn a_single_stage_check_prints_verdict_route_counters_and_the_deciding_line() {
         "troubleshoot_attempt_count=2",
     ]);
     assert_eq!(code, 0);
-    assert!(
-        out.contains("route:   builder -> consultant (via threshold_exhausted"),
-        "{out}"
-    );
-    assert!(
-        out.contains("threshold execution.blocked.recovery {"),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "route:   builder -> consultant (via threshold_exhausted",
+            "threshold execution.blocked.recovery {",
+        ],
     );
     let (code, out, _) = run(&["test", "--stage", "builder", "--marker", "no marker here"]);
     assert_eq!(code, 0);
-    assert!(
-        out.contains("verdict: BLOCKED / recoverable_failure (missing_terminal_result)"),
-        "{out}"
+    assert_has(
+        &out,
+        &["verdict: BLOCKED / recoverable_failure (missing_terminal_result)"],
     );
     let (code, out, _) = run(&["test", "--stage", "builder", "--marker", "### CHECKER_PASS"]);
     assert_eq!(code, 0);
@@ -260,24 +224,18 @@ fn bad_inputs_are_one_line_errors() {
     std::fs::write(&f, "loop = \"execution.standard\"\nmode = \"default_codex\"\nallow_terminals = []\nsurprise = true\n").unwrap();
     let (code, _, err) = run(&["test", f.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("x.scenarios.toml: line 4: unknown field `surprise`"),
-        "{err}"
+    assert_has(
+        &err,
+        &["x.scenarios.toml: line 4: unknown field `surprise`"],
     );
     let (code, _, err) = run(&["test", "--stage", "nobody", "--marker", "x"]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("mode default_codex has no node nobody"),
-        "{err}"
-    );
+    assert_has(&err, &["mode default_codex has no node nobody"]);
     let (code, _, err) = run(&[
         "test", "--stage", "builder", "--marker", "x", "--format", "github",
     ]);
     assert_eq!(code, 2);
-    assert!(
-        err.contains("--format github is for scenario runs"),
-        "{err}"
-    );
+    assert_has(&err, &["--format github is for scenario runs"]);
     let (code, _, _) = run(&[
         "test",
         "--stage",
@@ -289,10 +247,7 @@ fn bad_inputs_are_one_line_errors() {
     assert_eq!(code, 2);
     let (code, _, err) = run(&["test", "--stage", "builder"]);
     assert_eq!(code, 2);
-    assert!(
-        err.contains("--stage needs --marker TEXT or --result JSON"),
-        "{err}"
-    );
+    assert_has(&err, &["--stage needs --marker TEXT or --result JSON"]);
     let (code, _, err) = run(&["test", dir.path().join("missing").to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     std::fs::write(
@@ -302,8 +257,5 @@ fn bad_inputs_are_one_line_errors() {
     .unwrap();
     let (code, out, _) = run(&["test", f.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(
-        out.contains("mode default_codex does not run loop nope.loop"),
-        "{out}"
-    );
+    assert_has(&out, &["mode default_codex does not run loop nope.loop"]);
 }

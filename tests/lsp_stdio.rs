@@ -9,6 +9,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::Duration;
 
+mod support;
+use support::cli::assert_has;
+
 struct Client {
     child: Child,
     stdin: ChildStdin,
@@ -136,6 +139,17 @@ impl Client {
         json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}})
     }
 
+    /// The labels completion offers at `line`:`character` of `uri`.
+    fn completion_labels(&mut self, uri: &str, line: u32, character: u32) -> Vec<String> {
+        let items = self.request("textDocument/completion", Client::at(uri, line, character));
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["label"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     fn shutdown(mut self) {
         self.request("shutdown", Value::Null);
         self.notify("exit", Value::Null);
@@ -209,8 +223,10 @@ fn hover_definition_completion_symbols_and_formatting() {
     // Hover a node: its stage kind's outcomes and classes.
     let h = c.request("textDocument/hover", Client::at(&uri, 3, 9));
     let text = h["contents"]["value"].as_str().unwrap();
-    assert!(text.contains("stage kind `builder`"), "{text}");
-    assert!(text.contains("`BUILDER_COMPLETE`: success"), "{text}");
+    assert_has(
+        text,
+        &["stage kind `builder`", "`BUILDER_COMPLETE`: success"],
+    );
     // Hover the loop id: its worst-case bound.
     let h = c.request("textDocument/hover", Client::at(&uri, 2, 8));
     let text = h["contents"]["value"].as_str().unwrap();
@@ -218,13 +234,12 @@ fn hover_definition_completion_symbols_and_formatting() {
     // Hover a counter: the threshold's meaning.
     let h = c.request("textDocument/hover", Client::at(&uri, 13, 14));
     let text = h["contents"]["value"].as_str().unwrap();
-    assert!(
-        text.contains("counter `fix_cycle_count` counts `FIX_NEEDED` from checker"),
-        "{text}"
-    );
-    assert!(
-        text.contains("after that it goes to terminal failed"),
-        "{text}"
+    assert_has(
+        text,
+        &[
+            "counter `fix_cycle_count` counts `FIX_NEEDED` from checker",
+            "after that it goes to terminal failed",
+        ],
     );
 
     // Definition of a node name in a route: its declaration in `nodes`.
@@ -241,28 +256,15 @@ fn hover_definition_completion_symbols_and_formatting() {
     assert!(on_disk.contains("stage builder"), "{on_disk}");
 
     // Completion on a route line of `checker`: its outcomes.
-    let items = c.request("textDocument/completion", Client::at(&uri, 7, 10));
-    let labels: Vec<&str> = items
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["label"].as_str().unwrap())
-        .collect();
-    assert!(labels.contains(&"CHECKER_PASS"), "{labels:?}");
-    assert!(labels.contains(&"FIX_NEEDED"), "{labels:?}");
-    assert!(!labels.contains(&"BUILDER_COMPLETE"), "{labels:?}");
+    let labels = c.completion_labels(&uri, 7, 10);
+    let has = |l: &str| labels.iter().any(|x| x == l);
+    assert!(has("CHECKER_PASS"), "{labels:?}");
+    assert!(has("FIX_NEEDED"), "{labels:?}");
+    assert!(!has("BUILDER_COMPLETE"), "{labels:?}");
     // After `->`: nodes and `terminal`.
-    let items = c.request("textDocument/completion", Client::at(&uri, 5, 30));
-    let labels: Vec<&str> = items
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["label"].as_str().unwrap())
-        .collect();
-    assert!(
-        labels.contains(&"checker") && labels.contains(&"terminal"),
-        "{labels:?}"
-    );
+    let labels = c.completion_labels(&uri, 5, 30);
+    let has = |l: &str| labels.iter().any(|x| x == l);
+    assert!(has("checker") && has("terminal"), "{labels:?}");
 
     // Symbols: the loop with its nodes, terminals and threshold.
     let syms = c.request(

@@ -4,9 +4,9 @@
 //! the scripted fake agent and on the reference's own run records.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use assert_cmd::Command;
+mod support;
+use support::harness::millrace;
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -14,14 +14,6 @@ fn manifest_dir() -> &'static Path {
 
 fn reference(rel: &str) -> PathBuf {
     manifest_dir().join("tests/fixtures/reference").join(rel)
-}
-
-fn millrace(args: &[&str]) -> Output {
-    Command::cargo_bin("millrace")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 struct Ws {

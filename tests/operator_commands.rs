@@ -4,6 +4,7 @@
 //! temporary workspace.
 
 mod support;
+use support::cli::assert_has;
 
 use serde_json::{json, Value};
 use std::fs;
@@ -50,16 +51,26 @@ fn two_planes_in_flight() -> Ws {
     ws
 }
 
+/// A task whose execution stage is in flight, nothing in planning.
+fn task_in_flight() -> Ws {
+    let ws = Ws::new("");
+    ws.add("add-task", task("t-1", "2026-01-01T00:00:00Z", json!({})));
+    in_flight(&ws, &["execution"]);
+    ws
+}
+
 #[test]
 fn retry_active_without_a_scope_refuses_when_two_planes_are_active() {
     let ws = two_planes_in_flight();
     let out = ws.run(&["retry-active"]);
     assert!(out.status.success());
     let text = stdout(&out);
-    assert!(text.contains("applied: false"), "{text}");
-    assert!(
-        text.contains("detail: multiple active planes; retry-active requires a plane scope"),
-        "{text}"
+    assert_has(
+        &text,
+        &[
+            "applied: false",
+            "detail: multiple active planes; retry-active requires a plane scope",
+        ],
     );
     assert_eq!(ws.items("tasks", "active"), ["t-1"]);
     assert_eq!(ws.items("specs", "active"), ["s-1"]);
@@ -70,8 +81,10 @@ fn retry_active_with_a_plane_requeues_only_that_plane() {
     let ws = two_planes_in_flight();
     let out = ws.run(&["retry-active", "--plane", "execution"]);
     let text = stdout(&out);
-    assert!(text.contains("applied: true"), "{text}");
-    assert!(text.contains("detail: active task t-1 requeued"), "{text}");
+    assert_has(
+        &text,
+        &["applied: true", "detail: active task t-1 requeued"],
+    );
     assert_eq!(ws.items("tasks", "queue"), ["t-1"]);
     assert_eq!(ws.items("specs", "active"), ["s-1"]);
     let snap: Value = serde_json::from_slice(&fs::read(snapshot_path(&ws)).unwrap()).unwrap();
@@ -88,17 +101,17 @@ fn planning_retry_active_requeues_the_planning_item() {
     let ws = two_planes_in_flight();
     let out = ws.run(&["planning", "retry-active", "--reason", "stuck"]);
     let text = stdout(&out);
-    assert!(text.contains("applied: true"), "{text}");
-    assert!(text.contains("detail: active spec s-1 requeued"), "{text}");
+    assert_has(
+        &text,
+        &["applied: true", "detail: active spec s-1 requeued"],
+    );
     assert_eq!(ws.items("specs", "queue"), ["s-1"]);
     assert_eq!(ws.items("tasks", "active"), ["t-1"]);
 }
 
 #[test]
 fn planning_retry_active_refuses_without_planning_work() {
-    let ws = Ws::new("");
-    ws.add("add-task", task("t-1", "2026-01-01T00:00:00Z", json!({})));
-    in_flight(&ws, &["execution"]);
+    let ws = task_in_flight();
     let out = ws.run(&["planning", "retry-active"]);
     assert!(out.status.success());
     assert_eq!(
@@ -110,9 +123,7 @@ fn planning_retry_active_refuses_without_planning_work() {
 
 #[test]
 fn retry_active_with_a_plane_that_is_idle_is_refused() {
-    let ws = Ws::new("");
-    ws.add("add-task", task("t-1", "2026-01-01T00:00:00Z", json!({})));
-    in_flight(&ws, &["execution"]);
+    let ws = task_in_flight();
     let text = stdout(&ws.run(&["retry-active", "--plane", "learning"]));
     assert!(
         text.contains("detail: learning retry requires matching active plane; current active planes are execution"),
@@ -200,8 +211,7 @@ fn repair_lineage_previews_then_applies() {
     let text = stdout(&out);
     assert!(text.contains("repaired_count: 1"), "{text}");
     let after = fs::read_to_string(&doc).unwrap();
-    assert!(after.contains("Root-Spec-ID: spec-a"), "{after}");
-    assert!(after.contains("Spec-ID: spec-a"), "{after}");
+    assert_has(&after, &["Root-Spec-ID: spec-a", "Spec-ID: spec-a"]);
     let report = text
         .lines()
         .find_map(|l| l.strip_prefix("repair_report: "))
@@ -248,22 +258,14 @@ fn config_path_is_used_by_compile_config_and_run() {
     assert!(checker.contains("model_name: alt-model"), "{show}");
     // The persisted plan was compiled with it: current with it, stale without.
     let with = stdout(&ws.run(&["compile", "show", "--config", alt]));
-    assert!(
-        with.contains("compiled_plan_currentness: current"),
-        "{with}"
-    );
+    assert_has(&with, &["compiled_plan_currentness: current"]);
     let plain = stdout(&ws.run(&["config", "show", "--json"]));
     let alt_json = stdout(&ws.run(&["config", "show", "--json", "--config", alt]));
     assert_ne!(plain, alt_json);
     assert!(alt_json.contains("alt-model"), "{alt_json}");
 
     ws.add("add-task", task("t-1", "2026-01-01T00:00:00Z", json!({})));
-    let out = ws.run(&["run", "daemon", "--until-idle", "--config", alt]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["run", "daemon", "--until-idle", "--config", alt]);
     let snap: Value = serde_json::from_slice(&fs::read(snapshot_path(&ws)).unwrap()).unwrap();
     let plan: Value =
         serde_json::from_slice(&fs::read(ws.ma().join("state/compiled_plan.json")).unwrap())

@@ -8,6 +8,7 @@
 //! without tmux it is skipped with a reason, except under CI (`CI` set).
 
 mod support;
+use support::cli::assert_has;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,18 +31,6 @@ fn added(script: &str) -> Ws {
     ws
 }
 
-/// Wait (up to a minute: a guard against hangs, not a timing claim).
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn value<'a>(block: &'a str, key: &str) -> &'a str {
     block
         .lines()
@@ -50,15 +39,7 @@ fn value<'a>(block: &'a str, key: &str) -> &'a str {
 }
 
 fn run_ids(ws: &Ws) -> Vec<String> {
-    let mut ids: Vec<String> = std::fs::read_dir(ws.ma().join("runs"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
+    support::file_names(&ws.ma().join("runs"))
 }
 
 /// A daemon with stdout and stderr in files (read while it runs).
@@ -129,19 +110,20 @@ fn a_failed_stage_says_why_on_the_monitor_and_stderr_and_run_once_exits_4() {
         .lines()
         .find(|l| l.contains("stage done execution/builder"))
         .unwrap_or_else(|| panic!("{stdout}"));
-    assert!(done.contains(" result=BLOCKED "), "{done}");
-    assert!(done.contains(" failure=runner_"), "{done}");
+    assert_has(done, &[" result=BLOCKED ", " failure=runner_"]);
     assert!(done.ends_with(" reason=\"scripted crash\""), "{done}");
     // The same cause, one line, where the operator looks.
     let warning = stderr
         .lines()
         .find(|l| l.starts_with("warning: stage execution/builder on task:t-001 ended BLOCKED ("))
         .unwrap_or_else(|| panic!("{stderr}"));
-    assert!(
-        warning.contains("): scripted crash (see millrace-agents/runs/run-"),
-        "{warning}"
+    assert_has(
+        warning,
+        &[
+            "): scripted crash (see millrace-agents/runs/run-",
+            "/runner_stderr.request-",
+        ],
     );
-    assert!(warning.contains("/runner_stderr.request-"), "{warning}");
     assert!(
         stderr
             .lines()
@@ -178,9 +160,9 @@ fn a_failed_stage_says_why_on_the_monitor_and_stderr_and_run_once_exits_4() {
         note.starts_with("note: the stage's stdout (runner_stdout.request-"),
         "{note}"
     );
-    assert!(
-        note.contains(") is empty; showing its stderr (runner_stderr.request-"),
-        "{note}"
+    assert_has(
+        &note,
+        &[") is empty; showing its stderr (runner_stderr.request-"],
     );
     let v: serde_json::Value =
         serde_json::from_str(&text(&ws.run(&["runs", "tail", id, "--json"]).stdout)).unwrap();
@@ -246,10 +228,7 @@ fn a_missing_agent_is_an_error_on_stderr_and_the_queue_stays_intact() {
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.starts_with("error: "), "{stderr}");
-        assert!(
-            stderr.contains("runner binary not found: no-such-agent-cli"),
-            "{stderr}"
-        );
+        assert_has(&stderr, &["runner binary not found: no-such-agent-cli"]);
         assert_eq!(ws.items("tasks", "queue"), ["t-001"]);
         assert!(ws.items("tasks", "active").is_empty());
     }
@@ -271,8 +250,13 @@ fn heartbeats_show_the_stage_and_the_agents_latest_event() {
         .lines()
         .find(|l| l.contains("] heartbeat "))
         .unwrap_or_else(|| panic!("no heartbeat in\n{out}"));
-    assert!(beat.contains("heartbeat execution/builder run="), "{beat}");
-    assert!(beat.contains(" work=task:t-001 elapsed="), "{beat}");
+    assert_has(
+        beat,
+        &[
+            "heartbeat execution/builder run=",
+            " work=task:t-001 elapsed=",
+        ],
+    );
     assert!(
         beat.ends_with(&format!(
             "output={}B last=\"message: reading the code\"",
@@ -321,8 +305,7 @@ fn a_network_wait_is_shown_and_past_the_grace_pauses_the_daemon() {
     assert!(all.contains("paused source=agent_environment"), "{all}");
     assert_eq!(ws.items("tasks", "queue"), ["t-001"]);
     let status = text(&ws.run(&["status"]).stdout);
-    assert!(status.contains("agent_environment"), "{status}");
-    assert!(status.contains("waiting for network"), "{status}");
+    assert_has(&status, &["agent_environment", "waiting for network"]);
 }
 
 #[test]
@@ -348,10 +331,7 @@ fn heartbeats_can_be_turned_off_and_the_interval_is_checked() {
     let out = ws.run(&["config", "validate"]);
     assert_eq!(out.status.code(), Some(1));
     let said = text(&out.stdout) + &text(&out.stderr);
-    assert!(
-        said.contains("line 2: `runtime.heartbeat_seconds` is 100000"),
-        "{said}"
-    );
+    assert_has(&said, &["line 2: `runtime.heartbeat_seconds` is 100000"]);
     std::fs::write(&config, toml).unwrap();
     let out = ws.run(&["run", "once", "--heartbeat", "soon"]);
     assert_eq!(out.status.code(), Some(2));
@@ -370,7 +350,7 @@ fn status_shows_the_running_stage_and_runs_tail_follows_it() {
         &[("FAKE_DELAY", "1"), ("FAKE_EVENT", EVENT)],
     );
     let mut status = String::new();
-    wait_until("the agent's first event in status", || {
+    support::wait_for("the agent's first event in status", || {
         status = text(&ws.run(&["status"]).stdout);
         status.contains("active_stage_progress: ") && status.contains("last=")
     });
@@ -382,7 +362,7 @@ fn status_shows_the_running_stage_and_runs_tail_follows_it() {
         "{line}"
     );
     let mut run = serde_json::Value::Null;
-    wait_until("the running stage in status --json", || {
+    support::wait_for("the running stage in status --json", || {
         let v: serde_json::Value =
             serde_json::from_str(&text(&ws.run(&["status", "--json"]).stdout)).unwrap();
         run = v["active_runs"][0].clone();
@@ -400,8 +380,7 @@ fn status_shows_the_running_stage_and_runs_tail_follows_it() {
     let follow = ws.run(&["runs", "tail", "-f", &first]);
     assert_eq!(follow.status.code(), Some(0));
     let (out, err) = (text(&follow.stdout), text(&follow.stderr));
-    assert!(out.contains("reading the code"), "{out}");
-    assert!(out.contains("### UPDATE_COMPLETE"), "{out}");
+    assert_has(&out, &["reading the code", "### UPDATE_COMPLETE"]);
     assert!(err.contains("==> stage "), "{err}");
     assert!(
         err.lines().last().unwrap().starts_with(&format!(
@@ -421,11 +400,11 @@ fn ctrl_c_stops_after_the_stage_and_a_second_one_cancels_it() {
     // One Ctrl-C: said at once, the stage finishes, exit 0.
     let ws = added("");
     let mut d = Bg::spawn(&ws, &[], &[("FAKE_DELAY", "5")]);
-    wait_until("the stage to start", || {
+    support::wait_for("the stage to start", || {
         d.out().contains("stage start execution/builder")
     });
     d.signal(libc::SIGINT);
-    wait_until("the acknowledgement", || {
+    support::wait_for("the acknowledgement", || {
         d.err().contains("stopping after the current stage")
     });
     assert!(
@@ -446,7 +425,7 @@ fn ctrl_c_stops_after_the_stage_and_a_second_one_cancels_it() {
     // Two: the stage is cancelled, exit 130, the item stays to run it again.
     let ws = added("");
     let mut d = Bg::spawn(&ws, &[], &[("FAKE_DELAY", "30")]);
-    wait_until("the stage to start", || {
+    support::wait_for("the stage to start", || {
         d.out().contains("stage start execution/builder")
     });
     // Meanwhile `runs show` says the run is being worked, and where.
@@ -462,14 +441,11 @@ fn ctrl_c_stops_after_the_stage_and_a_second_one_cancels_it() {
         "{show}"
     );
     d.signal(libc::SIGINT);
-    wait_until("the acknowledgement", || d.err().contains("stopping after"));
+    support::wait_for("the acknowledgement", || d.err().contains("stopping after"));
     d.signal(libc::SIGINT);
     assert_eq!(d.wait(), 130, "{}", d.err());
     let err = d.err();
-    assert!(
-        err.contains("Ctrl-C again: cancelling the running stage"),
-        "{err}"
-    );
+    assert_has(&err, &["Ctrl-C again: cancelling the running stage"]);
     assert!(
         err.lines().last().unwrap().starts_with("interrupted: "),
         "{err}"
@@ -540,7 +516,7 @@ fn in_a_terminal_heartbeats_show_and_ctrl_c_is_acknowledged() {
     }
     let _guard = Kill(&tmux, session.clone());
     let pane = || text(&tmux(&["capture-pane", "-p", "-J", "-t", &session]).stdout);
-    wait_until("a heartbeat in the pane", || {
+    support::wait_for("a heartbeat in the pane", || {
         pane().contains("] heartbeat execution/builder")
     });
     assert!(
@@ -549,15 +525,12 @@ fn in_a_terminal_heartbeats_show_and_ctrl_c_is_acknowledged() {
         pane()
     );
     tmux(&["send-keys", "-t", &session, "C-c"]);
-    wait_until("the Ctrl-C message", || {
+    support::wait_for("the Ctrl-C message", || {
         pane().contains("stopping after the current stage (press Ctrl-C again to cancel it)")
     });
     tmux(&["send-keys", "-t", &session, "C-c"]);
-    wait_until("the daemon to exit", || pane().contains("exit=130"));
+    support::wait_for("the daemon to exit", || pane().contains("exit=130"));
     let screen = pane();
-    assert!(
-        screen.contains("Ctrl-C again: cancelling the running stage"),
-        "{screen}"
-    );
+    assert_has(&screen, &["Ctrl-C again: cancelling the running stage"]);
     assert_eq!(ws.items("tasks", "active"), ["t-001"]);
 }

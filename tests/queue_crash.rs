@@ -116,20 +116,23 @@ fn crash_child() {
     }
 }
 
-fn spawn_child(ws: &Path, op: &str, crash_op: &str, step: u32) -> std::process::ExitStatus {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "crash_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, format!("{}|{op}", ws.display()))
-        .env(CRASH_ENV, format!("{crash_op}:{step}"))
-        .output()
-        .unwrap()
-        .status
+/// Run `op` on `ws` in a child process, aborted after step `step` of
+/// `crash_op` when `crash` names one (`Some((crash_op, step))`).
+fn run_child(ws: &Path, op: &str, crash: Option<(&str, u32)>) -> std::process::ExitStatus {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "crash_child",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_ENV, format!("{}|{op}", ws.display()));
+    match crash {
+        Some((crash_op, step)) => cmd.env(CRASH_ENV, format!("{crash_op}:{step}")),
+        None => cmd.env_remove(CRASH_ENV),
+    };
+    cmd.output().unwrap().status
 }
 
 #[test]
@@ -139,7 +142,7 @@ fn killed_between_any_two_steps_leaves_each_item_in_exactly_one_state() {
             let dir = tempfile::tempdir().unwrap();
             let layout = Layout::new(dir.path());
             prepare(&layout, op);
-            let status = spawn_child(dir.path(), op, crash_op, step);
+            let status = run_child(dir.path(), op, Some((crash_op, step)));
             let context = format!("{op} killed after step {step}");
             assert!(
                 !status.success(),
@@ -180,19 +183,7 @@ fn uninterrupted_operation_completes_each_step() {
     let layout = Layout::new(dir.path());
     prepare(&layout, "claim");
     // The same child without a crash point runs to completion.
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "crash_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, format!("{}|claim", dir.path().display()))
-        .env_remove(CRASH_ENV)
-        .output()
-        .unwrap()
-        .status;
+    let status = run_child(dir.path(), "claim", None);
     assert!(status.success());
     assert_eq!(queue::list_ids(&layout, DocKind::Task, "active"), ["t-1"]);
     let snap = state::load_snapshot(&layout).unwrap();

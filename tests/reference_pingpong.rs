@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod support;
+
 const REFERENCE_VERSION: &str = "0.18.0";
 
 /// The reference's CLI, installed when missing; `None` (with the reason
@@ -321,15 +323,7 @@ impl Court {
     }
 
     fn files(&self, dir: &str) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.ma().join(dir))
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        support::file_names(&self.ma().join(dir))
     }
 
     /// One `run once` by `bin`, then the checks. Returns its tick reason.

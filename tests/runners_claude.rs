@@ -6,6 +6,7 @@
 //! failure, and the `command` runner can read the same format.
 
 mod support;
+use support::cli::assert_has;
 
 use serde_json::{json, Value};
 use std::path::Path;
@@ -30,20 +31,6 @@ fn claude_ws(extra_env: &str) -> (Ws, std::path::PathBuf) {
     (ws, log)
 }
 
-fn stage_results(ws: &Ws) -> Vec<Value> {
-    let mut out = Vec::new();
-    for run in std::fs::read_dir(ws.ma().join("runs")).unwrap().flatten() {
-        if let Ok(files) = std::fs::read_dir(run.path().join("stage_results")) {
-            for f in files.flatten() {
-                out.push(
-                    serde_json::from_str(&std::fs::read_to_string(f.path()).unwrap()).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
-
 /// The runner's completion record of a stage result.
 fn completion(ws: &Ws, result: &Value) -> Value {
     let path = ws
@@ -60,14 +47,9 @@ fn completion(ws: &Ws, result: &Value) -> Value {
 #[test]
 fn default_claude_runs_a_task_with_usage_and_cost() {
     let (ws, log) = claude_ws("");
-    let out = ws.run(&["run", "daemon", "--mode", "default_claude", "--until-idle"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["run", "daemon", "--mode", "default_claude", "--until-idle"]);
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
-    let results = stage_results(&ws);
+    let results = ws.stage_results();
     assert_eq!(results.len(), 3, "builder, checker, updater");
     for r in &results {
         assert_eq!(r["runner_name"], "claude_code");
@@ -103,7 +85,7 @@ fn is_error_true_is_a_failure_whatever_the_subtype() {
     let (ws, _) = claude_ws("FAKE_CLAUDE_ERROR = \"500\"\n");
     let out = ws.run(&["run", "once", "--mode", "default_claude"]);
     let _ = out;
-    let results = stage_results(&ws);
+    let results = ws.stage_results();
     let builder = results.iter().find(|r| r["stage"] == "builder").unwrap();
     assert_eq!(builder["terminal_result"], "BLOCKED");
     assert_eq!(builder["metadata"]["failure_class"], "provider_failure");
@@ -118,16 +100,15 @@ fn not_logged_in_pauses_the_runtime_and_puts_the_task_back() {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(err.contains("Not logged in"), "{err}");
-    assert!(stage_results(&ws).is_empty());
+    assert!(ws.stage_results().is_empty());
     assert_eq!(ws.items("tasks", "queue"), ["t-1"]);
-    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
-    assert!(
-        status.contains("pause_sources: agent_environment"),
-        "{status}"
-    );
-    assert!(
-        status.contains("agent claude_code (agent_not_logged_in): Not logged in"),
-        "{status}"
+    let status = ws.stdout(&["status"]);
+    assert_has(
+        &status,
+        &[
+            "pause_sources: agent_environment",
+            "agent claude_code (agent_not_logged_in): Not logged in",
+        ],
     );
     // The reference's snapshot model: our pause is `paused: true` there.
     let snap: Value = serde_json::from_str(
@@ -138,7 +119,7 @@ fn not_logged_in_pauses_the_runtime_and_puts_the_task_back() {
     assert_eq!(snap["pause_sources"], json!([]));
     // `resume` lifts it.
     assert!(ws.run(&["resume"]).status.success());
-    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
+    let status = ws.stdout(&["status"]);
     assert!(status.contains("paused: false"), "{status}");
 }
 
@@ -228,14 +209,17 @@ fn a_quota_reset_time_schedules_the_automatic_retry() {
     );
     // The 600 s backoff would outlast the test: the reset time wins.
     assert_eq!(out.status.code(), Some(0), "{all}");
-    assert!(all.contains("paused source=agent_environment"), "{all}");
-    assert!(all.contains("class=agent_quota_exhausted"), "{all}");
-    assert!(
-        all.contains("resume source=agent_environment reason=automatic_retry attempt=1"),
-        "{all}"
+    assert_has(
+        &all,
+        &[
+            "paused source=agent_environment",
+            "class=agent_quota_exhausted",
+            "resume source=agent_environment reason=automatic_retry attempt=1",
+        ],
     );
     assert_eq!(ws.items("tasks", "done"), ["t-1"], "{all}");
-    assert!(stage_results(&ws)
+    assert!(ws
+        .stage_results()
         .iter()
         .all(|r| r["metadata"]["failure_class"].is_null()));
 }
@@ -244,7 +228,7 @@ fn a_quota_reset_time_schedules_the_automatic_retry() {
 fn denied_tool_calls_are_not_a_success_whatever_the_text() {
     let (ws, _) = claude_ws("FAKE_CLAUDE_DENIED = \"1\"\n");
     let _ = ws.run(&["run", "once", "--mode", "default_claude"]);
-    let results = stage_results(&ws);
+    let results = ws.stage_results();
     let builder = results.iter().find(|r| r["stage"] == "builder").unwrap();
     assert_eq!(builder["terminal_result"], "BLOCKED");
     assert_eq!(
@@ -270,11 +254,11 @@ fn claude_usage_feeds_governance() {
         "basic",
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("governance pause source=runtime_token rule=claude-1k"),
-        "{text}"
+    assert_has(
+        &text,
+        &["governance pause source=runtime_token rule=claude-1k"],
     );
-    assert_eq!(stage_results(&ws).len(), 2);
+    assert_eq!(ws.stage_results().len(), 2);
 }
 
 #[test]
@@ -290,14 +274,9 @@ fn the_command_runner_reads_claude_stream_json_when_told() {
     )
     .unwrap();
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
-    let out = ws.run(&["run", "daemon", "--mode", "on_command", "--until-idle"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["run", "daemon", "--mode", "on_command", "--until-idle"]);
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
-    let results = stage_results(&ws);
+    let results = ws.stage_results();
     assert!(
         results.iter().all(|r| r["runner_name"] == "command"),
         "{results:#?}"
@@ -356,13 +335,14 @@ fn credentials_expiring_mid_run_pause_and_resume_at_the_same_stage() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(5), "{all}");
-    assert!(all.contains("class=agent_credentials_invalid"), "{all}");
-    assert!(all.contains("back_to=stage checker"), "{all}");
+    assert_has(
+        &all,
+        &["class=agent_credentials_invalid", "back_to=stage checker"],
+    );
     assert!(!all.contains("troubleshooter"), "{all}");
     assert_eq!(ws.items("tasks", "active"), ["t-1"], "{all}");
-    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
-    assert!(status.contains("token has expired"), "{status}");
-    assert!(status.contains("no automatic retry"), "{status}");
+    let status = ws.stdout(&["status"]);
+    assert_has(&status, &["token has expired", "no automatic retry"]);
 
     // Signed in again: `resume`, and the item goes on from the checker.
     std::fs::remove_file(&flag).unwrap();

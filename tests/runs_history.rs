@@ -5,6 +5,7 @@
 //! no empty files left in run directories.
 
 mod support;
+use support::cli::assert_has;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -404,12 +405,11 @@ fn an_old_copy_left_by_a_power_loss_after_a_forward_move_is_dropped_not_rerun() 
         .collect();
     let actions =
         reconciled.last().expect("a workspace_reconciled event")["data"]["actions"].to_string();
-    assert!(
-        actions.contains("removed copy in active, kept done"),
-        "{actions}"
-    );
-    assert!(
-        actions.contains("removed copy in queue, kept done"),
-        "{actions}"
+    assert_has(
+        &actions,
+        &[
+            "removed copy in active, kept done",
+            "removed copy in queue, kept done",
+        ],
     );
 }

@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 mod support;
+use support::cli::assert_success;
+use support::wait_for;
 
 /// The binary, with a fake `codex` first on `PATH` (the default runner must resolve).
 fn millrace() -> Command {
@@ -15,13 +16,18 @@ fn millrace() -> Command {
 
 fn init(dir: &Path) -> PathBuf {
     let ws = dir.join("ws");
-    assert!(millrace()
-        .args(["init", "--workspace", ws.to_str().unwrap()])
+    assert!(run(&ws, &["init"]).status.success());
+    ws
+}
+
+/// `millrace ARGS --workspace <ws>`.
+fn run(ws: &Path, args: &[&str]) -> std::process::Output {
+    millrace()
+        .args(args)
+        .arg("--workspace")
+        .arg(ws)
         .output()
         .unwrap()
-        .status
-        .success());
-    ws
 }
 
 fn spawn_daemon(ws: &Path) -> Child {
@@ -38,17 +44,6 @@ fn spawn_daemon(ws: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn lock_exists(ws: &Path) -> bool {
@@ -95,10 +90,7 @@ fn a_second_daemon_is_refused_with_the_owner_pid() {
     let ws = init(dir.path());
     let first = spawn_daemon(&ws);
     wait_for("the lock", || lock_exists(&ws));
-    let second = millrace()
-        .args(["run", "once", "--workspace", ws.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let second = run(&ws, &["run", "once"]);
     let err = String::from_utf8_lossy(&second.stderr).into_owned();
     let pid = first.id();
     sigterm(&first);
@@ -133,15 +125,8 @@ fn a_dead_owners_lock_is_reclaimed_and_logged() {
         lock.to_string(),
     )
     .unwrap();
-    let out = millrace()
-        .args(["run", "once", "--workspace", ws.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run(&ws, &["run", "once"]);
+    assert_success(&out);
     let events =
         std::fs::read_to_string(ws.join("millrace-agents/logs/runtime_events.jsonl")).unwrap();
     assert!(events.contains("reclaim"), "{events}");
@@ -152,28 +137,18 @@ fn a_dead_owners_lock_is_reclaimed_and_logged() {
 fn control_commands_reach_a_running_daemon_through_the_mailbox() {
     let dir = tempfile::tempdir().unwrap();
     let ws = init(dir.path());
-    let w = ws.to_str().unwrap();
     let child = spawn_daemon(&ws);
     wait_for("the daemon to run", || {
         lock_exists(&ws) && snapshot(&ws)["process_running"] == true
     });
-    let pause = millrace()
-        .args(["pause", "--workspace", w])
-        .output()
-        .unwrap();
+    let pause = run(&ws, &["pause"]);
     let text = String::from_utf8_lossy(&pause.stdout);
     assert!(text.starts_with("action: pause\nmode: mailbox\napplied: false\ndetail: queued for daemon processing\ncommand_id: "), "{text}");
     wait_for("the pause to apply", || snapshot(&ws)["paused"] == true);
-    let resume = millrace()
-        .args(["control", "resume", "--workspace", w])
-        .output()
-        .unwrap();
+    let resume = run(&ws, &["control", "resume"]);
     assert!(String::from_utf8_lossy(&resume.stdout).contains("mode: mailbox"));
     wait_for("the resume to apply", || snapshot(&ws)["paused"] == false);
-    let stop = millrace()
-        .args(["stop", "--workspace", w])
-        .output()
-        .unwrap();
+    let stop = run(&ws, &["stop"]);
     assert!(stop.status.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -189,27 +164,17 @@ fn control_commands_reach_a_running_daemon_through_the_mailbox() {
 fn control_without_a_daemon_applies_directly() {
     let dir = tempfile::tempdir().unwrap();
     let ws = init(dir.path());
-    let w = ws.to_str().unwrap();
-    let out = millrace()
-        .args(["pause", "--workspace", w])
-        .output()
-        .unwrap();
+    let out = run(&ws, &["pause"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "action: pause\nmode: direct\napplied: true\ndetail: runtime paused\n"
     );
     assert_eq!(snapshot(&ws)["paused"], true);
-    let out = millrace()
-        .args(["reload-config", "--workspace", w])
-        .output()
-        .unwrap();
+    let out = run(&ws, &["reload-config"]);
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("detail: no daemon running; reload request not enqueued"));
     // A paused workspace runs nothing.
-    let once = millrace()
-        .args(["run", "once", "--workspace", w])
-        .output()
-        .unwrap();
+    let once = run(&ws, &["run", "once"]);
     assert!(String::from_utf8_lossy(&once.stdout).contains("tick_reason: paused"));
 }
 
@@ -217,7 +182,6 @@ fn control_without_a_daemon_applies_directly() {
 fn an_agent_left_running_by_a_killed_daemon_is_stopped_before_its_stage_reruns() {
     let dir = tempfile::tempdir().unwrap();
     let ws = init(dir.path());
-    let w = ws.to_str().unwrap();
     let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes/scripted_codex.sh");
     let script = dir.path().join("script.txt");
     std::fs::write(&script, "builder SLEEP BUILDER_COMPLETE\n").unwrap();
@@ -230,10 +194,7 @@ fn an_agent_left_running_by_a_killed_daemon_is_stopped_before_its_stage_reruns()
     ));
     std::fs::write(&config, text).unwrap();
     let task = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bench/task.json");
-    assert!(millrace()
-        .args(["add-task", task.to_str().unwrap(), "--workspace", w])
-        .output()
-        .unwrap()
+    assert!(run(&ws, &["add-task", task.to_str().unwrap()])
         .status
         .success());
     let mut daemon = spawn_daemon(&ws);
@@ -255,15 +216,8 @@ fn an_agent_left_running_by_a_killed_daemon_is_stopped_before_its_stage_reruns()
     daemon.wait().unwrap();
     let alive = |pid: i32| unsafe { libc::kill(pid, 0) == 0 };
     assert!(alive(pid), "the agent should outlive a SIGKILLed daemon");
-    let out = millrace()
-        .args(["run", "once", "--workspace", w])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run(&ws, &["run", "once"]);
+    assert_success(&out);
     // Reaped by init once killed; give it a moment.
     wait_for("the orphaned agent to die", || {
         !alive(pid)

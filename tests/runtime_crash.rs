@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod support;
+use support::cli::assert_success;
+
 /// SIGKILLs, at least.
 const KILLS: usize = 110;
 /// A wave of new work arrives every this many kills.
@@ -70,11 +73,20 @@ fn add(w: &str, dir: &Path, command: &str, file: &str, old: &str, id: &str) {
         .args([command, f.to_str().unwrap(), "--workspace", w])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
+}
+
+/// Start a daemon on workspace `w`, wait `wait`, and SIGKILL it.
+fn kill_daemon_after(w: &str, wait: Duration) {
+    let mut child = millrace()
+        .args(["run", "daemon", "--workspace", w])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(wait);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
 }
 
 #[test]
@@ -126,15 +138,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
                 );
             }
         }
-        let mut child = millrace()
-            .args(["run", "daemon", "--workspace", w])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(10 + rng.next() % 50));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        kill_daemon_after(w, Duration::from_millis(10 + rng.next() % 50));
     }
     // On a loaded machine a daemon may not reach a stage within the short
     // waits above: keep killing, a little later each time, until a kill has
@@ -147,15 +151,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let mut extra = 0u64;
     while !interrupted_any() && extra < 100 {
         extra += 1;
-        let mut child = millrace()
-            .args(["run", "daemon", "--workspace", w])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(50 + 5 * extra + rng.next() % 50));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        kill_daemon_after(w, Duration::from_millis(50 + 5 * extra + rng.next() % 50));
     }
     let left: usize = ["tasks", "specs", "incidents"]
         .iter()

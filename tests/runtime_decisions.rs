@@ -4,9 +4,19 @@
 //! the real daemon with the scripted fake agent.
 
 mod support;
+use support::cli::assert_has;
 
 use serde_json::json;
 use support::harness::{spec, task, Ws};
+
+/// A root spec (its own root, from the idea `idea-<id>`).
+fn root_spec(id: &str, at: &str) -> serde_json::Value {
+    spec(
+        id,
+        at,
+        json!({"root_idea_id": format!("idea-{id}"), "root_spec_id": id}),
+    )
+}
 
 #[test]
 fn the_oldest_task_runs_first_whatever_its_id() {
@@ -42,10 +52,7 @@ fn a_task_waits_for_a_dependency_created_after_it() {
     );
     let ls = ws.run(&["queue", "ls"]);
     let text = String::from_utf8_lossy(&ls.stdout);
-    assert!(
-        text.contains("waiting: t-first depends on t-later (queue)"),
-        "{text}"
-    );
+    assert_has(&text, &["waiting: t-first depends on t-later (queue)"]);
     ws.run_until_idle();
     assert_eq!(ws.claim_order(), ["t-later", "t-first"]);
     assert_eq!(ws.items("tasks", "done"), ["t-first", "t-later"]);
@@ -69,10 +76,10 @@ fn a_blocked_dependency_keeps_its_dependent_queued_and_says_why() {
     assert_eq!(ws.claim_order(), ["t-dep"], "t-needs is never claimed");
     assert_eq!(ws.items("tasks", "blocked"), ["t-dep"]);
     assert_eq!(ws.items("tasks", "queue"), ["t-needs"]);
-    let ls = String::from_utf8_lossy(&ws.run(&["queue", "ls"]).stdout).into_owned();
-    assert!(
-        ls.contains("waiting: t-needs depends on t-dep (blocked), t-gone (missing)"),
-        "{ls}"
+    let ls = ws.stdout(&["queue", "ls"]);
+    assert_has(
+        &ls,
+        &["waiting: t-needs depends on t-dep (blocked), t-gone (missing)"],
     );
     let json: serde_json::Value =
         serde_json::from_slice(&ws.run(&["queue", "ls", "--json"]).stdout).unwrap();
@@ -80,25 +87,15 @@ fn a_blocked_dependency_keeps_its_dependent_queued_and_says_why() {
         json["waiting_on_dependencies"][0]["waits_for"][0],
         json!({"id": "t-dep", "state": "blocked"})
     );
-    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
-    assert!(
-        status.contains("tasks_waiting_on_dependencies: 1"),
-        "{status}"
-    );
+    let status = ws.stdout(&["status"]);
+    assert_has(&status, &["tasks_waiting_on_dependencies: 1"]);
 }
 
 #[test]
 fn an_open_closure_target_runs_its_lineage_before_the_next_root_spec() {
     let ws = Ws::new("");
-    let root = |id: &str, at: &str| {
-        spec(
-            id,
-            at,
-            json!({"root_idea_id": format!("idea-{id}"), "root_spec_id": id}),
-        )
-    };
-    ws.add("add-spec", root("spec-a", "2026-04-15T12:00:00Z"));
-    ws.add("add-spec", root("spec-b", "2026-04-15T12:00:01Z"));
+    ws.add("add-spec", root_spec("spec-a", "2026-04-15T12:00:00Z"));
+    ws.add("add-spec", root_spec("spec-b", "2026-04-15T12:00:01Z"));
     ws.add(
         "add-task",
         task(
@@ -154,31 +151,18 @@ fn an_open_closure_target_runs_its_lineage_before_the_next_root_spec() {
 #[test]
 fn status_counts_root_specs_deferred_by_an_open_closure_target() {
     let ws = Ws::new("");
-    let root = |id: &str, at: &str| {
-        spec(
-            id,
-            at,
-            json!({"root_idea_id": format!("idea-{id}"), "root_spec_id": id}),
-        )
-    };
-    ws.add("add-spec", root("spec-a", "2026-04-15T12:00:00Z"));
-    ws.add("add-spec", root("spec-b", "2026-04-15T12:00:01Z"));
-    ws.add("add-spec", root("spec-c", "2026-04-15T12:00:02Z"));
+    ws.add("add-spec", root_spec("spec-a", "2026-04-15T12:00:00Z"));
+    ws.add("add-spec", root_spec("spec-b", "2026-04-15T12:00:01Z"));
+    ws.add("add-spec", root_spec("spec-c", "2026-04-15T12:00:02Z"));
     // One tick claims and plans spec-a, which opens its closure target.
-    let out = ws.run(&["run", "once"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
-    assert!(
-        status.contains("closure_target_root_spec_id: spec-a"),
-        "{status}"
-    );
-    assert!(
-        status.contains("planning_root_specs_deferred_by_closure_target: 2"),
-        "{status}"
+    ws.run_ok(&["run", "once"]);
+    let status = ws.stdout(&["status"]);
+    assert_has(
+        &status,
+        &[
+            "closure_target_root_spec_id: spec-a",
+            "planning_root_specs_deferred_by_closure_target: 2",
+        ],
     );
 }
 
@@ -193,13 +177,12 @@ fn an_idea_in_the_inbox_becomes_a_spec_the_planner_runs() {
     )
     .unwrap();
     let log = ws.run_until_idle();
-    assert!(
-        log.contains("intake idea=faster builds.md spec=idea-faster-builds"),
-        "{log}"
+    assert_has(
+        &log,
+        &["intake idea=faster builds.md spec=idea-faster-builds"],
     );
     assert_eq!(ws.items("specs", "done"), ["idea-faster-builds"]);
-    let shown = String::from_utf8_lossy(&ws.run(&["queue", "show", "idea-faster-builds"]).stdout)
-        .into_owned();
+    let shown = ws.stdout(&["queue", "show", "idea-faster-builds"]);
     assert!(shown.contains("Faster builds"), "{shown}");
     let calls = std::fs::read_to_string(ws.script.with_extension("txt.log")).unwrap();
     assert!(calls.starts_with("planner PLANNER_COMPLETE"), "{calls}");
@@ -238,16 +221,11 @@ fn a_reload_waits_until_the_item_in_flight_finishes() {
             .any(|e| e["event_type"] == "stage_started" && e["data"]["node_id"] == "builder")
     });
     ws.append_config("\n[stages.checker]\nmodel = \"model-after-reload\"\n");
-    let out = ws.run(&["config", "reload"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["config", "reload"]);
     let log = daemon.finish();
-    assert!(
-        log.contains("reload deferred reason=active_planes active=execution"),
-        "{log}"
+    assert_has(
+        &log,
+        &["reload deferred reason=active_planes active=execution"],
     );
     let events = ws.events();
     let deferred = events
@@ -291,11 +269,13 @@ fn a_runtime_error_after_a_stage_reroutes_to_the_troubleshooter_with_its_context
     let ws = Ws::new("builder PLANT BUILDER_COMPLETE\ntroubleshooter UNPLANT\n");
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
     let log = ws.run_until_idle();
-    assert!(
-        log.contains("route execution -> troubleshooter reason=runtime_exception:execution_post_stage_apply_failed"),
-        "{log}"
+    assert_has(
+        &log,
+        &[
+            "route execution -> troubleshooter reason=runtime_exception:execution_post_stage_apply_failed",
+            "to=BLOCKED",
+        ],
     );
-    assert!(log.contains("to=BLOCKED"), "{log}");
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
     let events = ws.events();
     let scheduled = events
@@ -306,10 +286,7 @@ fn a_runtime_error_after_a_stage_reroutes_to_the_troubleshooter_with_its_context
     assert_eq!(scheduled["data"]["repair_stage"], "troubleshooter");
     let run = scheduled["data"]["report_path"].as_str().unwrap();
     let report = std::fs::read_to_string(run).unwrap();
-    assert!(
-        report.contains("Error-Code: execution_post_stage_apply_failed"),
-        "{report}"
-    );
+    assert_has(&report, &["Error-Code: execution_post_stage_apply_failed"]);
     // The troubleshooter's prompt carried the error code and the report.
     let started = events
         .iter()
@@ -322,11 +299,13 @@ fn a_runtime_error_after_a_stage_reroutes_to_the_troubleshooter_with_its_context
             .join(format!("runs/{run_id}/runner_prompt.{req}.md")),
     )
     .unwrap();
-    assert!(
-        prompt.contains("execution_post_stage_apply_failed"),
-        "{prompt}"
+    assert_has(
+        &prompt,
+        &[
+            "execution_post_stage_apply_failed",
+            "runtime_error_report.md",
+        ],
     );
-    assert!(prompt.contains("runtime_error_report.md"), "{prompt}");
     // Consumed: the context is gone once the troubleshooter's result is applied.
     assert!(!ws.ma().join("state/runtime_error_context.json").exists());
 }
@@ -392,12 +371,7 @@ mode reviewed extends default_codex {
     )
     .unwrap();
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
-    let out = ws.run(&["run", "daemon", "--until-idle", "--mode", "reviewed"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["run", "daemon", "--until-idle", "--mode", "reviewed"]);
     assert_eq!(ws.items("tasks", "blocked"), ["t-1"]);
     let resolved = ws.items("incidents", "resolved");
     assert_eq!(resolved.len(), 1, "the incident was planned: {resolved:?}");

@@ -4,6 +4,7 @@
 //! it, and a short rolling window lifts it by itself.
 
 mod support;
+use support::cli::assert_has;
 
 use serde_json::json;
 use support::harness::{task, Ws};
@@ -73,11 +74,10 @@ fn a_token_rule_pauses_after_the_crossing_stage_and_resume_does_not_lift_it() {
         text(&resume)
     );
     let status = text(&ws.run(&["status"]));
-    assert!(
-        status.contains("pause_sources: usage_governance"),
-        "{status}"
+    assert_has(
+        &status,
+        &["pause_sources: usage_governance", "paused: true"],
     );
-    assert!(status.contains("paused: true"), "{status}");
 }
 
 #[test]
@@ -95,10 +95,7 @@ fn an_operator_pause_and_a_governance_pause_are_separate() {
     );
     assert!(ws.run(&["resume"]).status.success());
     let status = text(&ws.run(&["status"]));
-    assert!(
-        status.contains("pause_sources: usage_governance"),
-        "{status}"
-    );
+    assert_has(&status, &["pause_sources: usage_governance"]);
 }
 
 #[test]
@@ -106,13 +103,12 @@ fn a_short_rolling_window_resumes_the_daemon_by_itself() {
     let ws = governed_ws("rolling_2s");
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
     let monitor = ws.run_until_idle();
-    assert!(
-        monitor.contains("governance pause source=runtime_token rule=tokens-1k window=rolling_2s"),
-        "{monitor}"
-    );
-    assert!(
-        monitor.contains("governance resume cleared_rules=tokens-1k"),
-        "{monitor}"
+    assert_has(
+        &monitor,
+        &[
+            "governance pause source=runtime_token rule=tokens-1k window=rolling_2s",
+            "governance resume cleared_rules=tokens-1k",
+        ],
     );
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
 }
@@ -188,13 +184,12 @@ fn a_subscription_quota_read_from_codex_telemetry_pauses_the_daemon() {
     );
     assert!(!monitor.contains("stage start"), "{monitor}");
     let status = text(&run_with_codex_home(&ws, home.path(), &["status"]));
-    assert!(
-        status.contains("usage_governance_subscription_status: healthy"),
-        "{status}"
-    );
-    assert!(
-        status.contains("usage_governance_auto_resume_possible: true"),
-        "{status}"
+    assert_has(
+        &status,
+        &[
+            "usage_governance_subscription_status: healthy",
+            "usage_governance_auto_resume_possible: true",
+        ],
     );
 }
 
@@ -211,13 +206,12 @@ fn missing_quota_telemetry_is_degraded_open_or_closed_as_configured() {
     assert!(monitor.contains("governance degraded source=codex_chatgpt_oauth policy=fail_open detail=quota_telemetry_unavailable"), "{monitor}");
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
     let status = text(&ws.run(&["status"]));
-    assert!(
-        status.contains("usage_governance_subscription_status: degraded"),
-        "{status}"
-    );
-    assert!(
-        status.contains("usage_governance_subscription_detail: quota_telemetry_unavailable"),
-        "{status}"
+    assert_has(
+        &status,
+        &[
+            "usage_governance_subscription_status: degraded",
+            "usage_governance_subscription_detail: quota_telemetry_unavailable",
+        ],
     );
 
     let ws = quota_ws("fail_closed");

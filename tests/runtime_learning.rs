@@ -5,6 +5,7 @@
 //! work runs), and reviewed no-change learning closes as a no-op.
 
 mod support;
+use support::cli::assert_has;
 
 use serde_json::{json, Value};
 use support::harness::{task, Ws};
@@ -28,41 +29,8 @@ fn queue_request(ws: &Ws, id: &str, target_stage: Option<&str>) {
     .unwrap();
 }
 
-fn run_learning(ws: &Ws) -> String {
-    let out = ws.run(&[
-        "run",
-        "daemon",
-        "--mode",
-        "learning_codex",
-        "--monitor",
-        "basic",
-        "--until-idle",
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
 fn calls(ws: &Ws) -> String {
     std::fs::read_to_string(ws.script.with_extension("txt.log")).unwrap_or_default()
-}
-
-fn stage_results(ws: &Ws) -> Vec<Value> {
-    let mut out = Vec::new();
-    for run in std::fs::read_dir(ws.ma().join("runs")).unwrap().flatten() {
-        if let Ok(files) = std::fs::read_dir(run.path().join("stage_results")) {
-            for f in files.flatten() {
-                out.push(
-                    serde_json::from_str(&std::fs::read_to_string(f.path()).unwrap()).unwrap(),
-                );
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -70,7 +38,7 @@ fn a_trigger_request_carries_the_reference_fields() {
     // One fix cycle: the doublechecker's pass fires the learning rule.
     let ws = Ws::new("checker FIX_NEEDED CHECKER_PASS\n");
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
-    run_learning(&ws);
+    ws.run_mode_until_idle("learning_codex");
     let done = ws.items("learning/requests", "done");
     assert_eq!(done.len(), 1, "{done:?}");
     let doc = std::fs::read_to_string(
@@ -111,11 +79,11 @@ fn a_trigger_request_carries_the_reference_fields() {
 fn target_stage_chooses_the_entry_stage() {
     let ws = Ws::new("");
     queue_request(&ws, "lr-cur", Some("curator"));
-    run_learning(&ws);
+    ws.run_mode_until_idle("learning_codex");
     assert_eq!(calls(&ws), "curator CURATOR_NOOP\n");
     // Reviewed, no change: the request closes as a no-op.
     assert_eq!(ws.items("learning/requests", "done"), ["lr-cur"]);
-    let results = stage_results(&ws);
+    let results = ws.stage_results();
     assert_eq!(results[0]["terminal_result"], "CURATOR_NOOP");
     assert_eq!(results[0]["result_class"], "no_op");
 }
@@ -124,12 +92,9 @@ fn target_stage_chooses_the_entry_stage() {
 fn an_unknown_target_stage_is_refused() {
     let ws = Ws::new("");
     queue_request(&ws, "lr-bad", Some("builder"));
-    let monitor = run_learning(&ws);
+    let monitor = ws.run_mode_until_idle("learning_codex");
     // `builder` is no learning stage: the request is refused unrun.
-    assert!(
-        monitor.contains("rejected learning_request:lr-bad reason="),
-        "{monitor}"
-    );
+    assert_has(&monitor, &["rejected learning_request:lr-bad reason="]);
     assert_eq!(ws.items("learning/requests", "blocked"), ["lr-bad"]);
     assert_eq!(calls(&ws), "");
 }
@@ -138,8 +103,8 @@ fn an_unknown_target_stage_is_refused() {
 fn learning_modes_write_skill_revision_evidence() {
     let ws = Ws::new("");
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
-    run_learning(&ws);
-    let results = stage_results(&ws);
+    ws.run_mode_until_idle("learning_codex");
+    let results = ws.stage_results();
     let builder = results.iter().find(|r| r["stage"] == "builder").unwrap();
     let path = builder["metadata"]["skill_revision_evidence_path"]
         .as_str()
@@ -175,7 +140,8 @@ fn learning_modes_write_skill_revision_evidence() {
     let ws = Ws::new("");
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
     ws.run_until_idle();
-    assert!(stage_results(&ws)
+    assert!(ws
+        .stage_results()
         .iter()
         .all(|r| r["metadata"]["skill_revision_evidence_path"].is_null()));
 }
@@ -185,7 +151,7 @@ fn a_curator_skill_update_is_applied_when_nothing_runs_in_the_foreground() {
     let ws = Ws::new("curator CURATOR_COMPLETE\n");
     ws.append_config("FAKE_SKILL_UPDATE = \"1\"\n");
     queue_request(&ws, "lr-1", Some("curator"));
-    let monitor = run_learning(&ws);
+    let monitor = ws.run_mode_until_idle("learning_codex");
     let applied = ws.ma().join("learning/update-candidates/applied");
     let records: Vec<_> = std::fs::read_dir(&applied).unwrap().flatten().collect();
     assert_eq!(records.len(), 1, "{monitor}");
@@ -214,16 +180,13 @@ fn a_curator_skill_update_waits_for_the_foreground_to_drain() {
     );
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
     queue_request(&ws, "lr-1", Some("curator"));
-    let monitor = run_learning(&ws);
-    assert!(
-        monitor.contains("curator promotion deferred active=execution record="),
-        "{monitor}"
-    );
-    assert!(
-        monitor.contains(
-            "curator promotion applied source=deferred_safe_boundary record=millrace-agents/learning/update-candidates/applied/"
-        ),
-        "{monitor}"
+    let monitor = ws.run_mode_until_idle("learning_codex");
+    assert_has(
+        &monitor,
+        &[
+            "curator promotion deferred active=execution record=",
+            "curator promotion applied source=deferred_safe_boundary record=millrace-agents/learning/update-candidates/applied/",
+        ],
     );
     let kinds: Vec<String> = ws
         .events()
@@ -275,7 +238,7 @@ fn a_trigger_rule_destination_reaches_the_request_and_its_event() {
         String::from_utf8_lossy(&show.stderr)
     );
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
-    let out = ws.run(&[
+    ws.run_ok(&[
         "run",
         "daemon",
         "--mode",
@@ -284,11 +247,6 @@ fn a_trigger_rule_destination_reaches_the_request_and_its_event() {
         "basic",
         "--until-idle",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let enqueued: Vec<Value> = ws
         .events()
         .into_iter()

@@ -9,7 +9,7 @@ mod support;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
 use support::harness::{task, Ws};
 
 const REQUEST: &str = "# Learn from the fix\n\nLearning-Request-ID: lr-1\nTitle: Learn from the fix\nSummary: What the fixer found.\nRequested-Action: improve\nCreated-At: 2026-03-01T12:30:00Z\nCreated-By: tests\n";
@@ -24,25 +24,6 @@ fn planes_ws(nap: u32) -> Ws {
     ws.add("add-task", task("t-1", "2026-04-15T12:00:00Z", json!({})));
     std::fs::write(ws.ma().join("learning/requests/queue/lr-1.md"), REQUEST).unwrap();
     ws
-}
-
-/// Every stage result of the workspace, as JSON.
-fn stage_results(ws: &Ws) -> Vec<Value> {
-    let mut out = Vec::new();
-    let Ok(runs) = std::fs::read_dir(ws.ma().join("runs")) else {
-        return out;
-    };
-    for run in runs.flatten() {
-        let Ok(files) = std::fs::read_dir(run.path().join("stage_results")) else {
-            continue;
-        };
-        for f in files.flatten() {
-            if let Ok(v) = serde_json::from_str(&std::fs::read_to_string(f.path()).unwrap()) {
-                out.push(v);
-            }
-        }
-    }
-    out
 }
 
 fn times(results: &[Value], stage: &str) -> (String, String) {
@@ -69,19 +50,9 @@ fn at(s: &str) -> &str {
 #[test]
 fn an_analyst_runs_while_a_builder_runs() {
     let ws = planes_ws(2);
-    let out = ws.run(&[
-        "run",
-        "daemon",
-        "--mode",
-        "learning_codex",
-        "--monitor",
-        "basic",
-        "--until-idle",
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{text}");
+    let text = ws.run_mode_until_idle("learning_codex");
     assert!(text.contains("scheduler mode=plane-concurrent"), "{text}");
-    let results = stage_results(&ws);
+    let results = ws.stage_results();
     let (a_start, a_end) = times(&results, "analyst");
     let (b_start, b_end) = times(&results, "builder");
     assert!(
@@ -98,14 +69,6 @@ fn a_mode_without_learning_stays_serial() {
     let out = ws.run(&["run", "once", "--monitor", "basic"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("scheduler mode=serial"), "{text}");
-}
-
-fn wait_for(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn spawn_daemon(ws: &Ws) -> std::process::Child {
@@ -137,7 +100,7 @@ fn a_sigkill_with_both_planes_active_loses_and_duplicates_nothing() {
     let ws = planes_ws(3);
     let mut daemon = spawn_daemon(&ws);
     // Both planes are active and both agents are running.
-    wait_for("both planes active", Duration::from_secs(60), || {
+    support::wait_for("both planes active", || {
         let log = std::fs::read_to_string(ws.script.with_extension("txt.log")).unwrap_or_default();
         let s = std::fs::read_to_string(ws.ma().join("state/runtime_snapshot.json"))
             .ok()
@@ -148,14 +111,14 @@ fn a_sigkill_with_both_planes_active_loses_and_duplicates_nothing() {
         }) && log.contains("analyst")
             && log.contains("builder")
     });
-    let status = String::from_utf8_lossy(&ws.run(&["status"]).stdout).into_owned();
+    let status = ws.stdout(&["status"]);
     assert!(
         status.contains("learning") && status.contains("analyst") && status.contains("builder"),
         "{status}"
     );
     // `runs ls` lists both runs in flight.
     let s = snapshot(&ws.root);
-    let runs = String::from_utf8_lossy(&ws.run(&["runs", "ls"]).stdout).into_owned();
+    let runs = ws.stdout(&["runs", "ls"]);
     for plane in ["learning", "execution"] {
         let id = s["active_runs_by_plane"][plane]["run_id"].as_str().unwrap();
         assert!(runs.contains(id), "{plane} run {id} missing:\n{runs}");
@@ -167,12 +130,7 @@ fn a_sigkill_with_both_planes_active_loses_and_duplicates_nothing() {
     assert!(s["active_runs_by_plane"].get("execution").is_some());
     // The next start recovers both interrupted stages and finishes the work.
     ws.append_config("");
-    let out = ws.run(&["run", "daemon", "--mode", "learning_codex", "--until-idle"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["run", "daemon", "--mode", "learning_codex", "--until-idle"]);
     assert_eq!(ws.items("tasks", "done"), ["t-1"]);
     for state in ["queue", "active", "blocked"] {
         assert!(ws.items("tasks", state).is_empty(), "tasks/{state}");

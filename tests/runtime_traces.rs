@@ -4,12 +4,11 @@
 //! two reference defects (a checker that always asks for fixes, an agent
 //! that never prints a legal marker) must end within the plan's bound.
 
-use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
-fn fake() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes/scripted_codex.sh")
-}
+mod support;
+use support::cli::assert_has;
+use support::harness::Ws;
 
 fn bench(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -17,212 +16,144 @@ fn bench(file: &str) -> PathBuf {
         .join(file)
 }
 
-struct Ws {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    script: PathBuf,
-}
-
-impl Ws {
-    fn ma(&self) -> PathBuf {
-        self.root.join("millrace-agents")
-    }
-
-    /// Files under tasks/, specs/ and incidents/, with incident hashes masked.
-    fn layout(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for top in ["tasks", "specs", "incidents"] {
-            for state in std::fs::read_dir(self.ma().join(top)).unwrap() {
-                let state = state.unwrap().path();
-                for f in std::fs::read_dir(&state).unwrap() {
-                    let name = f.unwrap().file_name().to_string_lossy().into_owned();
-                    let name = match name.strip_prefix("incident-t-001-") {
-                        Some(_) => "incident-t-001-XXXXXXXX.md".to_string(),
-                        None => name,
-                    };
-                    out.push(format!(
-                        "{top}/{}/{name}",
-                        state.file_name().unwrap().to_string_lossy()
-                    ));
-                }
+/// Files under tasks/, specs/ and incidents/, with incident hashes masked.
+fn layout(ws: &Ws) -> Vec<String> {
+    let mut out = Vec::new();
+    for top in ["tasks", "specs", "incidents"] {
+        for state in std::fs::read_dir(ws.ma().join(top)).unwrap() {
+            let state = state.unwrap().path();
+            for f in std::fs::read_dir(&state).unwrap() {
+                let name = f.unwrap().file_name().to_string_lossy().into_owned();
+                let name = match name.strip_prefix("incident-t-001-") {
+                    Some(_) => "incident-t-001-XXXXXXXX.md".to_string(),
+                    None => name,
+                };
+                out.push(format!(
+                    "{top}/{}/{name}",
+                    state.file_name().unwrap().to_string_lossy()
+                ));
             }
         }
-        out.sort();
-        out
     }
-
-    fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.script.with_extension("txt.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-fn millrace(args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("millrace")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap()
+    out.sort();
+    out
 }
 
 /// A workspace running the scripted fake, with one task (or spec) queued.
 fn setup(script: &str, kind: &str) -> Ws {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("ws");
-    let r = root.to_str().unwrap();
-    assert!(millrace(&["init", "--workspace", r]).status.success());
-    let script_path = dir.path().join("script.txt");
-    std::fs::write(&script_path, script).unwrap();
-    let config = root.join("millrace-agents/millrace.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "command = {:?}\nargs = []\n\n[runners.codex.env]\nFAKE_SCRIPT = {:?}\n",
-        fake().display().to_string(),
-        script_path.display().to_string()
-    ));
-    std::fs::write(&config, text).unwrap();
+    let ws = Ws::new(script);
     let (cmd, file) = if kind == "task" {
         ("add-task", "task.json")
     } else {
         ("add-spec", "spec.json")
     };
-    let out = millrace(&[cmd, bench(file).to_str().unwrap(), "--workspace", r]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ws {
-        _dir: dir,
-        root,
-        script: script_path,
-    }
-}
-
-fn run_until_idle(ws: &Ws) -> String {
-    let out = millrace(&[
-        "run",
-        "daemon",
-        "--workspace",
-        ws.root.to_str().unwrap(),
-        "--monitor",
-        "basic",
-        "--until-idle",
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    // 0, or 4 when the work it ran ended blocked.
-    assert!(
-        matches!(out.status.code(), Some(0 | 4)),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
+    ws.run_ok(&[cmd, bench(file).to_str().unwrap()]);
+    ws
 }
 
 fn calls(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
+/// Run one `kind` item with the agent answering as `script` says until
+/// idle: the agent calls were `expected_calls` and the queue ended as
+/// `expected_layout`. The monitor's output.
+fn trace(
+    script: &str,
+    kind: &str,
+    expected_calls: &[&str],
+    expected_layout: &[&str],
+) -> (Ws, String) {
+    let ws = setup(script, kind);
+    let log = ws.run_until_idle();
+    assert_eq!(ws.calls(), calls(expected_calls), "{log}");
+    assert_eq!(layout(&ws), expected_layout, "{log}");
+    (ws, log)
+}
+
 #[test]
 fn happy() {
-    let ws = setup("", "task");
-    let log = run_until_idle(&ws);
-    assert_eq!(
-        ws.calls(),
-        calls(&[
+    let (_ws, log) = trace(
+        "",
+        "task",
+        &[
             "builder BUILDER_COMPLETE",
             "checker CHECKER_PASS",
-            "updater UPDATE_COMPLETE"
-        ])
+            "updater UPDATE_COMPLETE",
+        ],
+        &["tasks/done/t-001.md"],
     );
-    assert_eq!(ws.layout(), vec!["tasks/done/t-001.md"]);
-    assert!(
-        log.contains("route execution -> checker reason=builder:BUILDER_COMPLETE"),
-        "{log}"
-    );
-    assert!(
-        log.contains("route execution done reason=updater_complete"),
-        "{log}"
+    assert_has(
+        &log,
+        &[
+            "route execution -> checker reason=builder:BUILDER_COMPLETE",
+            "route execution done reason=updater_complete",
+        ],
     );
     assert_eq!(log.matches("stage done").count(), 3);
 }
 
 #[test]
 fn fix_once() {
-    let ws = setup("checker FIX_NEEDED\n", "task");
-    run_until_idle(&ws);
-    assert_eq!(
-        ws.calls(),
-        calls(&[
+    trace(
+        "checker FIX_NEEDED\n",
+        "task",
+        &[
             "builder BUILDER_COMPLETE",
             "checker FIX_NEEDED",
             "fixer FIXER_COMPLETE",
             "doublechecker DOUBLECHECK_PASS",
-            "updater UPDATE_COMPLETE"
-        ])
+            "updater UPDATE_COMPLETE",
+        ],
+        &["tasks/done/t-001.md"],
     );
-    assert_eq!(ws.layout(), vec!["tasks/done/t-001.md"]);
 }
 
 #[test]
 fn blocked_once() {
-    let ws = setup("builder BLOCKED BUILDER_COMPLETE\n", "task");
-    let log = run_until_idle(&ws);
-    assert_eq!(
-        ws.calls(),
-        calls(&[
+    let (_ws, log) = trace(
+        "builder BLOCKED BUILDER_COMPLETE\n",
+        "task",
+        &[
             "builder BLOCKED",
             "troubleshooter TROUBLESHOOT_COMPLETE",
             "builder BUILDER_COMPLETE",
             "checker CHECKER_PASS",
-            "updater UPDATE_COMPLETE"
-        ])
+            "updater UPDATE_COMPLETE",
+        ],
+        &["tasks/done/t-001.md"],
     );
-    assert_eq!(ws.layout(), vec!["tasks/done/t-001.md"]);
-    assert!(
-        log.contains("route execution -> troubleshooter reason=builder_blocked"),
-        "{log}"
-    );
-    assert!(
-        log.contains("route execution -> builder reason=troubleshoot_complete"),
-        "{log}"
+    assert_has(
+        &log,
+        &[
+            "route execution -> troubleshooter reason=builder_blocked",
+            "route execution -> builder reason=troubleshoot_complete",
+        ],
     );
 }
 
 #[test]
 fn escalation_hands_off_to_planning_with_lineage() {
-    let ws = setup(
+    let (ws, log) = trace(
         "builder BLOCKED\ntroubleshooter BLOCKED BLOCKED\nconsultant NEEDS_PLANNING\n",
         "task",
-    );
-    let log = run_until_idle(&ws);
-    assert_eq!(
-        ws.calls(),
-        calls(&[
+        &[
             "builder BLOCKED",
             "troubleshooter BLOCKED",
             "troubleshooter BLOCKED",
             "consultant NEEDS_PLANNING",
             "auditor AUDITOR_COMPLETE",
             "planner PLANNER_COMPLETE",
-            "manager MANAGER_COMPLETE"
-        ])
-    );
-    assert_eq!(
-        ws.layout(),
-        vec![
+            "manager MANAGER_COMPLETE",
+        ],
+        &[
             "incidents/resolved/incident-t-001-XXXXXXXX.md",
-            "tasks/blocked/t-001.md"
-        ]
+            "tasks/blocked/t-001.md",
+        ],
     );
-    assert!(
-        log.contains(
-            "route execution -> planning/auditor action=handoff reason=consultant_needs_planning"
-        ),
-        "{log}"
+    assert_has(
+        &log,
+        &["route execution -> planning/auditor action=handoff reason=consultant_needs_planning"],
     );
     let dir = ws.ma().join("incidents/resolved");
     let incident = std::fs::read_dir(&dir)
@@ -236,42 +167,36 @@ fn escalation_hands_off_to_planning_with_lineage() {
         text.starts_with("# Planning handoff for task t-001\n"),
         "{text}"
     );
-    assert!(text.contains("Source-Task-ID: t-001"), "{text}");
-    assert!(text.contains("Source-Stage: consultant"), "{text}");
+    assert_has(
+        &text,
+        &["Source-Task-ID: t-001", "Source-Stage: consultant"],
+    );
 }
 
 #[test]
 fn dead_end_blocks_the_task() {
-    let ws = setup(
+    let (_ws, log) = trace(
         "builder BLOCKED\ntroubleshooter BLOCKED BLOCKED\nconsultant BLOCKED\n",
         "task",
-    );
-    let log = run_until_idle(&ws);
-    assert_eq!(
-        ws.calls(),
-        calls(&[
+        &[
             "builder BLOCKED",
             "troubleshooter BLOCKED",
             "troubleshooter BLOCKED",
-            "consultant BLOCKED"
-        ])
+            "consultant BLOCKED",
+        ],
+        &["tasks/blocked/t-001.md"],
     );
-    assert_eq!(ws.layout(), vec!["tasks/blocked/t-001.md"]);
-    assert!(
-        log.contains("route execution blocked reason=consultant_blocked"),
-        "{log}"
-    );
+    assert_has(&log, &["route execution blocked reason=consultant_blocked"]);
 }
 
 #[test]
 fn spec_is_planned() {
-    let ws = setup("", "spec");
-    run_until_idle(&ws);
-    assert_eq!(
-        ws.calls(),
-        calls(&["planner PLANNER_COMPLETE", "manager MANAGER_COMPLETE"])
+    trace(
+        "",
+        "spec",
+        &["planner PLANNER_COMPLETE", "manager MANAGER_COMPLETE"],
+        &["specs/done/s-001.md"],
     );
-    assert_eq!(ws.layout(), vec!["specs/done/s-001.md"]);
 }
 
 fn execution_calls(ws: &Ws) -> usize {
@@ -285,11 +210,11 @@ fn execution_calls(ws: &Ws) -> usize {
 #[test]
 fn a_checker_that_always_asks_for_fixes_is_escalated_within_the_bound() {
     let ws = setup("checker FIX_NEEDED\ndoublechecker FIX_NEEDED\n", "task");
-    run_until_idle(&ws);
+    ws.run_until_idle();
     let n = execution_calls(&ws);
     assert!(n <= 23, "{n} execution stages: {:?}", ws.calls());
     assert_eq!(
-        ws.layout(),
+        layout(&ws),
         vec![
             "incidents/resolved/incident-t-001-XXXXXXXX.md",
             "tasks/blocked/t-001.md"
@@ -301,10 +226,10 @@ fn a_checker_that_always_asks_for_fixes_is_escalated_within_the_bound() {
 fn an_agent_that_never_prints_a_marker_ends_blocked_within_the_bound() {
     let script = "builder NONE\nchecker NONE\nfixer NONE\ndoublechecker NONE\nupdater NONE\ntroubleshooter NONE\nconsultant NONE\n";
     let ws = setup(script, "task");
-    run_until_idle(&ws);
+    ws.run_until_idle();
     let n = execution_calls(&ws);
     assert!(n <= 23, "{n}: {:?}", ws.calls());
-    assert_eq!(ws.layout(), vec!["tasks/blocked/t-001.md"]);
+    assert_eq!(layout(&ws), vec!["tasks/blocked/t-001.md"]);
     // Every stage result says why it failed.
     let results = std::fs::read_dir(ws.ma().join("runs"))
         .unwrap()
@@ -324,8 +249,8 @@ fn an_agent_that_never_prints_a_marker_ends_blocked_within_the_bound() {
 #[test]
 fn crashes_and_conflicting_markers_are_typed_failures() {
     let ws = setup("builder CRASH TWO BUILDER_COMPLETE\n", "task");
-    run_until_idle(&ws);
-    assert_eq!(ws.layout(), vec!["tasks/done/t-001.md"]);
+    ws.run_until_idle();
+    assert_eq!(layout(&ws), vec!["tasks/done/t-001.md"]);
     let calls = ws.calls();
     assert_eq!(calls[0], "builder CRASH");
     assert!(calls.contains(&"builder TWO".to_string()), "{calls:?}");
@@ -343,17 +268,7 @@ fn root_spec_ws(script: &str) -> Ws {
     );
     let f = ws.root.join("root-spec.json");
     std::fs::write(&f, spec).unwrap();
-    let out = millrace(&[
-        "add-spec",
-        f.to_str().unwrap(),
-        "--workspace",
-        ws.root.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ws.run_ok(&["add-spec", f.to_str().unwrap()]);
     ws
 }
 
@@ -365,7 +280,7 @@ fn target(ws: &Ws) -> serde_json::Value {
 #[test]
 fn a_root_spec_is_closed_by_the_arbiter_once_its_backlog_drains() {
     let ws = root_spec_ws("");
-    let log = run_until_idle(&ws);
+    let log = ws.run_until_idle();
     assert_eq!(
         ws.calls(),
         calls(&[
@@ -374,10 +289,12 @@ fn a_root_spec_is_closed_by_the_arbiter_once_its_backlog_drains() {
             "arbiter ARBITER_COMPLETE"
         ])
     );
-    assert!(log.contains("stage start planning/arbiter run="), "{log}");
-    assert!(
-        log.contains("route planning done reason=arbiter_complete"),
-        "{log}"
+    assert_has(
+        &log,
+        &[
+            "stage start planning/arbiter run=",
+            "route planning done reason=arbiter_complete",
+        ],
     );
     let t = target(&ws);
     assert_eq!(t["closure_open"], false);
@@ -386,14 +303,14 @@ fn a_root_spec_is_closed_by_the_arbiter_once_its_backlog_drains() {
         .join("arbiter/contracts/root-specs/s-001.md")
         .is_file());
     // Judged once: a second run does not call the arbiter again.
-    run_until_idle(&ws);
+    ws.run_until_idle();
     assert_eq!(ws.calls().len(), 3);
 }
 
 #[test]
 fn an_arbiter_gap_opens_remediation_and_is_judged_again() {
     let ws = root_spec_ws("arbiter REMEDIATION_NEEDED ARBITER_COMPLETE\n");
-    run_until_idle(&ws);
+    ws.run_until_idle();
     assert_eq!(
         ws.calls(),
         calls(&[
@@ -421,7 +338,7 @@ fn an_arbiter_gap_opens_remediation_and_is_judged_again() {
 #[test]
 fn an_arbiter_that_always_finds_gaps_stops_after_three_rounds() {
     let ws = root_spec_ws("arbiter REMEDIATION_NEEDED\n");
-    run_until_idle(&ws);
+    ws.run_until_idle();
     let arbiter_calls = ws
         .calls()
         .iter()
@@ -441,28 +358,14 @@ fn an_arbiter_that_always_finds_gaps_stops_after_three_rounds() {
 
 /// The scripted fake writes its reports where the prompt says (`FAKE_REPORT`).
 fn with_reports(ws: &Ws) {
-    let config = ws.ma().join("millrace.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("{text}FAKE_REPORT = \"1\"\n")).unwrap();
-}
-
-fn stage_results(ws: &Ws) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    for run in std::fs::read_dir(ws.ma().join("runs")).unwrap() {
-        let dir = run.unwrap().path().join("stage_results");
-        for f in std::fs::read_dir(dir).into_iter().flatten() {
-            let bytes = std::fs::read(f.unwrap().path()).unwrap();
-            out.push(serde_json::from_slice(&bytes).unwrap());
-        }
-    }
-    out
+    ws.append_config("FAKE_REPORT = \"1\"\n");
 }
 
 #[test]
 fn a_troubleshoot_report_is_recorded_shown_and_passed_on() {
     let ws = setup("builder BLOCKED BUILDER_COMPLETE\n", "task");
     with_reports(&ws);
-    run_until_idle(&ws);
+    ws.run_until_idle();
     let calls = ws.calls();
     assert_eq!(
         calls[..2],
@@ -474,7 +377,7 @@ fn a_troubleshoot_report_is_recorded_shown_and_passed_on() {
         ["builder BUILDER_COMPLETE", "builder saw report"],
         "{calls:?}"
     );
-    let results = stage_results(&ws);
+    let results = ws.stage_results();
     let ts = results
         .iter()
         .find(|r| r["stage"] == "troubleshooter")
@@ -496,20 +399,16 @@ fn a_troubleshoot_report_is_recorded_shown_and_passed_on() {
         .find(|r| r["stage"] == "builder" && r["terminal_result"] == "BLOCKED")
         .unwrap();
     assert_eq!(first["report_artifact"], serde_json::Value::Null);
-    let r = ws.root.to_str().unwrap();
-    let show = millrace(&["runs", "show", run_id, "--workspace", r]);
-    let show = String::from_utf8_lossy(&show.stdout);
+    let show = ws.stdout(&["runs", "show", run_id]);
     // Paths inside the run directory are shown relative to it.
-    assert!(
-        show.contains("\ntroubleshoot_report_path: troubleshoot_report.md\n"),
-        "{show}"
+    assert_has(
+        &show,
+        &[
+            "\ntroubleshoot_report_path: troubleshoot_report.md\n",
+            "\nreport_artifact: troubleshoot_report.md\n",
+        ],
     );
-    assert!(
-        show.contains("\nreport_artifact: troubleshoot_report.md\n"),
-        "{show}"
-    );
-    let tail = millrace(&["runs", "tail", run_id, "--workspace", r]);
-    let tail = String::from_utf8_lossy(&tail.stdout);
+    let tail = ws.stdout(&["runs", "tail", run_id]);
     assert!(tail.contains("root cause: scripted"), "{tail}");
     // The run trace lists it among the troubleshooter's artifacts.
     let trace: serde_json::Value = serde_json::from_slice(
@@ -539,7 +438,7 @@ fn a_troubleshoot_report_is_recorded_shown_and_passed_on() {
 fn an_arbiter_report_and_verdict_are_kept_on_the_closure_target() {
     let ws = root_spec_ws("");
     with_reports(&ws);
-    run_until_idle(&ws);
+    ws.run_until_idle();
     let t = target(&ws);
     assert_eq!(t["closure_open"], false);
     let run_id = t["last_arbiter_run_id"].as_str().unwrap();
@@ -551,7 +450,8 @@ fn an_arbiter_report_and_verdict_are_kept_on_the_closure_target() {
     assert_eq!(t["latest_report_path"], report.as_str());
     let text = std::fs::read_to_string(ws.root.join(&report)).unwrap();
     assert!(text.contains("parity: scripted"), "{text}");
-    let arbiter = stage_results(&ws)
+    let arbiter = ws
+        .stage_results()
         .into_iter()
         .find(|r| r["stage"] == "arbiter")
         .unwrap();
@@ -565,7 +465,7 @@ fn an_arbiter_report_and_verdict_are_kept_on_the_closure_target() {
 #[test]
 fn an_arbiter_that_writes_nothing_leaves_no_paths_on_its_target() {
     let ws = root_spec_ws("");
-    run_until_idle(&ws);
+    ws.run_until_idle();
     let t = target(&ws);
     assert_eq!(t["latest_verdict_path"], serde_json::Value::Null);
     assert_eq!(t["latest_report_path"], serde_json::Value::Null);

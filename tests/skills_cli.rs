@@ -6,6 +6,9 @@
 use assert_cmd::Command;
 use std::path::Path;
 
+mod support;
+use support::cli::{assert_has, assert_success};
+
 fn millrace(cwd: &Path, args: &[&str]) -> std::process::Output {
     Command::cargo_bin("millrace")
         .unwrap()
@@ -37,10 +40,34 @@ fn fails(cwd: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `millrace ARGS --workspace ws` in `cwd`, which must succeed: its stdout.
+fn ok_ws(cwd: &Path, args: &[&str]) -> String {
+    ok(cwd, &[args, &["--workspace", "ws"]].concat())
+}
+
+/// `millrace ARGS --workspace ws` in `cwd`, which must fail: its stderr.
+fn fails_ws(cwd: &Path, args: &[&str]) -> String {
+    fails(cwd, &[args, &["--workspace", "ws"]].concat())
+}
+
+/// `skills ARGS` in the learning mode, which queues a learning request:
+/// the request document.
+fn learning_request(cwd: &Path, args: &[&str]) -> String {
+    let out = ok_ws(
+        cwd,
+        &[&["skills"], args, &["--mode", "learning_codex"]].concat(),
+    );
+    let path = out
+        .strip_prefix("queued_learning_request: ")
+        .unwrap_or_else(|| panic!("{out}"))
+        .trim();
+    std::fs::read_to_string(path).unwrap()
+}
+
 fn ws() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
-    ok(&d, &["init", "--workspace", "ws"]);
+    ok_ws(&d, &["init"]);
     (dir, d)
 }
 
@@ -76,24 +103,23 @@ fn init_deploys_the_index_and_every_skill_the_entrypoints_name() {
 #[test]
 fn ls_show_and_search() {
     let (_t, d) = ws();
-    let ls = ok(&d, &["skills", "ls", "--workspace", "ws"]);
+    let ls = ok_ws(&d, &["skills", "ls"]);
     assert!(ls.lines().any(|l| l == "builder-core"), "{ls}");
     assert!(ls.lines().any(|l| l == "millrace-skill-creator"), "{ls}");
-    let show = ok(&d, &["skills", "show", "checker-core", "--workspace", "ws"]);
+    let show = ok_ws(&d, &["skills", "show", "checker-core"]);
     assert!(show.starts_with("skill_id: checker-core\npath: "), "{show}");
-    assert!(
-        show.contains("stage/execution/checker-core/SKILL.md"),
-        "{show}"
+    assert_has(
+        &show,
+        &["stage/execution/checker-core/SKILL.md", "\ntitle: "],
     );
-    assert!(show.contains("\ntitle: "), "{show}");
-    let err = fails(&d, &["skills", "show", "nope", "--workspace", "ws"]);
+    let err = fails_ws(&d, &["skills", "show", "nope"]);
     assert!(err.contains("skill not found: nope"), "{err}");
-    let found = ok(&d, &["skills", "search", "ARBITER", "--workspace", "ws"]);
+    let found = ok_ws(&d, &["skills", "search", "ARBITER"]);
     assert!(found.lines().any(|l| l == "arbiter-core"), "{found}");
     assert!(!found
         .lines()
         .any(|l| l == "builder-core" && !found.contains("arbiter")));
-    let err = fails(&d, &["skills", "search", "  ", "--workspace", "ws"]);
+    let err = fails_ws(&d, &["skills", "search", " "]);
     assert!(err.contains("search query is required"), "{err}");
 }
 
@@ -108,7 +134,7 @@ fn install_from_a_directory_updates_the_index_and_the_log() {
     )
     .unwrap();
     std::fs::write(src.join("references/a.md"), "ref\n").unwrap();
-    let out = ok(&d, &["skills", "install", "my-skill", "--workspace", "ws"]);
+    let out = ok_ws(&d, &["skills", "install", "my-skill"]);
     assert!(
         out.starts_with("installed_skill: my-skill\npath: "),
         "{out}"
@@ -116,24 +142,11 @@ fn install_from_a_directory_updates_the_index_and_the_log() {
     let ma = d.join("ws/millrace-agents/skills");
     assert!(ma.join("my-skill/references/a.md").is_file());
     let index = std::fs::read_to_string(ma.join("skills_index.md")).unwrap();
-    assert!(
-        index.contains("\n- my-skill: my-skill/SKILL.md\n"),
-        "{index}"
-    );
-    let err = fails(&d, &["skills", "install", "my-skill", "--workspace", "ws"]);
+    assert_has(&index, &["\n- my-skill: my-skill/SKILL.md\n"]);
+    let err = fails_ws(&d, &["skills", "install", "my-skill"]);
     assert!(err.contains("skill already exists: my-skill"), "{err}");
     std::fs::write(src.join("SKILL.md"), "# My skill v2\n").unwrap();
-    ok(
-        &d,
-        &[
-            "skills",
-            "install",
-            "my-skill/SKILL.md",
-            "--update",
-            "--workspace",
-            "ws",
-        ],
-    );
+    ok_ws(&d, &["skills", "install", "my-skill/SKILL.md", "--update"]);
     assert_eq!(
         std::fs::read_to_string(ma.join("my-skill/SKILL.md")).unwrap(),
         "# My skill v2\n"
@@ -143,76 +156,40 @@ fn install_from_a_directory_updates_the_index_and_the_log() {
     let log = std::fs::read_to_string(ma.join("skill_operations.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 2, "{log}");
     assert!(log.contains("\"operation\":\"install\""), "{log}");
-    let show = ok(&d, &["skills", "show", "my-skill", "--workspace", "ws"]);
+    let show = ok_ws(&d, &["skills", "show", "my-skill"]);
     assert!(show.contains("title: My skill v2"), "{show}");
     // A path that exists but is no skill is refused, not looked up remotely.
     std::fs::create_dir_all(d.join("empty")).unwrap();
-    let err = fails(&d, &["skills", "install", "empty", "--workspace", "ws"]);
+    let err = fails_ws(&d, &["skills", "install", "empty"]);
     assert!(err.contains("not a skill"), "{err}");
 }
 
 #[test]
 fn create_and_improve_queue_learning_requests_in_a_learning_mode_only() {
     let (_t, d) = ws();
-    let err = fails(
-        &d,
-        &["skills", "create", "retry flaky tests", "--workspace", "ws"],
-    );
+    let err = fails_ws(&d, &["skills", "create", "retry flaky tests"]);
     assert!(err.contains("does not enable the learning plane"), "{err}");
-    let out = ok(
-        &d,
+    let doc = learning_request(&d, &["create", "retry flaky tests"]);
+    assert_has(
+        &doc,
+        &["Requested-Action: create\n", "Summary: retry flaky tests\n"],
+    );
+    let doc = learning_request(&d, &["improve", "builder-core"]);
+    assert_has(
+        &doc,
         &[
-            "skills",
-            "create",
-            "retry flaky tests",
-            "--mode",
-            "learning_codex",
-            "--workspace",
-            "ws",
+            "Requested-Action: improve\n",
+            "Target-Skill-ID: builder-core\n",
         ],
     );
-    let path = out
-        .strip_prefix("queued_learning_request: ")
-        .unwrap()
-        .trim();
-    let doc = std::fs::read_to_string(path).unwrap();
-    assert!(doc.contains("Requested-Action: create\n"), "{doc}");
-    assert!(doc.contains("Summary: retry flaky tests\n"), "{doc}");
-    let out = ok(
-        &d,
-        &[
-            "skills",
-            "improve",
-            "builder-core",
-            "--mode",
-            "learning_codex",
-            "--workspace",
-            "ws",
-        ],
-    );
-    let path = out
-        .strip_prefix("queued_learning_request: ")
-        .unwrap()
-        .trim();
-    let doc = std::fs::read_to_string(path).unwrap();
-    assert!(doc.contains("Requested-Action: improve\n"), "{doc}");
-    assert!(doc.contains("Target-Skill-ID: builder-core\n"), "{doc}");
-    let q = ok(&d, &["queue", "ls", "--workspace", "ws"]);
+    let q = ok_ws(&d, &["queue", "ls"]);
     assert!(
         q.contains("learning_queue_depth: 2") || q.contains("learning: 2"),
         "{q}"
     );
-    let err = fails(
+    let err = fails_ws(
         &d,
-        &[
-            "skills",
-            "improve",
-            "ghost",
-            "--mode",
-            "learning_codex",
-            "--workspace",
-            "ws",
-        ],
+        &["skills", "improve", "ghost", "--mode", "learning_codex"],
     );
     assert!(err.contains("skill not found: ghost"), "{err}");
 }
@@ -220,17 +197,9 @@ fn create_and_improve_queue_learning_requests_in_a_learning_mode_only() {
 #[test]
 fn export_writes_a_zip_archive() {
     let (_t, d) = ws();
-    let out = ok(
+    let out = ok_ws(
         &d,
-        &[
-            "skills",
-            "export",
-            "builder-core",
-            "--output",
-            "b.zip",
-            "--workspace",
-            "ws",
-        ],
+        &["skills", "export", "builder-core", "--output", "b.zip"],
     );
     assert!(out.starts_with("exported_skill: "), "{out}");
     let bytes = std::fs::read(d.join("b.zip")).unwrap();
@@ -253,42 +222,20 @@ fn export_writes_a_zip_archive() {
 #[test]
 fn promote_copies_into_a_source_checkout() {
     let (_t, d) = ws();
-    let err = fails(
-        &d,
-        &["skills", "promote", "builder-core", "--workspace", "ws"],
-    );
-    assert!(
-        err.contains("cannot locate a millrace source checkout"),
-        "{err}"
-    );
+    let err = fails_ws(&d, &["skills", "promote", "builder-core"]);
+    assert_has(&err, &["cannot locate a millrace source checkout"]);
     let src = d.join("checkout");
     std::fs::create_dir_all(src.join("stdlib/skills")).unwrap();
     std::fs::write(src.join("Cargo.toml"), "[package]\nname = \"millrace\"\n").unwrap();
-    let out = ok(
+    let out = ok_ws(
         &d,
-        &[
-            "skills",
-            "promote",
-            "builder-core",
-            "--source",
-            "checkout",
-            "--workspace",
-            "ws",
-        ],
+        &["skills", "promote", "builder-core", "--source", "checkout"],
     );
     assert!(out.starts_with("promoted_skill: builder-core\n"), "{out}");
     assert!(src.join("stdlib/skills/builder-core/SKILL.md").is_file());
-    let err = fails(
+    let err = fails_ws(
         &d,
-        &[
-            "skills",
-            "promote",
-            "builder-core",
-            "--source",
-            "checkout",
-            "--workspace",
-            "ws",
-        ],
+        &["skills", "promote", "builder-core", "--source", "checkout"],
     );
     assert!(err.contains("source skill already exists"), "{err}");
 }
@@ -344,25 +291,14 @@ fn a_remote_index_served_from_a_file_url_installs_a_listed_skill() {
     if String::from_utf8_lossy(&out.stderr).contains("needs `curl`") {
         return; // no curl on this machine: the error above is the behaviour
     }
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(d
         .join("ws/millrace-agents/skills/remote_skills_index.md")
         .is_file());
     let out = run(&["skills", "install", "web-qa", "--workspace", "ws"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("installed_skill: web-qa\nsource: remote\n"),
-        "{text}"
-    );
+    assert_has(&text, &["installed_skill: web-qa\nsource: remote\n"]);
     assert_eq!(
         std::fs::read_to_string(d.join("ws/millrace-agents/skills/web-qa/SKILL.md")).unwrap(),
         "# Web QA\n"

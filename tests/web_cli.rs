@@ -6,6 +6,9 @@ mod web_support;
 
 use web_support::{get, millrace, run_ok, tree, Events, Web, Ws};
 
+mod support;
+use support::cli::assert_has;
+
 #[test]
 fn serves_the_page_and_its_embedded_assets() {
     let ws = Ws::new(0);
@@ -118,15 +121,7 @@ fn an_event_is_pushed_after_a_state_change() {
 fn a_runs_trace_names_the_mill_rule_behind_each_step() {
     let ws = Ws::new(0);
     ws.add_task();
-    run_ok(&[
-        "run",
-        "daemon",
-        "--workspace",
-        ws.path(),
-        "--monitor",
-        "basic",
-        "--until-idle",
-    ]);
+    ws.run_until_idle();
     let web = Web::start(&[ws.path()], &[]);
     let doc = get(&web.addr, "/api/state", &[]).json();
     let w = &doc["workspaces"][0];
@@ -171,8 +166,7 @@ fn a_non_loopback_bind_needs_a_token() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not a loopback address"), "{err}");
-    assert!(err.contains("--token"), "{err}");
+    assert_has(&err, &["not a loopback address", "--token"]);
     let bad = millrace()
         .args(["web", "--workspace", ws.path(), "--bind", "nowhere"])
         .output()
@@ -215,15 +209,7 @@ fn an_uninitialized_workspace_is_refused() {
 fn serving_writes_nothing_in_the_workspace_and_takes_no_lock() {
     let ws = Ws::new(0);
     ws.add_task();
-    run_ok(&[
-        "run",
-        "daemon",
-        "--workspace",
-        ws.path(),
-        "--monitor",
-        "basic",
-        "--until-idle",
-    ]);
+    ws.run_until_idle();
     let before = tree(&ws.root);
     let web = Web::start(&[ws.path()], &[]);
     let doc = get(&web.addr, "/api/state", &[]).json();

@@ -4,14 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-
 mod support;
-
-/// The binary, with a fake `codex` first on `PATH` (the default runner must resolve).
-fn millrace() -> Command {
-    Command::from_std(support::millrace_cmd())
-}
+use support::cli::{assert_has, run};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -19,58 +13,17 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(ws: &Path, args: &[&str]) -> Run {
-    let out = millrace()
-        .args(args)
-        .arg("--workspace")
-        .arg(ws)
-        .output()
-        .unwrap();
-    let clean = |b: &[u8]| {
-        String::from_utf8_lossy(b).replace(
-            &ws.canonicalize()
-                .unwrap_or(ws.to_path_buf())
-                .display()
-                .to_string(),
-            "[WS]",
-        )
-    };
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: clean(&out.stdout),
-        stderr: clean(&out.stderr),
-    }
-}
-
-/// Every file under `dir` with its bytes (to prove a command changed nothing).
-fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                out.insert(p.clone(), Vec::new());
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
-/// Like `tree` but without the append-only event log.
-fn state_tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut t = tree(dir);
+/// Every entry under `dir` (`support::tree`) but the append-only event log.
+fn state_tree(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    let mut t = support::tree(dir);
     t.retain(|p, _| !p.ends_with("runtime_events.jsonl"));
     t
+}
+
+/// `millrace COMMAND <fixture NAME>`, which must succeed.
+fn add(ws: &Path, command: &str, name: &str) {
+    let out = run(ws, &[command, fixture(name).to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{command} {name}: {}", out.stderr);
 }
 
 fn initialized() -> tempfile::TempDir {
@@ -201,14 +154,7 @@ fn add_list_and_show_work_items() {
         std::fs::read_to_string(ws.join("millrace-agents/tasks/queue/task-json-1.md")).unwrap(),
         std::fs::read_to_string(fixture("import-task.expected.md")).unwrap()
     );
-    assert_eq!(
-        run(
-            ws,
-            &["add-spec", fixture("spec-derived.md").to_str().unwrap()]
-        )
-        .code,
-        0
-    );
+    add(ws, "add-spec", "spec-derived.md");
     let idea = ws.join("faster-builds.md");
     std::fs::write(&idea, "# Faster builds\n\nCache the target dir.\n").unwrap();
     let out = run(ws, &["add-idea", idea.to_str().unwrap()]);
@@ -319,14 +265,7 @@ fn add_list_and_show_work_items() {
 fn bad_documents_are_refused_with_one_line_and_nothing_written() {
     let dir = initialized();
     let ws = dir.path();
-    assert_eq!(
-        run(
-            ws,
-            &["add-task", fixture("task-minimal.md").to_str().unwrap()]
-        )
-        .code,
-        0
-    );
+    add(ws, "add-task", "task-minimal.md");
     let good = std::fs::read_to_string(fixture("task-minimal.md")).unwrap();
     let cases = [
         ("dup.md", good.clone(), "already exists"),
@@ -384,14 +323,7 @@ fn doctor_reports_and_repairs() {
         .stdout
         .starts_with("ok: true\nerrors: 0\nwarnings: 0\n"));
 
-    assert_eq!(
-        run(
-            ws,
-            &["add-task", fixture("task-minimal.md").to_str().unwrap()]
-        )
-        .code,
-        0
-    );
+    add(ws, "add-task", "task-minimal.md");
     let rt = ws.join("millrace-agents");
     std::fs::copy(
         rt.join("tasks/queue/task-001.md"),
@@ -405,18 +337,13 @@ fn doctor_reports_and_repairs() {
     .unwrap();
     let out = run(ws, &["doctor"]);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("error: duplicate_task_lifecycle_state tasks/task-001 task task-001 is in queue and active; fix: run `millrace doctor --repair"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains(
-            "renamed.md: field `Task-ID`: is \"task-001\" but the file is named renamed.md"
-        ),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("warning: orphaned_active_item"),
-        "{}",
-        out.stdout
+    assert_has(
+        &out.stdout,
+        &[
+            "error: duplicate_task_lifecycle_state tasks/task-001 task task-001 is in queue and active; fix: run `millrace doctor --repair",
+            "renamed.md: field `Task-ID`: is \"task-001\" but the file is named renamed.md",
+            "warning: orphaned_active_item",
+        ],
     );
 
     std::fs::remove_file(rt.join("tasks/blocked/renamed.md")).unwrap();
@@ -514,19 +441,11 @@ fn upgrade_previews_and_refuses_conflicts() {
     .unwrap();
 
     let preview = run(ws, &["upgrade"]);
-    assert!(
-        preview.stdout.contains("entry: skills/retired.md conflict"),
-        "{}",
-        preview.stdout
-    );
+    assert_has(&preview.stdout, &["entry: skills/retired.md conflict"]);
     let before = state_tree(ws);
     let refused = run(ws, &["upgrade", "--apply"]);
     assert_eq!(refused.code, 1);
-    assert!(
-        refused.stderr.contains("conflict in skills/retired.md"),
-        "{}",
-        refused.stderr
-    );
+    assert_has(&refused.stderr, &["conflict in skills/retired.md"]);
     assert_eq!(state_tree(ws), before, "a refused upgrade changes nothing");
 
     let list = ws.join("localize.txt");
@@ -582,14 +501,7 @@ fn upgrade_previews_and_refuses_conflicts() {
 fn status_prints_depths_and_markers() {
     let dir = initialized();
     let ws = dir.path();
-    assert_eq!(
-        run(
-            ws,
-            &["add-task", fixture("task-minimal.md").to_str().unwrap()]
-        )
-        .code,
-        0
-    );
+    add(ws, "add-task", "task-minimal.md");
     std::fs::write(
         ws.join("millrace-agents/state/execution_status.md"),
         "### BUILDER_RUNNING\n",

@@ -4,15 +4,9 @@
 # succeeds with its happy marker, except the stage named in FAKE_EXPIRE_AT
 # while the file FAKE_EXPIRED exists, which fails as Codex does when the
 # provider refuses the token (`error` event, `turn.failed`, exit 1).
-out=""
-prev=""
-for a in "$@"; do
-  [ "$prev" = "--output-last-message" ] && out="$a"
-  prev="$a"
-  prompt="$a"
-done
+. "$(dirname "$(readlink -f "$0")")/codex_common.sh"
+codex_call "$@"
 cat > /dev/null
-stage=$(printf '%s\n' "$prompt" | sed -n 's/^Stage: *\([a-z_]*\).*/\1/p' | head -n 1)
 marker=$(printf '%s\n' "$prompt" | sed -n 's/^Legal markers for this stage: `### \([A-Z_]*\)`.*/\1/p' | head -n 1)
 echo '{"type":"thread.started","thread_id":"t-1"}'
 echo '{"type":"turn.started"}'

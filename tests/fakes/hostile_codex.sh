@@ -4,30 +4,9 @@
 # write or read, print a huge line, flood its output), then answers like
 # an honest agent; every later call is honest. OUTSIDE names a file and
 # OUTSIDE_DIR a directory outside the workspace.
-out=""
-prev=""
-prompt=""
-for a in "$@"; do
-  [ "$prev" = "--output-last-message" ] && out="$a"
-  prev="$a"
-  prompt="$a"
-done
-stage=$(printf '%s\n' "$prompt" | sed -n 's/^Stage: *\([a-z_]*\).*/\1/p' | head -n 1)
-case "$stage" in
-  builder) token=BUILDER_COMPLETE ;;
-  checker) token=CHECKER_PASS ;;
-  fixer) token=FIXER_COMPLETE ;;
-  doublechecker) token=DOUBLECHECK_PASS ;;
-  updater) token=UPDATE_COMPLETE ;;
-  troubleshooter) token=TROUBLESHOOT_COMPLETE ;;
-  consultant) token=CONSULT_COMPLETE ;;
-  planner) token=PLANNER_COMPLETE ;;
-  manager) token=MANAGER_COMPLETE ;;
-  mechanic) token=MECHANIC_COMPLETE ;;
-  auditor) token=AUDITOR_COMPLETE ;;
-  arbiter) token=ARBITER_COMPLETE ;;
-  *) token=BLOCKED ;;
-esac
+. "$(dirname "$(readlink -f "$0")")/codex_common.sh"
+codex_call "$@"
+token=$(happy_token "$stage")
 run_dir=$(dirname "$out")
 req=$(basename "$out" | sed 's/^runner_last_message\.\(.*\)\.txt$/\1/')
 ma=$(dirname "$(dirname "$run_dir")")

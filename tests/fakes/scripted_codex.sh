@@ -25,32 +25,13 @@
 # appends "<stage> saw report" to "$FAKE_SCRIPT.log".
 # `FAKE_TURN_TOKENS=N` reports N tokens in all as current Codex does (a
 # `turn.completed` event, no `token_count`).
-out=""
-prev=""
-prompt=""
-for a in "$@"; do
-  [ "$prev" = "--output-last-message" ] && out="$a"
-  prev="$a"
-  prompt="$a"
-done
-stage=$(printf '%s\n' "$prompt" | sed -n 's/^Stage: *\([a-z_]*\).*/\1/p' | head -n 1)
+. "$(dirname "$(readlink -f "$0")")/codex_common.sh"
+codex_call "$@"
 case "$stage" in
-  builder) token=BUILDER_COMPLETE ;;
-  checker) token=CHECKER_PASS ;;
-  fixer) token=FIXER_COMPLETE ;;
-  doublechecker) token=DOUBLECHECK_PASS ;;
-  updater) token=UPDATE_COMPLETE ;;
-  troubleshooter) token=TROUBLESHOOT_COMPLETE ;;
-  consultant) token=CONSULT_COMPLETE ;;
-  planner) token=PLANNER_COMPLETE ;;
-  manager) token=MANAGER_COMPLETE ;;
-  mechanic) token=MECHANIC_COMPLETE ;;
-  auditor) token=AUDITOR_COMPLETE ;;
-  arbiter) token=ARBITER_COMPLETE ;;
   analyst) token=ANALYST_NOOP ;;
   professor) token=PROFESSOR_NOOP ;;
   curator) token=CURATOR_NOOP ;;
-  *) token=BLOCKED ;;
+  *) token=$(happy_token "$stage") ;;
 esac
 happy=$token
 [ -n "$FAKE_EVENT" ] && printf '%s\n' "$FAKE_EVENT"

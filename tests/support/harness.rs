@@ -72,6 +72,23 @@ impl Ws {
         millrace(&all)
     }
 
+    /// Run `millrace ARGS --workspace <ws>`, which must succeed; if it
+    /// does not, the failure shows its stderr.
+    pub fn run_ok(&self, args: &[&str]) -> std::process::Output {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// The stdout of `millrace ARGS --workspace <ws>` (whatever its exit).
+    pub fn stdout(&self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.run(args).stdout).into_owned()
+    }
+
     /// Add a task or spec from JSON fields (`add-task` / `add-spec`).
     pub fn add(&self, command: &str, doc: Value) {
         let file = self._dir.path().join(format!(
@@ -114,14 +131,7 @@ impl Ws {
     /// Wait (up to a minute: a guard against hangs, not a timing claim)
     /// until `cond` holds.
     pub fn wait_for(&self, what: &str, mut cond: impl FnMut(&Ws) -> bool) {
-        let start = std::time::Instant::now();
-        while !cond(self) {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(60),
-                "timed out waiting for {what}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        super::wait_for(what, || cond(self));
     }
 
     /// `run daemon --until-idle --monitor basic`; its monitor output. It
@@ -131,6 +141,52 @@ impl Ws {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             matches!(out.status.code(), Some(0 | 4)),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
+    /// The agent's calls, in order: `<stage> <TOKEN>` lines from the
+    /// scripted fake's log.
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.script.with_extension("txt.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every stage result of every run (in directory order); a result that
+    /// is not JSON fails the test.
+    pub fn stage_results(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for run in std::fs::read_dir(self.ma().join("runs")).unwrap().flatten() {
+            if let Ok(files) = std::fs::read_dir(run.path().join("stage_results")) {
+                for f in files.flatten() {
+                    let text = std::fs::read_to_string(f.path()).unwrap();
+                    out.push(serde_json::from_str(&text).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    /// `run daemon --mode MODE --monitor basic --until-idle`, which must
+    /// exit 0; its monitor output.
+    pub fn run_mode_until_idle(&self, mode: &str) -> String {
+        let out = self.run(&[
+            "run",
+            "daemon",
+            "--mode",
+            mode,
+            "--monitor",
+            "basic",
+            "--until-idle",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
             "{text}{}",
             String::from_utf8_lossy(&out.stderr)
         );

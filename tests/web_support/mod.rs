@@ -77,16 +77,26 @@ impl Ws {
         ]);
     }
 
+    /// `run daemon --workspace <ws> --monitor basic`, as arguments.
+    fn daemon_args(&self) -> [&str; 6] {
+        [
+            "run",
+            "daemon",
+            "--workspace",
+            self.path(),
+            "--monitor",
+            "basic",
+        ]
+    }
+
+    /// `run daemon --monitor basic --until-idle`, which must succeed.
+    pub fn run_until_idle(&self) {
+        run_ok(&[&self.daemon_args()[..], &["--until-idle"]].concat());
+    }
+
     pub fn spawn_daemon(&self) -> Child {
         millrace()
-            .args([
-                "run",
-                "daemon",
-                "--workspace",
-                self.path(),
-                "--monitor",
-                "basic",
-            ])
+            .args(self.daemon_args())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
