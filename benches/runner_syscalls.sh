@@ -21,7 +21,7 @@ bin=${MILLRACE:-$root/target/release/millrace}
 command -v strace >/dev/null || { echo "strace not found (apt-get install -y strace)" >&2; exit 2; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/mrrunner.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-cc -O2 -o "$work/fake_codex" "$root/benches/fakes/fake_codex.c"
+echo "fake agent: $("$root/benches/fakes/build_fake.sh" "$work/fake_codex")"
 ws=$work/ws
 "$bin" init --workspace "$ws" >/dev/null 2>&1
 printf 'command = "%s"\nargs = []\n' "$work/fake_codex" >> "$ws/millrace-agents/millrace.toml"
