@@ -547,10 +547,10 @@ fn a_stage_that_cannot_start_mid_run_waits_at_that_stage_and_resume_reaches_a_li
     assert_eq!(ws.files("tasks/active"), vec!["t-001.md"]);
     assert_eq!(ws.value("active_stage"), "checker");
     // One stage run: one stage result (the count a restart takes back up).
-    let extras: Value =
-        serde_json::from_slice(&std::fs::read(ws.ma("state/active_run_extras.json")).unwrap())
+    let snapshot: Value =
+        serde_json::from_slice(&std::fs::read(ws.ma("state/runtime_snapshot.json")).unwrap())
             .unwrap();
-    let run_id = extras["runs_by_plane"]["execution"]["run_id"]
+    let run_id = snapshot["active_runs_by_plane"]["execution"]["run_id"]
         .as_str()
         .unwrap();
     let results = std::fs::read_dir(ws.ma(&format!("runs/{run_id}/stage_results")))

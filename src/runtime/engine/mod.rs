@@ -215,8 +215,8 @@ pub struct Engine {
     /// after work), and when it last ran.
     retention_due: bool,
     last_retention: Option<Instant>,
-    /// The extras file as this engine last wrote it (unchanged: not rewritten).
-    saved_extras: Option<String>,
+    /// The extras as this engine last wrote them (what a restart would read).
+    saved_extras: Option<std::collections::BTreeMap<String, record::RunExtras>>,
     /// A snapshot change not written yet (a finished run's clearing; see
     /// `apply_terminal`): written by the next save, at the latest at the
     /// end of the next tick that runs no stage.
@@ -296,7 +296,7 @@ impl Engine {
             Err(e) => return Err(fail(&layout, e.into())),
         };
         let run_extras = match record::load(&layout) {
-            Ok(x) => record::with_stage_counts(&layout, x),
+            Ok(x) => record::with_stage_counts(&layout, record::complete(x, &snapshot, &plan)),
             Err(e) => return Err(fail(&layout, e.into())),
         };
         if let Err(e) = runner_health::refuse_unavailable(&plan, &config.runners, &layout.root) {
@@ -518,12 +518,20 @@ impl Engine {
                 == Some(x.run_id.as_str())
         });
         // One durable commit for both files (one directory fsync), the
-        // extras renamed first; the extras only when they changed.
+        // extras renamed first; the extras only when a restart would read
+        // them differently: not for a new stage count alone (counted again
+        // from the run's stage results) nor for a new run whose record is
+        // the one the snapshot implies (`record::complete`).
+        let changed = match &self.saved_extras {
+            None => true,
+            Some(saved) => record::differ(
+                saved,
+                &self.run_extras,
+                &self.snapshot.active_runs_by_plane,
+                &self.plan,
+            ),
+        };
         let extras = record::render(&self.run_extras);
-        // A new stage count alone is not written: it is counted again from
-        // the run's stage results at the next start (`record::with_stage_counts`).
-        let key = record::render_without_counts(&self.run_extras);
-        let changed = self.saved_extras.as_deref() != Some(key.as_str());
         self.snapshot.updated_at = clock::now_rfc3339();
         let snapshot = self.snapshot.to_json();
         let (extras_path, snapshot_path) =
@@ -535,7 +543,9 @@ impl Engine {
         files.push((&snapshot_path, snapshot.as_bytes()));
         let r = crate::workspace::atomic::write_atomic_group(&files);
         self.io("state/runtime_snapshot.json", r)?;
-        self.saved_extras = Some(key);
+        if changed {
+            self.saved_extras = Some(self.run_extras.clone());
+        }
         self.snapshot_deferred = false;
         Ok(())
     }

@@ -67,15 +67,56 @@ pub fn render(runs: &BTreeMap<String, RunExtras>) -> String {
     text
 }
 
-/// `render` with every stage count left out: what decides whether the
-/// extras must be written again (a count alone is not made durable at every
-/// stage; `with_stage_counts` recovers it).
-pub fn render_without_counts(runs: &BTreeMap<String, RunExtras>) -> String {
-    let mut runs = runs.clone();
-    for x in runs.values_mut() {
-        x.stage_runs = 0;
+/// The record the snapshot's `record` implies for its run when the extras
+/// file has none (a run just claimed, or one the reference started).
+pub fn implied(record: &Value, plan: &CompiledPlan) -> Option<RunExtras> {
+    active_run(record, None, plan).map(|r| extras_of(&r))
+}
+
+/// The extras a restart would use for each active run: the file's record
+/// of that run, else the one the snapshot implies.
+pub fn complete(
+    mut runs: BTreeMap<String, RunExtras>,
+    snapshot: &crate::workspace::state::RuntimeSnapshot,
+    plan: &CompiledPlan,
+) -> BTreeMap<String, RunExtras> {
+    for (plane, record) in &snapshot.active_runs_by_plane {
+        let run_id = record["run_id"].as_str();
+        if runs.get(plane).map(|x| Some(x.run_id.as_str())) == Some(run_id) {
+            continue;
+        }
+        if let Some(x) = implied(record, plan) {
+            runs.insert(plane.clone(), x);
+        }
     }
-    render(&runs)
+    runs
+}
+
+/// Would a restart read `saved` (the extras last written) differently from
+/// `current` for the active runs of `active` (the snapshot's records)? A
+/// stage count is not compared (`with_stage_counts` recovers it), and a run
+/// with no saved record reads as the record its snapshot entry implies.
+pub fn differ(
+    saved: &BTreeMap<String, RunExtras>,
+    current: &BTreeMap<String, RunExtras>,
+    active: &serde_json::Map<String, Value>,
+    plan: &CompiledPlan,
+) -> bool {
+    let read = |map: &BTreeMap<String, RunExtras>, plane: &str, record: &Value| {
+        let run_id = record["run_id"].as_str();
+        let mut x = map
+            .get(plane)
+            .filter(|x| Some(x.run_id.as_str()) == run_id)
+            .cloned()
+            .or_else(|| implied(record, plan));
+        if let Some(x) = x.as_mut() {
+            x.stage_runs = 0;
+        }
+        x
+    };
+    active
+        .iter()
+        .any(|(plane, record)| read(saved, plane, record) != read(current, plane, record))
 }
 
 /// The extras as loaded, each run's stage count raised to the stage results
@@ -187,6 +228,17 @@ mod tests {
     fn a_stage_count_alone_is_not_written_and_comes_back_from_the_results() {
         let tmp = tempfile::tempdir().unwrap();
         let layout = Layout::new(tmp.path());
+        let record = json!({
+            "plane": "execution", "stage": "checker", "node_id": "checker",
+            "stage_kind_id": "checker", "run_id": "run-0123456789abcdef",
+            "request_kind": "active_work_item", "work_item_kind": "task",
+            "work_item_id": "t-1", "closure_target_root_spec_id": null,
+            "closure_target_root_idea_id": null,
+            "active_since": "2026-04-15T12:00:00Z", "running_status_marker": "CHECKER_RUNNING",
+        });
+        let active: serde_json::Map<String, Value> = [("execution".to_string(), record.clone())]
+            .into_iter()
+            .collect();
         let x = |stage_runs| RunExtras {
             run_id: "run-0123456789abcdef".into(),
             entry_key: "task".into(),
@@ -194,11 +246,26 @@ mod tests {
             ..RunExtras::default()
         };
         let runs = |n| BTreeMap::from([("execution".to_string(), x(n))]);
-        assert_eq!(
-            render_without_counts(&runs(1)),
-            render_without_counts(&runs(2))
-        );
-        assert_ne!(render(&runs(1)), render(&runs(2)));
+        let plan = plan();
+        // A new count alone: nothing a restart would read differently.
+        assert!(!differ(&runs(1), &runs(2), &active, &plan));
+        // A run just claimed, its record the one the snapshot implies: the
+        // saved extras of an earlier run read the same.
+        let earlier = BTreeMap::from([(
+            "execution".to_string(),
+            RunExtras {
+                run_id: "run-ffffffffffffffff".into(),
+                pending_failure: Some("x".into()),
+                ..x(3)
+            },
+        )]);
+        assert!(!differ(&earlier, &runs(0), &active, &plan));
+        // A decision to make durable differs.
+        let mut pending = runs(2);
+        pending.get_mut("execution").unwrap().pending_failure =
+            Some("stale_active_ownership".into());
+        assert!(differ(&runs(2), &pending, &active, &plan));
+        // At a start: the implied record, its count from the stage results.
         let results = layout
             .runtime
             .join("runs/run-0123456789abcdef/stage_results");
@@ -210,7 +277,11 @@ mod tests {
         ] {
             std::fs::write(results.join(name), "{}").unwrap();
         }
-        let loaded = with_stage_counts(&layout, runs(0));
+        let mut snapshot = crate::workspace::state::RuntimeSnapshot::bootstrap();
+        snapshot.active_runs_by_plane = active.clone();
+        let loaded = with_stage_counts(&layout, complete(earlier, &snapshot, &plan));
+        assert_eq!(loaded["execution"].run_id, "run-0123456789abcdef");
+        assert_eq!(loaded["execution"].entry_key, "task");
         assert_eq!(loaded["execution"].stage_runs, 2, "two finished stages");
         let loaded = with_stage_counts(&layout, runs(5));
         assert_eq!(loaded["execution"].stage_runs, 5, "never lowered");
