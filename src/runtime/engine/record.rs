@@ -7,7 +7,10 @@
 //! by plane and tied to the run id: a record whose run id no longer matches
 //! the snapshot's (the reference moved the run on, or cleared it) is
 //! ignored, and a run the reference started gets the defaults its record
-//! implies.
+//! implies. The engine writes the file only when a restart would read it
+//! differently (`differ`): not for a stage count alone (counted again from
+//! the run's stage results, `with_stage_counts`) nor for a run just claimed
+//! whose record is the implied one (`complete` fills it in at start).
 
 use std::collections::BTreeMap;
 
