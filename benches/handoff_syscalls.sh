@@ -13,22 +13,9 @@
 # MILLRACE (default target/release/millrace, built if missing), TMPDIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 N=${1:-100}
-bin=${MILLRACE:-$root/target/release/millrace}
-[ -x "$bin" ] || cargo build --release --quiet
-command -v strace >/dev/null || { echo "strace not found (apt-get install -y strace)" >&2; exit 2; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/mrsyscalls.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-fake_link=$("$root/benches/fakes/build_fake.sh" "$work/fake_codex")
-echo "fake agent: $fake_link"
-ws=$work/ws
-"$bin" init --workspace "$ws" >/dev/null 2>&1
-printf 'command = "%s"\nargs = []\n' "$work/fake_codex" >> "$ws/millrace-agents/millrace.toml"
-for i in $(seq 1 "$N"); do
-  id=t-$(printf %05d "$i")
-  printf '# Task %s\n\nTask-ID: %s\nTitle: Task %s\nCreated-At: 2026-04-15T12:00:00Z\nCreated-By: bench\n\nTarget-Paths:\n- README.md\n\nAcceptance:\n- a\n\nRequired-Checks:\n- c\n\nReferences:\n- r\n\nRisk:\n- none\n' "$id" "$id" "$id" > "$ws/millrace-agents/tasks/queue/$id.md"
-done
+prefix=mrsyscalls
+. benches/strace_workspace.sh
 # ext4 tracepoints, when perf can count them: inodes allocated and freed
 # (a file or directory made, an unlinked or replaced one released) and
 # fsync/fdatasync calls, the agents' included.

@@ -277,26 +277,11 @@ fn pidfd(_: u32) -> Option<std::os::fd::OwnedFd> {
     None
 }
 
-/// Has the child `pid` exited? Checked without reaping it (`WNOWAIT`), so
-/// its pid still names its process group. A child that is not ours to
-/// wait for any more (`ECHILD`) counts as exited.
+/// Has the child `pid` exited? Checked without reaping it, so its pid
+/// still names its process group. A child that is not ours to wait for any
+/// more counts as exited.
 fn exited_unreaped(pid: u32) -> bool {
-    // SAFETY: zeroed siginfo_t is a valid out-parameter.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: waitid writes only into `info`.
-    let r = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    if r < 0 {
-        return io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD);
-    }
-    // SAFETY: si_pid is set (non-zero) by waitid when a child changed state.
-    unsafe { info.si_pid() != 0 }
+    safe_fs::peek_child(pid).is_none_or(|exited| exited)
 }
 
 /// How often the exit is checked where the kernel gives no pidfd.

@@ -589,7 +589,7 @@ impl Kept {
     /// Forget pids that are no longer unreaped children of this process (one
     /// reaped by a path that did not call `untrusted_reaped`).
     fn sweep(&mut self) {
-        self.live.retain(|&pid| unreaped_child(pid));
+        self.live.retain(|&pid| peek_child(pid).is_some());
     }
 }
 
@@ -710,8 +710,10 @@ pub fn keep_epoch(path: &Path) -> Option<Epoch> {
     (cache && k.quiet()).then_some(Epoch(k.epoch))
 }
 
-/// Is `pid` a child of this process that has not been reaped yet?
-fn unreaped_child(pid: u32) -> bool {
+/// The state of this process's child `pid`, read without reaping it
+/// (`waitid(WNOWAIT)`): `Some(true)` exited, `Some(false)` still running
+/// (or unreadable), `None` not a child of ours to wait for (`ECHILD`).
+pub fn peek_child(pid: u32) -> Option<bool> {
     // SAFETY: zeroed siginfo_t is a valid out-parameter.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: waitid with WNOWAIT only reads the child's state, never reaps.
@@ -723,7 +725,11 @@ fn unreaped_child(pid: u32) -> bool {
             libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
         )
     };
-    !(r < 0 && errno(&last_err()) == libc::ECHILD)
+    if r < 0 {
+        return (errno(&last_err()) != libc::ECHILD).then_some(false);
+    }
+    // SAFETY: si_pid is set (non-zero) by waitid when a child changed state.
+    Some(unsafe { info.si_pid() } != 0)
 }
 
 /// `mkdirat` (an existing `name` is fine) then a no-follow open of it.

@@ -105,21 +105,24 @@ pub fn differ(
     active: &serde_json::Map<String, Value>,
     plan: &CompiledPlan,
 ) -> bool {
-    let read = |map: &BTreeMap<String, RunExtras>, plane: &str, record: &Value| {
+    active.iter().any(|(plane, record)| {
         let run_id = record["run_id"].as_str();
-        let mut x = map
-            .get(plane)
-            .filter(|x| Some(x.run_id.as_str()) == run_id)
-            .cloned()
-            .or_else(|| implied(record, plan));
-        if let Some(x) = x.as_mut() {
+        let own = |map: &BTreeMap<String, RunExtras>| {
+            map.get(plane)
+                .filter(|x| Some(x.run_id.as_str()) == run_id)
+                .cloned()
+        };
+        let (mut before, mut now) = (own(saved), own(current));
+        if before.is_none() || now.is_none() {
+            let fallback = implied(record, plan);
+            before = before.or_else(|| fallback.clone());
+            now = now.or(fallback);
+        }
+        for x in [&mut before, &mut now].into_iter().flatten() {
             x.stage_runs = 0;
         }
-        x
-    };
-    active
-        .iter()
-        .any(|(plane, record)| read(saved, plane, record) != read(current, plane, record))
+        before != now
+    })
 }
 
 /// The extras as loaded, each run's stage count raised to the stage results
