@@ -58,8 +58,8 @@ pub enum RunsCommand {
         /// (`30d`, `12h`, `90m`, `45s`, `2w`).
         #[arg(long, value_name = "DURATION")]
         older_than: String,
-        /// Keep runs that did not end `complete` (blocked, handed off,
-        /// interrupted).
+        /// Keep runs that did not end `complete` (blocked, handed off, or
+        /// left before a decision: `interrupted`, `not_finished`).
         #[arg(long)]
         keep_failed: bool,
         /// Also prune runs of blocked items and runs open incidents name.
